@@ -1,0 +1,32 @@
+//! cordial's IM and presence semantics as actix actors.
+//!
+//! No sockets and no bytes live here: a connection's link task (in the `cordial` crate) hands a
+//! bound stream to a [`resource::ResourceActor`] through a [`link::LinkHandle`], and everything
+//! else is stanzas as [`minidom::Element`]s travelling between actors:
+//!
+//! - [`router::Router`]: who is where (bare JID -> [`user::UserActor`]), read without a mailbox hop;
+//! - [`user::UserActor`]: one per account in use; resources, presence, delivery rules, offline;
+//! - [`resource::ResourceActor`]: one per bound resource; stamps `from`, dispatches, writes out;
+//! - [`server_iq`]: the server's own IQ handlers (disco, ping, version, vCard, registration).
+
+pub mod accounts;
+pub mod config;
+pub mod link;
+pub mod ns;
+pub mod resource;
+pub mod router;
+pub mod server_iq;
+pub mod stanza;
+pub mod user;
+pub mod xml;
+
+pub use config::ActorsConfig;
+pub use router::Router;
+
+/// What every actor shares: configuration, storage and the router.
+#[derive(Clone)]
+pub struct Shared {
+    pub config: std::sync::Arc<ActorsConfig>,
+    pub store: cordial_storage::Store,
+    pub router: std::sync::Arc<Router>,
+}

@@ -1,0 +1,123 @@
+//! The boundary between a connection's link task and the actors.
+//!
+//! The actors hold a [`LinkHandle`]: a bounded queue of outbound stanzas plus a close signal that
+//! bypasses the queue, so a client that stops reading can still be disconnected after its queue
+//! is full (RFC 6120 §4.9; the rumqttd link/router split). The link task holds the matching
+//! [`LinkReceiver`] and writes what arrives to the socket.
+
+use std::sync::{Arc, Mutex};
+
+use minidom::Element;
+use tokio::sync::{mpsc, Notify};
+pub use xmpp_parsers::stream_error::DefinedCondition as StreamCondition;
+
+/// Why the server closes a stream: the stream error condition and an optional text.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StreamClose {
+    pub condition: StreamCondition,
+    pub text: Option<String>,
+}
+
+impl StreamClose {
+    pub fn new(condition: StreamCondition, text: impl Into<Option<String>>) -> Self {
+        StreamClose {
+            condition,
+            text: text.into(),
+        }
+    }
+}
+
+#[derive(Default)]
+struct CloseSignal {
+    reason: Mutex<Option<StreamClose>>,
+    notify: Notify,
+}
+
+/// The actors' end of a connection. Cloning is cheap.
+#[derive(Clone)]
+pub struct LinkHandle {
+    tx: mpsc::Sender<Element>,
+    close: Arc<CloseSignal>,
+}
+
+/// The link task's end of a connection.
+pub struct LinkReceiver {
+    pub stanzas: mpsc::Receiver<Element>,
+    close: Arc<CloseSignal>,
+}
+
+/// Creates a connected pair with room for `capacity` queued stanzas.
+pub fn link_pair(capacity: usize) -> (LinkHandle, LinkReceiver) {
+    let (tx, rx) = mpsc::channel(capacity.max(1));
+    let close = Arc::new(CloseSignal::default());
+    (
+        LinkHandle {
+            tx,
+            close: close.clone(),
+        },
+        LinkReceiver { stanzas: rx, close },
+    )
+}
+
+impl LinkHandle {
+    /// Queues a stanza for the client. A full queue means the client is not reading: the
+    /// stream is closed with `<policy-violation/>` instead of letting memory grow.
+    /// Returns `false` when the stanza was not queued.
+    pub fn send(&self, stanza: Element) -> bool {
+        match self.tx.try_send(stanza) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                log::warn!("outbound queue full; disconnecting a client that does not read");
+                self.close(StreamClose::new(
+                    StreamCondition::PolicyViolation,
+                    "outbound queue full: the client does not read".to_string(),
+                ));
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// Asks the link to send a stream error and close. The first reason given wins.
+    pub fn close(&self, reason: StreamClose) {
+        let mut r = self.close.reason.lock().expect("close reason lock");
+        if r.is_none() {
+            *r = Some(reason);
+        }
+        drop(r);
+        self.close.notify.notify_one();
+    }
+
+    /// Whether the link task has gone away.
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
+impl LinkReceiver {
+    /// Resolves when the actors asked to close the stream.
+    pub async fn close_requested(&self) -> StreamClose {
+        loop {
+            if let Some(r) = self.close.reason.lock().expect("close reason lock").clone() {
+                return r;
+            }
+            self.close.notify.notified().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_full_queue_closes_with_policy_violation() {
+        let (h, mut r) = link_pair(2);
+        assert!(h.send(Element::bare("a", "jabber:client")));
+        assert!(h.send(Element::bare("b", "jabber:client")));
+        assert!(!h.send(Element::bare("c", "jabber:client")));
+        let why = r.close_requested().await;
+        assert_eq!(why.condition, StreamCondition::PolicyViolation);
+        assert_eq!(r.stanzas.recv().await.unwrap().name(), "a");
+    }
+}

@@ -1,0 +1,211 @@
+//! ResourceActor: one per bound resource (RFC 6120 §7).
+//!
+//! It owns the session after binding: every stanza the client sends passes through
+//! [`FromClient`], where `from` is checked and stamped with the full JID (a client never chooses
+//! its own `from`, RFC 6120 §8.1.2.1), `to` is classified once, and the stanza is handed to the
+//! user's own [`UserActor`], the server's IQ handlers or the [`Router`]. Stanzas for the client
+//! arrive as [`ToClient`] and go into the link's bounded queue.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use jid::FullJid;
+use minidom::Element;
+
+use crate::xml::SetAttr;
+
+use crate::link::{LinkHandle, StreamClose, StreamCondition};
+use crate::router::Router;
+use crate::server_iq;
+use crate::stanza::{self, DefinedCondition, ErrorType, Kind, Target};
+use crate::user::{OwnPresence, Unbind, UserActor};
+
+pub struct ResourceActor {
+    full: FullJid,
+    user: Addr<UserActor>,
+    router: Arc<Router>,
+    link: LinkHandle,
+}
+
+impl ResourceActor {
+    pub fn new(
+        full: FullJid,
+        user: Addr<UserActor>,
+        router: Arc<Router>,
+        link: LinkHandle,
+    ) -> Self {
+        ResourceActor {
+            full,
+            user,
+            router,
+            link,
+        }
+    }
+
+    fn reply_error(
+        &self,
+        stanza: &Element,
+        type_: ErrorType,
+        condition: DefinedCondition,
+        text: Option<&str>,
+    ) {
+        if let Some(reply) = stanza::error_reply(stanza, type_, condition, text) {
+            self.link.send(reply);
+        }
+    }
+
+    /// RFC 6120 §8.1.2.1: a `from` other than the session's own full or bare JID is a stream
+    /// error, and the stanza is never delivered as sent.
+    fn from_is_ours(&self, stanza: &Element) -> bool {
+        match stanza.attr("from") {
+            None => true,
+            Some(f) => match jid::Jid::new(f) {
+                Ok(j) => {
+                    j == jid::Jid::from(self.full.clone())
+                        || j == jid::Jid::from(self.full.to_bare())
+                }
+                Err(_) => false,
+            },
+        }
+    }
+
+    fn process(&mut self, mut stanza: Element, ctx: &mut Context<Self>) {
+        let Some(kind) = stanza::kind(&stanza) else {
+            // The link only passes stanzas; anything else is a bug there.
+            log::error!("resource actor got a non-stanza <{}>", stanza.name());
+            return;
+        };
+        if !self.from_is_ours(&stanza) {
+            log::info!(
+                "{} sent a stanza with from={:?}; closing",
+                self.full,
+                stanza.attr("from")
+            );
+            self.link.close(StreamClose::new(
+                StreamCondition::InvalidFrom,
+                "The from address does not match the session's JID".to_string(),
+            ));
+            return;
+        }
+        stanza.set("from", self.full.to_string());
+        let target = match stanza::classify(stanza.attr("to"), |d| self.router.config.hosts(d)) {
+            Ok(t) => t,
+            Err(()) => {
+                return self.reply_error(
+                    &stanza,
+                    ErrorType::Modify,
+                    DefinedCondition::JidMalformed,
+                    Some("The to address is not a valid JID"),
+                )
+            }
+        };
+        match (kind, target) {
+            // RFC 6121 §4.2, §4.4: presence without `to` is the user's own broadcast.
+            (Kind::Presence, Target::None) => self.user.do_send(OwnPresence {
+                full: self.full.clone(),
+                presence: stanza,
+            }),
+            // RFC 6120 §10.3.3: an iq without `to` is handled by the server for the account.
+            (Kind::Iq, Target::None) | (Kind::Iq, Target::Host(_)) => {
+                if !matches!(stanza.attr("type"), Some("get") | Some("set")) {
+                    // Results and errors addressed to the server: nothing waits for them.
+                    return;
+                }
+                let router = self.router.clone();
+                let full = self.full.clone();
+                let link = self.link.clone();
+                ctx.wait(
+                    async move {
+                        if let Some(reply) =
+                            server_iq::handle_for_session(&router, &full, &stanza).await
+                        {
+                            link.send(reply);
+                        }
+                    }
+                    .into_actor(self),
+                );
+            }
+            // RFC 6120 §10.3.1: a message without `to` is treated as addressed to the sender's
+            // bare JID.
+            (Kind::Message, Target::None) => {
+                stanza.set("to", self.full.to_bare().to_string());
+                self.router.route(stanza);
+            }
+            (Kind::Message, Target::Host(_)) => self.reply_error(
+                &stanza,
+                ErrorType::Cancel,
+                DefinedCondition::ServiceUnavailable,
+                None,
+            ),
+            // Directed presence to the server itself carries no meaning; ignored.
+            (Kind::Presence, Target::Host(_)) => {}
+            (_, Target::Bare(_)) | (_, Target::Full(_)) | (_, Target::Remote(_)) => {
+                self.router.route(stanza)
+            }
+        }
+    }
+}
+
+impl Actor for ResourceActor {
+    type Context = Context<Self>;
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        log::debug!("session {} ended", self.full);
+    }
+}
+
+/// A stanza the client sent, in order. The link awaits each one, which gives backpressure.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct FromClient(pub Element);
+
+impl Handler<FromClient> for ResourceActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: FromClient, ctx: &mut Context<Self>) {
+        self.process(msg.0, ctx);
+    }
+}
+
+/// A stanza for the client.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ToClient(pub Element);
+
+impl Handler<ToClient> for ResourceActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ToClient, _: &mut Context<Self>) {
+        self.link.send(msg.0);
+    }
+}
+
+/// Close the stream with a stream error (conflict, account deleted, shutdown).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CloseStream(pub StreamClose);
+
+impl Handler<CloseStream> for ResourceActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: CloseStream, _: &mut Context<Self>) {
+        self.link.close(msg.0);
+    }
+}
+
+/// The link task has ended: the socket is gone, cleanly or not.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct LinkClosed;
+
+impl Handler<LinkClosed> for ResourceActor {
+    type Result = ();
+
+    fn handle(&mut self, _: LinkClosed, ctx: &mut Context<Self>) {
+        self.user.do_send(Unbind {
+            full: self.full.clone(),
+            addr: ctx.address(),
+        });
+        ctx.stop();
+    }
+}

@@ -1,0 +1,169 @@
+//! Who is where: bare JID -> [`UserActor`], local domains, remote domains.
+//!
+//! The table is a concurrent map read directly on the hot path (no mailbox hop). UserActors are
+//! spawned on demand on the arbiter chosen by a hash of the bare JID, so work spreads over all
+//! cores, and they take themselves out of the table when idle.
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use actix::prelude::*;
+use cordial_storage::{AccountStore, Store};
+use dashmap::DashMap;
+use jid::{BareJid, Jid};
+use minidom::Element;
+
+use crate::config::ActorsConfig;
+use crate::stanza::{self, DefinedCondition, ErrorType, Kind, Target};
+use crate::user::{Deliver, UserActor};
+
+pub struct Router {
+    pub config: Arc<ActorsConfig>,
+    pub store: Store,
+    users: DashMap<BareJid, Addr<UserActor>>,
+    arbiters: Vec<ArbiterHandle>,
+}
+
+impl Router {
+    /// A router whose UserActors run on `arbiters` (the current arbiter when empty).
+    pub fn new(config: ActorsConfig, store: Store, arbiters: Vec<ArbiterHandle>) -> Arc<Self> {
+        Arc::new(Router {
+            config: Arc::new(config),
+            store,
+            users: DashMap::new(),
+            arbiters,
+        })
+    }
+
+    fn arbiter_for(&self, bare: &BareJid) -> ArbiterHandle {
+        if self.arbiters.is_empty() {
+            return Arbiter::current();
+        }
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        bare.hash(&mut h);
+        self.arbiters[(h.finish() as usize) % self.arbiters.len()].clone()
+    }
+
+    /// The UserActor of a local account, spawned if it is not running. The caller has checked
+    /// that the account exists.
+    pub fn user(self: &Arc<Self>, bare: &BareJid) -> Addr<UserActor> {
+        if let Some(a) = self.users.get(bare) {
+            if a.connected() {
+                return a.clone();
+            }
+        }
+        let mut entry = self.users.entry(bare.clone()).or_insert_with(|| {
+            let router = self.clone();
+            let b = bare.clone();
+            UserActor::start_in_arbiter(&self.arbiter_for(bare), move |_| UserActor::new(b, router))
+        });
+        if !entry.connected() {
+            let router = self.clone();
+            let b = bare.clone();
+            *entry = UserActor::start_in_arbiter(&self.arbiter_for(bare), move |_| {
+                UserActor::new(b, router)
+            });
+        }
+        entry.clone()
+    }
+
+    /// The UserActor of an account, only if one is running.
+    pub fn running_user(&self, bare: &BareJid) -> Option<Addr<UserActor>> {
+        self.users.get(bare).map(|a| a.clone())
+    }
+
+    /// Removes a UserActor from the table if the table still points at it. Returns whether it
+    /// did; afterwards new stanzas for the account go to a fresh actor.
+    pub fn retire(&self, bare: &BareJid, addr: &Addr<UserActor>) -> bool {
+        self.users.remove_if(bare, |_, a| a == addr).is_some()
+    }
+
+    /// Number of running UserActors.
+    pub fn running_users(&self) -> usize {
+        self.users.len()
+    }
+
+    /// Routes a stanza whose `from` is already stamped to the entity named by `to`.
+    ///
+    /// Local accounts get it through their UserActor (spawned on demand); stanzas to an account
+    /// that does not exist are answered per RFC 6121 §8.5.1 here, without spawning anything;
+    /// remote domains need server-to-server links, which are not built yet, and are answered
+    /// `<remote-server-not-found/>` (RFC 6120 §8.3.3.16).
+    pub fn route(self: &Arc<Self>, stanza: Element) {
+        let Some(kind) = stanza::kind(&stanza) else {
+            log::debug!("not routing a non-stanza element <{}>", stanza.name());
+            return;
+        };
+        let target = stanza::classify(stanza.attr("to"), |d| self.config.hosts(d));
+        let bare = match target {
+            Ok(Target::Bare(b)) => b,
+            Ok(Target::Full(f)) => f.to_bare(),
+            Ok(Target::Remote(_)) => {
+                return self.bounce(
+                    &stanza,
+                    kind,
+                    ErrorType::Cancel,
+                    DefinedCondition::RemoteServerNotFound,
+                )
+            }
+            Ok(Target::None) | Ok(Target::Host(_)) | Err(()) => {
+                log::warn!("router asked to route a stanza without a user target; dropped");
+                return;
+            }
+        };
+        if self.running_user(&bare).is_none() {
+            match self.store.account_exists(bare.as_str()) {
+                Ok(true) => {}
+                Ok(false) => return self.process_to_nonexistent_account(&stanza, kind),
+                Err(e) => {
+                    log::error!("account lookup for {bare} failed: {e}");
+                    return self.bounce(
+                        &stanza,
+                        kind,
+                        ErrorType::Wait,
+                        DefinedCondition::InternalServerError,
+                    );
+                }
+            }
+        }
+        self.user(&bare).do_send(Deliver(stanza));
+    }
+
+    /// RFC 6121 §8.5.1: no such account. Messages and iq get/set are answered
+    /// `<service-unavailable/>` (never revealing more); presence is silently ignored.
+    fn process_to_nonexistent_account(self: &Arc<Self>, stanza: &Element, kind: Kind) {
+        if kind == Kind::Presence {
+            return;
+        }
+        self.bounce(
+            stanza,
+            kind,
+            ErrorType::Cancel,
+            DefinedCondition::ServiceUnavailable,
+        )
+    }
+
+    /// Sends an error reply back to the stanza's sender, unless the stanza must not be
+    /// answered (errors; iq results; presence).
+    pub fn bounce(
+        self: &Arc<Self>,
+        stanza: &Element,
+        kind: Kind,
+        type_: ErrorType,
+        condition: DefinedCondition,
+    ) {
+        let answerable = match kind {
+            Kind::Iq => matches!(stanza.attr("type"), Some("get") | Some("set")),
+            Kind::Message => true,
+            Kind::Presence => false,
+        };
+        if !answerable {
+            return;
+        }
+        if let Some(reply) = stanza::error_reply(stanza, type_, condition, None) {
+            if reply.attr("to").and_then(|t| Jid::new(t).ok()).is_some() {
+                self.route(reply);
+            }
+        }
+    }
+}

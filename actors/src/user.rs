@@ -1,0 +1,465 @@
+//! UserActor: one per account in use.
+//!
+//! It is the single owner of the account's sessions (bound resources, their availability and
+//! priority) and of its offline queue, and applies the delivery rules of RFC 6121 §8 to every
+//! stanza addressed to the account. Spawned on demand by the [`Router`]; when the account has had
+//! no session for `user_idle` it takes itself out of the router's table, forwards anything that
+//! still reaches it for a grace period, then stops.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use cordial_storage::{OfflinePush, OfflineStore};
+use jid::{BareJid, FullJid};
+use minidom::Element;
+
+use crate::xml::{BuildAttr, SetAttr};
+
+use crate::link::{StreamClose, StreamCondition};
+use crate::resource::{CloseStream, ResourceActor, ToClient};
+use crate::router::Router;
+use crate::server_iq;
+use crate::stanza::{self, DefinedCondition, ErrorType, Kind};
+
+/// How long a retired UserActor keeps forwarding stanzas that were already on their way to it.
+const RETIRE_GRACE: Duration = Duration::from_secs(10);
+
+/// One bound resource of the account.
+struct Session {
+    addr: Addr<ResourceActor>,
+    full: FullJid,
+    /// Whether the resource has sent available presence (RFC 6121 §1.4 "available resource").
+    available: bool,
+    priority: i8,
+}
+
+pub struct UserActor {
+    bare: BareJid,
+    router: Arc<Router>,
+    sessions: HashMap<String, Session>,
+    idle: Option<SpawnHandle>,
+    retired: bool,
+}
+
+impl UserActor {
+    pub fn new(bare: BareJid, router: Arc<Router>) -> Self {
+        UserActor {
+            bare,
+            router,
+            sessions: HashMap::new(),
+            idle: None,
+            retired: false,
+        }
+    }
+
+    fn available(&self) -> impl Iterator<Item = &Session> {
+        self.sessions.values().filter(|s| s.available)
+    }
+
+    /// The available resources with the highest non-negative priority (RFC 6121 §8.5.2.1.1).
+    fn highest_priority(&self) -> Vec<&Session> {
+        let Some(top) = self
+            .available()
+            .map(|s| s.priority)
+            .filter(|p| *p >= 0)
+            .max()
+        else {
+            return Vec::new();
+        };
+        self.available().filter(|s| s.priority == top).collect()
+    }
+
+    fn arm_idle_timer(&mut self, ctx: &mut Context<Self>) {
+        if let Some(h) = self.idle.take() {
+            ctx.cancel_future(h);
+        }
+        if !self.sessions.is_empty() {
+            return;
+        }
+        let idle = self.router.config.user_idle;
+        self.idle = Some(ctx.run_later(idle, |act, ctx| {
+            if act.sessions.is_empty() && !act.retired {
+                act.retired = true;
+                act.router.retire(&act.bare, &ctx.address());
+                ctx.run_later(RETIRE_GRACE, |_, ctx| ctx.stop());
+            }
+        }));
+    }
+
+    /// RFC 6121 §8.5.2 (bare JID) and §8.5.3.2 (full JID of no connected resource), for
+    /// messages.
+    fn deliver_message_to_bare(&mut self, stanza: Element, ctx: &mut Context<Self>) {
+        match stanza::stanza_type(&stanza) {
+            "normal" | "chat" => {
+                let targets = self.highest_priority();
+                if targets.is_empty() {
+                    self.store_offline(stanza, ctx);
+                } else {
+                    for s in targets {
+                        s.addr.do_send(ToClient(stanza.clone()));
+                    }
+                }
+            }
+            "headline" => {
+                for s in self.available().filter(|s| s.priority >= 0) {
+                    s.addr.do_send(ToClient(stanza.clone()));
+                }
+            }
+            "groupchat" => self.router.bounce(
+                &stanza,
+                Kind::Message,
+                ErrorType::Cancel,
+                DefinedCondition::ServiceUnavailable,
+            ),
+            // type='error' (and unknown types): silently ignored.
+            _ => {}
+        }
+    }
+
+    /// XEP-0160 / RFC 6121 §8.5.2.1.1: store a message for an account with no available
+    /// resource, stamped with XEP-0203 `<delay/>`. Durable before anything else is processed.
+    fn store_offline(&mut self, mut stanza: Element, ctx: &mut Context<Self>) {
+        let delay = Element::builder("delay", crate::ns::DELAY)
+            .a("from", self.bare.domain().as_str())
+            .a("stamp", stanza::now_stamp())
+            .append("Offline Storage")
+            .build();
+        stanza.append_child(delay);
+        let quota = self.router.config.offline_quota;
+        let store = self.router.store.clone();
+        match store.push_offline(self.bare.as_str(), &String::from(&stanza), quota) {
+            Ok(OfflinePush::Stored) => {
+                ctx.wait(
+                    async move {
+                        if let Err(e) = store.flush().await {
+                            log::error!("flushing an offline message failed: {e}");
+                        }
+                    }
+                    .into_actor(self),
+                );
+            }
+            Ok(OfflinePush::QuotaExceeded) => {
+                log::info!("offline quota of {} reached for {}", quota, self.bare);
+                self.router.bounce(
+                    &stanza,
+                    Kind::Message,
+                    ErrorType::Cancel,
+                    DefinedCondition::ServiceUnavailable,
+                );
+            }
+            Err(e) => {
+                log::error!("storing an offline message for {} failed: {e}", self.bare);
+                self.router.bounce(
+                    &stanza,
+                    Kind::Message,
+                    ErrorType::Wait,
+                    DefinedCondition::InternalServerError,
+                );
+            }
+        }
+    }
+
+    /// Hands the stored offline messages to a resource that just became available with a
+    /// non-negative priority, then removes them (XEP-0160 §5).
+    fn deliver_offline_to(&mut self, resource: &str, ctx: &mut Context<Self>) {
+        let Some(s) = self.sessions.get(resource) else {
+            return;
+        };
+        let store = self.router.store.clone();
+        let messages = match store.offline_messages(self.bare.as_str()) {
+            Ok(m) => m,
+            Err(e) => {
+                log::error!("reading offline messages of {} failed: {e}", self.bare);
+                return;
+            }
+        };
+        if messages.is_empty() {
+            return;
+        }
+        let mut ids = Vec::with_capacity(messages.len());
+        for (id, xml) in messages {
+            match xml.parse::<Element>() {
+                Ok(mut el) => {
+                    el.set("to", s.full.to_string());
+                    s.addr.do_send(ToClient(el));
+                }
+                Err(e) => log::error!("dropping an unreadable offline message: {e}"),
+            }
+            ids.push(id);
+        }
+        if let Err(e) = store.remove_offline(self.bare.as_str(), &ids) {
+            log::error!("removing delivered offline messages failed: {e}");
+            return;
+        }
+        ctx.wait(
+            async move {
+                if let Err(e) = store.flush().await {
+                    log::error!("flush after offline delivery failed: {e}");
+                }
+            }
+            .into_actor(self),
+        );
+    }
+
+    /// Presence from one of the user's own resources without a `to` (RFC 6121 §4.2, §4.4,
+    /// §4.5): tracked for availability and priority, and broadcast to all of the user's
+    /// available resources, the sender included (§4.2.2).
+    fn process_own_presence(&mut self, resource: &str, presence: Element, ctx: &mut Context<Self>) {
+        let type_ = stanza::stanza_type(&presence).to_string();
+        let Some(s) = self.sessions.get_mut(resource) else {
+            return;
+        };
+        let was_available = s.available;
+        match type_.as_str() {
+            "available" => {
+                s.available = true;
+                s.priority = stanza::priority(&presence);
+            }
+            "unavailable" => {
+                if !was_available {
+                    return;
+                }
+                s.available = false;
+            }
+            // Subscription and probe stanzas without a `to` have no meaning (RFC 6121 §3).
+            _ => return,
+        }
+        let priority = s.priority;
+        for other in self.available().chain(
+            // An unavailable resource still sees its own unavailable reflected.
+            self.sessions
+                .get(resource)
+                .filter(|s| !s.available)
+                .into_iter(),
+        ) {
+            other.addr.do_send(ToClient(presence.clone()));
+        }
+        if type_ == "available" && !was_available && priority >= 0 {
+            self.deliver_offline_to(resource, ctx);
+        }
+    }
+
+    /// Inbound presence addressed to this account (RFC 6121 §4.3, §8.5.2.1.2, §8.5.3).
+    fn deliver_presence(&mut self, stanza: Element, resource: Option<&str>) {
+        match resource {
+            Some(r) => {
+                if let Some(s) = self.sessions.get(r) {
+                    s.addr.do_send(ToClient(stanza));
+                }
+            }
+            None => {
+                for s in self.available() {
+                    s.addr.do_send(ToClient(stanza.clone()));
+                }
+            }
+        }
+    }
+
+    fn deliver(&mut self, stanza: Element, ctx: &mut Context<Self>) {
+        let Some(kind) = stanza::kind(&stanza) else {
+            return;
+        };
+        let resource = stanza
+            .attr("to")
+            .and_then(|t| jid::Jid::new(t).ok())
+            .and_then(|j| j.resource().map(|r| r.to_string()));
+        match (kind, resource) {
+            // §8.5.3.1: a connected resource matching the full JID gets the stanza.
+            (_, Some(r)) if self.sessions.contains_key(&r) => {
+                self.sessions[&r].addr.do_send(ToClient(stanza));
+            }
+            // §8.5.3.2.1: message to an absent full JID.
+            (Kind::Message, Some(_)) => self.deliver_message_to_bare(stanza, ctx),
+            (Kind::Message, None) => self.deliver_message_to_bare(stanza, ctx),
+            // §8.5.3.2.3: presence to an absent full JID is ignored.
+            (Kind::Presence, Some(_)) => {}
+            (Kind::Presence, None) => self.deliver_presence(stanza, None),
+            // §8.5.3.2.2: iq to an absent full JID.
+            (Kind::Iq, Some(_)) => self.router.bounce(
+                &stanza,
+                Kind::Iq,
+                ErrorType::Cancel,
+                DefinedCondition::ServiceUnavailable,
+            ),
+            // §8.5.2.1.3: the server answers iqs to a bare JID on the account's behalf.
+            (Kind::Iq, None) => {
+                let router = self.router.clone();
+                let bare = self.bare.clone();
+                ctx.wait(
+                    async move {
+                        if let Some(reply) =
+                            server_iq::on_behalf_of_account(&router, &bare, &stanza).await
+                        {
+                            router.route(reply);
+                        }
+                    }
+                    .into_actor(self),
+                );
+            }
+        }
+    }
+
+    /// Tells the account's other available resources that a resource went away.
+    fn broadcast_unavailable(&self, full: &FullJid) {
+        let presence = stanza::unavailable_from(full);
+        for s in self.available() {
+            s.addr.do_send(ToClient(presence.clone()));
+        }
+    }
+
+    /// Forwards a stanza that reached a retired actor to the account's current actor.
+    fn forward(&self, stanza: Element) {
+        self.router.route(stanza);
+    }
+}
+
+impl Actor for UserActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        log::debug!("user actor for {} started", self.bare);
+        self.arm_idle_timer(ctx);
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        log::debug!("user actor for {} stopped", self.bare);
+    }
+}
+
+/// A link has bound `full` (RFC 6120 §7). Replies `Err(Retired)` when this actor is retiring,
+/// so that the caller asks the router again.
+#[derive(Message)]
+#[rtype(result = "Result<(), Retired>")]
+pub struct Bind {
+    pub full: FullJid,
+    pub addr: Addr<ResourceActor>,
+}
+
+#[derive(Debug)]
+pub struct Retired;
+
+impl Handler<Bind> for UserActor {
+    type Result = Result<(), Retired>;
+
+    fn handle(&mut self, msg: Bind, ctx: &mut Context<Self>) -> Self::Result {
+        if self.retired {
+            return Err(Retired);
+        }
+        let resource = msg.full.resource().to_string();
+        let new = Session {
+            addr: msg.addr,
+            full: msg.full,
+            available: false,
+            priority: 0,
+        };
+        // RFC 6120 §7.7.2.2 / RFC 3921 §3 case #1: the new session wins, the old one is closed
+        // with <conflict/>.
+        if let Some(old) = self.sessions.insert(resource, new) {
+            log::info!(
+                "{} bound again; closing the older session with <conflict/>",
+                old.full
+            );
+            old.addr.do_send(CloseStream(StreamClose::new(
+                StreamCondition::Conflict,
+                "Replaced by a new session for the same resource".to_string(),
+            )));
+            if old.available {
+                self.broadcast_unavailable(&old.full);
+            }
+        }
+        self.arm_idle_timer(ctx);
+        Ok(())
+    }
+}
+
+/// A resource's link went away (logout or abrupt disconnect).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Unbind {
+    pub full: FullJid,
+    pub addr: Addr<ResourceActor>,
+}
+
+impl Handler<Unbind> for UserActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Unbind, ctx: &mut Context<Self>) {
+        let resource = msg.full.resource().as_str();
+        let ours = self
+            .sessions
+            .get(resource)
+            .is_some_and(|s| s.addr == msg.addr);
+        if !ours {
+            return;
+        }
+        let gone = self.sessions.remove(resource).expect("checked above");
+        // RFC 6121 §4.6.1: unavailable also on an abrupt disconnect.
+        if gone.available {
+            self.broadcast_unavailable(&gone.full);
+        }
+        self.arm_idle_timer(ctx);
+    }
+}
+
+/// Presence without `to` from one of the account's resources.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct OwnPresence {
+    pub full: FullJid,
+    pub presence: Element,
+}
+
+impl Handler<OwnPresence> for UserActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: OwnPresence, ctx: &mut Context<Self>) {
+        self.process_own_presence(msg.full.resource().as_str(), msg.presence, ctx);
+    }
+}
+
+/// A stanza addressed to this account (its bare JID or one of its full JIDs), already stamped
+/// with the sender's `from`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Deliver(pub Element);
+
+impl Handler<Deliver> for UserActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Deliver, ctx: &mut Context<Self>) {
+        if self.retired {
+            return self.forward(msg.0);
+        }
+        self.deliver(msg.0, ctx);
+    }
+}
+
+/// Closes every session of the account (account deleted, server shutting down).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CloseAll(pub StreamClose);
+
+impl Handler<CloseAll> for UserActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: CloseAll, _: &mut Context<Self>) {
+        for s in self.sessions.values() {
+            s.addr.do_send(CloseStream(msg.0.clone()));
+        }
+    }
+}
+
+/// Number of bound resources, for stats and tests.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct SessionCount;
+
+impl Handler<SessionCount> for UserActor {
+    type Result = usize;
+
+    fn handle(&mut self, _: SessionCount, _: &mut Context<Self>) -> usize {
+        self.sessions.len()
+    }
+}

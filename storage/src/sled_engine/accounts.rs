@@ -1,0 +1,96 @@
+use sled::transaction::{ConflictableTransactionError, Transactional};
+
+use super::{decode, encode, utf8, Store};
+use crate::{keys, AccountStore, Credentials, Result};
+
+impl AccountStore for Store {
+    fn create_account(&self, bare: &str, credentials: &Credentials) -> Result<bool> {
+        let created = self.accounts.compare_and_swap(
+            keys::account(bare),
+            None::<&[u8]>,
+            Some(encode(credentials)),
+        )?;
+        Ok(created.is_ok())
+    }
+
+    fn credentials(&self, bare: &str) -> Result<Option<Credentials>> {
+        self.accounts
+            .get(keys::account(bare))?
+            .map(|v| decode("account credentials", &v))
+            .transpose()
+    }
+
+    fn set_credentials(&self, bare: &str, credentials: &Credentials) -> Result<bool> {
+        let key = keys::account(bare);
+        let new = encode(credentials);
+        let res = self
+            .accounts
+            .fetch_and_update(&key, |old| old.map(|_| new.clone()))?;
+        Ok(res.is_some())
+    }
+
+    fn delete_account(&self, bare: &str) -> Result<bool> {
+        let prefix = keys::account_prefix(bare);
+        let offline_keys: Vec<_> = self
+            .offline
+            .scan_prefix(&prefix)
+            .keys()
+            .collect::<std::result::Result<_, _>>()?;
+        let existed = (&self.accounts, &self.offline, &self.vcards).transaction(
+            |(accounts, offline, vcards)| {
+                let existed = accounts.remove(keys::account(bare))?.is_some();
+                for k in &offline_keys {
+                    offline.remove(k)?;
+                }
+                vcards.remove(keys::account(bare))?;
+                Ok::<_, ConflictableTransactionError<()>>(existed)
+            },
+        )?;
+        Ok(existed)
+    }
+
+    fn account_exists(&self, bare: &str) -> Result<bool> {
+        Ok(self.accounts.contains_key(keys::account(bare))?)
+    }
+
+    fn accounts(&self) -> Result<Vec<String>> {
+        self.accounts
+            .iter()
+            .keys()
+            .map(|k| utf8("account key", &k?))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::temp_store;
+    use crate::{AccountStore, Credentials, ScramKeys};
+
+    fn creds(tag: u8) -> Credentials {
+        let keys = ScramKeys {
+            iterations: 4096,
+            salt: vec![tag; 16],
+            stored_key: vec![tag; 32],
+            server_key: vec![tag; 32],
+        };
+        Credentials {
+            sha1: keys.clone(),
+            sha256: keys,
+        }
+    }
+
+    #[test]
+    fn create_is_exclusive_and_delete_removes() {
+        let (_dir, store) = temp_store();
+        assert!(store.create_account("a@x", &creds(1)).unwrap());
+        assert!(!store.create_account("a@x", &creds(2)).unwrap());
+        assert_eq!(store.credentials("a@x").unwrap(), Some(creds(1)));
+        assert!(store.set_credentials("a@x", &creds(3)).unwrap());
+        assert!(!store.set_credentials("nobody@x", &creds(3)).unwrap());
+        assert_eq!(store.accounts().unwrap(), vec!["a@x".to_string()]);
+        assert!(store.delete_account("a@x").unwrap());
+        assert!(!store.delete_account("a@x").unwrap());
+        assert!(!store.account_exists("a@x").unwrap());
+    }
+}

@@ -1,0 +1,73 @@
+//! The sled engine: one file per area.
+
+mod accounts;
+mod offline;
+mod vcard;
+
+use std::path::Path;
+
+use crate::{Result, StorageError};
+
+/// The sled-backed store. Cheap to clone (sled handles are reference counted).
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    accounts: sled::Tree,
+    offline: sled::Tree,
+    vcards: sled::Tree,
+}
+
+impl Store {
+    /// Opens (or creates) the database in `dir`. Fails with [`StorageError::Locked`] when
+    /// another process holds it: sled allows one process per database.
+    pub fn open(dir: &Path) -> Result<Self> {
+        let db = sled::Config::new().path(dir).open().map_err(|e| match e {
+            sled::Error::Io(ref io) if io.kind() == std::io::ErrorKind::WouldBlock => {
+                StorageError::Locked {
+                    path: dir.display().to_string(),
+                }
+            }
+            sled::Error::Io(ref io) if io.to_string().contains("lock") => StorageError::Locked {
+                path: dir.display().to_string(),
+            },
+            other => StorageError::Db(other),
+        })?;
+        Ok(Store {
+            accounts: db.open_tree("accounts")?,
+            offline: db.open_tree("offline")?,
+            vcards: db.open_tree("vcards")?,
+            db,
+        })
+    }
+
+    /// Makes every write so far durable. Call before acknowledging a change to a client.
+    pub async fn flush(&self) -> Result<()> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    /// Blocking variant of [`Store::flush`] for command-line tools.
+    pub fn flush_blocking(&self) -> Result<()> {
+        self.db.flush()?;
+        Ok(())
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| StorageError::Corrupt(format!("{what}: {e}")))
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("plain records always serialise")
+}
+
+fn utf8(what: &str, bytes: &[u8]) -> Result<String> {
+    String::from_utf8(bytes.to_vec()).map_err(|e| StorageError::Corrupt(format!("{what}: {e}")))
+}
+
+#[cfg(test)]
+pub(crate) fn temp_store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    (dir, store)
+}

@@ -1,0 +1,68 @@
+use super::{utf8, Store};
+use crate::{keys, OfflinePush, OfflineStore, Result, StorageError};
+
+impl OfflineStore for Store {
+    fn push_offline(&self, bare: &str, stanza_xml: &str, quota: usize) -> Result<OfflinePush> {
+        if self.offline_count(bare)? >= quota {
+            return Ok(OfflinePush::QuotaExceeded);
+        }
+        let seq = self.db.generate_id()?;
+        self.offline
+            .insert(keys::offline(bare, seq), stanza_xml.as_bytes())?;
+        Ok(OfflinePush::Stored)
+    }
+
+    fn offline_messages(&self, bare: &str) -> Result<Vec<(u64, String)>> {
+        self.offline
+            .scan_prefix(keys::account_prefix(bare))
+            .map(|kv| {
+                let (k, v) = kv?;
+                let seq = keys::offline_seq(&k)
+                    .ok_or_else(|| StorageError::Corrupt("offline key".into()))?;
+                Ok((seq, utf8("offline message", &v)?))
+            })
+            .collect()
+    }
+
+    fn remove_offline(&self, bare: &str, ids: &[u64]) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for id in ids {
+            batch.remove(keys::offline(bare, *id));
+        }
+        self.offline.apply_batch(batch)?;
+        Ok(())
+    }
+
+    fn offline_count(&self, bare: &str) -> Result<usize> {
+        Ok(self
+            .offline
+            .scan_prefix(keys::account_prefix(bare))
+            .keys()
+            .count())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::temp_store;
+    use crate::{OfflinePush, OfflineStore};
+
+    #[test]
+    fn messages_keep_order_and_quota_holds() {
+        let (_dir, store) = temp_store();
+        for i in 0..3 {
+            let r = store.push_offline("b@x", &format!("<m{i}/>"), 3).unwrap();
+            assert_eq!(r, OfflinePush::Stored);
+        }
+        assert_eq!(
+            store.push_offline("b@x", "<m3/>", 3).unwrap(),
+            OfflinePush::QuotaExceeded
+        );
+        let msgs = store.offline_messages("b@x").unwrap();
+        let bodies: Vec<_> = msgs.iter().map(|(_, m)| m.as_str()).collect();
+        assert_eq!(bodies, ["<m0/>", "<m1/>", "<m2/>"]);
+        store.remove_offline("b@x", &[msgs[0].0]).unwrap();
+        assert_eq!(store.offline_count("b@x").unwrap(), 2);
+        assert_eq!(store.offline_count("b@xy").unwrap(), 0);
+    }
+}
