@@ -1,1 +1,177 @@
+//! cordial: an XMPP instant messaging and presence server (RFC 6120, RFC 6121) on actix actors.
+//!
+//! Run it with `cordial serve`, or embed it in any actix System:
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = cordial::config::Config::default();
+//! let server = cordial::Server::new(config).start().await?;
+//! println!("clients connect to {:?}", server.c2s_addr());
+//! server.stop().await;
+//! # Ok(()) }
+//! ```
 
+pub mod admin;
+pub mod c2s;
+pub mod config;
+pub mod link;
+pub mod tls;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use actix::{Arbiter, ArbiterHandle};
+use cordial_actors::link::{StreamClose, StreamCondition};
+use cordial_actors::Router;
+use cordial_storage::{StorageError, Store};
+
+use config::Config;
+
+/// Errors that keep a server from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("invalid configuration: {0}")]
+    Config(#[from] config::ConfigError),
+    #[error("cannot create the data dir {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+    #[error("TLS: {0}")]
+    Tls(#[from] tls::TlsError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot create the admin socket: {0}")]
+    Admin(std::io::Error),
+}
+
+/// Builds and starts a server inside the current actix System.
+pub struct Server {
+    config: Config,
+}
+
+/// A running server.
+pub struct ServerHandle {
+    router: Arc<Router>,
+    c2s_addr: Option<SocketAddr>,
+    tls_addr: Option<SocketAddr>,
+    tasks: Vec<actix_rt::task::JoinHandle<()>>,
+    arbiters: Vec<Arbiter>,
+}
+
+impl Server {
+    pub fn new(config: Config) -> Self {
+        Server { config }
+    }
+
+    /// Opens storage, loads or generates the TLS identity, binds the listeners and the admin
+    /// socket, and starts one arbiter per core for links and user actors.
+    pub async fn start(self) -> Result<ServerHandle, StartError> {
+        let config = self.config;
+        config.validate()?;
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
+            path: config.data_dir.display().to_string(),
+            source,
+        })?;
+        let store = Store::open(&config.data_dir.join("db"))?;
+        let tls = tls::acceptor(&config)?;
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let arbiters: Vec<Arbiter> = (0..cores).map(|_| Arbiter::new()).collect();
+        let handles: Arc<Vec<ArbiterHandle>> =
+            Arc::new(arbiters.iter().map(|a| a.handle()).collect());
+        let router = Router::new(config.actors_config(), store.clone(), handles.to_vec());
+        let sasl = link::sasl::Sasl::new(store, config.default_domain().to_string());
+        let config = Arc::new(config);
+        let ctx = Arc::new(link::LinkContext {
+            config: config.clone(),
+            router: router.clone(),
+            sasl,
+            tls,
+        });
+
+        let mut tasks = Vec::new();
+        let mut bound = [None, None];
+        for (i, (listen, direct_tls)) in [(config.c2s.listen, false), (config.c2s.tls_listen, true)]
+            .into_iter()
+            .enumerate()
+        {
+            let Some(addr) = listen.0 else { continue };
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartError::Listen { addr, source })?;
+            let local = listener
+                .local_addr()
+                .map_err(|source| StartError::Listen { addr, source })?;
+            log::info!(
+                "listening for clients on {local}{}",
+                if direct_tls {
+                    " (direct TLS)"
+                } else {
+                    " (STARTTLS)"
+                }
+            );
+            bound[i] = Some(local);
+            tasks.push(actix_rt::spawn(c2s::accept_loop(
+                listener,
+                ctx.clone(),
+                handles.clone(),
+                direct_tls,
+            )));
+        }
+        let admin = admin::bind(&config.data_dir).map_err(StartError::Admin)?;
+        tasks.push(actix_rt::spawn(admin::serve(admin, router.clone())));
+        log::info!(
+            "serving {} with data in {}",
+            config.domains.join(", "),
+            config.data_dir.display()
+        );
+        Ok(ServerHandle {
+            router,
+            c2s_addr: bound[0],
+            tls_addr: bound[1],
+            tasks,
+            arbiters,
+        })
+    }
+}
+
+impl ServerHandle {
+    /// Where STARTTLS clients connect.
+    pub fn c2s_addr(&self) -> Option<SocketAddr> {
+        self.c2s_addr
+    }
+
+    /// Where direct-TLS clients connect.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
+    }
+
+    pub fn router(&self) -> &Arc<Router> {
+        &self.router
+    }
+
+    /// Stops accepting, closes every stream with `<system-shutdown/>` (each session's
+    /// unavailable presence goes out as its link ends), flushes storage and stops the arbiters.
+    pub async fn stop(self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        self.router.close_all(StreamClose::new(
+            StreamCondition::SystemShutdown,
+            "The server is shutting down".to_string(),
+        ));
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        if let Err(e) = self.router.store.flush().await {
+            log::error!("final flush failed: {e}");
+        }
+        for a in self.arbiters {
+            a.stop();
+        }
+        log::info!("stopped");
+    }
+}

@@ -1,1 +1,227 @@
-fn main() {}
+//! `cordial serve | adduser | deluser | passwd | users` — thin: parses arguments, calls the
+//! library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use cordial::admin::{self, Request};
+use cordial::config::{Config, ConfigError, Listen};
+
+#[derive(Parser)]
+#[command(
+    name = "cordial",
+    version,
+    about = "An XMPP instant messaging and presence server"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct Common {
+    /// TOML configuration file; every key has a default.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Serve this domain (instead of the configured ones).
+    #[arg(long, global = true)]
+    domain: Option<String>,
+    /// Data directory (sled database, development certificate, admin socket).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// STARTTLS client listener, IP:port or "off".
+    #[arg(long, global = true)]
+    c2s_listen: Option<String>,
+    /// Direct TLS client listener, IP:port or "off".
+    #[arg(long, global = true)]
+    tls_listen: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(Common),
+    /// Create an account (asks for the password unless --password is given).
+    Adduser {
+        jid: String,
+        #[arg(long)]
+        password: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Delete an account and everything stored for it.
+    Deluser {
+        jid: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Change an account's password.
+    Passwd {
+        jid: String,
+        #[arg(long)]
+        password: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// List accounts.
+    Users(Common),
+}
+
+fn load_config(c: &Common) -> Result<Config, ConfigError> {
+    let mut config = match &c.config {
+        Some(p) => Config::from_file(p)?,
+        None => Config::default(),
+    };
+    if let Some(d) = &c.domain {
+        config.domains = vec![d.clone()];
+    }
+    if let Some(d) = &c.data_dir {
+        config.data_dir = d.clone();
+    }
+    let listen = |flag: &'static str, v: &str| {
+        Listen::parse(v).ok_or(ConfigError::Invalid {
+            key: flag,
+            value: v.to_string(),
+            accepted: "an IP:port such as 127.0.0.1:5222, or \"off\"",
+        })
+    };
+    if let Some(l) = &c.c2s_listen {
+        config.c2s.listen = listen("--c2s-listen", l)?;
+    }
+    if let Some(l) = &c.tls_listen {
+        config.c2s.tls_listen = listen("--tls-listen", l)?;
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let cli = Cli::parse();
+    let (common, request) = match cli.command {
+        Command::Serve(common) => {
+            let config = match load_config(&common) {
+                Ok(c) => c,
+                Err(e) => return config_error(e),
+            };
+            return serve(config);
+        }
+        Command::Adduser {
+            jid,
+            password,
+            common,
+        } => {
+            let password = match password.map_or_else(|| prompt_password(true), Ok) {
+                Ok(p) => p,
+                Err(e) => return fail(e),
+            };
+            (common, Request::Adduser { jid, password })
+        }
+        Command::Passwd {
+            jid,
+            password,
+            common,
+        } => {
+            let password = match password.map_or_else(|| prompt_password(true), Ok) {
+                Ok(p) => p,
+                Err(e) => return fail(e),
+            };
+            (common, Request::Passwd { jid, password })
+        }
+        Command::Deluser { jid, common } => (common, Request::Deluser { jid }),
+        Command::Users(common) => (common, Request::Users),
+    };
+    let config = match load_config(&common) {
+        Ok(c) => c,
+        Err(e) => return config_error(e),
+    };
+    account_command(config, request)
+}
+
+fn config_error(e: ConfigError) -> ExitCode {
+    eprintln!("cordial: {e}");
+    ExitCode::from(2)
+}
+
+fn fail(e: impl std::fmt::Display) -> ExitCode {
+    eprintln!("cordial: {e}");
+    ExitCode::from(1)
+}
+
+fn prompt_password(confirm: bool) -> Result<String, String> {
+    let p = rpassword::prompt_password("Password: ")
+        .map_err(|e| format!("cannot read the password: {e}"))?;
+    if confirm {
+        let again = rpassword::prompt_password("Password (again): ")
+            .map_err(|e| format!("cannot read the password: {e}"))?;
+        if again != p {
+            return Err("the passwords differ".into());
+        }
+    }
+    Ok(p)
+}
+
+fn serve(config: Config) -> ExitCode {
+    let system = actix_rt::System::new();
+    let result = system.block_on(async move {
+        let server = cordial::Server::new(config).start().await?;
+        wait_for_signal().await;
+        log::info!("shutting down");
+        server.stop().await;
+        Ok::<_, cordial::StartError>(())
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e @ cordial::StartError::Config(_)) => config_error_start(e),
+        Err(e) => fail(e),
+    }
+}
+
+fn config_error_start(e: cordial::StartError) -> ExitCode {
+    eprintln!("cordial: {e}");
+    ExitCode::from(2)
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// Runs an account command through a running server's admin socket, or directly on the
+/// database when no server runs.
+fn account_command(config: Config, request: Request) -> ExitCode {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let result = rt.block_on(async {
+        if let Some(resp) = admin::call(&config.data_dir, &request)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            return Ok(resp);
+        }
+        let store =
+            cordial_storage::Store::open(&config.data_dir.join("db")).map_err(|e| e.to_string())?;
+        let router = cordial_actors::Router::new(config.actors_config(), store, Vec::new());
+        Ok::<_, String>(admin::execute(&router, request).await)
+    });
+    match result {
+        Ok(resp) if resp.ok => {
+            for u in &resp.users {
+                println!("{u}");
+            }
+            if resp.users.is_empty() {
+                println!("{}", resp.message);
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(resp) => fail(resp.message),
+        Err(e) => fail(e),
+    }
+}

@@ -43,8 +43,11 @@ pub struct LinkHandle {
 /// The link task's end of a connection.
 pub struct LinkReceiver {
     pub stanzas: mpsc::Receiver<Element>,
-    close: Arc<CloseSignal>,
+    pub close: CloseWatch,
 }
+
+/// Resolves when the actors ask the link to close its stream.
+pub struct CloseWatch(Arc<CloseSignal>);
 
 /// Creates a connected pair with room for `capacity` queued stanzas.
 pub fn link_pair(capacity: usize) -> (LinkHandle, LinkReceiver) {
@@ -55,7 +58,10 @@ pub fn link_pair(capacity: usize) -> (LinkHandle, LinkReceiver) {
             tx,
             close: close.clone(),
         },
-        LinkReceiver { stanzas: rx, close },
+        LinkReceiver {
+            stanzas: rx,
+            close: CloseWatch(close),
+        },
     )
 }
 
@@ -94,14 +100,14 @@ impl LinkHandle {
     }
 }
 
-impl LinkReceiver {
+impl CloseWatch {
     /// Resolves when the actors asked to close the stream.
-    pub async fn close_requested(&self) -> StreamClose {
+    pub async fn requested(&self) -> StreamClose {
         loop {
-            if let Some(r) = self.close.reason.lock().expect("close reason lock").clone() {
+            if let Some(r) = self.0.reason.lock().expect("close reason lock").clone() {
                 return r;
             }
-            self.close.notify.notified().await;
+            self.0.notify.notified().await;
         }
     }
 }
@@ -116,7 +122,7 @@ mod tests {
         assert!(h.send(Element::bare("a", "jabber:client")));
         assert!(h.send(Element::bare("b", "jabber:client")));
         assert!(!h.send(Element::bare("c", "jabber:client")));
-        let why = r.close_requested().await;
+        let why = r.close.requested().await;
         assert_eq!(why.condition, StreamCondition::PolicyViolation);
         assert_eq!(r.stanzas.recv().await.unwrap().name(), "a");
     }

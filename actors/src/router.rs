@@ -167,3 +167,12 @@ impl Router {
         }
     }
 }
+
+impl Router {
+    /// Asks every running UserActor to close its sessions.
+    pub fn close_all(&self, why: crate::link::StreamClose) {
+        for entry in self.users.iter() {
+            entry.value().do_send(crate::user::CloseAll(why.clone()));
+        }
+    }
+}

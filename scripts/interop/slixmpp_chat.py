@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""Interop check with a real client library (slixmpp), not written here.
+
+Two accounts log in over STARTTLS with SCRAM-SHA-256 (the certificate is the server's
+self-signed development one, so verification is off), exchange messages both ways, then one
+logs out, receives a message while offline, logs in again and must get it with a XEP-0203
+delay stamp. Exits non-zero with a reason on any failure.
+
+Usage: slixmpp_chat.py HOST PORT DOMAIN USER1 PASS1 USER2 PASS2
+"""
+import asyncio
+import logging
+import ssl
+import sys
+
+import slixmpp
+
+TIMEOUT = 20
+
+
+class Client(slixmpp.ClientXMPP):
+    def __init__(self, jid, password):
+        super().__init__(jid, password, sasl_mech="SCRAM-SHA-256")
+        self.inbox = asyncio.Queue()
+        self.mechanism = None
+        self.ready = asyncio.Event()
+        self.ssl_context = ssl.create_default_context()
+        self.ssl_context.check_hostname = False
+        self.ssl_context.verify_mode = ssl.CERT_NONE
+        self.register_plugin("xep_0203")  # delayed delivery
+        self.register_plugin("xep_0199")  # ping
+        self.add_event_handler("session_start", self.on_start)
+        self.add_event_handler("message", lambda m: self.inbox.put_nowait(m))
+        self.add_event_handler("auth_success", self.on_auth)
+        self.add_event_handler("failed_auth", lambda _: print("FAIL: authentication failed", file=sys.stderr))
+
+    def on_auth(self, _):
+        self.mechanism = self.plugin["feature_mechanisms"].mech.name
+
+    async def on_start(self, _):
+        self.send_presence()
+        # The roster (jabber:iq:roster) arrives with issue 4; until then it is not requested.
+        self.ready.set()
+
+
+async def login(host, port, jid, password):
+    c = Client(jid, password)
+    c.enable_starttls = True
+    c.enable_direct_tls = False
+    c.enable_plaintext = False
+    c.connect(host=host, port=port)
+    await asyncio.wait_for(c.ready.wait(), TIMEOUT)
+    if not c.is_connected() or not c.authenticated:
+        raise SystemExit(f"FAIL: {jid} is not connected")
+    if c.mechanism != "SCRAM-SHA-256":
+        raise SystemExit(f"FAIL: {jid} authenticated with {c.mechanism}, wanted SCRAM-SHA-256")
+    return c
+
+
+async def expect_body(client, body):
+    msg = await asyncio.wait_for(client.inbox.get(), TIMEOUT)
+    if msg["body"] != body:
+        raise SystemExit(f"FAIL: {client.boundjid} got {msg['body']!r}, wanted {body!r}")
+    return msg
+
+
+async def main():
+    host, port, domain, u1, p1, u2, p2 = sys.argv[1:8]
+    port = int(port)
+    alice = await login(host, port, f"{u1}@{domain}/interop", p1)
+    bob = await login(host, port, f"{u2}@{domain}/interop", p2)
+    print(f"both logged in over STARTTLS with {alice.mechanism}")
+
+    alice.send_message(mto=f"{u2}@{domain}", mbody="hello bob", mtype="chat")
+    m = await expect_body(bob, "hello bob")
+    if m["from"].bare != f"{u1}@{domain}":
+        raise SystemExit(f"FAIL: from is {m['from']}")
+    bob.send_message(mto=str(alice.boundjid), mbody="hello alice", mtype="chat")
+    await expect_body(alice, "hello alice")
+    print("messages exchanged both ways")
+
+    bob.disconnect()
+    await asyncio.wait_for(bob.disconnected, TIMEOUT)
+    await asyncio.sleep(0.5)
+    alice.send_message(mto=f"{u2}@{domain}", mbody="while you were away", mtype="chat")
+    await asyncio.sleep(0.5)
+    bob = await login(host, port, f"{u2}@{domain}/interop", p2)
+    m = await expect_body(bob, "while you were away")
+    stamp = m["delay"]["stamp"]
+    if not stamp:
+        raise SystemExit("FAIL: the offline message has no delay stamp")
+    print(f"offline message delivered with delay stamp {stamp.isoformat()}")
+
+    alice.disconnect()
+    bob.disconnect()
+    print("OK")
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING)
+    asyncio.run(main())

@@ -1,0 +1,186 @@
+//! The local admin socket: account commands reach a running server here, because sled allows
+//! one process per database. A Unix socket in the data dir, mode 0600: only the server's user
+//! can talk to it. One JSON request line, one JSON response line.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use cordial_actors::Router;
+use cordial_storage::AccountStore;
+use jid::BareJid;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+
+pub const SOCKET_NAME: &str = "admin.sock";
+
+pub fn socket_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(SOCKET_NAME)
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "lowercase")]
+pub enum Request {
+    Adduser { jid: String, password: String },
+    Deluser { jid: String },
+    Passwd { jid: String, password: String },
+    Users,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Response {
+    pub ok: bool,
+    pub message: String,
+    #[serde(default)]
+    pub users: Vec<String>,
+}
+
+impl Response {
+    fn ok(message: impl Into<String>) -> Self {
+        Response {
+            ok: true,
+            message: message.into(),
+            users: Vec::new(),
+        }
+    }
+    fn err(message: impl Into<String>) -> Self {
+        Response {
+            ok: false,
+            message: message.into(),
+            users: Vec::new(),
+        }
+    }
+}
+
+/// Parses a JID given on the command line: a bare JID on a domain this server hosts.
+pub fn account_jid(router: &Router, jid: &str) -> Result<BareJid, String> {
+    let bare = BareJid::new(jid).map_err(|e| format!("{jid:?} is not a valid JID: {e}"))?;
+    if bare.node().is_none() {
+        return Err(format!(
+            "{jid:?} has no localpart; accounts look like user@{}",
+            router.config.domains[0]
+        ));
+    }
+    if !router.config.hosts(bare.domain().as_str()) {
+        return Err(format!(
+            "{} is not a domain this server hosts (domains: {})",
+            bare.domain(),
+            router.config.domains.join(", ")
+        ));
+    }
+    Ok(bare)
+}
+
+/// Carries out one request against the store, through the actors' account operations.
+pub async fn execute(router: &Arc<Router>, req: Request) -> Response {
+    use cordial_actors::accounts;
+    let parse = |jid: &str| account_jid(router, jid);
+    match req {
+        Request::Adduser { jid, password } => match parse(&jid) {
+            Err(e) => Response::err(e),
+            Ok(_) if password.is_empty() => Response::err("the password must not be empty"),
+            Ok(bare) => match accounts::create_account(router, &bare, &password).await {
+                Ok(true) => Response::ok(format!("created {bare}")),
+                Ok(false) => Response::err(format!("{bare} already exists")),
+                Err(e) => Response::err(e.to_string()),
+            },
+        },
+        Request::Deluser { jid } => match parse(&jid) {
+            Err(e) => Response::err(e),
+            Ok(bare) => match accounts::delete_account(router, &bare).await {
+                Ok(true) => Response::ok(format!("deleted {bare}")),
+                Ok(false) => Response::err(format!("{bare} does not exist")),
+                Err(e) => Response::err(e.to_string()),
+            },
+        },
+        Request::Passwd { jid, password } => match parse(&jid) {
+            Err(e) => Response::err(e),
+            Ok(_) if password.is_empty() => Response::err("the password must not be empty"),
+            Ok(bare) => match accounts::change_password(router, &bare, &password).await {
+                Ok(true) => Response::ok(format!("changed the password of {bare}")),
+                Ok(false) => Response::err(format!("{bare} does not exist")),
+                Err(e) => Response::err(e.to_string()),
+            },
+        },
+        Request::Users => match router.store.accounts() {
+            Ok(users) => Response {
+                ok: true,
+                message: format!("{} accounts", users.len()),
+                users,
+            },
+            Err(e) => Response::err(e.to_string()),
+        },
+    }
+}
+
+/// Binds the admin socket (replacing a stale one) with mode 0600.
+pub fn bind(data_dir: &Path) -> std::io::Result<UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = socket_path(data_dir);
+    if path.exists() {
+        std::fs::remove_file(&path)?;
+    }
+    let listener = UnixListener::bind(&path)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+pub async fn serve(listener: UnixListener, router: Arc<Router>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let router = router.clone();
+        actix_rt::spawn(async move {
+            let (r, mut w) = stream.into_split();
+            let mut line = String::new();
+            if BufReader::new(r).read_line(&mut line).await.is_err() {
+                return;
+            }
+            let resp = match serde_json::from_str::<Request>(&line) {
+                Ok(req) => {
+                    log::info!("admin socket: {}", describe(&req));
+                    execute(&router, req).await
+                }
+                Err(e) => Response::err(format!("bad request: {e}")),
+            };
+            let mut out = serde_json::to_vec(&resp).expect("responses serialise");
+            out.push(b'\n');
+            let _ = w.write_all(&out).await;
+        });
+    }
+}
+
+/// A log line for a request that never contains the password.
+fn describe(req: &Request) -> String {
+    match req {
+        Request::Adduser { jid, .. } => format!("adduser {jid}"),
+        Request::Deluser { jid } => format!("deluser {jid}"),
+        Request::Passwd { jid, .. } => format!("passwd {jid}"),
+        Request::Users => "users".into(),
+    }
+}
+
+/// Client side: `Ok(None)` when no server answers on the socket.
+pub async fn call(data_dir: &Path, req: &Request) -> std::io::Result<Option<Response>> {
+    let mut stream = match UnixStream::connect(socket_path(data_dir)).await {
+        Ok(s) => s,
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            ) =>
+        {
+            return Ok(None)
+        }
+        Err(e) => return Err(e),
+    };
+    let mut line = serde_json::to_vec(req).expect("requests serialise");
+    line.push(b'\n');
+    stream.write_all(&line).await?;
+    let mut resp = String::new();
+    BufReader::new(stream).read_line(&mut resp).await?;
+    serde_json::from_str(&resp)
+        .map(Some)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}

@@ -1,0 +1,377 @@
+//! Configuration: a TOML file where every key has an embedded default, so `cordial serve` runs
+//! with no file at all. Unknown keys are errors (a typo must not silently fall back to a
+//! default), and every bad value names its key and the values it accepts.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// A configuration error: always says which key and what it accepts.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("invalid value {value:?} for `{key}`: expected {accepted}")]
+    Invalid {
+        key: &'static str,
+        value: String,
+        accepted: &'static str,
+    },
+}
+
+/// A listening address, or `"off"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Listen(pub Option<SocketAddr>);
+
+impl<'de> Deserialize<'de> for Listen {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Listen::parse(&s).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "invalid listen address {s:?}: expected an IP:port such as \"127.0.0.1:5222\", or \"off\""
+            ))
+        })
+    }
+}
+
+impl Listen {
+    pub fn parse(s: &str) -> Option<Listen> {
+        if s == "off" {
+            return Some(Listen(None));
+        }
+        s.parse().ok().map(|a| Listen(Some(a)))
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Domains served; the first is the default for clients that omit `to`.
+    pub domains: Vec<String>,
+    /// Where sled keeps its files, the development certificate and the admin socket live.
+    pub data_dir: PathBuf,
+    pub c2s: C2s,
+    pub tls: Tls,
+    pub auth: Auth,
+    pub limits: Limits,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct C2s {
+    /// Client connections with STARTTLS (RFC 6120 §5).
+    pub listen: Listen,
+    /// Client connections with direct TLS (XEP-0368).
+    pub tls_listen: Listen,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Tls {
+    /// PEM certificate chain. Without `cert` and `key`, a self-signed development certificate is
+    /// generated in the data dir.
+    pub cert: Option<PathBuf>,
+    /// PEM PKCS#8 private key.
+    pub key: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Auth {
+    /// Require TLS before SASL (and before in-band registration). Turn off only for loopback
+    /// benchmarking: credentials then cross the wire in the clear.
+    pub require_tls: bool,
+    /// Failed SASL attempts allowed on one stream before it is closed (RFC 6120 §6.4.5).
+    pub max_attempts: u32,
+    /// PBKDF2 iterations for new passwords (RFC 7677 asks for at least 4096).
+    pub scram_iterations: u32,
+    /// In-band registration (XEP-0077): account creation before login, password change and
+    /// cancellation after.
+    pub registration: bool,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest stanza, in bytes of names, attributes and text (RFC 6120 §13.12).
+    pub max_stanza_bytes: usize,
+    /// Deepest element nesting inside a stanza.
+    pub max_depth: usize,
+    /// Stanzas queued to a client before it is disconnected as not reading.
+    pub outbound_queue: usize,
+    /// Offline messages stored per account (XEP-0160).
+    pub offline_quota: usize,
+    /// Largest vCard (XEP-0054), in bytes.
+    pub vcard_max_bytes: usize,
+    /// Seconds of silence before the server checks on a client; the stream is closed with
+    /// `<connection-timeout/>` if the silence lasts as long again.
+    pub idle_timeout_secs: u64,
+    /// Seconds a client has to complete authentication and binding.
+    pub negotiation_timeout_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            domains: vec!["localhost".into()],
+            data_dir: PathBuf::from("./cordial-data"),
+            c2s: C2s::default(),
+            tls: Tls::default(),
+            auth: Auth::default(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl Default for C2s {
+    fn default() -> Self {
+        C2s {
+            listen: Listen(Some(([127, 0, 0, 1], 5222).into())),
+            tls_listen: Listen(Some(([127, 0, 0, 1], 5223).into())),
+        }
+    }
+}
+
+impl Default for Auth {
+    fn default() -> Self {
+        Auth {
+            require_tls: true,
+            max_attempts: 3,
+            scram_iterations: 4096,
+            registration: false,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_stanza_bytes: 256 * 1024,
+            max_depth: 64,
+            outbound_queue: 1024,
+            offline_quota: 1000,
+            vcard_max_bytes: 64 * 1024,
+            idle_timeout_secs: 300,
+            negotiation_timeout_secs: 60,
+        }
+    }
+}
+
+fn invalid(key: &'static str, value: impl ToString, accepted: &'static str) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        value: value.to_string(),
+        accepted,
+    }
+}
+
+fn in_range<T: PartialOrd + ToString>(
+    key: &'static str,
+    v: T,
+    lo: T,
+    hi: T,
+    accepted: &'static str,
+) -> Result<(), ConfigError> {
+    if v < lo || v > hi {
+        return Err(invalid(key, v, accepted));
+    }
+    Ok(())
+}
+
+impl Config {
+    /// Reads a TOML file; keys it omits keep their defaults.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Config::from_toml(&text).map_err(|e| match e {
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: path.display().to_string(),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: "<inline>".into(),
+            message: e.to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every value against what it accepts.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.domains.is_empty() {
+            return Err(invalid(
+                "domains",
+                "[]",
+                "a list of at least one domain name",
+            ));
+        }
+        for d in &self.domains {
+            let ok =
+                jid::BareJid::new(d).is_ok_and(|j| j.node().is_none() && j.domain().as_str() == d);
+            if !ok {
+                return Err(invalid(
+                    "domains",
+                    d,
+                    "lowercase domain names such as \"localhost\" or \"example.org\"",
+                ));
+            }
+        }
+        let l = &self.limits;
+        in_range(
+            "limits.max_stanza_bytes",
+            l.max_stanza_bytes,
+            4096,
+            64 << 20,
+            "an integer from 4096 to 67108864",
+        )?;
+        in_range(
+            "limits.max_depth",
+            l.max_depth,
+            8,
+            1024,
+            "an integer from 8 to 1024",
+        )?;
+        in_range(
+            "limits.outbound_queue",
+            l.outbound_queue,
+            16,
+            1 << 20,
+            "an integer from 16 to 1048576",
+        )?;
+        in_range(
+            "limits.offline_quota",
+            l.offline_quota,
+            0,
+            1 << 20,
+            "an integer from 0 to 1048576",
+        )?;
+        in_range(
+            "limits.vcard_max_bytes",
+            l.vcard_max_bytes,
+            0,
+            16 << 20,
+            "an integer from 0 to 16777216",
+        )?;
+        in_range(
+            "limits.idle_timeout_secs",
+            l.idle_timeout_secs,
+            10,
+            86400,
+            "an integer from 10 to 86400",
+        )?;
+        in_range(
+            "limits.negotiation_timeout_secs",
+            l.negotiation_timeout_secs,
+            5,
+            3600,
+            "an integer from 5 to 3600",
+        )?;
+        in_range(
+            "auth.max_attempts",
+            self.auth.max_attempts,
+            1,
+            10,
+            "an integer from 1 to 10",
+        )?;
+        in_range(
+            "auth.scram_iterations",
+            self.auth.scram_iterations,
+            4096,
+            1_000_000,
+            "an integer from 4096 to 1000000",
+        )?;
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
+            return Err(invalid(
+                "tls.cert",
+                format!("{:?} / tls.key = {:?}", self.tls.cert, self.tls.key),
+                "both tls.cert and tls.key, or neither (a development certificate is generated)",
+            ));
+        }
+        if self.c2s.listen.0.is_none() && self.c2s.tls_listen.0.is_none() {
+            return Err(invalid(
+                "c2s.listen",
+                "off",
+                "an address for c2s.listen or c2s.tls_listen",
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn default_domain(&self) -> &str {
+        &self.domains[0]
+    }
+
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.limits.idle_timeout_secs)
+    }
+
+    /// The part the actors need.
+    pub fn actors_config(&self) -> cordial_actors::ActorsConfig {
+        cordial_actors::ActorsConfig {
+            domains: self.domains.clone(),
+            offline_quota: self.limits.offline_quota,
+            vcard_max_bytes: self.limits.vcard_max_bytes,
+            outbound_queue: self.limits.outbound_queue,
+            registration: self.auth.registration,
+            scram_iterations: self.auth.scram_iterations,
+            ..Default::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_the_defaults() {
+        let c = Config::from_toml("").unwrap();
+        assert_eq!(c.domains, ["localhost"]);
+        assert_eq!(c.c2s.listen.0.unwrap().port(), 5222);
+        assert_eq!(c.c2s.tls_listen.0.unwrap().port(), 5223);
+        assert!(c.auth.require_tls);
+        assert_eq!(c.limits.max_stanza_bytes, 262144);
+        assert_eq!(c.limits.offline_quota, 1000);
+    }
+
+    #[test]
+    fn bad_values_name_the_key_and_what_it_accepts() {
+        let e = Config::from_toml("[limits]\nmax_stanza_bytes = 10\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("limits.max_stanza_bytes") && e.contains("4096 to"),
+            "{e}"
+        );
+        let e = Config::from_toml("[c2s]\nlisten = \"nowhere\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("listen") && e.contains("\"off\""), "{e}");
+        let e = Config::from_toml("[auth]\nrequire_tls = \"maybe\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("require_tls") && e.contains("bool"), "{e}");
+        let e = Config::from_toml("domians = [\"x\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("domians") && e.contains("domains"), "{e}");
+        let e = Config::from_toml("domains = [\"Not A Domain\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`domains`"), "{e}");
+    }
+}

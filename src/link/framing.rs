@@ -1,0 +1,187 @@
+//! The byte side of a link: the transport (TCP, or TLS over TCP after STARTTLS or on the direct
+//! TLS port) and the per-connection limits, enforced where bytes become XML.
+
+use std::cell::Cell;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, BufReader, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_native_tls::TlsStream;
+
+/// Read buffer per connection. Small on purpose: idle sessions should cost little memory.
+const READ_BUFFER: usize = 4096;
+
+/// A connection's transport.
+pub enum Transport {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+    /// Only while STARTTLS swaps one for the other.
+    Upgrading,
+}
+
+macro_rules! delegate {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self.get_mut() {
+            Transport::Plain($s) => {
+                let $s = Pin::new($s);
+                $e
+            }
+            Transport::Tls($s) => {
+                let $s = Pin::new($s.as_mut());
+                $e
+            }
+            Transport::Upgrading => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "transport is being upgraded",
+            ))),
+        }
+    };
+}
+
+impl AsyncRead for Transport {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        delegate!(self, s => s.poll_read(cx, buf))
+    }
+}
+
+impl AsyncWrite for Transport {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        delegate!(self, s => s.poll_write(cx, buf))
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        delegate!(self, s => s.poll_flush(cx))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        delegate!(self, s => s.poll_shutdown(cx))
+    }
+}
+
+/// Which limit a peer crossed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Limit {
+    StanzaSize,
+    Depth,
+}
+
+/// The error the framing returns once a limit was crossed, so the read stops at once instead
+/// of consuming the rest of an oversized element.
+#[derive(Debug, thiserror::Error)]
+#[error("peer exceeded the {0:?} limit")]
+pub struct LimitExceeded(pub Limit);
+
+/// Per-connection limits, set for the link task with [`LIMITS`]`.scope(..)` and read by the
+/// stanza builder (which xmlstream constructs without any context of ours).
+pub struct LinkLimits {
+    pub max_stanza_bytes: usize,
+    pub max_depth: usize,
+    pub tripped: Cell<Option<Limit>>,
+}
+
+impl LinkLimits {
+    pub fn new(max_stanza_bytes: usize, max_depth: usize) -> Self {
+        LinkLimits {
+            max_stanza_bytes,
+            max_depth,
+            tripped: Cell::new(None),
+        }
+    }
+}
+
+tokio::task_local! {
+    pub static LIMITS: LinkLimits;
+}
+
+/// The buffered transport the XML stream reads from. Once the stanza builder has tripped a
+/// limit, every further read fails with [`LimitExceeded`].
+pub struct Framing {
+    inner: BufReader<Transport>,
+}
+
+impl Framing {
+    pub fn new(t: Transport) -> Self {
+        Framing {
+            inner: BufReader::with_capacity(READ_BUFFER, t),
+        }
+    }
+
+    /// Takes the transport out for a TLS upgrade. Bytes the client sent after `<starttls/>`
+    /// and before the handshake are discarded, never read as if they had been encrypted
+    /// (the STARTTLS command injection class of bugs).
+    pub fn take_transport(&mut self) -> Transport {
+        let t = std::mem::replace(self.inner.get_mut(), Transport::Upgrading);
+        let leftover = self.inner.buffer().len();
+        if leftover > 0 {
+            log::warn!("discarding {leftover} plaintext bytes sent before the TLS handshake");
+        }
+        self.inner = BufReader::with_capacity(READ_BUFFER, Transport::Upgrading);
+        t
+    }
+
+    pub fn set_transport(&mut self, t: Transport) {
+        self.inner = BufReader::with_capacity(READ_BUFFER, t);
+    }
+
+    pub fn is_tls(&self) -> bool {
+        matches!(self.inner.get_ref(), Transport::Tls(_))
+    }
+
+    fn tripped() -> Option<Limit> {
+        LIMITS.try_with(|l| l.tripped.get()).ok().flatten()
+    }
+}
+
+fn limit_error(l: Limit) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, LimitExceeded(l))
+}
+
+impl AsyncRead for Framing {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if let Some(l) = Framing::tripped() {
+            return Poll::Ready(Err(limit_error(l)));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncBufRead for Framing {
+    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        if let Some(l) = Framing::tripped() {
+            return Poll::Ready(Err(limit_error(l)));
+        }
+        Pin::new(&mut self.get_mut().inner).poll_fill_buf(cx)
+    }
+
+    fn consume(mut self: Pin<&mut Self>, amt: usize) {
+        Pin::new(&mut self.inner).consume(amt)
+    }
+}
+
+impl AsyncWrite for Framing {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(self.inner.get_mut()).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(self.inner.get_mut()).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(self.inner.get_mut()).poll_shutdown(cx)
+    }
+}

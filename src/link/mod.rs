@@ -1,0 +1,826 @@
+//! One task per connection: socket, TLS, XML stream, limits, and the negotiation of RFC 6120
+//! (STARTTLS §5, SASL §6, resource binding §7) before the bound stream is handed to a
+//! [`ResourceActor`].
+//!
+//! Each stream restart is a fresh `accept_stream` on the same [`Framing`]; the negotiation state
+//! (`secured`, `user`) only ever moves forward, so a stanza can never be exchanged on a stream
+//! that is not authenticated and bound.
+
+pub mod framing;
+pub mod parser;
+pub mod sasl;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::Actor;
+use base64::Engine as _;
+use cordial_actors::link::{link_pair, LinkReceiver, StreamClose, StreamCondition};
+use cordial_actors::resource::{FromClient, LinkClosed, ResourceActor};
+use cordial_actors::stanza::{self, DefinedCondition, ErrorType};
+use cordial_actors::user::Bind;
+use cordial_actors::xml::BuildAttr;
+use cordial_actors::Router;
+use futures::{SinkExt, StreamExt};
+use jid::{BareJid, FullJid};
+use minidom::Element;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tokio_xmpp::xmlstream::{self, ReadError, StreamHeader, Timeouts, XmlStream};
+use xmpp_parsers::stream_error::StreamError;
+use xmpp_parsers::stream_features::StreamFeatures;
+
+use crate::config::Config;
+use framing::{Framing, LimitExceeded, LinkLimits, Transport, LIMITS};
+use parser::{Stanza, LIMIT_CROSSED};
+
+const NS_CLIENT: &str = "jabber:client";
+const NS_TLS: &str = "urn:ietf:params:xml:ns:xmpp-tls";
+const NS_SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
+const NS_BIND: &str = "urn:ietf:params:xml:ns:xmpp-bind";
+const NS_SESSION: &str = "urn:ietf:params:xml:ns:xmpp-session";
+const NS_REGISTER: &str = "jabber:iq:register";
+
+/// What every link of one server shares.
+pub struct LinkContext {
+    pub config: Arc<Config>,
+    pub router: Arc<Router>,
+    pub sasl: sasl::Sasl,
+    pub tls: tokio_native_tls::TlsAcceptor,
+}
+
+type Xs<'a> = XmlStream<&'a mut Framing, Stanza>;
+
+/// Why reading stopped.
+enum Stop {
+    /// The peer closed its stream with `</stream:stream>` (RFC 6120 §4.4).
+    Footer,
+    /// We must close with this stream error.
+    Error(StreamClose),
+    /// The connection is gone.
+    Gone,
+}
+
+fn close(condition: StreamCondition, text: &str) -> Stop {
+    Stop::Error(StreamClose::new(condition, Some(text.to_string())))
+}
+
+/// Serves one client connection until it ends.
+pub async fn serve(tcp: TcpStream, peer: SocketAddr, ctx: Arc<LinkContext>, direct_tls: bool) {
+    let _ = tcp.set_nodelay(true);
+    let limits = LinkLimits::new(
+        ctx.config.limits.max_stanza_bytes,
+        ctx.config.limits.max_depth,
+    );
+    LIMITS.scope(limits, run(tcp, peer, ctx, direct_tls)).await
+}
+
+struct Negotiation {
+    secured: bool,
+    user: Option<BareJid>,
+    failed_auths: u32,
+    domain: Option<String>,
+}
+
+/// How one stream (between restarts) ended.
+enum Outcome {
+    Restart,
+    StartTls,
+    Bound { full: FullJid, bind_iq: Element },
+    Closed,
+}
+
+async fn run(tcp: TcpStream, peer: SocketAddr, ctx: Arc<LinkContext>, direct_tls: bool) {
+    let negotiation_deadline =
+        Instant::now() + Duration::from_secs(ctx.config.limits.negotiation_timeout_secs);
+    let transport = if direct_tls {
+        match tokio::time::timeout_at(negotiation_deadline, ctx.tls.accept(tcp)).await {
+            Ok(Ok(s)) => Transport::Tls(Box::new(s)),
+            Ok(Err(e)) => return log::debug!("{peer}: TLS handshake failed: {e}"),
+            Err(_) => return log::debug!("{peer}: TLS handshake timed out"),
+        }
+    } else {
+        Transport::Plain(tcp)
+    };
+    let mut io = Framing::new(transport);
+    let mut state = Negotiation {
+        secured: direct_tls,
+        user: None,
+        failed_auths: 0,
+        domain: None,
+    };
+    let timeouts = Timeouts {
+        read_timeout: ctx.config.idle_timeout(),
+        response_timeout: ctx.config.idle_timeout(),
+    };
+    loop {
+        let accepted = match tokio::time::timeout_at(
+            negotiation_deadline,
+            xmlstream::accept_stream(&mut io, NS_CLIENT, timeouts),
+        )
+        .await
+        {
+            Err(_) => return log::debug!("{peer}: no stream header in time"),
+            Ok(Err(e)) => {
+                let Some(condition) = header_error_condition(&e) else {
+                    return log::debug!("{peer}: gone before the stream header: {e}");
+                };
+                log::info!("{peer}: bad stream header ({e}); closing with {condition:?}");
+                let domain = ctx.config.default_domain().to_string();
+                return raw_stream_error(&mut io, &domain, condition, &e.to_string()).await;
+            }
+            Ok(Ok(a)) => a,
+        };
+        // RFC 6120 §4.7.2: `to` names the service; unknown -> <host-unknown/> (§4.9.3.6).
+        let requested = accepted.header().to.map(|t| t.to_string());
+        let domain = match (&state.domain, requested) {
+            (Some(d), Some(r)) if *d != r => None,
+            (Some(d), _) => Some(d.clone()),
+            (None, None) => Some(ctx.config.default_domain().to_string()),
+            (None, Some(r)) => ctx.config.domains.iter().find(|d| **d == r).cloned(),
+        };
+        let id = random_id();
+        let header = StreamHeader {
+            from: Some(
+                domain
+                    .clone()
+                    .unwrap_or_else(|| ctx.config.default_domain().into())
+                    .into(),
+            ),
+            to: None,
+            id: Some(id.into()),
+        };
+        let Ok(pending) = accepted.send_header(header).await else {
+            return;
+        };
+        let Some(domain) = domain else {
+            log::info!("{peer}: stream to a host we do not serve");
+            let e = StreamError::new(
+                StreamCondition::HostUnknown,
+                "en",
+                "This server does not serve that domain",
+            );
+            let _ = pending.send_error(&e).await;
+            return;
+        };
+        state.domain = Some(domain.clone());
+        let features = features(&ctx, &state);
+        let Ok(mut xs) = pending.send_features::<Stanza>(&features).await else {
+            return;
+        };
+        let outcome = match tokio::time::timeout_at(
+            negotiation_deadline,
+            negotiate(&mut xs, &mut state, &ctx, &domain, peer),
+        )
+        .await
+        {
+            Ok(o) => o,
+            Err(_) => {
+                log::info!("{peer}: negotiation not completed in time");
+                send_close(
+                    &mut xs,
+                    &StreamClose::new(
+                        StreamCondition::ConnectionTimeout,
+                        "Negotiation took too long".to_string(),
+                    ),
+                )
+                .await;
+                Outcome::Closed
+            }
+        };
+        match outcome {
+            Outcome::Restart => continue,
+            Outcome::StartTls => {
+                drop(xs);
+                let Transport::Plain(tcp) = io.take_transport() else {
+                    return;
+                };
+                match tokio::time::timeout_at(negotiation_deadline, ctx.tls.accept(tcp)).await {
+                    Ok(Ok(s)) => io.set_transport(Transport::Tls(Box::new(s))),
+                    Ok(Err(e)) => return log::debug!("{peer}: STARTTLS handshake failed: {e}"),
+                    Err(_) => return log::debug!("{peer}: STARTTLS handshake timed out"),
+                }
+                state.secured = true;
+            }
+            Outcome::Bound { full, bind_iq } => return session(xs, full, bind_iq, &ctx).await,
+            Outcome::Closed => return,
+        }
+    }
+}
+
+fn random_id() -> String {
+    use rand::Rng;
+    let bytes: [u8; 12] = rand::thread_rng().gen();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// May this stream authenticate (or register) yet?
+fn auth_allowed(ctx: &LinkContext, state: &Negotiation) -> bool {
+    state.secured || !ctx.config.auth.require_tls
+}
+
+fn offered_mechanisms(ctx: &LinkContext, state: &Negotiation) -> Vec<&'static str> {
+    if !auth_allowed(ctx, state) {
+        return Vec::new();
+    }
+    let mut m = sasl::SCRAM_MECHANISMS.to_vec();
+    // PLAIN sends the password itself: only over TLS, unless the operator switched TLS off.
+    m.push(sasl::PLAIN);
+    m
+}
+
+fn features(ctx: &LinkContext, state: &Negotiation) -> StreamFeatures {
+    let mut f = StreamFeatures::default();
+    if state.user.is_none() {
+        if !state.secured {
+            f.starttls = Some(xmpp_parsers::starttls::StartTls {
+                required: ctx.config.auth.require_tls,
+            });
+        }
+        f.sasl_mechanisms = offered_mechanisms(ctx, state)
+            .into_iter()
+            .map(String::from)
+            .collect();
+        f.in_band_registration = ctx.config.auth.registration && auth_allowed(ctx, state);
+    } else {
+        f.bind = Some(xmpp_parsers::bind::BindFeature { required: true });
+        // RFC 3921 §3 session establishment, marked optional (draft-cridland-xmpp-session).
+        f.others.push(
+            Element::builder("session", NS_SESSION)
+                .append(Element::bare("optional", NS_SESSION))
+                .build(),
+        );
+    }
+    f
+}
+
+/// Maps a failure to read the opening stream header to the stream error to send, or `None`
+/// when the peer is simply gone.
+fn header_error_condition(e: &std::io::Error) -> Option<StreamCondition> {
+    if let Some(c) = xml_error_condition(e) {
+        return Some(c);
+    }
+    let text = e.to_string();
+    if text.contains("unknown stream header") {
+        Some(StreamCondition::InvalidNamespace)
+    } else if text.contains("stream version") || text.contains("`version`") {
+        Some(StreamCondition::UnsupportedVersion)
+    } else if text.contains("stream header attribute") || text.contains("before stream header") {
+        Some(StreamCondition::BadFormat)
+    } else {
+        None
+    }
+}
+
+/// Stream errors for XML-level problems: limits, restricted XML, malformed XML.
+fn xml_error_condition(e: &std::io::Error) -> Option<StreamCondition> {
+    let inner = e.get_ref()?;
+    if inner.downcast_ref::<LimitExceeded>().is_some() {
+        return Some(StreamCondition::PolicyViolation);
+    }
+    if let Some(x) = inner.downcast_ref::<xso::error::Error>() {
+        return Some(match x {
+            xso::error::Error::Other(m) if *m == LIMIT_CROSSED => StreamCondition::PolicyViolation,
+            _ => StreamCondition::BadFormat,
+        });
+    }
+    if let Some(x) = inner.downcast_ref::<xso::exports::rxml::Error>() {
+        use xso::exports::rxml::Error as X;
+        return Some(match x {
+            X::RestrictedXml(what) if what.contains("long") => StreamCondition::PolicyViolation,
+            X::RestrictedXml(_) => StreamCondition::RestrictedXml,
+            _ => StreamCondition::NotWellFormed,
+        });
+    }
+    (e.kind() == std::io::ErrorKind::InvalidData).then_some(StreamCondition::NotWellFormed)
+}
+
+/// Writes a whole stream (header, error, footer) by hand: used when the peer's header could not
+/// be read, because RFC 6120 §4.9.1.1 still wants our header before the error.
+async fn raw_stream_error(io: &mut Framing, domain: &str, condition: StreamCondition, text: &str) {
+    use tokio::io::AsyncWriteExt;
+    let err: Element = StreamError::new(condition, "en", text).into();
+    let doc = format!(
+        "<?xml version='1.0'?><stream:stream xmlns='{NS_CLIENT}' xmlns:stream='http://etherx.jabber.org/streams' id='{}' from='{}' version='1.0'>{}</stream:stream>",
+        random_id(),
+        domain,
+        String::from(&err)
+    );
+    let _ = io.write_all(doc.as_bytes()).await;
+    let _ = io.shutdown().await;
+}
+
+/// Reads the next top-level element, mapping every way a read can fail to what we must do.
+async fn read(xs: &mut Xs<'_>, on_soft_timeout: Option<&Element>) -> Result<Element, Stop> {
+    loop {
+        match xs.next().await {
+            Some(Ok(Stanza(el))) => return Ok(el),
+            Some(Err(ReadError::SoftTimeout)) => {
+                // RFC 6120 §4.6.1: check the connection with a ping; its answer resets the timer.
+                if let Some(ping) = on_soft_timeout {
+                    if xs.send(ping).await.is_err() {
+                        return Err(Stop::Gone);
+                    }
+                }
+            }
+            Some(Err(ReadError::StreamFooterReceived)) => return Err(Stop::Footer),
+            Some(Err(ReadError::ParseError(e))) => {
+                let limit = matches!(e, xso::error::Error::Other(m) if m == LIMIT_CROSSED);
+                return Err(if limit {
+                    close(
+                        StreamCondition::PolicyViolation,
+                        "The stanza exceeds the server's size or depth limit",
+                    )
+                } else {
+                    close(StreamCondition::BadFormat, "Unprocessable element")
+                });
+            }
+            Some(Err(ReadError::HardError(e))) => {
+                if e.kind() == std::io::ErrorKind::TimedOut {
+                    return Err(close(
+                        StreamCondition::ConnectionTimeout,
+                        "The connection was silent for too long",
+                    ));
+                }
+                return Err(match xml_error_condition(&e) {
+                    Some(c @ StreamCondition::PolicyViolation) => {
+                        close(c, "The stanza exceeds the server's size or depth limit")
+                    }
+                    Some(c @ StreamCondition::RestrictedXml) => close(
+                        c,
+                        "Comments, processing instructions and DTDs are not allowed",
+                    ),
+                    Some(c) => close(c, "The XML is not well-formed"),
+                    None => Stop::Gone,
+                });
+            }
+            None => return Err(Stop::Gone),
+        }
+    }
+}
+
+/// Sends a stream error and our footer, then closes the connection.
+async fn send_close(xs: &mut Xs<'_>, why: &StreamClose) {
+    let err = StreamError::new(
+        why.condition.clone(),
+        "en",
+        why.text.clone().unwrap_or_default(),
+    );
+    let _ = xs.send(&err).await;
+    let _ = xs.shutdown().await;
+}
+
+async fn finish(xs: &mut Xs<'_>, stop: Stop) {
+    match stop {
+        Stop::Footer => {
+            // RFC 6120 §4.4: answer the closing handshake with our own footer.
+            let _ = xs.shutdown().await;
+        }
+        Stop::Error(why) => send_close(xs, &why).await,
+        Stop::Gone => {}
+    }
+}
+
+fn sasl_el(name: &str, data: Option<&[u8]>) -> Element {
+    let mut b = Element::builder(name, NS_SASL);
+    if let Some(d) = data.filter(|d| !d.is_empty()) {
+        b = b.append(base64::engine::general_purpose::STANDARD.encode(d));
+    }
+    b.build()
+}
+
+fn sasl_failure(condition: &str, text: Option<&str>) -> Element {
+    let mut b = Element::builder("failure", NS_SASL).append(Element::bare(condition, NS_SASL));
+    if let Some(t) = text {
+        b = b.append(
+            Element::builder("text", NS_SASL)
+                .a("xml:lang", "en")
+                .append(t),
+        );
+    }
+    b.build()
+}
+
+/// Decodes SASL data (RFC 6120 §6.4.2): no text means no data, `=` means empty data.
+fn sasl_data(el: &Element) -> Result<Option<Vec<u8>>, ()> {
+    let text: String = el
+        .text()
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
+    match text.as_str() {
+        "" => Ok(None),
+        "=" => Ok(Some(Vec::new())),
+        t => base64::engine::general_purpose::STANDARD
+            .decode(t)
+            .map(Some)
+            .map_err(|_| ()),
+    }
+}
+
+/// One stream's negotiation, up to the element that restarts it or binds a resource.
+async fn negotiate(
+    xs: &mut Xs<'_>,
+    state: &mut Negotiation,
+    ctx: &LinkContext,
+    domain: &str,
+    peer: SocketAddr,
+) -> Outcome {
+    loop {
+        let el = match read(xs, None).await {
+            Ok(el) => el,
+            Err(stop) => {
+                finish(xs, stop).await;
+                return Outcome::Closed;
+            }
+        };
+        let ns = el.ns();
+        let result = match (ns.as_str(), el.name()) {
+            (NS_TLS, "starttls") if !state.secured && state.user.is_none() => {
+                if xs.send(&Element::bare("proceed", NS_TLS)).await.is_err() {
+                    return Outcome::Closed;
+                }
+                return Outcome::StartTls;
+            }
+            (NS_SASL, "auth") if state.user.is_none() => {
+                authenticate(xs, state, ctx, domain, el, peer).await
+            }
+            (NS_CLIENT, "iq")
+                if state.user.is_none()
+                    && ctx.config.auth.registration
+                    && el.get_child("query", NS_REGISTER).is_some() =>
+            {
+                register(xs, state, ctx, domain, &el).await
+            }
+            (NS_CLIENT, "iq") if state.user.is_some() => match bind_request(&el, state) {
+                Ok(Some(full)) => return Outcome::Bound { full, bind_iq: el },
+                Ok(None) => Ok(None),
+                Err(reply) => xs.send(&reply).await.map(|_| None).map_err(|_| Stop::Gone),
+            },
+            (NS_CLIENT, "iq" | "message" | "presence") => Err(close(
+                StreamCondition::NotAuthorized,
+                if state.user.is_none() {
+                    "Authenticate first"
+                } else {
+                    "Bind a resource first"
+                },
+            )),
+            (NS_CLIENT, _) | (NS_TLS, _) | (NS_SASL, _) => Err(close(
+                StreamCondition::UnsupportedStanzaType,
+                "Unexpected element at this point of the negotiation",
+            )),
+            _ => Err(close(
+                StreamCondition::InvalidNamespace,
+                "Unknown namespace for a top-level element",
+            )),
+        };
+        match result {
+            Ok(Some(outcome)) => return outcome,
+            Ok(None) => {}
+            Err(stop) => {
+                finish(xs, stop).await;
+                return Outcome::Closed;
+            }
+        }
+    }
+}
+
+/// SASL (RFC 6120 §6.4). `Ok(Some(Restart))` after success; `Ok(None)` after a failure the
+/// client may retry.
+async fn authenticate(
+    xs: &mut Xs<'_>,
+    state: &mut Negotiation,
+    ctx: &LinkContext,
+    domain: &str,
+    auth: Element,
+    peer: SocketAddr,
+) -> Result<Option<Outcome>, Stop> {
+    let send = |el: Element| async move { el };
+    let _ = send;
+    let fail = |state: &mut Negotiation, condition: &'static str, text: Option<&'static str>| {
+        state.failed_auths += 1;
+        sasl_failure(condition, text)
+    };
+    let mechanism = auth.attr("mechanism").unwrap_or_default().to_string();
+    let reply = if !auth_allowed(ctx, state) {
+        Some(fail(
+            state,
+            "encryption-required",
+            Some("Use STARTTLS before authenticating"),
+        ))
+    } else if !offered_mechanisms(ctx, state).contains(&mechanism.as_str()) {
+        Some(fail(state, "invalid-mechanism", None))
+    } else {
+        None
+    };
+    let failure = match reply {
+        Some(f) => f,
+        None => match sasl_exchange(xs, ctx, &mechanism, &auth).await? {
+            Ok(localpart) => {
+                let bare =
+                    BareJid::new(&format!("{localpart}@{domain}")).map_err(|_| Stop::Gone)?;
+                log::info!("{peer}: authenticated as {bare} with {mechanism}");
+                state.user = Some(bare);
+                return Ok(Some(Outcome::Restart));
+            }
+            Err(condition) => {
+                log::info!("{peer}: authentication with {mechanism} failed ({condition})");
+                fail(state, condition, None)
+            }
+        },
+    };
+    xs.send(&failure).await.map_err(|_| Stop::Gone)?;
+    if state.failed_auths >= ctx.config.auth.max_attempts {
+        log::warn!(
+            "{peer}: {} failed authentication attempts; closing",
+            state.failed_auths
+        );
+        return Err(close(
+            StreamCondition::PolicyViolation,
+            "Too many failed authentication attempts",
+        ));
+    }
+    Ok(None)
+}
+
+/// Runs one SASL exchange. The inner `Err` is the SASL failure condition to report.
+async fn sasl_exchange(
+    xs: &mut Xs<'_>,
+    ctx: &LinkContext,
+    mechanism: &str,
+    auth: &Element,
+) -> Result<Result<String, &'static str>, Stop> {
+    let Some(mut exchange) = ctx.sasl.start(mechanism) else {
+        return Ok(Err("invalid-mechanism"));
+    };
+    let Ok(mut input) = sasl_data(auth) else {
+        return Ok(Err("incorrect-encoding"));
+    };
+    loop {
+        match exchange.step(input.as_deref()) {
+            sasl::Step::Success {
+                additional,
+                localpart,
+            } => {
+                let success = sasl_el("success", Some(&additional));
+                xs.send(&success).await.map_err(|_| Stop::Gone)?;
+                return Ok(Ok(localpart));
+            }
+            sasl::Step::Failure => return Ok(Err("not-authorized")),
+            sasl::Step::Challenge(data) => {
+                let challenge = match data.is_empty() {
+                    true => Element::bare("challenge", NS_SASL),
+                    false => sasl_el("challenge", Some(&data)),
+                };
+                xs.send(&challenge).await.map_err(|_| Stop::Gone)?;
+                let next = read(xs, None).await?;
+                match (next.ns().as_str(), next.name()) {
+                    (NS_SASL, "response") => match sasl_data(&next) {
+                        Ok(d) => input = Some(d.unwrap_or_default()),
+                        Err(()) => return Ok(Err("incorrect-encoding")),
+                    },
+                    (NS_SASL, "abort") => return Ok(Err("aborted")),
+                    _ => {
+                        return Err(close(
+                            StreamCondition::NotAuthorized,
+                            "SASL exchange interrupted",
+                        ))
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// In-band registration before authentication (XEP-0077 §3.1).
+async fn register(
+    xs: &mut Xs<'_>,
+    state: &Negotiation,
+    ctx: &LinkContext,
+    domain: &str,
+    iq: &Element,
+) -> Result<Option<Outcome>, Stop> {
+    let reply = if !auth_allowed(ctx, state) {
+        stanza::error_reply(
+            iq,
+            ErrorType::Cancel,
+            DefinedCondition::NotAuthorized,
+            Some("Use STARTTLS before registering"),
+        )
+    } else {
+        let query = iq
+            .get_child("query", NS_REGISTER)
+            .expect("checked by the caller");
+        match iq.attr("type") {
+            Some("get") => Some(stanza::iq_result(
+                iq,
+                Some(
+                    Element::builder("query", NS_REGISTER)
+                        .append(
+                            Element::builder("instructions", NS_REGISTER)
+                                .append("Choose a username and password."),
+                        )
+                        .append(Element::bare("username", NS_REGISTER))
+                        .append(Element::bare("password", NS_REGISTER))
+                        .build(),
+                ),
+            )),
+            Some("set") => {
+                let username = query
+                    .get_child("username", NS_REGISTER)
+                    .map(|e| e.text())
+                    .unwrap_or_default();
+                let password = query
+                    .get_child("password", NS_REGISTER)
+                    .map(|e| e.text())
+                    .unwrap_or_default();
+                let bare = jid::NodePart::new(&username)
+                    .ok()
+                    .and_then(|n| BareJid::new(&format!("{n}@{domain}")).ok());
+                match bare {
+                    _ if query.has_child("remove", NS_REGISTER) => stanza::error_reply(
+                        iq,
+                        ErrorType::Auth,
+                        DefinedCondition::NotAuthorized,
+                        Some("Log in to cancel a registration"),
+                    ),
+                    None => stanza::error_reply(
+                        iq,
+                        ErrorType::Modify,
+                        DefinedCondition::JidMalformed,
+                        Some("The username is not a valid JID localpart"),
+                    ),
+                    Some(_) if password.is_empty() => stanza::error_reply(
+                        iq,
+                        ErrorType::Modify,
+                        DefinedCondition::NotAcceptable,
+                        Some("A password is required"),
+                    ),
+                    Some(bare) => match cordial_actors::accounts::create_account(
+                        &ctx.router,
+                        &bare,
+                        &password,
+                    )
+                    .await
+                    {
+                        Ok(true) => {
+                            log::info!("registered {bare} in band");
+                            Some(stanza::iq_result(iq, None))
+                        }
+                        Ok(false) => stanza::error_reply(
+                            iq,
+                            ErrorType::Cancel,
+                            DefinedCondition::Conflict,
+                            Some("That username is taken"),
+                        ),
+                        Err(e) => {
+                            log::error!("in-band registration of {bare}: {e}");
+                            stanza::error_reply(
+                                iq,
+                                ErrorType::Wait,
+                                DefinedCondition::InternalServerError,
+                                None,
+                            )
+                        }
+                    },
+                }
+            }
+            _ => None,
+        }
+    };
+    if let Some(r) = reply {
+        xs.send(&r).await.map_err(|_| Stop::Gone)?;
+    }
+    Ok(None)
+}
+
+/// Resource binding (RFC 6120 §7). `Ok(Some(full))` to bind; `Ok(None)` for an iq handled here
+/// (the legacy session iq); `Err(reply)` for an iq answered with an error.
+fn bind_request(iq: &Element, state: &Negotiation) -> Result<Option<FullJid>, Element> {
+    let user = state
+        .user
+        .as_ref()
+        .expect("only called after authentication");
+    let error = |t, c, text| stanza::error_reply(iq, t, c, text).unwrap_or_else(|| iq.clone());
+    if iq.attr("type") == Some("set") {
+        if let Some(bind) = iq.get_child("bind", NS_BIND) {
+            let requested = bind
+                .get_child("resource", NS_BIND)
+                .map(|r| r.text())
+                .unwrap_or_default();
+            let resource = if requested.trim().is_empty() {
+                format!("cordial-{}", random_id())
+            } else {
+                requested
+            };
+            // RFC 6120 §7.7.2.1: a resourcepart that fails resourceprep -> <bad-request/>.
+            return match jid::ResourcePart::new(&resource) {
+                Ok(r) => Ok(Some(user.with_resource(&r))),
+                Err(_) => Err(error(
+                    ErrorType::Modify,
+                    DefinedCondition::BadRequest,
+                    Some("The resource is not a valid resourcepart"),
+                )),
+            };
+        }
+        if iq.get_child("session", NS_SESSION).is_some() {
+            return Err(stanza::iq_result(iq, None));
+        }
+    }
+    Err(error(
+        ErrorType::Cancel,
+        DefinedCondition::NotAllowed,
+        Some("Bind a resource first"),
+    ))
+}
+
+/// A bound stream: the ResourceActor owns the session; this task moves stanzas between the
+/// socket and the actors until either side ends it.
+async fn session(mut xs: Xs<'_>, full: FullJid, bind_iq: Element, ctx: &LinkContext) {
+    let (handle, mut rx) = link_pair(ctx.config.limits.outbound_queue);
+    let bare = full.to_bare();
+    let resource = loop {
+        let user = ctx.router.user(&bare);
+        let addr = ResourceActor::new(
+            full.clone(),
+            user.clone(),
+            ctx.router.clone(),
+            handle.clone(),
+        )
+        .start();
+        match user
+            .send(Bind {
+                full: full.clone(),
+                addr: addr.clone(),
+            })
+            .await
+        {
+            Ok(Ok(())) => break addr,
+            // The account's actor was retiring; the router hands out a fresh one.
+            _ => continue,
+        }
+    };
+    log::debug!("bound {full}");
+    let result = Element::builder("bind", NS_BIND)
+        .append(Element::builder("jid", NS_BIND).append(full.to_string()))
+        .build();
+    let ping = Element::builder("iq", NS_CLIENT)
+        .a("type", "get")
+        .a("id", "c2s-keepalive")
+        .a("from", full.domain().as_str())
+        .a("to", full.to_string())
+        .append(Element::bare("ping", xmpp_parsers::ns::PING))
+        .build();
+    let stop = if xs
+        .send(&stanza::iq_result(&bind_iq, Some(result)))
+        .await
+        .is_err()
+    {
+        Stop::Gone
+    } else {
+        pump(&mut xs, &mut rx, &resource, &ping).await
+    };
+    resource.do_send(LinkClosed);
+    finish(&mut xs, stop).await;
+}
+
+async fn pump(
+    xs: &mut Xs<'_>,
+    rx: &mut LinkReceiver,
+    resource: &actix::Addr<ResourceActor>,
+    ping: &Element,
+) -> Stop {
+    loop {
+        tokio::select! {
+            biased;
+            why = rx.close.requested() => return Stop::Error(why),
+            Some(out) = rx.stanzas.recv() => {
+                if xs.feed(&out).await.is_err() {
+                    return Stop::Gone;
+                }
+                // Write whatever else is queued in the same flush.
+                while let Ok(more) = rx.stanzas.try_recv() {
+                    if xs.feed(&more).await.is_err() {
+                        return Stop::Gone;
+                    }
+                }
+                if SinkExt::<&Element>::flush(xs).await.is_err() {
+                    return Stop::Gone;
+                }
+            }
+            inbound = read(xs, Some(ping)) => match inbound {
+                Ok(el) if stanza::kind(&el).is_some() => {
+                    if resource.send(FromClient(el)).await.is_err() {
+                        return Stop::Gone;
+                    }
+                }
+                Ok(el) if el.ns() != NS_CLIENT && ["message", "presence", "iq"].contains(&el.name()) => {
+                    return close(StreamCondition::InvalidNamespace, "Stanzas must be in the jabber:client namespace");
+                }
+                Ok(_) => return close(StreamCondition::UnsupportedStanzaType, "Only message, presence and iq are allowed after binding"),
+                Err(stop) => return stop,
+            },
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! SASL (RFC 6120 §6) with rsasl: SCRAM-SHA-256 and SCRAM-SHA-1 from the stored keys, and PLAIN
+//! checked against them. The simple user name is the JID's localpart (RFC 6120 §6.3.8).
+
+use std::io::Cursor;
+use std::sync::Arc;
+
+use cordial_actors::accounts::verify_password;
+use cordial_storage::{AccountStore, Credentials, Store};
+use rsasl::callback::{Context, Request, SessionCallback, SessionData};
+use rsasl::mechanisms::scram::properties::ScramStoredPassword;
+use rsasl::prelude::{Mechname, SASLConfig, SASLServer, Session, SessionError, State};
+use rsasl::property::{AuthId, AuthzId, Password};
+use rsasl::validate::{Validate, Validation, ValidationError};
+
+/// Mechanisms in order of preference.
+pub const SCRAM_MECHANISMS: &[&str] = &["SCRAM-SHA-256", "SCRAM-SHA-1"];
+pub const PLAIN: &str = "PLAIN";
+
+/// What a finished exchange yields: the authenticated localpart.
+pub struct Authenticated;
+impl Validation for Authenticated {
+    type Value = Option<String>;
+}
+
+struct Callback {
+    store: Store,
+    domain: String,
+}
+
+impl Callback {
+    fn credentials(&self, authid: &str) -> Option<Credentials> {
+        let node = jid::NodePart::new(authid).ok()?;
+        let bare = format!("{}@{}", node, self.domain);
+        match self.store.credentials(&bare) {
+            Ok(c) => c,
+            Err(e) => {
+                log::error!("reading credentials of {bare}: {e}");
+                None
+            }
+        }
+    }
+}
+
+impl SessionCallback for Callback {
+    fn callback(
+        &self,
+        session: &SessionData,
+        context: &Context,
+        request: &mut Request,
+    ) -> Result<(), SessionError> {
+        if !request.is::<ScramStoredPassword>() {
+            return Ok(());
+        }
+        let Some(authid) = context.get_ref::<AuthId>() else {
+            return Ok(());
+        };
+        // Unknown users are left unsatisfied: rsasl then answers with a made-up salt, so the
+        // exchange does not tell whether an account exists.
+        if let Some(c) = self.credentials(authid) {
+            let keys = if session.mechanism().mechanism.as_str() == "SCRAM-SHA-1" {
+                &c.sha1
+            } else {
+                &c.sha256
+            };
+            request.satisfy::<ScramStoredPassword>(&ScramStoredPassword::new(
+                keys.iterations,
+                &keys.salt,
+                &keys.stored_key,
+                &keys.server_key,
+            ))?;
+        }
+        Ok(())
+    }
+
+    fn validate(
+        &self,
+        session: &SessionData,
+        context: &Context,
+        validate: &mut Validate<'_>,
+    ) -> Result<(), ValidationError> {
+        let authid = context.get_ref::<AuthId>().map(str::to_string);
+        let authzid = context.get_ref::<AuthzId>();
+        let mut result = None;
+        if let Some(authid) = authid {
+            let node = jid::NodePart::new(&authid).ok().map(|n| n.to_string());
+            // An authzid is allowed only when it names the same account (RFC 6120 §6.3.8).
+            let authz_ok = match (authzid, &node) {
+                (None, _) => true,
+                (Some(z), Some(n)) => z == format!("{n}@{}", self.domain) || z == *n,
+                _ => false,
+            };
+            let proven = match session.mechanism().mechanism.as_str() {
+                // SCRAM validates only after the client proof has been checked against the
+                // StoredKey.
+                m if m.starts_with("SCRAM-") => true,
+                _ => match (context.get_ref::<Password>(), self.credentials(&authid)) {
+                    (Some(pw), Some(c)) => {
+                        std::str::from_utf8(pw).is_ok_and(|pw| verify_password(&c, pw))
+                    }
+                    _ => false,
+                },
+            };
+            if authz_ok && proven {
+                result = node;
+            }
+        }
+        validate.with::<Authenticated, _>(|| Ok(result))?;
+        Ok(())
+    }
+}
+
+/// A server's SASL setup, shared by all its links.
+pub struct Sasl {
+    server: Arc<SASLConfig>,
+}
+
+/// The outcome of one step of an exchange.
+pub enum Step {
+    Challenge(Vec<u8>),
+    Success {
+        additional: Vec<u8>,
+        localpart: String,
+    },
+    Failure,
+}
+
+pub struct Exchange {
+    session: Session<Authenticated>,
+}
+
+impl Sasl {
+    pub fn new(store: Store, domain: String) -> Sasl {
+        let server = SASLConfig::builder()
+            .with_defaults()
+            .with_callback(Callback { store, domain })
+            .expect("rsasl accepts its default mechanisms");
+        Sasl { server }
+    }
+
+    /// Starts an exchange for a mechanism the caller offered.
+    pub fn start(&self, mechanism: &str) -> Option<Exchange> {
+        let mech = Mechname::parse(mechanism.as_bytes()).ok()?;
+        let session = SASLServer::<Authenticated>::new(self.server.clone())
+            .start_suggested(mech)
+            .ok()?;
+        Some(Exchange { session })
+    }
+}
+
+impl Exchange {
+    /// Feeds the client's data (`None` when an `<auth/>` carried no initial response).
+    pub fn step(&mut self, input: Option<&[u8]>) -> Step {
+        let mut out = Cursor::new(Vec::new());
+        match self.session.step(input, &mut out) {
+            Ok(State::Running) => Step::Challenge(out.into_inner()),
+            Ok(State::Finished(_)) => match self.session.validation() {
+                Some(Some(localpart)) => Step::Success {
+                    additional: out.into_inner(),
+                    localpart,
+                },
+                _ => Step::Failure,
+            },
+            Err(e) => {
+                log::debug!("SASL step failed: {e}");
+                Step::Failure
+            }
+        }
+    }
+}
