@@ -9,6 +9,15 @@ pub fn ncname(name: &str) -> NcName {
     NcName::try_from(name).expect("attribute names in code are NCNames")
 }
 
+/// The namespace and local name of an attribute written in code: unqualified, or `xml:lang`
+/// (the one prefixed attribute of RFC 6120 stanzas).
+fn qualified(name: &str) -> (Namespace<'static>, NcName) {
+    match name.strip_prefix("xml:") {
+        Some(local) => (Namespace::xml().clone(), ncname(local)),
+        None => (Namespace::NONE, ncname(name)),
+    }
+}
+
 /// Setting unqualified attributes by `&str` name.
 pub trait SetAttr {
     fn set(&mut self, name: &str, value: impl IntoAttributeValue);
@@ -18,13 +27,17 @@ pub trait SetAttr {
 impl SetAttr for Element {
     fn set(&mut self, name: &str, value: impl IntoAttributeValue) {
         match value.into_attribute_value() {
-            Some(v) => self.set_attr(Namespace::NONE, ncname(name), v),
+            Some(v) => {
+                let (ns, local) = qualified(name);
+                self.set_attr(ns, local, v)
+            }
             None => self.unset(name),
         }
     }
 
     fn unset(&mut self, name: &str) {
-        self.attrs_mut().remove(Namespace::none(), name);
+        let (ns, local) = qualified(name);
+        self.attrs_mut().remove(&ns, &local);
     }
 }
 
@@ -35,6 +48,26 @@ pub trait BuildAttr {
 
 impl BuildAttr for ElementBuilder {
     fn a(self, name: &str, value: impl IntoAttributeValue) -> Self {
-        self.attr(ncname(name), value)
+        let (ns, local) = qualified(name);
+        self.attr_ns(ns, local, value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xml_lang_is_the_xml_namespace_attribute() {
+        let el = Element::builder("text", "urn:x")
+            .a("xml:lang", "en")
+            .a("id", "1")
+            .build();
+        assert_eq!(el.attr_ns(Namespace::xml(), "lang"), Some("en"));
+        let s = String::from(&el);
+        assert!(
+            s.contains("xml:lang=\"en\"") || s.contains("xml:lang='en'"),
+            "{s}"
+        );
     }
 }

@@ -257,10 +257,11 @@ fn features(ctx: &LinkContext, state: &Negotiation) -> StreamFeatures {
 
 /// Maps a failure to read the opening stream header to the stream error to send, or `None`
 /// when the peer is simply gone.
+///
+/// xmlstream reports header problems as `io::Error`s with a message; the messages of
+/// tokio-xmpp 6 are matched here, in one place, and anything unrecognised falls back to the
+/// XML-level classification.
 fn header_error_condition(e: &std::io::Error) -> Option<StreamCondition> {
-    if let Some(c) = xml_error_condition(e) {
-        return Some(c);
-    }
     let text = e.to_string();
     if text.contains("unknown stream header") {
         Some(StreamCondition::InvalidNamespace)
@@ -269,7 +270,7 @@ fn header_error_condition(e: &std::io::Error) -> Option<StreamCondition> {
     } else if text.contains("stream header attribute") || text.contains("before stream header") {
         Some(StreamCondition::BadFormat)
     } else {
-        None
+        xml_error_condition(e)
     }
 }
 

@@ -79,7 +79,8 @@ impl SessionCallback for Callback {
         validate: &mut Validate<'_>,
     ) -> Result<(), ValidationError> {
         let authid = context.get_ref::<AuthId>().map(str::to_string);
-        let authzid = context.get_ref::<AuthzId>();
+        // PLAIN sends an empty authzid when there is none.
+        let authzid = context.get_ref::<AuthzId>().filter(|z| !z.is_empty());
         let mut result = None;
         if let Some(authid) = authid {
             let node = jid::NodePart::new(&authid).ok().map(|n| n.to_string());

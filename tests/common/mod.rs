@@ -1,0 +1,538 @@
+//! Scripted client sessions against a server started in-process on ephemeral ports with a
+//! temporary data dir. Tests read as conversations: "alice sends ...; bob receives ...".
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::Cursor;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use base64::Engine as _;
+use cordial::config::{Config, Listen};
+use cordial::{Server, ServerHandle};
+use minidom::Element;
+use rsasl::prelude::*;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, ReadBuf, ReadHalf, WriteHalf};
+use tokio::net::TcpStream;
+use xso::exports::rxml;
+
+pub const DOMAIN: &str = "localhost";
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub struct TestServer {
+    pub handle: Option<ServerHandle>,
+    pub dir: tempfile::TempDir,
+    pub config: Config,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let _ = env_logger::builder().is_test(true).try_init();
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::default();
+        config.data_dir = dir.path().to_path_buf();
+        config.c2s.listen = Listen(Some("127.0.0.1:0".parse().unwrap()));
+        config.c2s.tls_listen = Listen(Some("127.0.0.1:0".parse().unwrap()));
+        tweak(&mut config);
+        let handle = Server::new(config.clone())
+            .start()
+            .await
+            .expect("server starts");
+        TestServer {
+            handle: Some(handle),
+            dir,
+            config,
+        }
+    }
+
+    /// Stops the server and starts a new one on the same data dir (new ports).
+    pub async fn restart(&mut self) {
+        self.handle.take().unwrap().stop().await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        self.handle = Some(
+            Server::new(self.config.clone())
+                .start()
+                .await
+                .expect("server restarts"),
+        );
+    }
+
+    pub fn handle(&self) -> &ServerHandle {
+        self.handle.as_ref().unwrap()
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.handle().c2s_addr().unwrap()
+    }
+
+    pub fn tls_addr(&self) -> SocketAddr {
+        self.handle().tls_addr().unwrap()
+    }
+
+    pub async fn add_user(&self, user: &str, password: &str) {
+        let bare = jid::BareJid::new(&format!("{user}@{DOMAIN}")).unwrap();
+        assert!(
+            cordial_actors::accounts::create_account(self.handle().router(), &bare, password)
+                .await
+                .unwrap()
+        );
+    }
+
+    /// A logged-in, bound client that has not sent presence yet.
+    pub async fn login(&self, user: &str, password: &str, resource: &str) -> Client {
+        let mut c = Client::connect(self.addr()).await;
+        c.negotiate_tls().await;
+        assert!(
+            c.auth_scram(user, password, "SCRAM-SHA-256").await,
+            "{user} authenticates"
+        );
+        c.restart().await;
+        c.bind(Some(resource)).await;
+        c
+    }
+
+    /// A logged-in client that has sent available presence (with a priority) and consumed its
+    /// own presence reflected back (RFC 6121 §4.2.2).
+    pub async fn online(&self, user: &str, password: &str, resource: &str, priority: i8) -> Client {
+        let mut c = self.login(user, password, resource).await;
+        c.send(&format!(
+            "<presence><priority>{priority}</priority></presence>"
+        ))
+        .await;
+        let me = c.jid.clone().unwrap();
+        c.expect_where(|e| e.name() == "presence" && e.attr("from") == Some(me.as_str()))
+            .await;
+        c
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(h) = self.handle.take() {
+            actix_rt::spawn(h.stop());
+        }
+    }
+}
+
+/// TCP or TLS, so that STARTTLS can swap one for the other under the same client.
+pub enum Io {
+    Plain(TcpStream),
+    Tls(Box<tokio_native_tls::TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Io {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Io {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Io::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Io::Plain(s) => Pin::new(s).poll_flush(cx),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Io::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+type Reader = rxml::AsyncReader<BufReader<ReadHalf<Io>>>;
+
+/// What the server said at stream level.
+#[derive(Debug)]
+pub enum Got {
+    Element(Element),
+    /// `</stream:stream>` from the server.
+    Footer,
+    /// The connection ended (or the XML broke).
+    Eof,
+}
+
+pub struct Client {
+    reader: Option<Reader>,
+    writer: Option<WriteHalf<Io>>,
+    depth: usize,
+    stack: Vec<Element>,
+    pub header: HashMap<String, String>,
+    pub features: Option<Element>,
+    pub jid: Option<String>,
+    pub secure: bool,
+    pub last_failure: Option<String>,
+    pending: Option<Element>,
+    next_id: u32,
+}
+
+fn tls_connector() -> tokio_native_tls::TlsConnector {
+    native_tls::TlsConnector::builder()
+        .danger_accept_invalid_certs(true)
+        .danger_accept_invalid_hostnames(true)
+        .build()
+        .unwrap()
+        .into()
+}
+
+impl Client {
+    fn from_io(io: Io, secure: bool) -> Client {
+        let (r, w) = tokio::io::split(io);
+        Client {
+            reader: Some(rxml::AsyncReader::new(BufReader::new(r))),
+            writer: Some(w),
+            depth: 0,
+            stack: Vec::new(),
+            header: HashMap::new(),
+            features: None,
+            jid: None,
+            secure,
+            last_failure: None,
+            pending: None,
+            next_id: 0,
+        }
+    }
+
+    /// A TCP connection with nothing sent yet.
+    pub async fn connect(addr: SocketAddr) -> Client {
+        Client::from_io(Io::Plain(TcpStream::connect(addr).await.unwrap()), false)
+    }
+
+    /// A direct TLS connection (XEP-0368) with nothing sent yet.
+    pub async fn connect_direct_tls(addr: SocketAddr) -> Client {
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let tls = tls_connector().connect(DOMAIN, tcp).await.unwrap();
+        Client::from_io(Io::Tls(Box::new(tls)), true)
+    }
+
+    pub fn id(&mut self) -> String {
+        self.next_id += 1;
+        format!("t{}", self.next_id)
+    }
+
+    pub async fn send(&mut self, xml: &str) {
+        let w = self.writer.as_mut().unwrap();
+        // A write to a connection the server has already closed is not the test's concern;
+        // what the server answered is read afterwards.
+        let _ = w.write_all(xml.as_bytes()).await;
+        let _ = w.flush().await;
+    }
+
+    /// Sends a stream header to `to` and reads the server's header and features.
+    pub async fn open_to(&mut self, to: &str) -> Option<Element> {
+        self.send(&format!(
+            "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='{to}' version='1.0'>"
+        ))
+        .await;
+        match self.next().await {
+            Got::Element(f) if f.name() == "features" => {
+                self.features = Some(f.clone());
+                Some(f)
+            }
+            Got::Element(other) => {
+                self.stack.clear();
+                self.pending = Some(other);
+                None
+            }
+            _ => None,
+        }
+    }
+
+    pub async fn open(&mut self) -> Element {
+        self.open_to(DOMAIN).await.expect("stream features")
+    }
+
+    /// STARTTLS (RFC 6120 §5) and the stream restart after it.
+    pub async fn negotiate_tls(&mut self) {
+        self.open().await;
+        self.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+            .await;
+        let proceed = self.expect_element().await;
+        assert_eq!(proceed.name(), "proceed");
+        let reader = self.reader.take().unwrap();
+        let (buf, _) = reader.into_inner();
+        let r = buf.into_inner();
+        let io = r.unsplit(self.writer.take().unwrap());
+        let Io::Plain(tcp) = io else {
+            panic!("already TLS")
+        };
+        let tls = tls_connector().connect(DOMAIN, tcp).await.unwrap();
+        *self = Client {
+            next_id: self.next_id,
+            ..Client::from_io(Io::Tls(Box::new(tls)), true)
+        };
+        self.open().await;
+    }
+
+    /// A stream restart (after SASL success): new header, new parser state on our side.
+    pub async fn restart(&mut self) {
+        self.depth = 0;
+        self.stack.clear();
+        let reader = self.reader.take().unwrap();
+        let (buf, _) = reader.into_inner();
+        self.reader = Some(rxml::AsyncReader::new(buf));
+        self.open().await;
+    }
+
+    pub fn mechanisms(&self) -> Vec<String> {
+        let Some(f) = &self.features else {
+            return vec![];
+        };
+        f.get_child("mechanisms", "urn:ietf:params:xml:ns:xmpp-sasl")
+            .map(|m| m.children().map(|c| c.text()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Runs SASL with `mechanism`; true on `<success/>`.
+    pub async fn auth_scram(&mut self, user: &str, password: &str, mechanism: &str) -> bool {
+        let config =
+            SASLConfig::with_credentials(None, user.to_string(), password.to_string()).unwrap();
+        let mech = Mechname::parse(mechanism.as_bytes()).unwrap();
+        let mut session = SASLClient::new(config).start_suggested(&[mech]).unwrap();
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let mut out = Cursor::new(Vec::new());
+        session.step(None, &mut out).unwrap();
+        self.send(&format!(
+            "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='{mechanism}'>{}</auth>",
+            b64.encode(out.get_ref())
+        ))
+        .await;
+        loop {
+            let el = self.expect_element().await;
+            match el.name() {
+                "challenge" => {
+                    let data = b64.decode(el.text()).unwrap();
+                    let mut out = Cursor::new(Vec::new());
+                    if session.step(Some(&data), &mut out).is_err() {
+                        return false;
+                    }
+                    self.send(&format!(
+                        "<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{}</response>",
+                        b64.encode(out.get_ref())
+                    ))
+                    .await;
+                }
+                "success" => {
+                    let data = b64.decode(el.text()).unwrap();
+                    if !data.is_empty() {
+                        // The server signature must verify (mutual authentication).
+                        let mut out = Cursor::new(Vec::new());
+                        assert!(
+                            session.step(Some(&data), &mut out).is_ok(),
+                            "server signature verifies"
+                        );
+                    }
+                    return true;
+                }
+                "failure" => {
+                    self.last_failure = el.children().next().map(|c| c.name().to_string());
+                    return false;
+                }
+                other => panic!("unexpected <{other}/> during SASL"),
+            }
+        }
+    }
+
+    /// SASL PLAIN with the given authcid and password.
+    pub async fn auth_plain(&mut self, user: &str, password: &str) -> Element {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{password}"));
+        self.send(&format!(
+            "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{b64}</auth>"
+        ))
+        .await;
+        self.expect_element().await
+    }
+
+    /// Resource binding; returns the bound full JID.
+    pub async fn bind(&mut self, resource: Option<&str>) -> String {
+        let id = self.id();
+        let inner = resource
+            .map(|r| format!("<resource>{r}</resource>"))
+            .unwrap_or_default();
+        self.send(&format!("<iq type='set' id='{id}'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>{inner}</bind></iq>")).await;
+        let reply = self.expect_element().await;
+        assert_eq!(
+            reply.attr("type"),
+            Some("result"),
+            "bind result: {}",
+            String::from(&reply)
+        );
+        let jid = reply
+            .get_child("bind", "urn:ietf:params:xml:ns:xmpp-bind")
+            .and_then(|b| b.get_child("jid", "urn:ietf:params:xml:ns:xmpp-bind"))
+            .map(|j| j.text())
+            .unwrap();
+        self.jid = Some(jid.clone());
+        jid
+    }
+
+    fn feed(&mut self, ev: rxml::Event) -> Option<Got> {
+        match ev {
+            rxml::Event::StartElement(_, (ns, name), attrs) => {
+                if self.depth == 0 {
+                    for ((_, k), v) in attrs.into_iter() {
+                        self.header.insert(k.to_string(), v);
+                    }
+                } else {
+                    let mut b = Element::builder(name.as_str(), ns.to_string());
+                    for ((ans, k), v) in attrs.into_iter() {
+                        b = b.attr_ns(ans, k, v);
+                    }
+                    self.stack.push(b.build());
+                }
+                self.depth += 1;
+                None
+            }
+            rxml::Event::Text(_, t) => {
+                if let Some(top) = self.stack.last_mut() {
+                    top.append_text_node(t);
+                }
+                None
+            }
+            rxml::Event::EndElement(_) => {
+                self.depth -= 1;
+                if self.depth == 0 {
+                    return Some(Got::Footer);
+                }
+                let el = self.stack.pop().unwrap();
+                match self.stack.last_mut() {
+                    Some(p) => {
+                        p.append_child(el);
+                        None
+                    }
+                    None => Some(Got::Element(el)),
+                }
+            }
+            rxml::Event::XmlDeclaration(..) => None,
+        }
+    }
+
+    /// The next thing the server says at stream level, waiting at most [`WAIT`].
+    pub async fn next(&mut self) -> Got {
+        self.next_within(WAIT)
+            .await
+            .expect("the server answers in time")
+    }
+
+    pub async fn next_within(&mut self, wait: Duration) -> Option<Got> {
+        if let Some(p) = self.pending.take() {
+            return Some(Got::Element(p));
+        }
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let reader = self.reader.as_mut().unwrap();
+            let ev = match tokio::time::timeout_at(deadline, reader.read()).await {
+                Err(_) => return None,
+                Ok(Ok(None)) | Ok(Err(_)) => return Some(Got::Eof),
+                Ok(Ok(Some(ev))) => ev,
+            };
+            if let Some(got) = self.feed(ev) {
+                return Some(got);
+            }
+        }
+    }
+
+    pub async fn expect_element(&mut self) -> Element {
+        match self.next().await {
+            Got::Element(e) => e,
+            other => panic!("expected an element, got {other:?}"),
+        }
+    }
+
+    /// Skips elements until one matches.
+    pub async fn expect_where(&mut self, pred: impl Fn(&Element) -> bool) -> Element {
+        loop {
+            let e = self.expect_element().await;
+            if pred(&e) {
+                return e;
+            }
+        }
+    }
+
+    /// The next stanza must be a stream error; returns its condition, and checks that the
+    /// server then closes the stream.
+    pub async fn expect_stream_error(&mut self) -> String {
+        let e = self.expect_element().await;
+        assert_eq!(
+            e.name(),
+            "error",
+            "expected a stream error, got {}",
+            String::from(&e)
+        );
+        assert_eq!(e.ns(), "http://etherx.jabber.org/streams");
+        let cond = e
+            .children()
+            .find(|c| c.ns() == "urn:ietf:params:xml:ns:xmpp-streams" && c.name() != "text")
+            .map(|c| c.name().to_string())
+            .unwrap();
+        assert!(
+            matches!(self.next().await, Got::Footer | Got::Eof),
+            "stream closed after the error"
+        );
+        cond
+    }
+
+    /// Nothing arrives for `ms` milliseconds.
+    pub async fn expect_silence(&mut self, ms: u64) {
+        if let Some(got) = self.next_within(Duration::from_millis(ms)).await {
+            panic!("expected silence, got {got:?}");
+        }
+    }
+
+    /// Sends an iq and waits for the reply with the same id.
+    pub async fn iq(&mut self, type_: &str, to: Option<&str>, payload: &str) -> Element {
+        let id = self.id();
+        let to = to.map(|t| format!(" to='{t}'")).unwrap_or_default();
+        self.send(&format!("<iq type='{type_}' id='{id}'{to}>{payload}</iq>"))
+            .await;
+        self.expect_where(|e| e.name() == "iq" && e.attr("id") == Some(id.as_str()))
+            .await
+    }
+
+    pub async fn close(mut self) {
+        self.send("</stream:stream>").await;
+        let _ = self.next_within(Duration::from_secs(2)).await;
+    }
+}
+
+/// The stanza error condition of an error reply.
+pub fn error_condition(el: &Element) -> Option<String> {
+    assert_eq!(
+        el.attr("type"),
+        Some("error"),
+        "expected an error: {}",
+        String::from(el)
+    );
+    el.get_child("error", "jabber:client")?
+        .children()
+        .find(|c| c.ns() == "urn:ietf:params:xml:ns:xmpp-stanzas" && c.name() != "text")
+        .map(|c| c.name().to_string())
+}
+
+pub fn body(el: &Element) -> Option<String> {
+    el.get_child("body", "jabber:client").map(|b| b.text())
+}

@@ -1,0 +1,407 @@
+//! RFC 6120 streams: headers, STARTTLS, direct TLS, SASL, binding, and bad input.
+
+mod common;
+
+use common::*;
+
+/// RFC 6120 §4.9.3.6: a `to` we do not serve gets our header, then `<host-unknown/>`.
+#[actix_rt::test]
+async fn rfc6120_4_9_3_6_unknown_host_is_host_unknown() {
+    let s = TestServer::start().await;
+    let mut c = Client::connect(s.addr()).await;
+    assert!(c.open_to("elsewhere.example").await.is_none());
+    assert_eq!(c.header.get("from").map(String::as_str), Some(DOMAIN));
+    assert_eq!(c.expect_stream_error().await, "host-unknown");
+}
+
+/// RFC 6120 §4.9.3.10: a wrong stream namespace is `<invalid-namespace/>`.
+#[actix_rt::test]
+async fn rfc6120_4_9_3_10_wrong_stream_namespace_is_invalid_namespace() {
+    let s = TestServer::start().await;
+    let mut c = Client::connect(s.addr()).await;
+    c.send("<stream:stream xmlns='jabber:client' xmlns:stream='urn:wrong' to='localhost' version='1.0'>").await;
+    assert_eq!(c.expect_stream_error().await, "invalid-namespace");
+}
+
+/// RFC 6120 §4.9.3.25: a version other than 1.0 is `<unsupported-version/>`.
+#[actix_rt::test]
+async fn rfc6120_4_9_3_25_version_2_is_unsupported_version() {
+    let s = TestServer::start().await;
+    let mut c = Client::connect(s.addr()).await;
+    c.send("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='2.0'>").await;
+    assert_eq!(c.expect_stream_error().await, "unsupported-version");
+}
+
+/// RFC 6120 §4.9.3.13: malformed XML is `<not-well-formed/>`, and the stream closes.
+#[actix_rt::test]
+async fn rfc6120_4_9_3_13_malformed_xml_is_not_well_formed() {
+    let s = TestServer::start().await;
+    let mut c = Client::connect(s.addr()).await;
+    c.open().await;
+    c.send("<foo><bar></foo>").await;
+    assert_eq!(c.expect_stream_error().await, "not-well-formed");
+}
+
+/// RFC 6120 §11.1: comments and processing instructions are `<restricted-xml/>`.
+#[actix_rt::test]
+async fn rfc6120_11_1_comments_and_processing_instructions_are_restricted_xml() {
+    let s = TestServer::start().await;
+    for evil in ["<!-- hello -->", "<?php echo 1; ?>"] {
+        let mut c = Client::connect(s.addr()).await;
+        c.open().await;
+        c.send(evil).await;
+        assert_eq!(
+            c.expect_stream_error().await,
+            "restricted-xml",
+            "for {evil}"
+        );
+    }
+}
+
+/// RFC 6120 §8 / §4.9.3.12: stanzas before authentication are `<not-authorized/>`.
+#[actix_rt::test]
+async fn rfc6120_stanza_before_authentication_is_not_authorized() {
+    let s = TestServer::start().await;
+    let mut c = Client::connect(s.addr()).await;
+    c.negotiate_tls().await;
+    c.send("<message to='bob@localhost'><body>sneaky</body></message>")
+        .await;
+    assert_eq!(c.expect_stream_error().await, "not-authorized");
+}
+
+/// RFC 6120 §4.9.3.24: an unknown top-level element is `<unsupported-stanza-type/>`.
+#[actix_rt::test]
+async fn rfc6120_4_9_3_24_unknown_top_level_element_is_unsupported_stanza_type() {
+    let s = TestServer::start().await;
+    s.add_user("alice", "pw").await;
+    let mut c = s.login("alice", "pw", "r").await;
+    c.send("<gossip xmlns='jabber:client'/>").await;
+    assert_eq!(c.expect_stream_error().await, "unsupported-stanza-type");
+}
+
+/// RFC 6120 §13.12: a stanza over the size limit is `<policy-violation/>`; other sessions go on.
+#[actix_rt::test]
+async fn rfc6120_13_12_oversized_stanza_is_policy_violation_and_others_continue() {
+    let s = TestServer::start_with(|c| c.limits.max_stanza_bytes = 8192).await;
+    s.add_user("alice", "pw").await;
+    s.add_user("bob", "pw").await;
+    let mut bob = s.online("bob", "pw", "r", 0).await;
+    let mut alice = s.login("alice", "pw", "r").await;
+    let big = "x".repeat(20_000);
+    alice
+        .send(&format!(
+            "<message to='bob@localhost'><body>{big}</body></message>"
+        ))
+        .await;
+    assert_eq!(alice.expect_stream_error().await, "policy-violation");
+    // bob never saw the oversized message, and still gets served.
+    let pong = bob
+        .iq("get", Some(DOMAIN), "<ping xmlns='urn:xmpp:ping'/>")
+        .await;
+    assert_eq!(pong.attr("type"), Some("result"));
+}
+
+/// Deeply nested XML is cut off at the depth limit with `<policy-violation/>`.
+#[actix_rt::test]
+async fn deeply_nested_xml_is_policy_violation() {
+    let s = TestServer::start().await;
+    s.add_user("alice", "pw").await;
+    let mut alice = s.login("alice", "pw", "r").await;
+    alice
+        .send(&format!(
+            "<message to='alice@localhost'>{}",
+            "<a>".repeat(5000)
+        ))
+        .await;
+    assert_eq!(alice.expect_stream_error().await, "policy-violation");
+}
+
+/// A huge attribute value is cut off with `<policy-violation/>` before it is buffered whole.
+#[actix_rt::test]
+async fn huge_attribute_value_is_policy_violation() {
+    let s = TestServer::start().await;
+    s.add_user("alice", "pw").await;
+    let mut alice = s.login("alice", "pw", "r").await;
+    alice
+        .send(&format!(
+            "<message to='alice@localhost' id='{}'/>",
+            "y".repeat(100_000)
+        ))
+        .await;
+    assert_eq!(alice.expect_stream_error().await, "policy-violation");
+}
+
+/// RFC 6120 §5.3.1: TLS is required before authentication by default, so no mechanism is
+/// offered in the clear and an `<auth/>` is refused with `<encryption-required/>`.
+#[actix_rt::test]
+async fn rfc6120_5_3_1_tls_required_before_authentication() {
+    let s = TestServer::start().await;
+    s.add_user("alice", "pw").await;
+    let mut c = Client::connect(s.addr()).await;
+    let f = c.open().await;
+    let tls = f
+        .get_child("starttls", "urn:ietf:params:xml:ns:xmpp-tls")
+        .expect("STARTTLS offered");
+    assert!(tls.has_child("required", "urn:ietf:params:xml:ns:xmpp-tls"));
+    assert!(c.mechanisms().is_empty(), "no SASL mechanism before TLS");
+    assert!(!c.auth_scram("alice", "pw", "SCRAM-SHA-256").await);
+    assert_eq!(c.last_failure.as_deref(), Some("encryption-required"));
+}
+
+/// With `auth.require_tls = false` (loopback benchmarking) SASL works without TLS.
+#[actix_rt::test]
+async fn plaintext_authentication_only_when_switched_on() {
+    let s = TestServer::start_with(|c| c.auth.require_tls = false).await;
+    s.add_user("alice", "pw").await;
+    let mut c = Client::connect(s.addr()).await;
+    c.open().await;
+    assert!(c.mechanisms().contains(&"PLAIN".to_string()));
+    assert!(c.auth_scram("alice", "pw", "SCRAM-SHA-1").await);
+}
+
+/// After STARTTLS the features offer SCRAM-SHA-256, SCRAM-SHA-1 and PLAIN, and no STARTTLS.
+#[actix_rt::test]
+async fn rfc6120_6_mechanisms_after_tls() {
+    let s = TestServer::start().await;
+    let mut c = Client::connect(s.addr()).await;
+    c.negotiate_tls().await;
+    let mut m = c.mechanisms();
+    m.sort();
+    assert_eq!(m, ["PLAIN", "SCRAM-SHA-1", "SCRAM-SHA-256"]);
+    assert!(c
+        .features
+        .as_ref()
+        .unwrap()
+        .get_child("starttls", "urn:ietf:params:xml:ns:xmpp-tls")
+        .is_none());
+}
+
+/// SCRAM-SHA-1, SCRAM-SHA-256 and PLAIN all log in with the stored keys.
+#[actix_rt::test]
+async fn rfc6120_6_every_mechanism_logs_in() {
+    let s = TestServer::start().await;
+    s.add_user("alice", "correct horse").await;
+    for mech in ["SCRAM-SHA-256", "SCRAM-SHA-1"] {
+        let mut c = Client::connect(s.addr()).await;
+        c.negotiate_tls().await;
+        assert!(c.auth_scram("alice", "correct horse", mech).await, "{mech}");
+    }
+    let mut c = Client::connect(s.addr()).await;
+    c.negotiate_tls().await;
+    assert_eq!(
+        c.auth_plain("alice", "correct horse").await.name(),
+        "success"
+    );
+}
+
+/// RFC 6120 §6.5.10: a wrong password is `<not-authorized/>` and the client may retry; after
+/// `auth.max_attempts` failures the stream is closed.
+#[actix_rt::test]
+async fn rfc6120_6_4_5_failed_auth_allows_retry_then_closes() {
+    let s = TestServer::start().await;
+    s.add_user("alice", "pw").await;
+    let mut c = Client::connect(s.addr()).await;
+    c.negotiate_tls().await;
+    assert!(!c.auth_scram("alice", "wrong", "SCRAM-SHA-256").await);
+    assert_eq!(c.last_failure.as_deref(), Some("not-authorized"));
+    assert!(
+        c.auth_scram("alice", "pw", "SCRAM-SHA-256").await,
+        "a retry with the right password works"
+    );
+
+    let mut c = Client::connect(s.addr()).await;
+    c.negotiate_tls().await;
+    for _ in 0..2 {
+        let f = c.auth_plain("alice", "nope").await;
+        assert_eq!(f.name(), "failure");
+    }
+    assert!(
+        !c.auth_scram("nobody", "pw", "SCRAM-SHA-256").await,
+        "unknown users fail the same way"
+    );
+    assert_eq!(c.last_failure.as_deref(), Some("not-authorized"));
+    assert_eq!(c.expect_stream_error().await, "policy-violation");
+}
+
+/// RFC 6120 §6.4.4: an unknown or unoffered mechanism is `<invalid-mechanism/>`.
+#[actix_rt::test]
+async fn rfc6120_6_5_invalid_mechanism() {
+    let s = TestServer::start().await;
+    let mut c = Client::connect(s.addr()).await;
+    c.negotiate_tls().await;
+    c.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='X-MAGIC'>AA==</auth>")
+        .await;
+    let f = c.expect_element().await;
+    assert_eq!(f.name(), "failure");
+    assert!(f.has_child("invalid-mechanism", "urn:ietf:params:xml:ns:xmpp-sasl"));
+}
+
+/// XEP-0368: direct TLS on its own port, then SASL without STARTTLS.
+#[actix_rt::test]
+async fn xep0368_direct_tls_logs_in() {
+    let s = TestServer::start().await;
+    s.add_user("alice", "pw").await;
+    let mut c = Client::connect_direct_tls(s.tls_addr()).await;
+    let f = c.open().await;
+    assert!(f
+        .get_child("starttls", "urn:ietf:params:xml:ns:xmpp-tls")
+        .is_none());
+    assert!(c.auth_scram("alice", "pw", "SCRAM-SHA-256").await);
+    c.restart().await;
+    assert_eq!(c.bind(Some("phone")).await, "alice@localhost/phone");
+}
+
+/// RFC 6120 §7: a client-chosen resource, a server-chosen one, and resourceprep.
+#[actix_rt::test]
+async fn rfc6120_7_binding() {
+    let s = TestServer::start().await;
+    s.add_user("alice", "pw").await;
+    let mut c = Client::connect(s.addr()).await;
+    c.negotiate_tls().await;
+    assert!(c.auth_scram("alice", "pw", "SCRAM-SHA-256").await);
+    c.restart().await;
+    let f = c.features.clone().unwrap();
+    assert!(f
+        .get_child("bind", "urn:ietf:params:xml:ns:xmpp-bind")
+        .is_some());
+    let session = f
+        .get_child("session", "urn:ietf:params:xml:ns:xmpp-session")
+        .expect("session advertised");
+    assert!(session.has_child("optional", "urn:ietf:params:xml:ns:xmpp-session"));
+    let jid = c.bind(None).await;
+    assert!(
+        jid.starts_with("alice@localhost/") && jid.len() > "alice@localhost/".len(),
+        "{jid}"
+    );
+
+    let mut c = s.login("alice", "pw", "Laptop").await;
+    assert_eq!(c.jid.as_deref(), Some("alice@localhost/Laptop"));
+    // RFC 3921 §3: the legacy session iq is answered with a result.
+    let r = c
+        .iq(
+            "set",
+            None,
+            "<session xmlns='urn:ietf:params:xml:ns:xmpp-session'/>",
+        )
+        .await;
+    assert_eq!(r.attr("type"), Some("result"));
+}
+
+/// RFC 6120 §7.7.2.1: a resource that fails resourceprep is `<bad-request/>`.
+#[actix_rt::test]
+async fn rfc6120_7_7_2_1_bad_resource_is_bad_request() {
+    let s = TestServer::start().await;
+    s.add_user("alice", "pw").await;
+    let mut c = Client::connect(s.addr()).await;
+    c.negotiate_tls().await;
+    assert!(c.auth_scram("alice", "pw", "SCRAM-SHA-256").await);
+    c.restart().await;
+    // Valid XML, but longer than the 1023 bytes a resourcepart may have (RFC 7622 §3.4).
+    let long = "r".repeat(1100);
+    c.send(&format!("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>{long}</resource></bind></iq>")).await;
+    let r = c.expect_element().await;
+    assert_eq!(error_condition(&r).as_deref(), Some("bad-request"));
+}
+
+/// RFC 3921 §3 case #1 / RFC 6120 §7.7.2.2: binding the same full JID again kicks the old
+/// session with `<conflict/>`; the new one works.
+#[actix_rt::test]
+async fn rfc3921_3_same_resource_again_kicks_the_old_session_with_conflict() {
+    let s = TestServer::start().await;
+    s.add_user("alice", "pw").await;
+    s.add_user("bob", "pw").await;
+    let mut old = s.online("alice", "pw", "home", 0).await;
+    let mut new = s.online("alice", "pw", "home", 0).await;
+    assert_eq!(old.expect_stream_error().await, "conflict");
+    let mut bob = s.online("bob", "pw", "r", 0).await;
+    bob.send("<message to='alice@localhost/home' type='chat'><body>still there?</body></message>")
+        .await;
+    let m = new.expect_where(|e| e.name() == "message").await;
+    assert_eq!(body(&m).as_deref(), Some("still there?"));
+}
+
+/// RFC 6120 §8.1.2.1: a `from` that is not the session's JID is `<invalid-from/>` and the
+/// stanza is never delivered.
+#[actix_rt::test]
+async fn rfc6120_8_1_2_1_spoofed_from_is_invalid_from_and_never_delivered() {
+    let s = TestServer::start().await;
+    s.add_user("alice", "pw").await;
+    s.add_user("bob", "pw").await;
+    let mut bob = s.online("bob", "pw", "r", 0).await;
+    let mut alice = s.login("alice", "pw", "r").await;
+    alice
+        .send("<message from='mallory@localhost/x' to='bob@localhost'><body>spoof</body></message>")
+        .await;
+    assert_eq!(alice.expect_stream_error().await, "invalid-from");
+    bob.expect_silence(300).await;
+}
+
+/// The server stamps `from` with the full JID, whatever (valid) form the client used.
+#[actix_rt::test]
+async fn rfc6120_8_1_2_1_from_is_stamped_with_the_full_jid() {
+    let s = TestServer::start().await;
+    s.add_user("alice", "pw").await;
+    s.add_user("bob", "pw").await;
+    let mut bob = s.online("bob", "pw", "r", 0).await;
+    let mut alice = s.login("alice", "pw", "desk").await;
+    alice.send("<message from='alice@localhost' to='bob@localhost' type='chat'><body>1</body></message>").await;
+    alice
+        .send("<message to='bob@localhost' type='chat'><body>2</body></message>")
+        .await;
+    for n in ["1", "2"] {
+        let m = bob.expect_where(|e| e.name() == "message").await;
+        assert_eq!(m.attr("from"), Some("alice@localhost/desk"));
+        assert_eq!(body(&m).as_deref(), Some(n));
+    }
+}
+
+/// RFC 6120 §4.4 and §4.6.1: whitespace keepalives are fine; `</stream:stream>` is answered
+/// with ours.
+#[actix_rt::test]
+async fn rfc6120_4_4_keepalives_and_closing_handshake() {
+    let s = TestServer::start().await;
+    s.add_user("alice", "pw").await;
+    let mut c = s.login("alice", "pw", "r").await;
+    c.send(" \n \t ").await;
+    let r = c
+        .iq("get", Some(DOMAIN), "<ping xmlns='urn:xmpp:ping'/>")
+        .await;
+    assert_eq!(r.attr("type"), Some("result"));
+    c.send("</stream:stream>").await;
+    assert!(matches!(c.next().await, Got::Footer));
+}
+
+/// A client that does not read has a bounded queue and is disconnected when it overflows,
+/// while the sender is unaffected.
+#[actix_rt::test]
+async fn a_client_that_does_not_read_is_disconnected() {
+    let s = TestServer::start_with(|c| c.limits.outbound_queue = 16).await;
+    s.add_user("alice", "pw").await;
+    s.add_user("bob", "pw").await;
+    let mut sleepy = s.online("bob", "pw", "r", 0).await;
+    let mut alice = s.online("alice", "pw", "r", 0).await;
+    let chunk = "z".repeat(60_000);
+    for _ in 0..400 {
+        alice
+            .send(&format!(
+                "<message to='bob@localhost/r' type='chat'><body>{chunk}</body></message>"
+            ))
+            .await;
+    }
+    let r = alice
+        .iq("get", Some(DOMAIN), "<ping xmlns='urn:xmpp:ping'/>")
+        .await;
+    assert_eq!(r.attr("type"), Some("result"), "the sender is still served");
+    // Draining what was written before the cut, bob's stream ends with policy-violation.
+    loop {
+        match sleepy.next().await {
+            Got::Element(e) if e.name() == "message" => continue,
+            Got::Element(e) => {
+                assert_eq!(e.name(), "error");
+                assert!(e.has_child("policy-violation", "urn:ietf:params:xml:ns:xmpp-streams"));
+                break;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
