@@ -795,7 +795,20 @@ async fn pump(
     loop {
         tokio::select! {
             biased;
-            why = rx.close.requested() => return Stop::Error(why),
+            why = rx.close.requested() => {
+                // What was queued before the close was accepted for this client (an iq result,
+                // a message): write it first, but never wait long on a client that does not read.
+                let drain = async {
+                    while let Ok(more) = rx.stanzas.try_recv() {
+                        if xs.feed(&more).await.is_err() {
+                            return;
+                        }
+                    }
+                    let _ = SinkExt::<&Element>::flush(xs).await;
+                };
+                let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
+                return Stop::Error(why);
+            }
             Some(out) = rx.stanzas.recv() => {
                 if xs.feed(&out).await.is_err() {
                     return Stop::Gone;

@@ -269,6 +269,11 @@ impl Client {
     /// STARTTLS (RFC 6120 §5) and the stream restart after it.
     pub async fn negotiate_tls(&mut self) {
         self.open().await;
+        self.starttls().await;
+    }
+
+    /// STARTTLS on a stream whose features have been read.
+    pub async fn starttls(&mut self) {
         self.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
             .await;
         let proceed = self.expect_element().await;

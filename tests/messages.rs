@@ -1,0 +1,256 @@
+//! RFC 6121 §8 delivery rules, own-resource presence, and offline storage (XEP-0160).
+
+mod common;
+
+use common::*;
+
+async fn pair() -> TestServer {
+    let s = TestServer::start().await;
+    s.add_user("alice", "pw").await;
+    s.add_user("bob", "pw").await;
+    s
+}
+
+fn chat(to: &str, text: &str) -> String {
+    format!("<message to='{to}' type='chat'><body>{text}</body></message>")
+}
+
+/// RFC 6121 §8.5.3.1: a message to a connected full JID goes to that resource only.
+#[actix_rt::test]
+async fn rfc6121_8_5_3_1_full_jid_reaches_exactly_that_resource() {
+    let s = pair().await;
+    let mut phone = s.online("bob", "pw", "phone", 5).await;
+    let mut desk = s.online("bob", "pw", "desk", 1).await;
+    phone.expect_where(|e| e.name() == "presence").await; // desk's presence reaches phone
+    let mut alice = s.online("alice", "pw", "r", 0).await;
+    alice.send(&chat("bob@localhost/desk", "to the desk")).await;
+    let m = desk.expect_where(|e| e.name() == "message").await;
+    assert_eq!(body(&m).as_deref(), Some("to the desk"));
+    phone.expect_silence(300).await;
+}
+
+/// RFC 6121 §8.5.2.1.1: a message to the bare JID goes to the highest-priority resource(s);
+/// a negative priority never receives bare-JID messages.
+#[actix_rt::test]
+async fn rfc6121_8_5_2_1_1_bare_jid_goes_to_highest_non_negative_priority() {
+    let s = pair().await;
+    let mut low = s.online("bob", "pw", "low", 1).await;
+    let mut high = s.online("bob", "pw", "high", 10).await;
+    let mut negative = s.online("bob", "pw", "neg", -1).await;
+    let mut alice = s.online("alice", "pw", "r", 0).await;
+    // Drain the own-presence broadcasts between bob's resources.
+    for c in [&mut low, &mut high] {
+        while c
+            .next_within(std::time::Duration::from_millis(200))
+            .await
+            .is_some()
+        {}
+    }
+    alice.send(&chat("bob@localhost", "who gets this")).await;
+    let m = high.expect_where(|e| e.name() == "message").await;
+    assert_eq!(body(&m).as_deref(), Some("who gets this"));
+    low.expect_silence(300).await;
+    negative.expect_silence(100).await;
+}
+
+/// RFC 6121 §8.5.2.1.1: resources tied at the highest priority all receive the message.
+#[actix_rt::test]
+async fn rfc6121_8_5_2_1_1_equal_top_priorities_all_receive() {
+    let s = pair().await;
+    let mut a = s.online("bob", "pw", "a", 3).await;
+    let mut b = s.online("bob", "pw", "b", 3).await;
+    let mut alice = s.online("alice", "pw", "r", 0).await;
+    alice.send(&chat("bob@localhost", "both")).await;
+    for c in [&mut a, &mut b] {
+        let m = c.expect_where(|e| e.name() == "message").await;
+        assert_eq!(body(&m).as_deref(), Some("both"));
+    }
+}
+
+/// RFC 6121 §8.5.3.2.1: a chat to an unavailable full JID is treated as to the bare JID;
+/// groupchat gets `<service-unavailable/>`; headline to an account with no resource is dropped.
+#[actix_rt::test]
+async fn rfc6121_8_5_3_2_1_absent_full_jid_rules_per_type() {
+    let s = pair().await;
+    let mut bob = s.online("bob", "pw", "home", 0).await;
+    let mut alice = s.online("alice", "pw", "r", 0).await;
+    alice.send(&chat("bob@localhost/gone", "rerouted")).await;
+    let m = bob.expect_where(|e| e.name() == "message").await;
+    assert_eq!(body(&m).as_deref(), Some("rerouted"));
+
+    alice
+        .send("<message to='bob@localhost/gone' type='groupchat' id='g1'><body>x</body></message>")
+        .await;
+    let e = alice
+        .expect_where(|e| e.name() == "message" && e.attr("id") == Some("g1"))
+        .await;
+    assert_eq!(error_condition(&e).as_deref(), Some("service-unavailable"));
+
+    alice
+        .send("<message to='bob@localhost/gone' type='error'><body>x</body></message>")
+        .await;
+    bob.expect_silence(300).await;
+}
+
+/// RFC 6121 §8.5.1: messages and iqs to an account that does not exist get
+/// `<service-unavailable/>`; presence is silently dropped.
+#[actix_rt::test]
+async fn rfc6121_8_5_1_nonexistent_account_is_service_unavailable() {
+    let s = pair().await;
+    let mut alice = s.online("alice", "pw", "r", 0).await;
+    alice
+        .send("<message to='nobody@localhost' type='chat' id='m1'><body>hello?</body></message>")
+        .await;
+    let e = alice.expect_where(|e| e.attr("id") == Some("m1")).await;
+    assert_eq!(e.attr("from"), Some("nobody@localhost"));
+    assert_eq!(error_condition(&e).as_deref(), Some("service-unavailable"));
+    let r = alice
+        .iq(
+            "get",
+            Some("nobody@localhost/x"),
+            "<ping xmlns='urn:xmpp:ping'/>",
+        )
+        .await;
+    assert_eq!(error_condition(&r).as_deref(), Some("service-unavailable"));
+    alice.send("<presence to='nobody@localhost'/>").await;
+    alice.expect_silence(300).await;
+}
+
+/// RFC 6120 §8.3.3.8: an invalid `to` gets `<jid-malformed/>`.
+#[actix_rt::test]
+async fn rfc6120_8_3_3_8_invalid_to_is_jid_malformed() {
+    let s = pair().await;
+    let mut alice = s.online("alice", "pw", "r", 0).await;
+    alice
+        .send("<message to='a@b@c' id='bad'><body>x</body></message>")
+        .await;
+    let e = alice.expect_where(|e| e.attr("id") == Some("bad")).await;
+    assert_eq!(error_condition(&e).as_deref(), Some("jid-malformed"));
+}
+
+/// Remote domains need server-to-server links, which are not built yet: the sender learns
+/// that at once with `<remote-server-not-found/>` instead of a silent loss.
+#[actix_rt::test]
+async fn remote_domain_without_s2s_is_remote_server_not_found() {
+    let s = pair().await;
+    let mut alice = s.online("alice", "pw", "r", 0).await;
+    alice
+        .send("<message to='romeo@montague.example' id='r1'><body>x</body></message>")
+        .await;
+    let e = alice.expect_where(|e| e.attr("id") == Some("r1")).await;
+    assert_eq!(
+        error_condition(&e).as_deref(),
+        Some("remote-server-not-found")
+    );
+}
+
+/// XEP-0160 / RFC 6121 §8.5.2.1.1: a message to an account with no available resource is
+/// stored, survives a restart, and arrives with a XEP-0203 delay stamp at the next available
+/// presence — not before.
+#[actix_rt::test]
+async fn xep0160_offline_messages_survive_restart_and_arrive_with_delay() {
+    let mut s = pair().await;
+    let mut alice = s.online("alice", "pw", "r", 0).await;
+    alice.send(&chat("bob@localhost", "first")).await;
+    alice.send(&chat("bob@localhost", "second")).await;
+    alice
+        .send("<message to='bob@localhost' type='headline'><body>news</body></message>")
+        .await;
+    alice
+        .iq("get", Some(DOMAIN), "<ping xmlns='urn:xmpp:ping'/>")
+        .await;
+    drop(alice);
+    s.restart().await;
+
+    let mut bob = s.login("bob", "pw", "r").await;
+    bob.expect_silence(300).await; // nothing before initial presence
+    bob.send("<presence/>").await;
+    let mut bodies = Vec::new();
+    while bodies.len() < 2 {
+        let e = bob.expect_element().await;
+        if e.name() != "message" {
+            continue;
+        }
+        let delay = e
+            .get_child("delay", "urn:xmpp:delay")
+            .expect("a delay stamp");
+        assert!(delay.attr("stamp").is_some_and(|s| s.ends_with('Z')));
+        assert_eq!(e.attr("from"), Some("alice@localhost/r"));
+        bodies.push(body(&e).unwrap());
+    }
+    assert_eq!(
+        bodies,
+        ["first", "second"],
+        "in order; the headline was not stored"
+    );
+    bob.expect_silence(300).await;
+    // Delivered once: a second login gets nothing.
+    drop(bob);
+    let mut again = s.login("bob", "pw", "r2").await;
+    again.send("<presence/>").await;
+    again.expect_where(|e| e.name() == "presence").await;
+    again.expect_silence(300).await;
+}
+
+/// XEP-0160: a negative-priority resource does not take the offline messages.
+#[actix_rt::test]
+async fn xep0160_negative_priority_does_not_flush_offline() {
+    let s = pair().await;
+    let mut alice = s.online("alice", "pw", "r", 0).await;
+    alice.send(&chat("bob@localhost", "kept")).await;
+    alice
+        .iq("get", Some(DOMAIN), "<ping xmlns='urn:xmpp:ping'/>")
+        .await;
+    let mut shy = s.online("bob", "pw", "shy", -5).await;
+    shy.expect_silence(300).await;
+    let mut bob = s.online("bob", "pw", "main", 0).await;
+    let m = bob.expect_where(|e| e.name() == "message").await;
+    assert_eq!(body(&m).as_deref(), Some("kept"));
+}
+
+/// The per-account offline quota: beyond it, `<service-unavailable/>`.
+#[actix_rt::test]
+async fn offline_quota_full_is_service_unavailable() {
+    let s = TestServer::start_with(|c| c.limits.offline_quota = 2).await;
+    s.add_user("alice", "pw").await;
+    s.add_user("bob", "pw").await;
+    let mut alice = s.online("alice", "pw", "r", 0).await;
+    for i in 0..3 {
+        alice
+            .send(&format!(
+                "<message to='bob@localhost' type='chat' id='q{i}'><body>{i}</body></message>"
+            ))
+            .await;
+    }
+    let e = alice.expect_where(|e| e.attr("id") == Some("q2")).await;
+    assert_eq!(error_condition(&e).as_deref(), Some("service-unavailable"));
+}
+
+/// RFC 6121 §4.2.2 / §4.6.1: available presence reaches all of the user's resources (the
+/// sender included); an abrupt disconnect produces unavailable to the others.
+#[actix_rt::test]
+async fn rfc6121_4_own_presence_and_unavailable_on_abrupt_disconnect() {
+    let s = pair().await;
+    let mut a = s.online("alice", "pw", "a", 0).await;
+    let mut b = s.login("alice", "pw", "b").await;
+    b.send("<presence><show>away</show></presence>").await;
+    let p = a.expect_where(|e| e.name() == "presence").await;
+    assert_eq!(p.attr("from"), Some("alice@localhost/b"));
+    let reflected = b.expect_where(|e| e.name() == "presence").await;
+    assert_eq!(reflected.attr("from"), Some("alice@localhost/b"));
+    drop(b); // the TCP connection just goes away
+    let p = a.expect_where(|e| e.name() == "presence").await;
+    assert_eq!(p.attr("from"), Some("alice@localhost/b"));
+    assert_eq!(p.attr("type"), Some("unavailable"));
+}
+
+/// RFC 6120 §10.3.1: a message without `to` is for the sender's own bare JID.
+#[actix_rt::test]
+async fn rfc6120_10_3_1_message_without_to_goes_to_own_bare_jid() {
+    let s = pair().await;
+    let mut a = s.online("alice", "pw", "a", 0).await;
+    a.send("<message type='chat'><body>note to self</body></message>")
+        .await;
+    let m = a.expect_where(|e| e.name() == "message").await;
+    assert_eq!(body(&m).as_deref(), Some("note to self"));
+}
