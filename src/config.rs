@@ -115,6 +115,8 @@ pub struct Limits {
     pub idle_timeout_secs: u64,
     /// Seconds a client has to complete authentication and binding.
     pub negotiation_timeout_secs: u64,
+    /// Seconds an account's actor lives on after its last session ends.
+    pub user_idle_secs: u64,
 }
 
 impl Default for Config {
@@ -160,6 +162,7 @@ impl Default for Limits {
             vcard_max_bytes: 64 * 1024,
             idle_timeout_secs: 300,
             negotiation_timeout_secs: 60,
+            user_idle_secs: 60,
         }
     }
 }
@@ -328,7 +331,7 @@ impl Config {
             outbound_queue: self.limits.outbound_queue,
             registration: self.auth.registration,
             scram_iterations: self.auth.scram_iterations,
-            ..Default::default()
+            user_idle: Duration::from_secs(self.limits.user_idle_secs),
         }
     }
 }

@@ -254,3 +254,33 @@ async fn rfc6120_10_3_1_message_without_to_goes_to_own_bare_jid() {
     let m = a.expect_where(|e| e.name() == "message").await;
     assert_eq!(body(&m).as_deref(), Some("note to self"));
 }
+
+/// A UserActor exists only while its account is in use: it stops after `user_idle_secs`
+/// without sessions, and a stanza arriving later spawns a fresh one that handles it.
+#[actix_rt::test]
+async fn user_actors_stop_when_idle_and_come_back_on_demand() {
+    let s = TestServer::start_with(|c| c.limits.user_idle_secs = 1).await;
+    s.add_user("alice", "pw").await;
+    s.add_user("bob", "pw").await;
+    let bob = s.online("bob", "pw", "r", 0).await;
+    assert!(s.handle().router().running_users() >= 1);
+    bob.close().await;
+    let mut waited = 0;
+    while s.handle().router().running_users() > 0 && waited < 50 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    assert_eq!(
+        s.handle().router().running_users(),
+        0,
+        "bob's actor retired"
+    );
+    let mut alice = s.online("alice", "pw", "r", 0).await;
+    alice.send(&chat("bob@localhost", "after the nap")).await;
+    alice
+        .iq("get", Some(DOMAIN), "<ping xmlns='urn:xmpp:ping'/>")
+        .await;
+    let mut bob = s.online("bob", "pw", "r", 0).await;
+    let m = bob.expect_where(|e| e.name() == "message").await;
+    assert_eq!(body(&m).as_deref(), Some("after the nap"));
+}

@@ -56,14 +56,11 @@ impl ResourceActor {
 
     /// RFC 6120 §8.1.2.1: a `from` other than the session's own full or bare JID is a stream
     /// error, and the stanza is never delivered as sent.
-    fn from_is_ours(&self, stanza: &Element) -> bool {
+    fn sent_from_own_jid(&self, stanza: &Element) -> bool {
         match stanza.attr("from") {
             None => true,
             Some(f) => match jid::Jid::new(f) {
-                Ok(j) => {
-                    j == jid::Jid::from(self.full.clone())
-                        || j == jid::Jid::from(self.full.to_bare())
-                }
+                Ok(j) => j == self.full.clone() || j == self.full.to_bare(),
                 Err(_) => false,
             },
         }
@@ -75,7 +72,7 @@ impl ResourceActor {
             log::error!("resource actor got a non-stanza <{}>", stanza.name());
             return;
         };
-        if !self.from_is_ours(&stanza) {
+        if !self.sent_from_own_jid(&stanza) {
             log::info!(
                 "{} sent a stanza with from={:?}; closing",
                 self.full,
@@ -90,7 +87,7 @@ impl ResourceActor {
         stanza.set("from", self.full.to_string());
         let target = match stanza::classify(stanza.attr("to"), |d| self.router.config.hosts(d)) {
             Ok(t) => t,
-            Err(()) => {
+            Err(stanza::MalformedJid) => {
                 return self.reply_error(
                     &stanza,
                     ErrorType::Modify,

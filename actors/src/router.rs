@@ -106,7 +106,7 @@ impl Router {
                     DefinedCondition::RemoteServerNotFound,
                 )
             }
-            Ok(Target::None) | Ok(Target::Host(_)) | Err(()) => {
+            Ok(Target::None) | Ok(Target::Host(_)) | Err(stanza::MalformedJid) => {
                 log::warn!("router asked to route a stanza without a user target; dropped");
                 return;
             }

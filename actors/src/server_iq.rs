@@ -19,7 +19,10 @@ use crate::stanza::{self, DefinedCondition, ErrorType};
 
 /// Payload namespaces the server answers for a session, each with the switch that enables it.
 /// disco#info's feature list is generated from this table.
-pub const SESSION_FEATURES: &[(&str, fn(&ActorsConfig) -> bool)] = &[
+/// A switch deciding from the configuration whether a feature is on.
+pub type Enabled = fn(&ActorsConfig) -> bool;
+
+pub const SESSION_FEATURES: &[(&str, Enabled)] = &[
     (ns::DISCO_INFO, |_| true),
     (ns::DISCO_ITEMS, |_| true),
     (ns::PING, |_| true),

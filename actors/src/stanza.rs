@@ -57,12 +57,16 @@ pub enum Target {
     Remote(Jid),
 }
 
-/// Classifies `to` against the hosted domains. `Err(())` means the address is malformed.
-pub fn classify(to: Option<&str>, hosts: impl Fn(&str) -> bool) -> Result<Target, ()> {
+/// A `to` that is not a JID (RFC 6120 §8.3.3.8 `<jid-malformed/>`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MalformedJid;
+
+/// Classifies `to` against the hosted domains.
+pub fn classify(to: Option<&str>, hosts: impl Fn(&str) -> bool) -> Result<Target, MalformedJid> {
     let Some(to) = to else {
         return Ok(Target::None);
     };
-    let jid = Jid::new(to).map_err(|_| ())?;
+    let jid = Jid::new(to).map_err(|_| MalformedJid)?;
     if !hosts(jid.domain().as_str()) {
         return Ok(Target::Remote(jid));
     }
@@ -195,7 +199,7 @@ mod tests {
             classify(Some("romeo@montague.lit"), hosts),
             Ok(Target::Remote(_))
         ));
-        assert_eq!(classify(Some("@@bad"), hosts), Err(()));
+        assert_eq!(classify(Some("@@bad"), hosts), Err(MalformedJid));
     }
 
     #[test]

@@ -23,7 +23,8 @@ use crate::router::Router;
 use crate::server_iq;
 use crate::stanza::{self, DefinedCondition, ErrorType, Kind};
 
-/// How long a retired UserActor keeps forwarding stanzas that were already on their way to it.
+/// How long a retired UserActor keeps forwarding stanzas that were already on their way to it
+/// (at most the idle time itself).
 const RETIRE_GRACE: Duration = Duration::from_secs(10);
 
 /// One bound resource of the account.
@@ -79,11 +80,11 @@ impl UserActor {
             return;
         }
         let idle = self.router.config.user_idle;
-        self.idle = Some(ctx.run_later(idle, |act, ctx| {
+        self.idle = Some(ctx.run_later(idle, move |act, ctx| {
             if act.sessions.is_empty() && !act.retired {
                 act.retired = true;
                 act.router.retire(&act.bare, &ctx.address());
-                ctx.run_later(RETIRE_GRACE, |_, ctx| ctx.stop());
+                ctx.run_later(RETIRE_GRACE.min(idle), |_, ctx| ctx.stop());
             }
         }));
     }
@@ -229,10 +230,7 @@ impl UserActor {
         let priority = s.priority;
         for other in self.available().chain(
             // An unavailable resource still sees its own unavailable reflected.
-            self.sessions
-                .get(resource)
-                .filter(|s| !s.available)
-                .into_iter(),
+            self.sessions.get(resource).filter(|s| !s.available),
         ) {
             other.addr.do_send(ToClient(presence.clone()));
         }

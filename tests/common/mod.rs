@@ -35,8 +35,10 @@ impl TestServer {
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
         let _ = env_logger::builder().is_test(true).try_init();
         let dir = tempfile::tempdir().unwrap();
-        let mut config = Config::default();
-        config.data_dir = dir.path().to_path_buf();
+        let mut config = Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
         config.c2s.listen = Listen(Some("127.0.0.1:0".parse().unwrap()));
         config.c2s.tls_listen = Listen(Some("127.0.0.1:0".parse().unwrap()));
         tweak(&mut config);

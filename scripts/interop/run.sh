@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Interop with a real client library: builds cordial, starts `cordial serve` on a temporary data
+# dir and free loopback ports, creates two accounts with `cordial adduser` through the running
+# server's admin socket, and runs scripts/interop/slixmpp_chat.py (STARTTLS + SCRAM-SHA-256,
+# chat both ways, offline message with a delay stamp). Stops the server it started, by PID.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+cd "$root"
+
+venv="$here/.venv"
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+"$venv/bin/python" -c "import slixmpp" 2>/dev/null || "$venv/bin/pip" install -q "slixmpp==1.17.0"
+
+cargo build -q --bin cordial
+bin="$root/target/debug/cordial"
+
+data=$(mktemp -d)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+tls_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+log="$data/server.log"
+RUST_LOG=${RUST_LOG:-info} "$bin" serve --data-dir "$data" --c2s-listen "127.0.0.1:$port" --tls-listen "127.0.0.1:$tls_port" >"$log" 2>&1 &
+pid=$!
+cleanup() {
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  rm -rf "$data"
+}
+trap cleanup EXIT
+
+for _ in $(seq 100); do
+  [ -S "$data/admin.sock" ] && break
+  sleep 0.1
+done
+"$bin" adduser alice@localhost --password 'alice pw' --data-dir "$data"
+"$bin" adduser bob@localhost --password 'bob pw' --data-dir "$data"
+
+if ! "$venv/bin/python" "$here/slixmpp_chat.py" 127.0.0.1 "$port" localhost alice 'alice pw' bob 'bob pw'; then
+  echo "--- server log ---" >&2
+  tail -50 "$log" >&2
+  exit 1
+fi
