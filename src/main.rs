@@ -112,7 +112,7 @@ fn main() -> ExitCode {
             password,
             common,
         } => {
-            let password = match password.map_or_else(|| prompt_password(true), Ok) {
+            let password = match password_or_prompt(password) {
                 Ok(p) => p,
                 Err(e) => return fail(e),
             };
@@ -123,7 +123,7 @@ fn main() -> ExitCode {
             password,
             common,
         } => {
-            let password = match password.map_or_else(|| prompt_password(true), Ok) {
+            let password = match password_or_prompt(password) {
                 Ok(p) => p,
                 Err(e) => return fail(e),
             };
@@ -149,15 +149,17 @@ fn fail(e: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(1)
 }
 
-fn prompt_password(confirm: bool) -> Result<String, String> {
-    let p = rpassword::prompt_password("Password: ")
-        .map_err(|e| format!("cannot read the password: {e}"))?;
-    if confirm {
-        let again = rpassword::prompt_password("Password (again): ")
-            .map_err(|e| format!("cannot read the password: {e}"))?;
-        if again != p {
-            return Err("the passwords differ".into());
-        }
+/// The `--password` value, or one typed twice at the terminal.
+fn password_or_prompt(given: Option<String>) -> Result<String, String> {
+    if let Some(p) = given {
+        return Ok(p);
+    }
+    let read = |prompt| {
+        rpassword::prompt_password(prompt).map_err(|e| format!("cannot read the password: {e}"))
+    };
+    let p = read("Password: ")?;
+    if read("Password (again): ")? != p {
+        return Err("the passwords differ".into());
     }
     Ok(p)
 }

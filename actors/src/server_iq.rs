@@ -53,6 +53,18 @@ fn error(
     stanza::error_reply(iq, type_, c, text)
 }
 
+/// RFC 6120 §8.2.3: an iq get or set carries exactly one payload; otherwise `<bad-request/>`.
+fn single_payload(iq: &Element) -> Result<&Element, Option<Element>> {
+    stanza::iq_payload(iq).ok_or_else(|| {
+        error(
+            iq,
+            ErrorType::Modify,
+            DefinedCondition::BadRequest,
+            Some("An iq get or set carries exactly one payload"),
+        )
+    })
+}
+
 fn service_unavailable(iq: &Element) -> Option<Element> {
     error(
         iq,
@@ -84,13 +96,9 @@ pub async fn handle_for_session(
     full: &FullJid,
     iq: &Element,
 ) -> Option<Element> {
-    let Some(payload) = stanza::iq_payload(iq) else {
-        return error(
-            iq,
-            ErrorType::Modify,
-            DefinedCondition::BadRequest,
-            Some("An iq get or set carries exactly one payload"),
-        );
+    let payload = match single_payload(iq) {
+        Ok(p) => p,
+        Err(reply) => return reply,
     };
     let get = iq.attr("type") == Some("get");
     let config = &router.config;
@@ -144,13 +152,9 @@ pub async fn on_behalf_of_account(
     if !matches!(iq.attr("type"), Some("get") | Some("set")) {
         return None;
     }
-    let Some(payload) = stanza::iq_payload(iq) else {
-        return error(
-            iq,
-            ErrorType::Modify,
-            DefinedCondition::BadRequest,
-            Some("An iq get or set carries exactly one payload"),
-        );
+    let payload = match single_payload(iq) {
+        Ok(p) => p,
+        Err(reply) => return reply,
     };
     let requester = iq
         .attr("from")

@@ -91,16 +91,7 @@ pub fn error_reply(
     if stanza.attr("type") == Some("error") {
         return None;
     }
-    let mut reply = Element::builder(stanza.name(), ns::JABBER_CLIENT).a("type", "error");
-    if let Some(id) = stanza.attr("id") {
-        reply = reply.a("id", id);
-    }
-    if let Some(from) = stanza.attr("from") {
-        reply = reply.a("to", from);
-    }
-    if let Some(to) = stanza.attr("to") {
-        reply = reply.a("from", to);
-    }
+    let reply = reply_builder(stanza, stanza.name(), "error");
     let mut reply = reply.build();
     for child in stanza.children() {
         reply.append_child(child.clone());
@@ -125,18 +116,25 @@ pub fn error_reply(
     Some(reply)
 }
 
-/// A `type='result'` reply to an iq, with an optional payload.
-pub fn iq_result(iq: &Element, payload: Option<Element>) -> Element {
-    let mut b = Element::builder("iq", ns::JABBER_CLIENT).a("type", "result");
-    if let Some(id) = iq.attr("id") {
+/// The start of a reply to `stanza`: same `id`, `to` and `from` swapped (RFC 6120 §8.2.3,
+/// §8.3.1).
+fn reply_builder(stanza: &Element, name: &str, type_: &str) -> minidom::ElementBuilder {
+    let mut b = Element::builder(name, ns::JABBER_CLIENT).a("type", type_);
+    if let Some(id) = stanza.attr("id") {
         b = b.a("id", id);
     }
-    if let Some(from) = iq.attr("from") {
+    if let Some(from) = stanza.attr("from") {
         b = b.a("to", from);
     }
-    if let Some(to) = iq.attr("to") {
+    if let Some(to) = stanza.attr("to") {
         b = b.a("from", to);
     }
+    b
+}
+
+/// A `type='result'` reply to an iq, with an optional payload.
+pub fn iq_result(iq: &Element, payload: Option<Element>) -> Element {
+    let mut b = reply_builder(iq, "iq", "result");
     if let Some(p) = payload {
         b = b.append(p);
     }
