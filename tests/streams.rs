@@ -405,3 +405,16 @@ async fn a_client_that_does_not_read_is_disconnected() {
         }
     }
 }
+
+/// RFC 6120 §4.9.3.10: stanzas in a content namespace other than jabber:client on a client
+/// stream are `<invalid-namespace/>`.
+#[actix_rt::test]
+async fn rfc6120_4_9_3_10_stanza_in_wrong_content_namespace_is_invalid_namespace() {
+    let s = TestServer::start().await;
+    s.add_user("alice", "pw").await;
+    let mut alice = s.login("alice", "pw", "r").await;
+    alice
+        .send("<message xmlns='jabber:server' to='alice@localhost'><body>x</body></message>")
+        .await;
+    assert_eq!(alice.expect_stream_error().await, "invalid-namespace");
+}
