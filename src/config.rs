@@ -61,6 +61,33 @@ pub struct Config {
     pub tls: Tls,
     pub auth: Auth,
     pub limits: Limits,
+    pub roster: Roster,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Roster {
+    /// Items per roster; a set beyond it is refused with `<not-allowed/>`.
+    pub max_items: usize,
+    /// Longest item name, in bytes (`<not-acceptable/>` beyond, RFC 6121 §2.3.3).
+    pub max_name_bytes: usize,
+    /// Longest group name, in bytes (`<not-acceptable/>` beyond).
+    pub max_group_bytes: usize,
+    /// Roster versions whose removals stay known for incremental sync (RFC 6121 §2.6); a
+    /// client further behind gets the full roster.
+    pub tombstone_horizon: u64,
+}
+
+impl Default for Roster {
+    fn default() -> Self {
+        let d = cordial_actors::roster::RosterLimits::default();
+        Roster {
+            max_items: d.max_items,
+            max_name_bytes: d.max_name_bytes,
+            max_group_bytes: d.max_group_bytes,
+            tombstone_horizon: d.tombstone_horizon,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -128,6 +155,7 @@ impl Default for Config {
             tls: Tls::default(),
             auth: Auth::default(),
             limits: Limits::default(),
+            roster: Roster::default(),
         }
     }
 }
@@ -332,6 +360,12 @@ impl Config {
             registration: self.auth.registration,
             scram_iterations: self.auth.scram_iterations,
             user_idle: Duration::from_secs(self.limits.user_idle_secs),
+            roster: cordial_actors::roster::RosterLimits {
+                max_items: self.roster.max_items,
+                max_name_bytes: self.roster.max_name_bytes,
+                max_group_bytes: self.roster.max_group_bytes,
+                tombstone_horizon: self.roster.tombstone_horizon,
+            },
         }
     }
 }

@@ -19,6 +19,8 @@ pub struct ActorsConfig {
     pub registration: bool,
     /// SCRAM iteration count for new or changed passwords (>= 4096).
     pub scram_iterations: u32,
+    /// Roster size and length limits, and the tombstone horizon of roster versioning.
+    pub roster: crate::roster::RosterLimits,
 }
 
 impl ActorsConfig {
@@ -37,6 +39,7 @@ impl Default for ActorsConfig {
             user_idle: Duration::from_secs(60),
             registration: false,
             scram_iterations: 4096,
+            roster: crate::roster::RosterLimits::default(),
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod config;
 pub mod link;
 pub mod ns;
 pub mod resource;
+pub mod roster;
 pub mod router;
 pub mod server_iq;
 pub mod stanza;

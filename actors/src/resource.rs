@@ -15,10 +15,11 @@ use minidom::Element;
 use crate::xml::SetAttr;
 
 use crate::link::{LinkHandle, StreamClose, StreamCondition};
+use crate::roster::NS_ROSTER;
 use crate::router::Router;
 use crate::server_iq;
 use crate::stanza::{self, DefinedCondition, ErrorType, Kind, Target};
-use crate::user::{OwnPresence, Unbind, UserActor};
+use crate::user::{OwnPresence, RosterIq, Unbind, UserActor};
 
 pub struct ResourceActor {
     full: FullJid,
@@ -96,6 +97,18 @@ impl ResourceActor {
                 )
             }
         };
+        // RFC 6121 §2.1.5: a roster iq with no `to`, or to the user's own bare JID, is the
+        // user's own roster, owned by the UserActor.
+        let own_bare = matches!(&target, Target::Bare(b) if *b == self.full.to_bare());
+        if kind == Kind::Iq
+            && (target == Target::None || own_bare)
+            && stanza::iq_payload(&stanza).is_some_and(|p| p.is("query", NS_ROSTER))
+        {
+            return self.user.do_send(RosterIq {
+                full: self.full.clone(),
+                iq: stanza,
+            });
+        }
         match (kind, target) {
             // RFC 6121 §4.2, §4.4: presence without `to` is the user's own broadcast.
             (Kind::Presence, Target::None) => self.user.do_send(OwnPresence {

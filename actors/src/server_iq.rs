@@ -167,6 +167,13 @@ pub async fn on_behalf_of_account(
                 Some(disco_info(("account", "registered"), ACCOUNT_FEATURES)),
             ))
         }
+        // RFC 6121 §2.1.5 / §2.3.3: nobody may read or change another account's roster.
+        crate::roster::NS_ROSTER => error(
+            iq,
+            ErrorType::Auth,
+            DefinedCondition::Forbidden,
+            Some("A roster belongs to its own account only"),
+        ),
         ns::VCARD => match requester {
             Some(r) => vcard(router, &r, account, iq, payload).await,
             None => service_unavailable(iq),

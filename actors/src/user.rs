@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use cordial_storage::{OfflinePush, OfflineStore};
+use cordial_storage::{OfflinePush, OfflineStore, RosterChange, RosterItem, RosterStore};
 use jid::{BareJid, FullJid};
 use minidom::Element;
 
@@ -19,6 +19,7 @@ use crate::xml::{BuildAttr, SetAttr};
 
 use crate::link::{StreamClose, StreamCondition};
 use crate::resource::{CloseStream, ResourceActor, ToClient};
+use crate::roster::{self, RosterSet, NS_ROSTER};
 use crate::router::Router;
 use crate::server_iq;
 use crate::stanza::{self, DefinedCondition, ErrorType, Kind};
@@ -34,6 +35,8 @@ struct Session {
     /// Whether the resource has sent available presence (RFC 6121 §1.4 "available resource").
     available: bool,
     priority: i8,
+    /// Whether the resource has requested the roster (RFC 6121 §2.1.6 "interested resource").
+    interested: bool,
 }
 
 pub struct UserActor {
@@ -313,6 +316,230 @@ impl UserActor {
     }
 }
 
+/// jabber:iq:roster (RFC 6121 §2): the UserActor is the single writer of the account's roster.
+impl UserActor {
+    fn reply_to(&self, resource: &str, el: Element) {
+        if let Some(s) = self.sessions.get(resource) {
+            s.addr.do_send(ToClient(el));
+        }
+    }
+
+    fn reply_error(
+        &self,
+        resource: &str,
+        iq: &Element,
+        type_: ErrorType,
+        c: DefinedCondition,
+        text: Option<&str>,
+    ) {
+        if let Some(e) = stanza::error_reply(iq, type_, c, text) {
+            self.reply_to(resource, e);
+        }
+    }
+
+    /// One push per interested resource for each change (RFC 6121 §2.1.6), never repeated.
+    fn push_to_interested(&self, ver: u64, item: &Element) {
+        for s in self.sessions.values().filter(|s| s.interested) {
+            s.addr.do_send(ToClient(roster::push(
+                &s.full.to_string(),
+                ver,
+                item.clone(),
+            )));
+        }
+    }
+
+    fn process_roster_iq(&mut self, resource: &str, iq: Element, ctx: &mut Context<Self>) {
+        let Some(query) = stanza::iq_payload(&iq)
+            .filter(|p| p.is("query", NS_ROSTER))
+            .cloned()
+        else {
+            return self.reply_error(
+                resource,
+                &iq,
+                ErrorType::Modify,
+                DefinedCondition::BadRequest,
+                None,
+            );
+        };
+        match iq.attr("type") {
+            Some("get") => self.process_roster_get(resource, &iq, &query),
+            Some("set") => self.process_roster_set(resource, iq, &query, ctx),
+            _ => {}
+        }
+    }
+
+    /// RFC 6121 §2.2 and §2.6.3: the full roster, or with a known older `ver` an empty result
+    /// followed by exactly the pushes the client missed, in version order.
+    fn process_roster_get(&mut self, resource: &str, iq: &Element, query: &Element) {
+        let store = &self.router.store;
+        let bare = self.bare.as_str();
+        let current = match store.roster(bare) {
+            Ok(r) => r,
+            Err(e) => {
+                log::error!("reading the roster of {bare}: {e}");
+                return self.reply_error(
+                    resource,
+                    iq,
+                    ErrorType::Wait,
+                    DefinedCondition::InternalServerError,
+                    None,
+                );
+            }
+        };
+        if let Some(s) = self.sessions.get_mut(resource) {
+            s.interested = true;
+        }
+        let client_ver = query.attr("ver");
+        let known = client_ver.and_then(roster::parse_ver);
+        if known == Some(current.ver) {
+            return self.reply_to(resource, stanza::iq_result(iq, None));
+        }
+        if let Some(v) = known {
+            match store.roster_changes_since(bare, v) {
+                Ok(Some(changes)) => {
+                    self.reply_to(resource, stanza::iq_result(iq, None));
+                    let Some(s) = self.sessions.get(resource) else {
+                        return;
+                    };
+                    let to = s.full.to_string();
+                    for c in changes {
+                        let el = match &c {
+                            RosterChange::Set { item, .. } => roster::item_element(item),
+                            RosterChange::Removed { jid, .. } => roster::removed_element(jid),
+                        };
+                        s.addr.do_send(ToClient(roster::push(&to, c.ver(), el)));
+                    }
+                    return;
+                }
+                Ok(None) => {}
+                Err(e) => log::error!("roster changes of {bare}: {e}"),
+            }
+        }
+        let items = current
+            .items
+            .iter()
+            .map(|(item, _)| roster::item_element(item));
+        let ver = client_ver.map(|_| current.ver);
+        self.reply_to(
+            resource,
+            stanza::iq_result(iq, Some(roster::query(ver, items))),
+        );
+    }
+
+    /// RFC 6121 §2.3 (add, update) and §2.5 (remove). The change is durable before the pushes
+    /// and the result go out.
+    fn process_roster_set(
+        &mut self,
+        resource: &str,
+        iq: Element,
+        query: &Element,
+        ctx: &mut Context<Self>,
+    ) {
+        let limits = self.router.config.roster;
+        let set = match roster::parse_set(query, &limits) {
+            Ok(s) => s,
+            Err(r) => return self.reply_error(resource, &iq, r.type_, r.condition, Some(r.text)),
+        };
+        let store = self.router.store.clone();
+        let bare = self.bare.as_str();
+        let outcome = match set {
+            RosterSet::Remove { jid } => match store.remove_roster_item(bare, &jid) {
+                Ok(None) => {
+                    return self.reply_error(
+                        resource,
+                        &iq,
+                        ErrorType::Cancel,
+                        DefinedCondition::ItemNotFound,
+                        Some("The roster has no such item"),
+                    );
+                }
+                Ok(Some((old, ver))) => {
+                    if let Err(e) = store.compact_roster(bare, limits.tombstone_horizon) {
+                        log::error!("compacting the roster of {bare}: {e}");
+                    }
+                    Ok((ver, roster::removed_element(&jid), Some(old)))
+                }
+                Err(e) => Err(e),
+            },
+            RosterSet::Update { jid, name, groups } => {
+                let existing = match store.roster_item(bare, &jid) {
+                    Ok(x) => x,
+                    Err(e) => {
+                        log::error!("reading the roster of {bare}: {e}");
+                        return self.reply_error(
+                            resource,
+                            &iq,
+                            ErrorType::Wait,
+                            DefinedCondition::InternalServerError,
+                            None,
+                        );
+                    }
+                };
+                if existing.is_none() && store.roster_len(bare).unwrap_or(0) >= limits.max_items {
+                    let text = format!(
+                        "The roster is full: it may hold at most {} items",
+                        limits.max_items
+                    );
+                    return self.reply_error(
+                        resource,
+                        &iq,
+                        ErrorType::Cancel,
+                        DefinedCondition::NotAllowed,
+                        Some(&text),
+                    );
+                }
+                // A set changes only name and groups; the subscription state is the server's.
+                let item = RosterItem {
+                    name,
+                    groups,
+                    ..existing.unwrap_or(RosterItem {
+                        jid,
+                        ..RosterItem::default()
+                    })
+                };
+                store
+                    .put_roster_item(bare, &item)
+                    .map(|ver| (ver, roster::item_element(&item), None))
+            }
+        };
+        let (ver, pushed, removed) = match outcome {
+            Ok(o) => o,
+            Err(e) => {
+                log::error!("writing the roster of {bare}: {e}");
+                return self.reply_error(
+                    resource,
+                    &iq,
+                    ErrorType::Wait,
+                    DefinedCondition::InternalServerError,
+                    None,
+                );
+            }
+        };
+        let resource = resource.to_string();
+        ctx.wait(async move { store.flush().await }.into_actor(self).map(
+            move |flushed, act, _| {
+                if let Err(e) = flushed {
+                    log::error!("flushing the roster of {}: {e}", act.bare);
+                    return act.reply_error(
+                        &resource,
+                        &iq,
+                        ErrorType::Wait,
+                        DefinedCondition::InternalServerError,
+                        None,
+                    );
+                }
+                act.push_to_interested(ver, &pushed);
+                act.reply_to(&resource, stanza::iq_result(&iq, None));
+                if let Some(old) = removed {
+                    for p in roster::process_roster_removal_cancel_subscriptions(&act.bare, &old) {
+                        act.router.route(p);
+                    }
+                }
+            },
+        ));
+    }
+}
+
 impl Actor for UserActor {
     type Context = Context<Self>;
 
@@ -351,6 +578,7 @@ impl Handler<Bind> for UserActor {
             full: msg.full,
             available: false,
             priority: 0,
+            interested: false,
         };
         // RFC 6120 §7.7.2.2 / RFC 3921 §3 case #1: the new session wins, the old one is closed
         // with <conflict/>.
@@ -431,6 +659,22 @@ impl Handler<Deliver> for UserActor {
             return self.forward(msg.0);
         }
         self.deliver(msg.0, ctx);
+    }
+}
+
+/// A roster iq from one of the account's own resources (no `to`, or the account's bare JID).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RosterIq {
+    pub full: FullJid,
+    pub iq: Element,
+}
+
+impl Handler<RosterIq> for UserActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: RosterIq, ctx: &mut Context<Self>) {
+        self.process_roster_iq(msg.full.resource().as_str(), msg.iq, ctx);
     }
 }
 

@@ -245,6 +245,9 @@ fn features(ctx: &LinkContext, state: &Negotiation) -> StreamFeatures {
         f.in_band_registration = ctx.config.auth.registration && auth_allowed(ctx, state);
     } else {
         f.bind = Some(xmpp_parsers::bind::BindFeature { required: true });
+        // RFC 6121 §2.6.1: roster versioning.
+        f.others
+            .push(Element::bare("ver", "urn:xmpp:features:rosterver"));
         // RFC 3921 §3 session establishment, marked optional (draft-cridland-xmpp-session).
         f.others.push(
             Element::builder("session", NS_SESSION)

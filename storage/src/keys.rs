@@ -25,6 +25,13 @@ pub fn offline(bare: &str, seq: u64) -> Vec<u8> {
     k
 }
 
+/// Key of a roster entry (live item or tombstone): the account prefix and the contact's JID.
+pub fn roster(bare: &str, contact: &str) -> Vec<u8> {
+    let mut k = account_prefix(bare);
+    k.extend_from_slice(contact.as_bytes());
+    k
+}
+
 /// The sequence number of an offline key produced by [`offline`].
 pub fn offline_seq(key: &[u8]) -> Option<u64> {
     let tail: [u8; 8] = key.get(key.len().checked_sub(8)?..)?.try_into().ok()?;

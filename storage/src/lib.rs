@@ -87,6 +87,90 @@ pub trait OfflineStore {
     fn offline_count(&self, bare: &str) -> Result<usize>;
 }
 
+/// A contact's subscription state (RFC 6121 §2.1.2.5, Appendix A).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Subscription {
+    #[default]
+    None,
+    To,
+    From,
+    Both,
+}
+
+impl Subscription {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Subscription::None => "none",
+            Subscription::To => "to",
+            Subscription::From => "from",
+            Subscription::Both => "both",
+        }
+    }
+}
+
+/// One roster item (RFC 6121 §2.1.2) with the subscription state the server keeps for it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RosterItem {
+    /// The contact's JID, normalised.
+    pub jid: String,
+    pub name: Option<String>,
+    pub groups: Vec<String>,
+    pub subscription: Subscription,
+    /// An outbound subscription request is pending (`ask='subscribe'`).
+    #[serde(default)]
+    pub ask: bool,
+    /// An inbound subscription request is pending (not shown in the roster protocol).
+    #[serde(default)]
+    pub pending_in: bool,
+    /// The user pre-approved the contact's subscription (RFC 6121 §3.4, `approved='true'`).
+    #[serde(default)]
+    pub approved: bool,
+}
+
+/// A change to a roster since some version, for granular roster versioning (RFC 6121 §2.6).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RosterChange {
+    /// The item as it is now, changed last at `ver`.
+    Set { item: RosterItem, ver: u64 },
+    /// The item was removed at `ver` (a tombstone).
+    Removed { jid: String, ver: u64 },
+}
+
+impl RosterChange {
+    pub fn ver(&self) -> u64 {
+        match self {
+            RosterChange::Set { ver, .. } | RosterChange::Removed { ver, .. } => *ver,
+        }
+    }
+}
+
+/// A roster as stored: its current version and its live items, each with its last version.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Roster {
+    pub ver: u64,
+    pub items: Vec<(RosterItem, u64)>,
+}
+
+/// Rosters with granular versions: every change bumps the account's version, each item keeps
+/// the version of its last change, and a removal leaves a tombstone until compaction.
+/// Each write changes the item, its version and the account's counter in one transaction.
+pub trait RosterStore {
+    fn roster(&self, bare: &str) -> Result<Roster>;
+    fn roster_item(&self, bare: &str, contact: &str) -> Result<Option<RosterItem>>;
+    /// Number of live items.
+    fn roster_len(&self, bare: &str) -> Result<usize>;
+    /// Adds or replaces an item; returns the new roster version.
+    fn put_roster_item(&self, bare: &str, item: &RosterItem) -> Result<u64>;
+    /// Removes an item, leaving a tombstone; `None` if there was no live item.
+    fn remove_roster_item(&self, bare: &str, contact: &str) -> Result<Option<(RosterItem, u64)>>;
+    /// The changes after version `since`, oldest first; `None` when the store can no longer
+    /// say (tombstones compacted past it, or a version it never issued).
+    fn roster_changes_since(&self, bare: &str, since: u64) -> Result<Option<Vec<RosterChange>>>;
+    /// Drops tombstones older than the newest `keep_versions` versions.
+    fn compact_roster(&self, bare: &str, keep_versions: u64) -> Result<()>;
+}
+
 /// vCard-temp (XEP-0054) documents, stored as serialised XML.
 pub trait VcardStore {
     fn vcard(&self, bare: &str) -> Result<Option<String>>;

@@ -188,7 +188,7 @@ pub struct Client {
     pub jid: Option<String>,
     pub secure: bool,
     pub last_failure: Option<String>,
-    pending: Option<Element>,
+    pending: std::collections::VecDeque<Element>,
     next_id: u32,
 }
 
@@ -214,7 +214,7 @@ impl Client {
             jid: None,
             secure,
             last_failure: None,
-            pending: None,
+            pending: std::collections::VecDeque::new(),
             next_id: 0,
         }
     }
@@ -257,7 +257,7 @@ impl Client {
             }
             Got::Element(other) => {
                 self.stack.clear();
-                self.pending = Some(other);
+                self.pending.push_back(other);
                 None
             }
             _ => None,
@@ -446,7 +446,7 @@ impl Client {
     }
 
     pub async fn next_within(&mut self, wait: Duration) -> Option<Got> {
-        if let Some(p) = self.pending.take() {
+        if let Some(p) = self.pending.pop_front() {
             return Some(Got::Element(p));
         }
         let deadline = tokio::time::Instant::now() + wait;
@@ -516,8 +516,19 @@ impl Client {
         let to = to.map(|t| format!(" to='{t}'")).unwrap_or_default();
         self.send(&format!("<iq type='{type_}' id='{id}'{to}>{payload}</iq>"))
             .await;
-        self.expect_where(|e| e.name() == "iq" && e.attr("id") == Some(id.as_str()))
-            .await
+        // Whatever arrives before the reply (pushes, messages) stays queued for the test.
+        let mut skipped = Vec::new();
+        let reply = loop {
+            let e = self.expect_element().await;
+            if e.name() == "iq" && e.attr("id") == Some(id.as_str()) {
+                break e;
+            }
+            skipped.push(e);
+        };
+        for e in skipped.into_iter().rev() {
+            self.pending.push_front(e);
+        }
+        reply
     }
 
     pub async fn close(mut self) {

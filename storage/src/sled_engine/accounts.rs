@@ -36,16 +36,30 @@ impl AccountStore for Store {
             .scan_prefix(&prefix)
             .keys()
             .collect::<std::result::Result<_, _>>()?;
-        let existed = (&self.accounts, &self.offline, &self.vcards).transaction(
-            |(accounts, offline, vcards)| {
+        let roster_keys: Vec<_> = self
+            .roster
+            .scan_prefix(&prefix)
+            .keys()
+            .collect::<std::result::Result<_, _>>()?;
+        let existed = (
+            &self.accounts,
+            &self.offline,
+            &self.vcards,
+            &self.roster,
+            &self.roster_meta,
+        )
+            .transaction(|(accounts, offline, vcards, roster, roster_meta)| {
                 let existed = accounts.remove(keys::account(bare))?.is_some();
                 for k in &offline_keys {
                     offline.remove(k)?;
                 }
+                for k in &roster_keys {
+                    roster.remove(k)?;
+                }
+                roster_meta.remove(keys::account(bare))?;
                 vcards.remove(keys::account(bare))?;
                 Ok::<_, ConflictableTransactionError<()>>(existed)
-            },
-        )?;
+            })?;
         Ok(existed)
     }
 

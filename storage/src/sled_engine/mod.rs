@@ -2,6 +2,7 @@
 
 mod accounts;
 mod offline;
+mod roster;
 mod vcard;
 
 use std::path::Path;
@@ -15,6 +16,8 @@ pub struct Store {
     accounts: sled::Tree,
     offline: sled::Tree,
     vcards: sled::Tree,
+    roster: sled::Tree,
+    roster_meta: sled::Tree,
 }
 
 impl Store {
@@ -36,6 +39,8 @@ impl Store {
             accounts: db.open_tree("accounts")?,
             offline: db.open_tree("offline")?,
             vcards: db.open_tree("vcards")?,
+            roster: db.open_tree("roster")?,
+            roster_meta: db.open_tree("roster_meta")?,
             db,
         })
     }
