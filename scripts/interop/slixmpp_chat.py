@@ -39,7 +39,7 @@ class Client(slixmpp.ClientXMPP):
 
     async def on_start(self, _):
         self.send_presence()
-        # The roster (jabber:iq:roster) arrives with issue 4; until then it is not requested.
+        await self.get_roster()
         self.ready.set()
 
 
@@ -78,6 +78,14 @@ async def main():
     bob.send_message(mto=str(alice.boundjid), mbody="hello alice", mtype="chat")
     await expect_body(alice, "hello alice")
     print("messages exchanged both ways")
+
+    # Roster (RFC 6121 §2): alice adds bob; the push reaches her client; bob is in her roster.
+    await alice.update_roster(f"{u2}@{domain}", name="Bob", groups=["Friends"])
+    await asyncio.sleep(0.3)
+    item = alice.client_roster[f"{u2}@{domain}"]
+    if item["name"] != "Bob" or item["groups"] != ["Friends"]:
+        raise SystemExit(f"FAIL: roster item is {item['name']!r} {item['groups']!r}")
+    print("roster item added and pushed")
 
     bob.disconnect()
     await asyncio.wait_for(bob.disconnected, TIMEOUT)
