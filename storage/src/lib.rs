@@ -23,6 +23,8 @@ pub enum StorageError {
     Db(#[from] sled::Error),
     #[error("stored record is corrupt: {0}")]
     Corrupt(String),
+    #[error("flushing to disk failed: {0}")]
+    Flush(String),
     #[error("the database in {path} is in use by another process (is `cordial serve` running?)")]
     Locked { path: String },
 }

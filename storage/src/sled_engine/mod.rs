@@ -1,6 +1,7 @@
 //! The sled engine: one file per area.
 
 mod accounts;
+mod flusher;
 mod offline;
 mod roster;
 mod vcard;
@@ -18,6 +19,7 @@ pub struct Store {
     vcards: sled::Tree,
     roster: sled::Tree,
     roster_meta: sled::Tree,
+    flusher: flusher::Flusher,
 }
 
 impl Store {
@@ -41,14 +43,18 @@ impl Store {
             vcards: db.open_tree("vcards")?,
             roster: db.open_tree("roster")?,
             roster_meta: db.open_tree("roster_meta")?,
+            flusher: flusher::Flusher::start(db.clone()),
             db,
         })
     }
 
     /// Makes every write so far durable. Call before acknowledging a change to a client.
+    ///
+    /// Group commit: concurrent callers share one `fsync` (see [`flusher`]). sled's own
+    /// `flush_async` is not used: it runs on sled's thread pool, which its I/O also needs, and
+    /// deadlocks under many concurrent flushes.
     pub async fn flush(&self) -> Result<()> {
-        self.db.flush_async().await?;
-        Ok(())
+        self.flusher.flush().await
     }
 
     /// Blocking variant of [`Store::flush`] for command-line tools.

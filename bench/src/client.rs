@@ -1,0 +1,278 @@
+//! A minimal XMPP client: TCP (optionally STARTTLS), SASL PLAIN, bind, and element-level I/O.
+
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use base64::Engine as _;
+use minidom::Element;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, ReadBuf, ReadHalf, WriteHalf};
+use tokio::net::{TcpSocket, TcpStream};
+
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+pub enum Io {
+    Plain(TcpStream),
+    Tls(Box<tokio_native_tls::TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Io {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Io {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Io::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Io::Plain(s) => Pin::new(s).poll_flush(cx),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Io::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// Where and how to connect.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub addr: SocketAddr,
+    pub domain: String,
+    pub starttls: bool,
+    pub password: String,
+}
+
+/// The reading half: rxml events turned into top-level elements.
+pub struct Reader {
+    inner: rxml::AsyncReader<BufReader<ReadHalf<Io>>>,
+    depth: usize,
+    stack: Vec<Element>,
+}
+
+impl Reader {
+    fn new(r: ReadHalf<Io>) -> Self {
+        Reader {
+            inner: rxml::AsyncReader::new(BufReader::new(r)),
+            depth: 0,
+            stack: Vec::new(),
+        }
+    }
+
+    /// The next top-level element; `None` when the stream or connection ended.
+    pub async fn next(&mut self) -> Result<Option<Element>, Error> {
+        loop {
+            let Some(ev) = self.inner.read().await? else {
+                return Ok(None);
+            };
+            match ev {
+                rxml::Event::StartElement(_, (ns, name), attrs) => {
+                    if self.depth > 0 {
+                        let mut b = Element::builder(name.as_str(), ns.to_string());
+                        for ((ans, k), v) in attrs.into_iter() {
+                            b = b.attr_ns(ans, k, v);
+                        }
+                        self.stack.push(b.build());
+                    }
+                    self.depth += 1;
+                }
+                rxml::Event::Text(_, t) => {
+                    if let Some(top) = self.stack.last_mut() {
+                        top.append_text_node(t);
+                    }
+                }
+                rxml::Event::EndElement(_) => {
+                    self.depth -= 1;
+                    if self.depth == 0 {
+                        return Ok(None);
+                    }
+                    let el = self.stack.pop().expect("balanced");
+                    match self.stack.last_mut() {
+                        Some(p) => {
+                            p.append_child(el);
+                        }
+                        None => return Ok(Some(el)),
+                    }
+                }
+                rxml::Event::XmlDeclaration(..) => {}
+            }
+        }
+    }
+
+    /// Skips elements until one matches.
+    pub async fn until(&mut self, pred: impl Fn(&Element) -> bool) -> Result<Element, Error> {
+        loop {
+            match self.next().await? {
+                Some(e) if pred(&e) => return Ok(e),
+                Some(_) => {}
+                None => return Err("stream closed".into()),
+            }
+        }
+    }
+
+    fn restart(self) -> Self {
+        let (buf, _) = self.inner.into_inner();
+        Reader {
+            inner: rxml::AsyncReader::new(buf),
+            depth: 0,
+            stack: Vec::new(),
+        }
+    }
+}
+
+pub struct Session {
+    pub reader: Reader,
+    pub writer: WriteHalf<Io>,
+}
+
+fn header(domain: &str) -> String {
+    format!("<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='{domain}' version='1.0'>")
+}
+
+async fn tcp(addr: SocketAddr, source: Option<IpAddr>) -> Result<TcpStream, Error> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    if let Some(ip) = source {
+        socket.bind(SocketAddr::new(ip, 0))?;
+    }
+    let s = socket.connect(addr).await?;
+    s.set_nodelay(true)?;
+    Ok(s)
+}
+
+async fn features(reader: &mut Reader) -> Result<Element, Error> {
+    reader.until(|e| e.name() == "features").await
+}
+
+/// Opens a stream, optionally STARTTLS, and returns the features of the (secured) stream.
+async fn open(t: &Target, source: Option<IpAddr>) -> Result<(Reader, WriteHalf<Io>), Error> {
+    let stream = tcp(t.addr, source).await?;
+    let (r, mut w) = tokio::io::split(Io::Plain(stream));
+    w.write_all(header(&t.domain).as_bytes()).await?;
+    let mut reader = Reader::new(r);
+    features(&mut reader).await?;
+    if !t.starttls {
+        return Ok((reader, w));
+    }
+    w.write_all(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+        .await?;
+    reader.until(|e| e.name() == "proceed").await?;
+    let (buf, _) = reader.inner.into_inner();
+    let Io::Plain(tcp) = buf.into_inner().unsplit(w) else {
+        unreachable!()
+    };
+    let connector: tokio_native_tls::TlsConnector = native_tls::TlsConnector::builder()
+        .danger_accept_invalid_certs(true)
+        .danger_accept_invalid_hostnames(true)
+        .build()?
+        .into();
+    let tls = connector.connect(&t.domain, tcp).await?;
+    let (r, mut w) = tokio::io::split(Io::Tls(Box::new(tls)));
+    w.write_all(header(&t.domain).as_bytes()).await?;
+    let mut reader = Reader::new(r);
+    features(&mut reader).await?;
+    Ok((reader, w))
+}
+
+/// In-band registration (XEP-0077); an existing account is fine.
+pub async fn register(t: &Target, user: &str, source: Option<IpAddr>) -> Result<(), Error> {
+    let (mut reader, mut w) = open(t, source).await?;
+    let q = format!(
+        "<iq type='set' id='reg'><query xmlns='jabber:iq:register'><username>{user}</username><password>{}</password></query></iq>",
+        t.password
+    );
+    w.write_all(q.as_bytes()).await?;
+    let reply = reader.until(|e| e.name() == "iq").await?;
+    let ok = reply.attr("type") == Some("result") || String::from(&reply).contains("conflict");
+    let _ = w.write_all(b"</stream:stream>").await;
+    if !ok {
+        return Err(format!("registering {user}: {}", String::from(&reply)).into());
+    }
+    Ok(())
+}
+
+/// Connect, authenticate with PLAIN, bind. The caller sends presence and rosters as it needs.
+pub async fn login(
+    t: &Target,
+    user: &str,
+    resource: &str,
+    source: Option<IpAddr>,
+) -> Result<Session, Error> {
+    let (mut reader, mut w) = open(t, source).await?;
+    let token =
+        base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{}", t.password));
+    w.write_all(
+        format!("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{token}</auth>")
+            .as_bytes(),
+    )
+    .await?;
+    let r = reader
+        .until(|e| e.name() == "success" || e.name() == "failure")
+        .await?;
+    if r.name() != "success" {
+        return Err(format!("authentication of {user} failed: {}", String::from(&r)).into());
+    }
+    let mut reader = reader.restart();
+    w.write_all(header(&t.domain).as_bytes()).await?;
+    features(&mut reader).await?;
+    w.write_all(format!("<iq type='set' id='bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>{resource}</resource></bind></iq>").as_bytes()).await?;
+    let b = reader
+        .until(|e| e.name() == "iq" && e.attr("id") == Some("bind"))
+        .await?;
+    if b.attr("type") != Some("result") {
+        return Err(format!("binding failed: {}", String::from(&b)).into());
+    }
+    // Some servers still want the RFC 3921 session iq.
+    w.write_all(
+        b"<iq type='set' id='sess'><session xmlns='urn:ietf:params:xml:ns:xmpp-session'/></iq>",
+    )
+    .await?;
+    reader
+        .until(|e| e.name() == "iq" && e.attr("id") == Some("sess"))
+        .await?;
+    Ok(Session { reader, writer: w })
+}
+
+impl Session {
+    pub async fn send(&mut self, xml: &str) -> Result<(), Error> {
+        self.writer.write_all(xml.as_bytes()).await?;
+        Ok(())
+    }
+
+    /// Sends an iq and waits for its reply, skipping anything else.
+    pub async fn iq(&mut self, id: &str, type_: &str, payload: &str) -> Result<Element, Error> {
+        self.send(&format!("<iq type='{type_}' id='{id}'>{payload}</iq>"))
+            .await?;
+        self.reader
+            .until(|e| e.name() == "iq" && e.attr("id") == Some(id))
+            .await
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.writer.write_all(b"</stream:stream>").await;
+        let _ = self.writer.shutdown().await;
+    }
+}

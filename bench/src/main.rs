@@ -1,0 +1,469 @@
+//! cordial-bench: drives any XMPP server as clients over TCP and prints one JSON line of results.
+//!
+//! Scenarios: `register` (in-band registration of the accounts), `rosters` (gives each account
+//! K roster items), `idle` (N sessions log in and stay), `login` (connect, auth, bind, roster get,
+//! presence, close, as fast as possible), `chat` (online users message random online users at a
+//! target rate; latency from timestamps in the messages), `roster` (roster get of a K-item roster
+//! and roster sets per second). Every run is bounded in count and time and stops by itself.
+
+mod client;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use client::{Error, Target};
+use rand::Rng;
+use serde_json::json;
+use tokio::sync::Semaphore;
+
+#[derive(Parser)]
+#[command(name = "cordial-bench", about = "XMPP load generator")]
+struct Cli {
+    #[arg(long, default_value = "127.0.0.1")]
+    host: IpAddr,
+    #[arg(long, default_value_t = 5222)]
+    port: u16,
+    #[arg(long, default_value = "localhost")]
+    domain: String,
+    /// Use STARTTLS (otherwise the server must allow authentication without TLS).
+    #[arg(long)]
+    starttls: bool,
+    #[arg(long, default_value = "bench-pw")]
+    password: String,
+    /// Accounts are PREFIX0 .. PREFIX{N-1}.
+    #[arg(long, default_value = "user")]
+    prefix: String,
+    /// Local source addresses, comma separated (to pass ~28k ephemeral ports per address).
+    #[arg(long, global = true, value_delimiter = ',')]
+    sources: Vec<IpAddr>,
+    /// Concurrent connection setups.
+    #[arg(long, global = true, default_value_t = 64)]
+    concurrency: usize,
+    /// A label for the JSON output (server name).
+    #[arg(long, global = true, default_value = "server")]
+    label: String,
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Subcommand)]
+enum Scenario {
+    /// Register N accounts in band (XEP-0077).
+    Register {
+        #[arg(short)]
+        n: usize,
+    },
+    /// Give each of N accounts K roster items (its next K accounts, wrapping).
+    Rosters {
+        #[arg(short)]
+        n: usize,
+        #[arg(short)]
+        k: usize,
+    },
+    /// N sessions log in (roster get, presence) and stay connected for HOLD seconds.
+    Idle {
+        #[arg(short)]
+        n: usize,
+        #[arg(long, default_value_t = 10)]
+        hold: u64,
+    },
+    /// Full logins (connect, auth, bind, roster get, presence, close) for DURATION seconds.
+    Login {
+        #[arg(short)]
+        n: usize,
+        #[arg(long, default_value_t = 10)]
+        duration: u64,
+    },
+    /// N online users send chat messages to random online users at RATE msg/s in total.
+    Chat {
+        #[arg(short)]
+        n: usize,
+        #[arg(long, default_value_t = 1000)]
+        rate: u64,
+        #[arg(long, default_value_t = 10)]
+        duration: u64,
+    },
+    /// One account with a K-item roster: ITERATIONS roster gets, and roster sets per second.
+    Roster {
+        #[arg(short)]
+        k: usize,
+        #[arg(long, default_value_t = 20)]
+        iterations: usize,
+        #[arg(long, default_value = "rosteruser")]
+        user: String,
+    },
+}
+
+struct Ctx {
+    target: Target,
+    prefix: String,
+    sources: Vec<IpAddr>,
+    concurrency: usize,
+}
+
+impl Ctx {
+    fn user(&self, i: usize) -> String {
+        format!("{}{i}", self.prefix)
+    }
+    fn source(&self, i: usize) -> Option<IpAddr> {
+        (!self.sources.is_empty()).then(|| self.sources[i % self.sources.len()])
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+/// Runs `f(i)` for i in 0..n with bounded concurrency; returns how many succeeded.
+async fn for_each<F, Fut>(n: usize, concurrency: usize, f: F) -> usize
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = Result<(), Error>> + Send + 'static,
+{
+    let sem = Arc::new(Semaphore::new(concurrency));
+    let ok = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::with_capacity(n);
+    for i in 0..n {
+        let permit = sem.clone().acquire_owned().await.expect("semaphore");
+        let fut = f(i);
+        let ok = ok.clone();
+        tasks.push(tokio::spawn(async move {
+            match fut.await {
+                Ok(()) => {
+                    ok.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => eprintln!("task {i}: {e}"),
+            }
+            drop(permit);
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    ok.load(Ordering::Relaxed)
+}
+
+async fn register(ctx: Arc<Ctx>, n: usize) -> serde_json::Value {
+    let start = Instant::now();
+    let ok = for_each(n, ctx.concurrency, |i| {
+        let ctx = ctx.clone();
+        async move { client::register(&ctx.target, &ctx.user(i), ctx.source(i)).await }
+    })
+    .await;
+    json!({"registered": ok, "secs": start.elapsed().as_secs_f64()})
+}
+
+fn roster_item(jid: &str, name: &str) -> String {
+    format!("<query xmlns='jabber:iq:roster'><item jid='{jid}' name='{name}'><group>bench</group></item></query>")
+}
+
+async fn rosters(ctx: Arc<Ctx>, n: usize, k: usize) -> serde_json::Value {
+    let start = Instant::now();
+    let ok = for_each(n, ctx.concurrency, |i| {
+        let ctx = ctx.clone();
+        async move {
+            let mut s = client::login(&ctx.target, &ctx.user(i), "setup", ctx.source(i)).await?;
+            for j in 1..=k {
+                let contact = format!("{}@{}", ctx.user((i + j) % n), ctx.target.domain);
+                s.iq(
+                    &format!("r{j}"),
+                    "set",
+                    &roster_item(&contact, &ctx.user((i + j) % n)),
+                )
+                .await?;
+            }
+            s.close().await;
+            Ok(())
+        }
+    })
+    .await;
+    json!({"accounts": ok, "k": k, "secs": start.elapsed().as_secs_f64()})
+}
+
+/// Logs in, fetches the roster, sends initial presence.
+async fn come_online(ctx: &Ctx, i: usize, resource: &str) -> Result<client::Session, Error> {
+    let mut s = client::login(&ctx.target, &ctx.user(i), resource, ctx.source(i)).await?;
+    s.iq("roster", "get", "<query xmlns='jabber:iq:roster'/>")
+        .await?;
+    s.send("<presence/>").await?;
+    Ok(s)
+}
+
+async fn idle(ctx: Arc<Ctx>, n: usize, hold: u64) -> serde_json::Value {
+    let start = Instant::now();
+    let sessions = Arc::new(Mutex::new(Vec::with_capacity(n)));
+    let ok = for_each(n, ctx.concurrency, |i| {
+        let ctx = ctx.clone();
+        let sessions = sessions.clone();
+        async move {
+            let s = come_online(&ctx, i, "idle").await?;
+            sessions.lock().unwrap().push(s);
+            Ok(())
+        }
+    })
+    .await;
+    let login_secs = start.elapsed().as_secs_f64();
+    // The driver script samples the server's memory while we hold.
+    println!("READY {ok}");
+    tokio::time::sleep(Duration::from_secs(hold)).await;
+    let held: Vec<_> = std::mem::take(&mut *sessions.lock().unwrap());
+    for s in held {
+        s.close().await;
+    }
+    json!({"sessions": ok, "login_secs": login_secs})
+}
+
+async fn login(ctx: Arc<Ctx>, n: usize, duration: u64) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(duration);
+    let lat = Arc::new(Mutex::new(Vec::new()));
+    let failed = Arc::new(AtomicUsize::new(0));
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let workers: Vec<_> = (0..ctx.concurrency)
+        .map(|_| {
+            let (ctx, lat, failed, next) = (ctx.clone(), lat.clone(), failed.clone(), next.clone());
+            tokio::spawn(async move {
+                while Instant::now() < deadline {
+                    let i = next.fetch_add(1, Ordering::Relaxed) % n;
+                    let t0 = Instant::now();
+                    match come_online(&ctx, i, &format!("l{}", rand::thread_rng().gen::<u32>()))
+                        .await
+                    {
+                        Ok(s) => {
+                            lat.lock()
+                                .unwrap()
+                                .push(t0.elapsed().as_secs_f64() * 1000.0);
+                            s.close().await;
+                        }
+                        Err(e) => {
+                            if failed.fetch_add(1, Ordering::Relaxed) < 5 {
+                                eprintln!("login {i}: {e}");
+                            }
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        let _ = w.await;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let mut l = std::mem::take(&mut *lat.lock().unwrap());
+    l.sort_by(f64::total_cmp);
+    json!({
+        "logins": l.len(), "failed": failed.load(Ordering::Relaxed), "secs": secs,
+        "logins_per_sec": l.len() as f64 / secs,
+        "p50_ms": percentile(&l, 0.5), "p99_ms": percentile(&l, 0.99), "max_ms": l.last().copied().unwrap_or(0.0),
+    })
+}
+
+async fn chat(ctx: Arc<Ctx>, n: usize, rate: u64, duration: u64) -> serde_json::Value {
+    // Everyone online first.
+    let sessions = Arc::new(Mutex::new(Vec::with_capacity(n)));
+    let ok = for_each(n, ctx.concurrency, |i| {
+        let ctx = ctx.clone();
+        let sessions = sessions.clone();
+        async move {
+            let s = come_online(&ctx, i, "chat").await?;
+            sessions.lock().unwrap().push((i, s));
+            Ok(())
+        }
+    })
+    .await;
+    let online: Vec<_> = std::mem::take(&mut *sessions.lock().unwrap());
+    let users: Arc<Vec<usize>> = Arc::new(online.iter().map(|(i, _)| *i).collect());
+    let epoch = Instant::now();
+    let sent = Arc::new(AtomicU64::new(0));
+    let delivered = Arc::new(AtomicU64::new(0));
+    let lat = Arc::new(Mutex::new(Vec::new()));
+    let send_until = epoch + Duration::from_secs(duration);
+    let per_conn = rate as f64 / ok.max(1) as f64;
+    let mut tasks = Vec::new();
+    for (_, s) in online {
+        let client::Session {
+            mut reader,
+            mut writer,
+            ..
+        } = s;
+        let (delivered, lat) = (delivered.clone(), lat.clone());
+        // Receiver: latency from the send time carried in the body.
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            let stop = send_until + Duration::from_secs(3);
+            while let Ok(Ok(Some(e))) = tokio::time::timeout_at(stop.into(), reader.next()).await {
+                if e.name() != "message" {
+                    continue;
+                }
+                let Some(b) = e.get_child("body", "jabber:client") else {
+                    continue;
+                };
+                if let Some(t) = b
+                    .text()
+                    .strip_prefix("t=")
+                    .and_then(|t| t.parse::<u64>().ok())
+                {
+                    let now = epoch.elapsed().as_nanos() as u64;
+                    mine.push(now.saturating_sub(t) as f64 / 1e6);
+                    delivered.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            lat.lock().unwrap().extend(mine);
+        }));
+        let (users, sent, domain, prefix) = (
+            users.clone(),
+            sent.clone(),
+            ctx.target.domain.clone(),
+            ctx.prefix.clone(),
+        );
+        // Sender: a steady per-connection rate with a random phase.
+        tasks.push(tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            if per_conn <= 0.0 {
+                return;
+            }
+            let period = Duration::from_secs_f64(1.0 / per_conn);
+            let phase = period.mul_f64(rand::thread_rng().gen::<f64>());
+            let mut tick = tokio::time::interval_at((epoch + phase).into(), period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                tick.tick().await;
+                if Instant::now() >= send_until {
+                    break;
+                }
+                let to = users[rand::thread_rng().gen_range(0..users.len())];
+                let t = epoch.elapsed().as_nanos() as u64;
+                let m = format!(
+                    "<message type='chat' to='{prefix}{to}@{domain}'><body>t={t}</body></message>"
+                );
+                if writer.write_all(m.as_bytes()).await.is_err() {
+                    break;
+                }
+                sent.fetch_add(1, Ordering::Relaxed);
+            }
+            tokio::time::sleep_until((send_until + Duration::from_secs(3)).into()).await;
+            let _ = writer.write_all(b"</stream:stream>").await;
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    let mut l = std::mem::take(&mut *lat.lock().unwrap());
+    l.sort_by(f64::total_cmp);
+    let d = delivered.load(Ordering::Relaxed);
+    json!({
+        "online": ok, "target_rate": rate, "secs": duration,
+        "sent": sent.load(Ordering::Relaxed), "delivered": d,
+        "delivered_per_sec": d as f64 / duration as f64,
+        "p50_ms": percentile(&l, 0.5), "p99_ms": percentile(&l, 0.99), "max_ms": l.last().copied().unwrap_or(0.0),
+    })
+}
+
+async fn roster(ctx: Arc<Ctx>, k: usize, iterations: usize, user: String) -> serde_json::Value {
+    let target = &ctx.target;
+    client::register(target, &user, ctx.source(0)).await.ok();
+    let mut s = match client::login(target, &user, "roster", ctx.source(0)).await {
+        Ok(s) => s,
+        Err(e) => return json!({"error": e.to_string()}),
+    };
+    let have = s
+        .iq("count", "get", "<query xmlns='jabber:iq:roster'/>")
+        .await
+        .map(|r| {
+            r.get_child("query", "jabber:iq:roster")
+                .map(|q| q.children().count())
+                .unwrap_or(0)
+        });
+    let have = have.unwrap_or(0);
+    // Roster sets per second while filling the roster up to K items.
+    let t0 = Instant::now();
+    let mut sets = 0usize;
+    for j in have..k {
+        let jid = format!("contact{j}@{}", target.domain);
+        if s.iq(
+            &format!("s{j}"),
+            "set",
+            &roster_item(&jid, &format!("Contact {j}")),
+        )
+        .await
+        .is_err()
+        {
+            break;
+        }
+        sets += 1;
+    }
+    let set_secs = t0.elapsed().as_secs_f64();
+    let mut times = Vec::new();
+    let mut items = 0;
+    for it in 0..iterations {
+        let t = Instant::now();
+        match s
+            .iq(
+                &format!("g{it}"),
+                "get",
+                "<query xmlns='jabber:iq:roster'/>",
+            )
+            .await
+        {
+            Ok(r) => {
+                times.push(t.elapsed().as_secs_f64() * 1000.0);
+                items = r
+                    .get_child("query", "jabber:iq:roster")
+                    .map(|q| q.children().count())
+                    .unwrap_or(0);
+            }
+            Err(e) => return json!({"error": e.to_string()}),
+        }
+    }
+    s.close().await;
+    times.sort_by(f64::total_cmp);
+    json!({
+        "k": k, "items": items, "sets": sets,
+        "sets_per_sec": if set_secs > 0.0 && sets > 0 { sets as f64 / set_secs } else { 0.0 },
+        "get_p50_ms": percentile(&times, 0.5), "get_p99_ms": percentile(&times, 0.99),
+    })
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let ctx = Arc::new(Ctx {
+        target: Target {
+            addr: SocketAddr::new(cli.host, cli.port),
+            domain: cli.domain.clone(),
+            starttls: cli.starttls,
+            password: cli.password.clone(),
+        },
+        prefix: cli.prefix.clone(),
+        sources: cli.sources.clone(),
+        concurrency: cli.concurrency.max(1),
+    });
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (name, result) = rt.block_on(async move {
+        match cli.scenario {
+            Scenario::Register { n } => ("register", register(ctx, n).await),
+            Scenario::Rosters { n, k } => ("rosters", rosters(ctx, n, k).await),
+            Scenario::Idle { n, hold } => ("idle", idle(ctx, n, hold).await),
+            Scenario::Login { n, duration } => ("login", login(ctx, n, duration).await),
+            Scenario::Chat { n, rate, duration } => ("chat", chat(ctx, n, rate, duration).await),
+            Scenario::Roster {
+                k,
+                iterations,
+                user,
+            } => ("roster", roster(ctx, k, iterations, user).await),
+        }
+    });
+    println!(
+        "{}",
+        json!({"scenario": name, "server": cli.label, "result": result})
+    );
+}
