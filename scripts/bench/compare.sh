@@ -1,0 +1,231 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: the same workload against cordial, Prosody and ejabberd in one run.
+#
+#   scripts/bench/compare.sh SCENARIO [N] [K]      SCENARIO: chat | idle | login | roster | all
+#   env: RATE (chat msg/s, default 2*N), DURATION (s, default 10), HOLD (idle s, default 5),
+#        SERVERS (default "cordial prosody ejabberd")
+#
+# Installs Prosody and ejabberd from Debian if missing, starts each with its own config and
+# data under a temporary dir on loopback ports that do not clash (authentication without TLS
+# allowed on loopback for all three alike, rate limits off), creates the same N accounts with
+# the same K-item rosters, runs cordial-bench, samples each server's RSS and CPU from /proc,
+# stops what it started (by PID, or ejabberd by its own control command), and writes
+# bench-results/<date>/{results.json,results.md,chart.svg}.
+set -euo pipefail
+scenario=${1:-chat}
+n=${2:-1000}
+k=${3:-20}
+rate=${RATE:-$((n * 2))}
+duration=${DURATION:-10}
+hold=${HOLD:-5}
+servers=${SERVERS:-cordial prosody ejabberd}
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+cd "$root"
+
+if ! command -v prosody >/dev/null || ! command -v ejabberdctl >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  # Install without starting the system services.
+  added_policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod +x /usr/sbin/policy-rc.d
+    added_policy=1
+  fi
+  $SUDO apt-get update -q
+  $SUDO apt-get install -y -q prosody ejabberd
+  [ -n "$added_policy" ] && $SUDO rm -f /usr/sbin/policy-rc.d
+fi
+
+cargo build -q --release -p cordial -p cordial-bench
+bench="$root/target/release/cordial-bench"
+ulimit -n "$(ulimit -Hn)"
+
+tmp=$(mktemp -d)
+chmod 755 "$tmp"
+out="$root/bench-results/$(date +%Y-%m-%d)"
+mkdir -p "$out/raw"
+port_cordial=26222
+port_prosody=26322
+port_ejabberd=26422
+pid=""
+ejab_stop=""
+
+stop_server() {
+  if [ -n "$ejab_stop" ]; then
+    eval "$ejab_stop" >/dev/null 2>&1 || true
+    ejab_stop=""
+  fi
+  if [ -n "$pid" ]; then
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+    pid=""
+  fi
+}
+trap 'stop_server; rm -rf "$tmp"' EXIT
+
+wait_port() {
+  for _ in $(seq 60); do ss -ltn | grep -q "127.0.0.1:$1 " && return 0; sleep 0.5; done
+  echo "server on port $1 did not start" >&2; return 1
+}
+
+pid_on_port() {
+  ss -ltnp | grep "127.0.0.1:$1 " | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1
+}
+
+start_cordial() {
+  local d="$tmp/cordial"; mkdir -p "$d"
+  cat >"$d/cordial.toml" <<TOML
+data_dir = "$d"
+[c2s]
+listen = "127.0.0.1:$port_cordial"
+tls_listen = "off"
+[auth]
+require_tls = false
+registration = true
+TOML
+  RUST_LOG=warn setsid "$root/target/release/cordial" serve --config "$d/cordial.toml" </dev/null >"$d/out.log" 2>&1 &
+  pid=$!
+  wait_port "$port_cordial"
+}
+
+start_prosody() {
+  local d="$tmp/prosody"; mkdir -p "$d/data"
+  cat >"$d/prosody.cfg.lua" <<LUA
+pidfile = "$d/prosody.pid"
+data_path = "$d/data"
+daemonize = false
+log = { { levels = { min = "error" }, to = "file", filename = "$d/prosody.log" } }
+network_backend = "epoll"
+c2s_ports = { $port_prosody }
+c2s_interfaces = { "127.0.0.1" }
+s2s_ports = { }
+legacy_ssl_ports = { }
+http_ports = { }
+https_ports = { }
+component_ports = { }
+modules_enabled = { "roster"; "saslauth"; "disco"; "register"; "ping"; "offline" }
+allow_registration = true
+min_seconds_between_registrations = 0
+registration_throttle_max = 100000000
+c2s_require_encryption = false
+allow_unencrypted_plain_auth = true
+authentication = "internal_hashed"
+storage = "internal"
+limits = { }
+VirtualHost "localhost"
+LUA
+  setsid prosody -F --config "$d/prosody.cfg.lua" </dev/null >"$d/out.log" 2>&1 &
+  pid=$!
+  wait_port "$port_prosody"
+}
+
+start_ejabberd() {
+  local d="$tmp/ejabberd"; mkdir -p "$d/db" "$d/log"
+  cat >"$d/ejabberd.yml" <<YML
+hosts: ["localhost"]
+loglevel: error
+log_rotate_count: 0
+listen:
+  -
+    port: $port_ejabberd
+    ip: "127.0.0.1"
+    module: ejabberd_c2s
+    backlog: 4096
+    max_stanza_size: 262144
+    shaper: none
+    access: c2s
+    starttls_required: false
+auth_method: internal
+shaper:
+  normal: 1000000000
+  fast: 1000000000
+shaper_rules:
+  max_user_sessions: 10
+  c2s_shaper: none
+  s2s_shaper: none
+acl:
+  local:
+    user_regexp: ""
+access_rules:
+  local:
+    allow: local
+  c2s:
+    allow: all
+  register:
+    allow: all
+registration_timeout: infinity
+modules:
+  mod_roster:
+    versioning: true
+  mod_register:
+    access: register
+    ip_access: all
+    password_strength: 0
+  mod_disco: {}
+  mod_ping: {}
+  mod_offline: {}
+YML
+  printf 'ERLANG_NODE=cordialbench@localhost\nERL_MAX_PORTS=262144\nERL_PROCESSES=2000000\n' >"$d/ejabberdctl.cfg"
+  chown -R ejabberd:ejabberd "$d"
+  local ctl="ejabberdctl --config-dir $d --ctl-config $d/ejabberdctl.cfg --config $d/ejabberd.yml --spool $d/db --logs $d/log"
+  # Detached: in the foreground the Erlang shell would stop the node at EOF on stdin.
+  $ctl start </dev/null >"$d/out.log" 2>&1
+  ejab_stop="$ctl stop"
+  wait_port "$port_ejabberd"
+  pid=$(pid_on_port "$port_ejabberd")
+}
+
+rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# Runs a bench command while sampling the server: writes the JSON result with rss/cpu added.
+measured() {
+  local srv=$1 name=$2; shift 2
+  local rss0 cpu0 peak=0 r
+  rss0=$(rss_kib "$pid"); cpu0=$(cpu_ticks "$pid")
+  local t0; t0=$(date +%s.%N)
+  "$bench" --port "$port" --label "$srv" "$@" >"$tmp/run.out" 2>"$tmp/run.err" &
+  local b=$!
+  local loaded=""
+  while kill -0 "$b" 2>/dev/null; do
+    r=$(rss_kib "$pid"); [ "$r" -gt "$peak" ] && peak=$r
+    if [ -z "$loaded" ] && grep -q '^READY' "$tmp/run.out" 2>/dev/null; then sleep 1; loaded=$(rss_kib "$pid"); fi
+    sleep 0.25
+  done
+  wait "$b" || true
+  local t1; t1=$(date +%s.%N)
+  local cpu1; cpu1=$(cpu_ticks "$pid")
+  local hz; hz=$(getconf CLK_TCK)
+  grep -v '^READY' "$tmp/run.out" | tail -1 | python3 -c "
+import json,sys
+d=json.load(sys.stdin)
+d['rss_before_kib']=$rss0; d['rss_peak_kib']=$peak
+d['rss_loaded_kib']=${loaded:-0} or None
+d['cpu_secs']=($cpu1-$cpu0)/$hz; d['wall_secs']=$t1-$t0
+print(json.dumps(d))" >"$out/raw/$srv-$name-n$n.json"
+  tail -3 "$tmp/run.err" >&2 || true
+  cat "$out/raw/$srv-$name-n$n.json"
+}
+
+for srv in $servers; do
+  eval "port=\$port_$srv"
+  echo "== $srv (port $port)" >&2
+  "start_$srv"
+  "$bench" --port "$port" --label "$srv" register -n "$n" >/dev/null
+  "$bench" --port "$port" --label "$srv" rosters -n "$n" -k "$k" >/dev/null
+  # idle first: its baseline is the server right after setup, before any session.
+  case $scenario in
+    idle|all) measured "$srv" idle idle -n "$n" --hold "$hold" ;;&
+    chat|all) measured "$srv" chat chat -n "$n" --rate "$rate" --duration "$duration" ;;&
+    login|all) measured "$srv" login --concurrency 16 login -n "$n" --duration "$duration" ;;&
+    roster|all)
+      measured "$srv" roster1000 roster -k 1000 --iterations 20 --user roster1k
+      if [ "${ROSTER10K:-0}" = 1 ]; then measured "$srv" roster10000 roster -k 10000 --iterations 5 --user roster10k; fi ;;
+  esac
+  stop_server
+done
+
+python3 "$here/report.py" "$out" "$n"

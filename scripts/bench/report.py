@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""Turns bench-results/<date>/raw/*.json into results.json, results.md (ratios relative to
+cordial) and chart.svg. Standard library only. Usage: report.py DIR N"""
+import glob
+import json
+import os
+import sys
+
+out, n = sys.argv[1], sys.argv[2]
+runs = [json.load(open(p)) for p in sorted(glob.glob(os.path.join(out, "raw", f"*-n{n}.json")))]
+by = {}
+for r in runs:
+    name = os.path.basename  # noqa
+    by.setdefault(r["scenario"] + ("" if r["scenario"] != "roster" else str(r["result"].get("k", ""))), {})[r["server"]] = r
+
+# (label, how to compute from a run, unit, higher is better)
+METRICS = {
+    "chat": [
+        ("delivered msg/s", lambda r: r["result"]["delivered_per_sec"], "", True),
+        ("p50 latency", lambda r: r["result"]["p50_ms"], "ms", False),
+        ("p99 latency", lambda r: r["result"]["p99_ms"], "ms", False),
+        ("server CPU", lambda r: r["cpu_secs"], "s", False),
+        ("server RSS peak", lambda r: r["rss_peak_kib"] / 1024, "MiB", False),
+    ],
+    "idle": [
+        ("sessions", lambda r: r["result"]["sessions"], "", True),
+        ("RSS per session", lambda r: (r["rss_loaded_kib"] - r["rss_before_kib"]) * 1024 / max(1, r["result"]["sessions"]) / 1024, "KiB", False),
+        ("RSS with all sessions", lambda r: r["rss_loaded_kib"] / 1024, "MiB", False),
+        ("time to log all in", lambda r: r["result"]["login_secs"], "s", False),
+    ],
+    "login": [
+        ("logins/s", lambda r: r["result"]["logins_per_sec"], "", True),
+        ("p99 login time", lambda r: r["result"]["p99_ms"], "ms", False),
+        ("server CPU", lambda r: r["cpu_secs"], "s", False),
+    ],
+    "roster1000": [
+        ("roster get (1000 items) p50", lambda r: r["result"]["get_p50_ms"], "ms", False),
+        ("roster sets/s", lambda r: r["result"]["sets_per_sec"], "", True),
+    ],
+    "roster10000": [
+        ("roster get (10000 items) p50", lambda r: r["result"]["get_p50_ms"], "ms", False),
+        ("roster sets/s", lambda r: r["result"]["sets_per_sec"], "", True),
+    ],
+}
+SERVERS = ["cordial", "prosody", "ejabberd"]
+
+table = {}
+md = [f"# cordial vs Prosody vs ejabberd, N = {n}", "",
+      "Ratios are relative to cordial in the same run (for 'higher is better' metrics, "
+      "cordial/other; for 'lower is better', other/cordial — so > 1 means cordial is ahead).", ""]
+for scen, metrics in METRICS.items():
+    if scen not in by:
+        continue
+    runs_s = by[scen]
+    present = [s for s in SERVERS if s in runs_s]
+    md.append(f"## {scen}")
+    md.append("")
+    md.append("| metric | " + " | ".join(present) + " | " + " | ".join(f"cordial ahead of {s} (x)" for s in present if s != "cordial") + " |")
+    md.append("|---" * (1 + len(present) + len(present) - 1) + "|")
+    for label, f, unit, higher in metrics:
+        vals = {}
+        for s in present:
+            try:
+                vals[s] = f(runs_s[s])
+            except (KeyError, TypeError, ZeroDivisionError):
+                vals[s] = None
+        table.setdefault(scen, {})[label] = vals
+        cells = [("—" if vals[s] is None else f"{vals[s]:.3g} {unit}".strip()) for s in present]
+        ratios = []
+        c = vals.get("cordial")
+        for s in present:
+            if s == "cordial":
+                continue
+            v = vals[s]
+            if c is None or v is None or c == 0 or v == 0:
+                ratios.append("—")
+            else:
+                ratios.append(f"{(c / v) if higher else (v / c):.2f}")
+        md.append(f"| {label} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
+    md.append("")
+
+json.dump({"n": int(n), "runs": runs, "table": table}, open(os.path.join(out, "results.json"), "w"), indent=2)
+open(os.path.join(out, "results.md"), "w").write("\n".join(md) + "\n")
+
+# chart.svg: one panel per headline metric, a bar per server.
+panels = [("chat", "delivered msg/s"), ("chat", "p99 latency"), ("idle", "RSS per session"), ("login", "logins/s"), ("roster1000", "roster get (1000 items) p50")]
+panels = [(s, m) for s, m in panels if s in table and m in table[s]]
+colors = {"cordial": "#2b8a3e", "prosody": "#1971c2", "ejabberd": "#e8590c"}
+W, H, pad = 260, 220, 40
+svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W * max(1, len(panels))}" height="{H + 40}" font-family="sans-serif" font-size="11">']
+for i, (scen, metric) in enumerate(panels):
+    vals = {s: v for s, v in table[scen][metric].items() if v is not None}
+    x0 = i * W
+    svg.append(f'<text x="{x0 + W / 2}" y="16" text-anchor="middle" font-weight="bold">{scen}: {metric}</text>')
+    top = max(vals.values()) if vals else 1
+    bw = (W - 2 * pad) / max(1, len(vals))
+    for j, (s, v) in enumerate(vals.items()):
+        h = 0 if top == 0 else (H - 60) * v / top
+        x = x0 + pad + j * bw
+        y = H - h
+        svg.append(f'<rect x="{x + 4}" y="{y}" width="{bw - 8}" height="{h}" fill="{colors.get(s, "#888")}"/>')
+        svg.append(f'<text x="{x + bw / 2}" y="{y - 4}" text-anchor="middle">{v:.3g}</text>')
+        svg.append(f'<text x="{x + bw / 2}" y="{H + 16}" text-anchor="middle">{s}</text>')
+svg.append("</svg>")
+open(os.path.join(out, "chart.svg"), "w").write("\n".join(svg) + "\n")
+print("\n".join(md))
