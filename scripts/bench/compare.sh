@@ -178,12 +178,18 @@ YML
   pid=$(pid_on_port "$port_ejabberd")
 }
 
-rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# Both print 0 once the process is gone, so a server that dies is reported, not fatal here.
+rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
 # Runs a bench command while sampling the server: writes the JSON result with rss/cpu added.
 measured() {
   local srv=$1 name=$2; shift 2
+  local file="$out/raw/$srv-$name-n$n-k$k.json"
+  if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
+    echo "{\"scenario\": \"$name\", \"server\": \"$srv\", \"error\": \"server not running\"}" | tee "$file"
+    return 0
+  fi
   local rss0 cpu0 peak=0 r
   rss0=$(rss_kib "$pid"); cpu0=$(cpu_ticks "$pid")
   local t0; t0=$(date +%s.%N)
@@ -191,7 +197,7 @@ measured() {
   local b=$!
   local loaded=""
   while kill -0 "$b" 2>/dev/null; do
-    r=$(rss_kib "$pid"); [ "$r" -gt "$peak" ] && peak=$r
+    r=$(rss_kib "$pid"); [ "${r:-0}" -gt "$peak" ] && peak=$r
     if [ -z "$loaded" ] && grep -q '^READY' "$tmp/run.out" 2>/dev/null; then sleep 1; loaded=$(rss_kib "$pid"); fi
     sleep 0.25
   done
@@ -199,23 +205,27 @@ measured() {
   local t1; t1=$(date +%s.%N)
   local cpu1; cpu1=$(cpu_ticks "$pid")
   local hz; hz=$(getconf CLK_TCK)
+  local alive=1; kill -0 "$pid" 2>/dev/null || alive=0
   grep -v '^READY' "$tmp/run.out" | tail -1 | python3 -c "
 import json,sys
-d=json.load(sys.stdin)
+text=sys.stdin.read().strip()
+d=json.loads(text) if text else {'scenario': '$name', 'server': '$srv', 'result': {}}
+if not $alive: d['error']='the server stopped during the run'
+d['k']=$k
 d['rss_before_kib']=$rss0; d['rss_peak_kib']=$peak
 d['rss_loaded_kib']=${loaded:-0} or None
 d['cpu_secs']=($cpu1-$cpu0)/$hz; d['wall_secs']=$t1-$t0
-print(json.dumps(d))" >"$out/raw/$srv-$name-n$n.json"
+print(json.dumps(d))" >"$file"
   tail -3 "$tmp/run.err" >&2 || true
-  cat "$out/raw/$srv-$name-n$n.json"
+  cat "$file"
 }
 
 for srv in $servers; do
   eval "port=\$port_$srv"
   echo "== $srv (port $port)" >&2
   "start_$srv"
-  "$bench" --port "$port" --label "$srv" register -n "$n" >/dev/null
-  "$bench" --port "$port" --label "$srv" rosters -n "$n" -k "$k" >/dev/null
+  "$bench" --port "$port" --label "$srv" register -n "$n" >/dev/null || true
+  [ "$k" -gt 0 ] && { "$bench" --port "$port" --label "$srv" rosters -n "$n" -k "$k" >/dev/null || true; }
   # idle first: its baseline is the server right after setup, before any session.
   case $scenario in
     idle|all) measured "$srv" idle idle -n "$n" --hold "$hold" ;;&
@@ -228,4 +238,4 @@ for srv in $servers; do
   stop_server
 done
 
-python3 "$here/report.py" "$out" "$n"
+python3 "$here/report.py" "$out" "$n" "$k"

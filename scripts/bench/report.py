@@ -1,16 +1,22 @@
 #!/usr/bin/env python3
 """Turns bench-results/<date>/raw/*.json into results.json, results.md (ratios relative to
-cordial) and chart.svg. Standard library only. Usage: report.py DIR N"""
+cordial) and chart.svg. Standard library only. Usage: report.py DIR N K"""
 import glob
 import json
 import os
 import sys
 
-out, n = sys.argv[1], sys.argv[2]
-runs = [json.load(open(p)) for p in sorted(glob.glob(os.path.join(out, "raw", f"*-n{n}.json")))]
+out, n, k = sys.argv[1], sys.argv[2], sys.argv[3]
+runs = []
+for p in sorted(glob.glob(os.path.join(out, "raw", f"*-n{n}-k{k}.json"))):
+    try:
+        runs.append(json.load(open(p)))
+    except ValueError:
+        print(f"skipping unreadable {p}", file=sys.stderr)
+failures = [r for r in runs if r.get("error")]
+runs = [r for r in runs if not r.get("error") and r.get("result")]
 by = {}
 for r in runs:
-    name = os.path.basename  # noqa
     by.setdefault(r["scenario"] + ("" if r["scenario"] != "roster" else str(r["result"].get("k", ""))), {})[r["server"]] = r
 
 # (label, how to compute from a run, unit, higher is better)
@@ -45,7 +51,7 @@ METRICS = {
 SERVERS = ["cordial", "prosody", "ejabberd"]
 
 table = {}
-md = [f"# cordial vs Prosody vs ejabberd, N = {n}", "",
+md = [f"# cordial vs Prosody vs ejabberd, N = {n}, K = {k}", "",
       "Ratios are relative to cordial in the same run (for 'higher is better' metrics, "
       "cordial/other; for 'lower is better', other/cordial — so > 1 means cordial is ahead).", ""]
 for scen, metrics in METRICS.items():
@@ -79,7 +85,14 @@ for scen, metrics in METRICS.items():
         md.append(f"| {label} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
     md.append("")
 
-json.dump({"n": int(n), "runs": runs, "table": table}, open(os.path.join(out, "results.json"), "w"), indent=2)
+if failures:
+    md.append("## Runs that failed")
+    md.append("")
+    for f in failures:
+        md.append(f"- {f['server']} / {f['scenario']}: {f['error']}")
+    md.append("")
+
+json.dump({"n": int(n), "k": int(k), "runs": runs, "failures": failures, "table": table}, open(os.path.join(out, "results.json"), "w"), indent=2)
 open(os.path.join(out, "results.md"), "w").write("\n".join(md) + "\n")
 
 # chart.svg: one panel per headline metric, a bar per server.
