@@ -168,9 +168,13 @@ modules:
   mod_ping: {}
   mod_offline: {}
 YML
-  printf 'ERLANG_NODE=cordialbench@localhost\nERL_MAX_PORTS=262144\nERL_PROCESSES=2000000\n' >"$d/ejabberdctl.cfg"
+  printf 'ERLANG_NODE=cordialbench@localhost\nERL_MAX_PORTS=65536\n' >"$d/ejabberdctl.cfg"
   chown -R ejabberd:ejabberd "$d"
-  local ctl="ejabberdctl --config-dir $d --ctl-config $d/ejabberdctl.cfg --config $d/ejabberd.yml --spool $d/db --logs $d/log"
+  # Run ejabberdctl as the ejabberd user ourselves: its own `su` goes through PAM, which resets
+  # the open-files limit to 1024 and makes ejabberd fail at ~1000 sessions.
+  local as_ejabberd=""
+  [ "$(id -un)" != ejabberd ] && as_ejabberd="setpriv --reuid ejabberd --regid ejabberd --init-groups env HOME=/var/lib/ejabberd"
+  local ctl="$as_ejabberd ejabberdctl --config-dir $d --ctl-config $d/ejabberdctl.cfg --config $d/ejabberd.yml --spool $d/db --logs $d/log"
   # Detached: in the foreground the Erlang shell would stop the node at EOF on stdin.
   $ctl start </dev/null >"$d/out.log" 2>&1
   ejab_stop="$ctl stop"
