@@ -61,6 +61,8 @@ pub struct Target {
     pub domain: String,
     pub starttls: bool,
     pub password: String,
+    /// SASL mechanism: PLAIN, SCRAM-SHA-1 or SCRAM-SHA-256.
+    pub mechanism: String,
 }
 
 /// The reading half: rxml events turned into top-level elements.
@@ -214,7 +216,56 @@ pub async fn register(t: &Target, user: &str, source: Option<IpAddr>) -> Result<
     Ok(())
 }
 
-/// Connect, authenticate with PLAIN, bind. The caller sends presence and rosters as it needs.
+/// SASL with the target's mechanism (RFC 6120 §6), through rsasl's client side.
+async fn authenticate(
+    t: &Target,
+    user: &str,
+    reader: &mut Reader,
+    w: &mut WriteHalf<Io>,
+) -> Result<(), Error> {
+    use rsasl::prelude::{Mechname, SASLClient, SASLConfig};
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let config = SASLConfig::with_credentials(None, user.to_string(), t.password.clone())?;
+    let mech = Mechname::parse(t.mechanism.as_bytes())?;
+    let mut session = SASLClient::new(config).start_suggested(&[mech])?;
+    let mut out = std::io::Cursor::new(Vec::new());
+    session.step(None, &mut out)?;
+    let initial = match out.get_ref().is_empty() {
+        true => "=".to_string(),
+        false => b64.encode(out.get_ref()),
+    };
+    w.write_all(
+        format!(
+            "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='{}'>{initial}</auth>",
+            t.mechanism
+        )
+        .as_bytes(),
+    )
+    .await?;
+    loop {
+        let e = reader
+            .until(|e| matches!(e.name(), "challenge" | "success" | "failure"))
+            .await?;
+        match e.name() {
+            "challenge" => {
+                let data = b64.decode(e.text().trim())?;
+                let mut out = std::io::Cursor::new(Vec::new());
+                session.step(Some(&data), &mut out)?;
+                let resp = format!(
+                    "<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{}</response>",
+                    b64.encode(out.get_ref())
+                );
+                w.write_all(resp.as_bytes()).await?;
+            }
+            "success" => return Ok(()),
+            _ => {
+                return Err(format!("authentication of {user} failed: {}", String::from(&e)).into())
+            }
+        }
+    }
+}
+
+/// Connect, authenticate, bind. The caller sends presence and rosters as it needs.
 pub async fn login(
     t: &Target,
     user: &str,
@@ -222,19 +273,7 @@ pub async fn login(
     source: Option<IpAddr>,
 ) -> Result<Session, Error> {
     let (mut reader, mut w) = open(t, source).await?;
-    let token =
-        base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{}", t.password));
-    w.write_all(
-        format!("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{token}</auth>")
-            .as_bytes(),
-    )
-    .await?;
-    let r = reader
-        .until(|e| e.name() == "success" || e.name() == "failure")
-        .await?;
-    if r.name() != "success" {
-        return Err(format!("authentication of {user} failed: {}", String::from(&r)).into());
-    }
+    authenticate(t, user, &mut reader, &mut w).await?;
     let mut reader = reader.restart();
     w.write_all(header(&t.domain).as_bytes()).await?;
     features(&mut reader).await?;

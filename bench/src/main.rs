@@ -33,6 +33,9 @@ struct Cli {
     starttls: bool,
     #[arg(long, default_value = "bench-pw")]
     password: String,
+    /// SASL mechanism for logins: PLAIN, SCRAM-SHA-1 or SCRAM-SHA-256.
+    #[arg(long, global = true, default_value = "PLAIN")]
+    mechanism: String,
     /// Accounts are PREFIX0 .. PREFIX{N-1}.
     #[arg(long, default_value = "user")]
     prefix: String,
@@ -439,6 +442,7 @@ fn main() {
             domain: cli.domain.clone(),
             starttls: cli.starttls,
             password: cli.password.clone(),
+            mechanism: cli.mechanism.clone(),
         },
         prefix: cli.prefix.clone(),
         sources: cli.sources.clone(),

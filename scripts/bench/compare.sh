@@ -3,7 +3,8 @@
 #
 #   scripts/bench/compare.sh SCENARIO [N] [K]      SCENARIO: chat | idle | login | roster | all
 #   env: RATE (chat msg/s, default 2*N), DURATION (s, default 10), HOLD (idle s, default 5),
-#        SERVERS (default "cordial prosody ejabberd")
+#        SERVERS (default "cordial prosody ejabberd"), MECH (SASL mechanism of every login:
+#        PLAIN, SCRAM-SHA-1; default PLAIN)
 #
 # Installs Prosody and ejabberd from Debian if missing, starts each with its own config and
 # data under a temporary dir on loopback ports that do not clash (authentication without TLS
@@ -19,6 +20,7 @@ rate=${RATE:-$((n * 2))}
 duration=${DURATION:-10}
 hold=${HOLD:-5}
 servers=${SERVERS:-cordial prosody ejabberd}
+mech=${MECH:-PLAIN}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 cd "$root"
@@ -39,7 +41,8 @@ if ! command -v prosody >/dev/null || ! command -v ejabberdctl >/dev/null; then
 fi
 
 cargo build -q --release -p cordial -p cordial-bench
-bench="$root/target/release/cordial-bench"
+bench_bin="$root/target/release/cordial-bench"
+bench() { "$bench_bin" --mechanism "$mech" "$@"; }
 ulimit -n "$(ulimit -Hn)"
 
 tmp=$(mktemp -d)
@@ -68,7 +71,7 @@ trap 'stop_server; rm -rf "$tmp"' EXIT
 
 wait_port() {
   for _ in $(seq 60); do ss -ltn | grep -q "127.0.0.1:$1 " && return 0; sleep 0.5; done
-  echo "server on port $1 did not start" >&2; return 1
+  echo "server on port $1 did not start" >&2; tail -5 "$tmp"/*/out.log "$tmp"/*/*.log 2>/dev/null | cut -c1-300 >&2; return 1
 }
 
 pid_on_port() {
@@ -117,7 +120,11 @@ storage = "internal"
 limits = { }
 VirtualHost "localhost"
 LUA
-  setsid prosody -F --config "$d/prosody.cfg.lua" </dev/null >"$d/out.log" 2>&1 &
+  # As its own user, as in production: as root, Prosody's mod_posix shuts it down (racily).
+  chown -R prosody:prosody "$d"
+  local as_prosody=""
+  [ "$(id -un)" != prosody ] && as_prosody="setpriv --reuid prosody --regid prosody --init-groups"
+  setsid $as_prosody prosody -F --config "$d/prosody.cfg.lua" </dev/null >"$d/out.log" 2>&1 &
   pid=$!
   wait_port "$port_prosody"
 }
@@ -139,6 +146,9 @@ listen:
     access: c2s
     starttls_required: false
 auth_method: internal
+# Like cordial and Prosody: salted SCRAM keys, not passwords (and SCRAM-SHA-1 logins work).
+auth_password_format: scram
+auth_scram_hash: sha
 shaper:
   normal: 1000000000
   fast: 1000000000
@@ -197,7 +207,7 @@ measured() {
   local rss0 cpu0 peak=0 r
   rss0=$(rss_kib "$pid"); cpu0=$(cpu_ticks "$pid")
   local t0; t0=$(date +%s.%N)
-  "$bench" --port "$port" --label "$srv" "$@" >"$tmp/run.out" 2>"$tmp/run.err" &
+  bench --port "$port" --label "$srv" "$@" >"$tmp/run.out" 2>"$tmp/run.err" &
   local b=$!
   local loaded=""
   while kill -0 "$b" 2>/dev/null; do
@@ -228,8 +238,8 @@ for srv in $servers; do
   eval "port=\$port_$srv"
   echo "== $srv (port $port)" >&2
   "start_$srv"
-  "$bench" --port "$port" --label "$srv" register -n "$n" >/dev/null || true
-  [ "$k" -gt 0 ] && { "$bench" --port "$port" --label "$srv" rosters -n "$n" -k "$k" >/dev/null || true; }
+  bench --port "$port" --label "$srv" register -n "$n" >/dev/null || true
+  [ "$k" -gt 0 ] && { bench --port "$port" --label "$srv" rosters -n "$n" -k "$k" >/dev/null || true; }
   # idle first: its baseline is the server right after setup, before any session.
   case $scenario in
     idle|all) measured "$srv" idle idle -n "$n" --hold "$hold" ;;&
