@@ -93,11 +93,6 @@ impl LinkHandle {
         drop(r);
         self.close.notify.notify_one();
     }
-
-    /// Whether the link task has gone away.
-    pub fn is_closed(&self) -> bool {
-        self.tx.is_closed()
-    }
 }
 
 impl CloseWatch {

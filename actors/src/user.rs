@@ -692,16 +692,3 @@ impl Handler<CloseAll> for UserActor {
         }
     }
 }
-
-/// Number of bound resources, for stats and tests.
-#[derive(Message)]
-#[rtype(result = "usize")]
-pub struct SessionCount;
-
-impl Handler<SessionCount> for UserActor {
-    type Result = usize;
-
-    fn handle(&mut self, _: SessionCount, _: &mut Context<Self>) -> usize {
-        self.sessions.len()
-    }
-}

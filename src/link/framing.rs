@@ -131,10 +131,6 @@ impl Framing {
         self.inner = BufReader::with_capacity(READ_BUFFER, t);
     }
 
-    pub fn is_tls(&self) -> bool {
-        matches!(self.inner.get_ref(), Transport::Tls(_))
-    }
-
     fn tripped() -> Option<Limit> {
         LIMITS.try_with(|l| l.tripped.get()).ok().flatten()
     }

@@ -500,8 +500,6 @@ async fn authenticate(
     auth: Element,
     peer: SocketAddr,
 ) -> Result<Option<Outcome>, Stop> {
-    let send = |el: Element| async move { el };
-    let _ = send;
     let fail = |state: &mut Negotiation, condition: &'static str, text: Option<&'static str>| {
         state.failed_auths += 1;
         sasl_failure(condition, text)

@@ -56,12 +56,6 @@ impl Store {
     pub async fn flush(&self) -> Result<()> {
         self.flusher.flush().await
     }
-
-    /// Blocking variant of [`Store::flush`] for command-line tools.
-    pub fn flush_blocking(&self) -> Result<()> {
-        self.db.flush()?;
-        Ok(())
-    }
 }
 
 fn decode<T: serde::de::DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T> {
