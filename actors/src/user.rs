@@ -75,6 +75,21 @@ impl UserActor {
         self.available().filter(|s| s.priority == top).collect()
     }
 
+    /// Makes the account's writes durable (group commit) before this actor handles anything
+    /// else, then runs `then`: nothing is acknowledged before it is on disk.
+    fn flush_then(
+        &mut self,
+        ctx: &mut Context<Self>,
+        then: impl FnOnce(&mut Self, cordial_storage::Result<()>) + 'static,
+    ) {
+        let store = self.router.store.clone();
+        ctx.wait(
+            async move { store.flush().await }
+                .into_actor(self)
+                .map(move |flushed, act, _| then(act, flushed)),
+        );
+    }
+
     fn arm_idle_timer(&mut self, ctx: &mut Context<Self>) {
         if let Some(h) = self.idle.take() {
             ctx.cancel_future(h);
@@ -134,16 +149,11 @@ impl UserActor {
         let quota = self.router.config.offline_quota;
         let store = self.router.store.clone();
         match store.push_offline(self.bare.as_str(), &String::from(&stanza), quota) {
-            Ok(OfflinePush::Stored) => {
-                ctx.wait(
-                    async move {
-                        if let Err(e) = store.flush().await {
-                            log::error!("flushing an offline message failed: {e}");
-                        }
-                    }
-                    .into_actor(self),
-                );
-            }
+            Ok(OfflinePush::Stored) => self.flush_then(ctx, |_, flushed| {
+                if let Err(e) = flushed {
+                    log::error!("flushing an offline message failed: {e}");
+                }
+            }),
             Ok(OfflinePush::QuotaExceeded) => {
                 log::info!("offline quota of {} reached for {}", quota, self.bare);
                 self.router.bounce(
@@ -197,14 +207,11 @@ impl UserActor {
             log::error!("removing delivered offline messages failed: {e}");
             return;
         }
-        ctx.wait(
-            async move {
-                if let Err(e) = store.flush().await {
-                    log::error!("flush after offline delivery failed: {e}");
-                }
+        self.flush_then(ctx, |_, flushed| {
+            if let Err(e) = flushed {
+                log::error!("flush after offline delivery failed: {e}");
             }
-            .into_actor(self),
-        );
+        });
     }
 
     /// Presence from one of the user's own resources without a `to` (RFC 6121 §4.2, §4.4,
@@ -516,27 +523,25 @@ impl UserActor {
             }
         };
         let resource = resource.to_string();
-        ctx.wait(async move { store.flush().await }.into_actor(self).map(
-            move |flushed, act, _| {
-                if let Err(e) = flushed {
-                    log::error!("flushing the roster of {}: {e}", act.bare);
-                    return act.reply_error(
-                        &resource,
-                        &iq,
-                        ErrorType::Wait,
-                        DefinedCondition::InternalServerError,
-                        None,
-                    );
+        self.flush_then(ctx, move |act, flushed| {
+            if let Err(e) = flushed {
+                log::error!("flushing the roster of {}: {e}", act.bare);
+                return act.reply_error(
+                    &resource,
+                    &iq,
+                    ErrorType::Wait,
+                    DefinedCondition::InternalServerError,
+                    None,
+                );
+            }
+            act.push_to_interested(ver, &pushed);
+            act.reply_to(&resource, stanza::iq_result(&iq, None));
+            if let Some(old) = removed {
+                for p in roster::process_roster_removal_cancel_subscriptions(&act.bare, &old) {
+                    act.router.route(p);
                 }
-                act.push_to_interested(ver, &pushed);
-                act.reply_to(&resource, stanza::iq_result(&iq, None));
-                if let Some(old) = removed {
-                    for p in roster::process_roster_removal_cancel_subscriptions(&act.bare, &old) {
-                        act.router.route(p);
-                    }
-                }
-            },
-        ));
+            }
+        });
     }
 }
 
