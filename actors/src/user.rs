@@ -344,6 +344,17 @@ impl UserActor {
         }
     }
 
+    /// `<internal-server-error/>` (wait) to a request that failed on our side.
+    fn reply_internal_error(&self, resource: &str, iq: &Element) {
+        self.reply_error(
+            resource,
+            iq,
+            ErrorType::Wait,
+            DefinedCondition::InternalServerError,
+            None,
+        );
+    }
+
     /// One push per interested resource for each change (RFC 6121 §2.1.6), never repeated.
     fn push_to_interested(&self, ver: u64, item: &Element) {
         for s in self.sessions.values().filter(|s| s.interested) {
@@ -380,17 +391,13 @@ impl UserActor {
     fn process_roster_get(&mut self, resource: &str, iq: &Element, query: &Element) {
         let store = &self.router.store;
         let bare = self.bare.as_str();
-        let current = match store.roster(bare) {
-            Ok(r) => r,
+        // Only the version first: a client that is up to date (the usual reconnect) costs no
+        // item reads, and one that is behind costs only the changes.
+        let current_ver = match store.roster_version(bare) {
+            Ok(v) => v,
             Err(e) => {
-                log::error!("reading the roster of {bare}: {e}");
-                return self.reply_error(
-                    resource,
-                    iq,
-                    ErrorType::Wait,
-                    DefinedCondition::InternalServerError,
-                    None,
-                );
+                log::error!("reading the roster version of {bare}: {e}");
+                return self.reply_internal_error(resource, iq);
             }
         };
         if let Some(s) = self.sessions.get_mut(resource) {
@@ -398,7 +405,7 @@ impl UserActor {
         }
         let client_ver = query.attr("ver");
         let known = client_ver.and_then(roster::parse_ver);
-        if known == Some(current.ver) {
+        if known == Some(current_ver) {
             return self.reply_to(resource, stanza::iq_result(iq, None));
         }
         if let Some(v) = known {
@@ -422,6 +429,13 @@ impl UserActor {
                 Err(e) => log::error!("roster changes of {bare}: {e}"),
             }
         }
+        let current = match store.roster(bare) {
+            Ok(r) => r,
+            Err(e) => {
+                log::error!("reading the roster of {bare}: {e}");
+                return self.reply_internal_error(resource, iq);
+            }
+        };
         let items = current
             .items
             .iter()
@@ -473,13 +487,7 @@ impl UserActor {
                     Ok(x) => x,
                     Err(e) => {
                         log::error!("reading the roster of {bare}: {e}");
-                        return self.reply_error(
-                            resource,
-                            &iq,
-                            ErrorType::Wait,
-                            DefinedCondition::InternalServerError,
-                            None,
-                        );
+                        return self.reply_internal_error(resource, &iq);
                     }
                 };
                 if existing.is_none() && store.roster_len(bare).unwrap_or(0) >= limits.max_items {
@@ -513,26 +521,14 @@ impl UserActor {
             Ok(o) => o,
             Err(e) => {
                 log::error!("writing the roster of {bare}: {e}");
-                return self.reply_error(
-                    resource,
-                    &iq,
-                    ErrorType::Wait,
-                    DefinedCondition::InternalServerError,
-                    None,
-                );
+                return self.reply_internal_error(resource, &iq);
             }
         };
         let resource = resource.to_string();
         self.flush_then(ctx, move |act, flushed| {
             if let Err(e) = flushed {
                 log::error!("flushing the roster of {}: {e}", act.bare);
-                return act.reply_error(
-                    &resource,
-                    &iq,
-                    ErrorType::Wait,
-                    DefinedCondition::InternalServerError,
-                    None,
-                );
+                return act.reply_internal_error(&resource, &iq);
             }
             act.push_to_interested(ver, &pushed);
             act.reply_to(&resource, stanza::iq_result(&iq, None));

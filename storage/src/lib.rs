@@ -159,6 +159,8 @@ pub struct Roster {
 /// Each write changes the item, its version and the account's counter in one transaction.
 pub trait RosterStore {
     fn roster(&self, bare: &str) -> Result<Roster>;
+    /// The account's current roster version, without reading the items.
+    fn roster_version(&self, bare: &str) -> Result<u64>;
     fn roster_item(&self, bare: &str, contact: &str) -> Result<Option<RosterItem>>;
     /// Number of live items.
     fn roster_len(&self, bare: &str) -> Result<usize>;

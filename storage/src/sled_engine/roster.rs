@@ -101,6 +101,10 @@ impl RosterStore for Store {
         })
     }
 
+    fn roster_version(&self, bare: &str) -> Result<u64> {
+        Ok(self.roster_meta(bare)?.ver)
+    }
+
     fn roster_item(&self, bare: &str, contact: &str) -> Result<Option<RosterItem>> {
         Ok(self
             .roster
@@ -228,6 +232,7 @@ mod tests {
         assert_eq!(s.roster_len("a@x").unwrap(), 1);
         let r = s.roster("a@x").unwrap();
         assert_eq!(r.ver, 4);
+        assert_eq!(s.roster_version("a@x").unwrap(), 4);
         assert_eq!(r.items, vec![(item("b@x", "Bee"), 3)]);
         // Since version 2: b's update (3) and c's removal (4), in order.
         let c = s.roster_changes_since("a@x", 2).unwrap().unwrap();
