@@ -53,8 +53,10 @@ impl Store {
             .collect()
     }
 
-    /// Writes `entry` (or, with `live_delta`, accounts for an item appearing or vanishing) and
-    /// bumps the account's version, atomically. Returns the new version.
+    /// Applies `update` to a contact's entry and bumps the account's version, atomically.
+    /// `update` gets the old entry and the new version, and returns the new entry with the
+    /// change in the live item count, or `None` to write nothing. Returns the old entry and the
+    /// new version when something was written.
     fn write_roster_entry(
         &self,
         bare: &str,
