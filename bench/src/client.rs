@@ -142,6 +142,24 @@ impl Reader {
     }
 }
 
+/// Whether raw bytes may end with a complete top-level `<iq>` (`…/>` or `…</iq>`).
+fn reply_complete(raw: &[u8]) -> bool {
+    let text = raw.trim_ascii_end();
+    text.ends_with(b"/>") || text.ends_with(b"</iq>")
+}
+
+/// The iq with `id` among the complete top-level elements in `raw`, if they parse.
+fn find_reply(raw: &[u8], id: &str) -> Result<Option<Element>, Error> {
+    let wrapped = format!("<x xmlns='jabber:client'>{}</x>", std::str::from_utf8(raw)?);
+    let Ok(el) = wrapped.parse::<Element>() else {
+        return Ok(None);
+    };
+    Ok(el
+        .children()
+        .find(|e| e.name() == "iq" && e.attr("id") == Some(id))
+        .cloned())
+}
+
 pub struct Session {
     pub reader: Reader,
     pub writer: WriteHalf<Io>,
@@ -308,6 +326,40 @@ impl Session {
         self.reader
             .until(|e| e.name() == "iq" && e.attr("id") == Some(id))
             .await
+    }
+
+    /// Sends an iq and reads its reply as raw bytes, timing from the send to the reply's last
+    /// byte, so that what is measured is the server and not this client's XML parser. Only for
+    /// a quiet session (nothing else may arrive meanwhile). The reply is parsed after the
+    /// clock stops.
+    pub async fn iq_timed(
+        &mut self,
+        id: &str,
+        type_: &str,
+        payload: &str,
+    ) -> Result<(std::time::Duration, Element), Error> {
+        use tokio::io::AsyncBufReadExt;
+        let t = std::time::Instant::now();
+        self.send(&format!("<iq type='{type_}' id='{id}'>{payload}</iq>"))
+            .await?;
+        let mut raw: Vec<u8> = Vec::new();
+        let buf = self.reader.inner.inner_mut();
+        loop {
+            let chunk = buf.fill_buf().await?;
+            if chunk.is_empty() {
+                return Err("stream closed".into());
+            }
+            let n = chunk.len();
+            raw.extend_from_slice(chunk);
+            buf.consume(n);
+            // Cheap test first; parse only when the bytes could end the reply.
+            if reply_complete(&raw) {
+                let took = t.elapsed();
+                if let Some(reply) = find_reply(&raw, id)? {
+                    return Ok((took, reply));
+                }
+            }
+        }
     }
 
     pub async fn close(mut self) {
