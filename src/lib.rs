@@ -85,6 +85,13 @@ impl Server {
         let handles: Arc<Vec<ArbiterHandle>> =
             Arc::new(arbiters.iter().map(|a| a.handle()).collect());
         let router = Router::new(config.actors_config(), store.clone(), handles.to_vec());
+        // Subscription stanzas whose local receiver had not applied them when the server
+        // last stopped.
+        match router.replay_outbox() {
+            Ok(0) => {}
+            Ok(n) => log::info!("routing {n} subscription stanzas left in the outbox"),
+            Err(e) => log::error!("reading the outbox: {e}"),
+        }
         let sasl = link::sasl::Sasl::new(store, config.default_domain().to_string());
         let config = Arc::new(config);
         let ctx = Arc::new(link::LinkContext {

@@ -195,13 +195,10 @@ async fn wait_for_signal() {
 }
 
 /// Runs an account command through a running server's admin socket, or directly on the
-/// database when no server runs.
+/// database when no server runs (through the same actors, on this thread).
 fn account_command(config: Config, request: Request) -> ExitCode {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let result = rt.block_on(async {
+    let system = actix_rt::System::new();
+    let result = system.block_on(async {
         if let Some(resp) = admin::call(&config.data_dir, &request)
             .await
             .map_err(|e| e.to_string())?

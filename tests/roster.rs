@@ -367,3 +367,28 @@ async fn roster_and_versions_survive_restart() {
     let (ver, item) = push(&mut j).await;
     assert_eq!((ver.as_str(), item.attr("name")), ("3", Some("Nurse")));
 }
+
+/// An account deleted and created again under the same name starts with an empty roster, even
+/// while the server still holds the old account's roster in memory.
+#[actix_rt::test]
+async fn a_recreated_account_has_an_empty_roster() {
+    let s = server().await;
+    let mut c = s.login("juliet", "pw", "balcony").await;
+    get(&mut c, None).await;
+    c.iq(
+        "set",
+        None,
+        &format!("<query xmlns='{R}'><item jid='nurse@localhost'/></query>"),
+    )
+    .await;
+    let bare = jid::BareJid::new("juliet@localhost").unwrap();
+    let router = s.handle().router();
+    assert!(cordial_actors::accounts::delete_account(router, &bare)
+        .await
+        .unwrap());
+    assert_eq!(c.expect_element().await.attr("id"), Some("push-1"));
+    assert_eq!(c.expect_stream_error().await, "not-authorized");
+    s.add_user("juliet", "pw2").await;
+    let mut c = s.login("juliet", "pw2", "balcony").await;
+    assert!(items(&get(&mut c, Some("")).await).is_empty());
+}

@@ -95,13 +95,12 @@ mod tests {
 mod ops {
     use std::sync::Arc;
 
-    use cordial_storage::{AccountStore, Result};
+    use cordial_storage::{AccountStore, Result, StorageError};
     use jid::BareJid;
 
     use super::derive_credentials;
-    use crate::link::{StreamClose, StreamCondition};
     use crate::router::Router;
-    use crate::user::CloseAll;
+    use crate::user::DeleteAccount;
 
     /// Creates an account; `Ok(false)` if it exists. Durable when this returns.
     pub async fn create_account(
@@ -130,15 +129,12 @@ mod ops {
     /// Deletes an account and what is stored for it, and closes its sessions with
     /// `<not-authorized/>`. `Ok(false)` if there was no such account.
     pub async fn delete_account(router: &Arc<Router>, bare: &BareJid) -> Result<bool> {
-        let deleted = router.store.delete_account(bare.as_str())?;
-        router.store.flush().await?;
-        if let Some(user) = router.running_user(bare) {
-            user.do_send(CloseAll(StreamClose::new(
-                StreamCondition::NotAuthorized,
-                "The account has been deleted".to_string(),
-            )));
+        match router.user(bare).send(DeleteAccount).await {
+            Ok(result) => result,
+            Err(e) => Err(StorageError::Flush(format!(
+                "the account's actor stopped during the deletion: {e}"
+            ))),
         }
-        Ok(deleted)
     }
 }
 

@@ -33,16 +33,26 @@ struct CloseSignal {
     notify: Notify,
 }
 
+/// What the actors queue for a client.
+#[derive(Debug)]
+pub enum Outbound {
+    Stanza(Element),
+    /// A complete top-level stanza the actors serialised themselves (a whole roster result is
+    /// built from cached item XML in one pass). Must be well-formed and carry its own
+    /// `xmlns='jabber:client'`.
+    Xml(String),
+}
+
 /// The actors' end of a connection. Cloning is cheap.
 #[derive(Clone)]
 pub struct LinkHandle {
-    tx: mpsc::Sender<Element>,
+    tx: mpsc::Sender<Outbound>,
     close: Arc<CloseSignal>,
 }
 
 /// The link task's end of a connection.
 pub struct LinkReceiver {
-    pub stanzas: mpsc::Receiver<Element>,
+    pub stanzas: mpsc::Receiver<Outbound>,
     pub close: CloseWatch,
 }
 
@@ -70,7 +80,16 @@ impl LinkHandle {
     /// stream is closed with `<policy-violation/>` instead of letting memory grow.
     /// Returns `false` when the stanza was not queued.
     pub fn send(&self, stanza: Element) -> bool {
-        match self.tx.try_send(stanza) {
+        self.queue(Outbound::Stanza(stanza))
+    }
+
+    /// Queues a pre-serialised stanza (see [`Outbound::Xml`]), like [`Self::send`].
+    pub fn send_xml(&self, xml: String) -> bool {
+        self.queue(Outbound::Xml(xml))
+    }
+
+    fn queue(&self, out: Outbound) -> bool {
+        match self.tx.try_send(out) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 log::warn!("outbound queue full; disconnecting a client that does not read");
@@ -119,6 +138,9 @@ mod tests {
         assert!(!h.send(Element::bare("c", "jabber:client")));
         let why = r.close.requested().await;
         assert_eq!(why.condition, StreamCondition::PolicyViolation);
-        assert_eq!(r.stanzas.recv().await.unwrap().name(), "a");
+        let Some(Outbound::Stanza(first)) = r.stanzas.recv().await else {
+            panic!("the first stanza queued comes out first");
+        };
+        assert_eq!(first.name(), "a");
     }
 }

@@ -19,7 +19,7 @@ use crate::roster::NS_ROSTER;
 use crate::router::Router;
 use crate::server_iq;
 use crate::stanza::{self, DefinedCondition, ErrorType, Kind, Target};
-use crate::user::{OwnPresence, RosterIq, Unbind, UserActor};
+use crate::user::{OutboundPresence, OwnPresence, RosterIq, Unbind, UserActor};
 
 pub struct ResourceActor {
     full: FullJid,
@@ -149,6 +149,12 @@ impl ResourceActor {
             ),
             // Directed presence to the server itself carries no meaning; ignored.
             (Kind::Presence, Target::Host(_)) => {}
+            // Directed presence and subscription stanzas: the UserActor tracks the first and
+            // runs the state machine for the second (RFC 6121 §3, §4.6).
+            (Kind::Presence, _) => self.user.do_send(OutboundPresence {
+                full: self.full.clone(),
+                presence: stanza,
+            }),
             (_, Target::Bare(_)) | (_, Target::Full(_)) | (_, Target::Remote(_)) => {
                 self.router.route(stanza)
             }
@@ -187,6 +193,19 @@ impl Handler<ToClient> for ResourceActor {
 
     fn handle(&mut self, msg: ToClient, _: &mut Context<Self>) {
         self.link.send(msg.0);
+    }
+}
+
+/// A pre-serialised stanza for the client (see [`crate::link::Outbound::Xml`]).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ToClientXml(pub String);
+
+impl Handler<ToClientXml> for ResourceActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ToClientXml, _: &mut Context<Self>) {
+        self.link.send_xml(msg.0);
     }
 }
 

@@ -1,15 +1,17 @@
 //! jabber:iq:roster (RFC 6121 §2): parsing and checking roster sets, the XML of items and
-//! pushes, version strings, and the subscription side effects of a removal (§2.5.2).
+//! pushes, version strings, and the roster a UserActor holds in memory.
 //!
 //! The UserActor owns the roster and calls into this module; storage is `RosterStore`.
 
-use cordial_storage::{RosterItem, Subscription};
-use jid::{BareJid, Jid};
+use std::collections::{BTreeMap, HashMap};
+
+use cordial_storage::{InboxSlot, Roster, RosterItem};
+use jid::Jid;
 use minidom::Element;
 
 use crate::ns;
 use crate::stanza::{DefinedCondition, ErrorType};
-use crate::xml::BuildAttr;
+use crate::xml::{push_attr, push_escaped, BuildAttr};
 
 pub const NS_ROSTER: &str = "jabber:iq:roster";
 
@@ -42,6 +44,160 @@ pub fn ver_string(ver: u64) -> String {
 /// A client's `ver`, if it is one we issued.
 pub fn parse_ver(ver: &str) -> Option<u64> {
     ver.parse().ok()
+}
+
+/// The account's roster as its UserActor holds it while the actor runs: loaded from the store
+/// once, then changed only right after the store (the actor is the roster's single writer), so
+/// a roster get reads no storage and parses nothing.
+#[derive(Debug, Default)]
+pub struct RosterState {
+    ver: u64,
+    /// Live items by contact JID, each with the version of its last change.
+    items: BTreeMap<String, (RosterItem, u64)>,
+    /// Inbound subscription stanzas waiting for the user, by contact and slot (see
+    /// [`InboxSlot`]); a `Request` entry is the state "Pending In".
+    inbox: HashMap<String, HashMap<InboxSlot, String>>,
+}
+
+impl RosterState {
+    pub fn new(stored: Roster, inbox: Vec<(String, InboxSlot, String)>) -> Self {
+        let mut state = RosterState {
+            ver: stored.ver,
+            items: stored
+                .items
+                .into_iter()
+                .map(|(item, ver)| (item.jid.clone(), (item, ver)))
+                .collect(),
+            inbox: HashMap::new(),
+        };
+        for (contact, slot, xml) in inbox {
+            state.set_inbox(&contact, slot, Some(xml));
+        }
+        state
+    }
+
+    /// Whether the contact's subscription request waits for an answer ("Pending In").
+    pub fn pending_in(&self, contact: &str) -> bool {
+        self.inbox
+            .get(contact)
+            .is_some_and(|slots| slots.contains_key(&InboxSlot::Request))
+    }
+
+    /// Records an inbox change the store has made.
+    pub fn set_inbox(&mut self, contact: &str, slot: InboxSlot, xml: Option<String>) {
+        match xml {
+            Some(x) => {
+                self.inbox
+                    .entry(contact.to_string())
+                    .or_default()
+                    .insert(slot, x);
+            }
+            None => {
+                if let Some(slots) = self.inbox.get_mut(contact) {
+                    slots.remove(&slot);
+                    if slots.is_empty() {
+                        self.inbox.remove(contact);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every waiting stanza: (contact, slot, XML).
+    pub fn inbox(&self) -> impl Iterator<Item = (&str, InboxSlot, &str)> {
+        self.inbox.iter().flat_map(|(c, slots)| {
+            slots
+                .iter()
+                .map(move |(slot, xml)| (c.as_str(), *slot, xml.as_str()))
+        })
+    }
+
+    /// Contacts with anything in the inbox.
+    pub fn inbox_contacts(&self) -> Vec<String> {
+        self.inbox.keys().cloned().collect()
+    }
+
+    pub fn ver(&self) -> u64 {
+        self.ver
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    pub fn get(&self, jid: &str) -> Option<&RosterItem> {
+        self.items.get(jid).map(|(item, _)| item)
+    }
+
+    pub fn items(&self) -> impl Iterator<Item = &RosterItem> {
+        self.items.values().map(|(item, _)| item)
+    }
+
+    /// Records a change the store has made at version `ver`.
+    pub fn set(&mut self, item: RosterItem, ver: u64) {
+        self.ver = self.ver.max(ver);
+        self.items.insert(item.jid.clone(), (item, ver));
+    }
+
+    /// Records a removal the store has made at version `ver`.
+    pub fn remove(&mut self, jid: &str, ver: u64) {
+        self.ver = self.ver.max(ver);
+        self.items.remove(jid);
+    }
+
+    /// The result of a roster get with the whole roster (RFC 6121 §2.1.4), serialised in one
+    /// pass: `ver` is included when the client asked with one (§2.6.3).
+    pub fn result_xml(&self, iq: &Element, with_ver: bool) -> String {
+        let mut out = String::with_capacity(128 + self.items.len() * 96);
+        out.push_str("<iq xmlns='jabber:client' type='result'");
+        for (name, value) in [("id", iq.attr("id")), ("to", iq.attr("from"))] {
+            if let Some(v) = value {
+                push_attr(&mut out, name, v);
+            }
+        }
+        out.push_str("><query xmlns='jabber:iq:roster'");
+        if with_ver {
+            push_attr(&mut out, "ver", &ver_string(self.ver));
+        }
+        out.push('>');
+        for (item, _) in self.items.values() {
+            push_item_xml(&mut out, item);
+        }
+        out.push_str("</query></iq>");
+        out
+    }
+}
+
+/// The XML of [`item_element`], written straight into `out` (in the `jabber:iq:roster`
+/// namespace of the enclosing `<query/>`).
+fn push_item_xml(out: &mut String, item: &RosterItem) {
+    out.push_str("<item");
+    push_attr(out, "jid", &item.jid);
+    push_attr(out, "subscription", item.subscription.as_str());
+    if let Some(n) = &item.name {
+        push_attr(out, "name", n);
+    }
+    if item.ask {
+        out.push_str(" ask='subscribe'");
+    }
+    if item.approved {
+        out.push_str(" approved='true'");
+    }
+    if item.groups.is_empty() {
+        out.push_str("/>");
+        return;
+    }
+    out.push('>');
+    for g in &item.groups {
+        out.push_str("<group>");
+        push_escaped(out, g);
+        out.push_str("</group>");
+    }
+    out.push_str("</item>");
 }
 
 /// A checked roster set (RFC 6121 §2.3, §2.5).
@@ -197,43 +353,10 @@ pub fn push(to: &str, ver: u64, item: Element) -> Element {
         .build()
 }
 
-/// RFC 6121 §2.5.2: removing an item whose subscription is not `none` cancels the subscriptions
-/// in both directions, with the presence stanzas the user's server sends on the user's behalf:
-/// `unsubscribe` when the user was subscribed to the contact (or asking), `unsubscribed` when
-/// the contact was subscribed to the user (or asking, or pre-approved).
-///
-/// Today nothing can create a subscription (that is the subscription issue's state machine), so
-/// for every item that exists this returns no stanza; the function and its unit test are the
-/// hook the subscription issue completes by routing these through the inbound state machine.
-pub fn process_roster_removal_cancel_subscriptions(
-    user: &BareJid,
-    removed: &RosterItem,
-) -> Vec<Element> {
-    let presence = |type_: &str| {
-        Element::builder("presence", ns::JABBER_CLIENT)
-            .a("type", type_)
-            .a("from", user.to_string())
-            .a("to", removed.jid.as_str())
-            .build()
-    };
-    let mut out = Vec::new();
-    if matches!(removed.subscription, Subscription::To | Subscription::Both) || removed.ask {
-        out.push(presence("unsubscribe"));
-    }
-    if matches!(
-        removed.subscription,
-        Subscription::From | Subscription::Both
-    ) || removed.pending_in
-        || removed.approved
-    {
-        out.push(presence("unsubscribed"));
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cordial_storage::Subscription;
 
     fn q(xml: &str) -> Element {
         format!("<query xmlns='jabber:iq:roster'>{xml}</query>")
@@ -301,29 +424,37 @@ mod tests {
     }
 
     #[test]
-    fn rfc6121_2_5_2_removal_cancels_both_directions() {
-        let user = BareJid::new("juliet@capulet.lit").unwrap();
-        let mut item = RosterItem {
-            jid: "romeo@montague.lit".into(),
-            ..Default::default()
-        };
-        assert!(process_roster_removal_cancel_subscriptions(&user, &item).is_empty());
-        item.subscription = Subscription::Both;
-        let out = process_roster_removal_cancel_subscriptions(&user, &item);
-        let types: Vec<_> = out.iter().map(|p| p.attr("type").unwrap()).collect();
-        assert_eq!(types, ["unsubscribe", "unsubscribed"]);
-        assert!(out
-            .iter()
-            .all(|p| p.attr("to") == Some("romeo@montague.lit")));
-        item.subscription = Subscription::From;
-        let out = process_roster_removal_cancel_subscriptions(&user, &item);
-        assert_eq!(out.len(), 1);
-        assert_eq!(out[0].attr("type"), Some("unsubscribed"));
-        item.subscription = Subscription::None;
-        item.ask = true;
+    fn the_serialised_roster_is_the_roster_built_with_minidom() {
+        let mut state = RosterState::default();
+        let items = [
+            RosterItem {
+                jid: "a@x".into(),
+                name: Some("O'Brien & <Sons>".into()),
+                groups: vec!["Friends".into(), "Work \"B\"".into()],
+                subscription: Subscription::Both,
+                ..Default::default()
+            },
+            RosterItem {
+                jid: "b@x".into(),
+                ask: true,
+                approved: true,
+                ..Default::default()
+            },
+        ];
+        for (i, item) in items.iter().enumerate() {
+            state.set(item.clone(), i as u64 + 1);
+        }
+        let iq: Element = "<iq xmlns='jabber:client' type='get' id='r&amp;1' from='u@x/r'/>"
+            .parse()
+            .unwrap();
+        let got: Element = state.result_xml(&iq, true).parse().unwrap();
+        let want =
+            crate::stanza::iq_result(&iq, Some(query(Some(2), items.iter().map(item_element))));
+        assert_eq!(got, want);
+        let without: Element = state.result_xml(&iq, false).parse().unwrap();
         assert_eq!(
-            process_roster_removal_cancel_subscriptions(&user, &item)[0].attr("type"),
-            Some("unsubscribe")
+            without.get_child("query", NS_ROSTER).unwrap().attr("ver"),
+            None
         );
     }
 

@@ -8,14 +8,14 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use actix::prelude::*;
-use cordial_storage::{AccountStore, Store};
+use cordial_storage::{AccountStore, OutboxKey, Store, SubscriptionStore};
 use dashmap::DashMap;
 use jid::{BareJid, Jid};
 use minidom::Element;
 
 use crate::config::ActorsConfig;
 use crate::stanza::{self, DefinedCondition, ErrorType, Kind, Target};
-use crate::user::{Deliver, UserActor};
+use crate::user::{Deliver, DeliverSubscription, UserActor};
 
 pub struct Router {
     pub config: Arc<ActorsConfig>,
@@ -129,10 +129,67 @@ impl Router {
         self.user(&bare).do_send(Deliver(stanza));
     }
 
+    /// Routes a subscription stanza to a local account through its outbox entry `key`: the
+    /// receiving UserActor deletes the entry when it applies the stanza.
+    pub fn route_subscription(self: &Arc<Self>, stanza: Element, key: OutboxKey) {
+        let bare = stanza
+            .attr("to")
+            .and_then(|t| Jid::new(t).ok())
+            .map(|j| j.to_bare());
+        let exists = bare
+            .as_ref()
+            .map(|b| {
+                self.running_user(b).is_some()
+                    || self.store.account_exists(b.as_str()).unwrap_or(true)
+            })
+            .unwrap_or(false);
+        match bare {
+            Some(b) if exists => self.user(&b).do_send(DeliverSubscription { stanza, key }),
+            _ => {
+                if let Err(e) = self.store.outbox_done(&key) {
+                    log::error!("dropping an outbox entry for a missing account: {e}");
+                }
+                self.process_to_nonexistent_account(&stanza, Kind::Presence);
+            }
+        }
+    }
+
+    /// Routes again what the outbox still holds (stanzas whose receiver had not applied them
+    /// when the server stopped). Called once at startup.
+    pub fn replay_outbox(self: &Arc<Self>) -> cordial_storage::Result<usize> {
+        let entries = self.store.outbox()?;
+        let n = entries.len();
+        for (key, xml) in entries {
+            match xml.parse::<Element>() {
+                Ok(stanza) => self.route_subscription(stanza, key),
+                Err(e) => {
+                    log::error!("dropping an unreadable outbox entry: {e}");
+                    self.store.outbox_done(&key)?;
+                }
+            }
+        }
+        Ok(n)
+    }
+
     /// RFC 6121 §8.5.1: no such account. Messages and iq get/set are answered
-    /// `<service-unavailable/>` (never revealing more); presence is silently ignored.
+    /// `<service-unavailable/>` (never revealing more); presence is silently ignored, except
+    /// that a subscription request or a probe is answered `unsubscribed` (§3.1.3, §4.3.2), so
+    /// that the sender's request does not stay pending forever.
     fn process_to_nonexistent_account(self: &Arc<Self>, stanza: &Element, kind: Kind) {
         if kind == Kind::Presence {
+            if matches!(stanza.attr("type"), Some("subscribe") | Some("probe")) {
+                if let (Some(from), Some(to)) = (stanza.attr("from"), stanza.attr("to")) {
+                    let from = Jid::new(from).map(|j| j.to_bare().to_string());
+                    let to = Jid::new(to).map(|j| j.to_bare().to_string());
+                    if let (Ok(from), Ok(to)) = (from, to) {
+                        self.route(crate::user::subscription_presence(
+                            &to,
+                            &from,
+                            crate::subscription::SubType::Unsubscribed,
+                        ));
+                    }
+                }
+            }
             return;
         }
         self.bounce(

@@ -53,6 +53,38 @@ impl BuildAttr for ElementBuilder {
     }
 }
 
+/// Appends ` name='value'` with the value escaped, for the few stanzas the actors serialise
+/// themselves (see `crate::link::Outbound::Xml`).
+pub fn push_attr(out: &mut String, name: &str, value: &str) {
+    out.push(' ');
+    out.push_str(name);
+    out.push_str("='");
+    push_escaped(out, value);
+    out.push('\'');
+}
+
+/// Appends character data, escaped for use as text or inside a single- or double-quoted
+/// attribute value (whitespace other than spaces as character references, which attribute
+/// value normalisation would otherwise turn into spaces).
+pub fn push_escaped(out: &mut String, s: &str) {
+    let mut rest = s;
+    while let Some(i) = rest.find(['&', '<', '>', '\'', '"', '\n', '\r', '\t']) {
+        out.push_str(&rest[..i]);
+        out.push_str(match rest.as_bytes()[i] {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'\'' => "&apos;",
+            b'"' => "&quot;",
+            b'\n' => "&#xA;",
+            b'\r' => "&#xD;",
+            _ => "&#x9;",
+        });
+        rest = &rest[i + 1..];
+    }
+    out.push_str(rest);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,5 +101,18 @@ mod tests {
             s.contains("xml:lang=\"en\"") || s.contains("xml:lang='en'"),
             "{s}"
         );
+    }
+
+    #[test]
+    fn escaped_values_parse_back_to_the_original() {
+        let nasty = "a&b<c>d'e\"f &amp; ]]>\r\n\tg";
+        let mut xml = String::from("<x xmlns='urn:t'");
+        push_attr(&mut xml, "v", nasty);
+        xml.push('>');
+        push_escaped(&mut xml, nasty);
+        xml.push_str("</x>");
+        let el: Element = xml.parse().unwrap();
+        assert_eq!(el.attr("v"), Some(nasty));
+        assert_eq!(el.text(), nasty);
     }
 }

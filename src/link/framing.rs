@@ -4,6 +4,7 @@
 use std::cell::Cell;
 use std::io;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, BufReader, ReadBuf};
@@ -101,17 +102,63 @@ tokio::task_local! {
     pub static LIMITS: LinkLimits;
 }
 
+/// Pre-serialised stanzas (built by the actors, e.g. a whole roster) that go to the socket
+/// without passing through the XML stream's serialiser. The link task flushes the XML stream
+/// before it appends here, and [`Framing`] writes these bytes before anything the stream
+/// writes next, so the order of stanzas is kept.
+#[derive(Clone, Default)]
+pub struct RawOut(Arc<Mutex<Vec<u8>>>);
+
+impl RawOut {
+    pub fn append(&self, xml: &str) {
+        self.0
+            .lock()
+            .expect("raw output lock")
+            .extend_from_slice(xml.as_bytes());
+    }
+}
+
 /// The buffered transport the XML stream reads from. Once the stanza builder has tripped a
 /// limit, every further read fails with [`LimitExceeded`].
 pub struct Framing {
     inner: BufReader<Transport>,
+    raw: RawOut,
 }
 
 impl Framing {
     pub fn new(t: Transport) -> Self {
         Framing {
             inner: BufReader::with_capacity(READ_BUFFER, t),
+            raw: RawOut::default(),
         }
+    }
+
+    /// The handle through which pre-serialised stanzas reach this transport.
+    pub fn raw_out(&self) -> RawOut {
+        self.raw.clone()
+    }
+
+    /// Writes out what [`RawOut`] holds; ready once all of it is with the transport.
+    fn poll_drain_raw(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut raw = self.raw.0.lock().expect("raw output lock");
+        let mut written = 0;
+        let result = loop {
+            if written == raw.len() {
+                break Poll::Ready(Ok(()));
+            }
+            match Pin::new(self.inner.get_mut()).poll_write(cx, &raw[written..]) {
+                Poll::Ready(Ok(0)) => break Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => written += n,
+                Poll::Ready(Err(e)) => break Poll::Ready(Err(e)),
+                Poll::Pending => break Poll::Pending,
+            }
+        };
+        raw.drain(..written);
+        if raw.is_empty() && raw.capacity() > READ_BUFFER {
+            // A large roster should not pin its buffer for the rest of the session.
+            *raw = Vec::new();
+        }
+        result
     }
 
     /// Takes the transport out for a TLS upgrade. Bytes the client sent after `<starttls/>`
@@ -172,9 +219,11 @@ impl AsyncWrite for Framing {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        std::task::ready!(self.poll_drain_raw(cx))?;
         Pin::new(self.inner.get_mut()).poll_write(cx, buf)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        std::task::ready!(self.poll_drain_raw(cx))?;
         Pin::new(self.inner.get_mut()).poll_flush(cx)
     }
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use actix::Actor;
 use base64::Engine as _;
-use cordial_actors::link::{link_pair, LinkReceiver, StreamClose, StreamCondition};
+use cordial_actors::link::{link_pair, LinkReceiver, Outbound, StreamClose, StreamCondition};
 use cordial_actors::resource::{FromClient, LinkClosed, ResourceActor};
 use cordial_actors::stanza::{self, DefinedCondition, ErrorType};
 use cordial_actors::user::Bind;
@@ -32,7 +32,7 @@ use xmpp_parsers::stream_error::StreamError;
 use xmpp_parsers::stream_features::StreamFeatures;
 
 use crate::config::Config;
-use framing::{Framing, LimitExceeded, LinkLimits, Transport, LIMITS};
+use framing::{Framing, LimitExceeded, LinkLimits, RawOut, Transport, LIMITS};
 use parser::{Stanza, LIMIT_CROSSED};
 
 const NS_CLIENT: &str = "jabber:client";
@@ -248,6 +248,9 @@ fn features(ctx: &LinkContext, state: &Negotiation) -> StreamFeatures {
         // RFC 6121 §2.6.1: roster versioning.
         f.others
             .push(Element::bare("ver", "urn:xmpp:features:rosterver"));
+        // RFC 6121 §3.4: subscription pre-approval.
+        f.others
+            .push(Element::bare("sub", "urn:xmpp:features:pre-approval"));
         // RFC 3921 §3 session establishment, marked optional (draft-cridland-xmpp-session).
         f.others.push(
             Element::builder("session", NS_SESSION)
@@ -741,6 +744,7 @@ fn bind_request(iq: &Element, state: &Negotiation) -> Result<Option<FullJid>, El
 /// socket and the actors until either side ends it.
 async fn session(mut xs: Xs<'_>, full: FullJid, bind_iq: Element, ctx: &LinkContext) {
     let (handle, mut rx) = link_pair(ctx.config.limits.outbound_queue);
+    let raw = xs.get_stream().raw_out();
     let bare = full.to_bare();
     let resource = loop {
         let user = ctx.router.user(&bare);
@@ -781,14 +785,28 @@ async fn session(mut xs: Xs<'_>, full: FullJid, bind_iq: Element, ctx: &LinkCont
     {
         Stop::Gone
     } else {
-        pump(&mut xs, &mut rx, &resource, &ping).await
+        pump(&mut xs, &raw, &mut rx, &resource, &ping).await
     };
     resource.do_send(LinkClosed);
     finish(&mut xs, stop).await;
 }
 
+/// Hands one outbound stanza to the stream. Pre-serialised XML goes around the serialiser:
+/// what the stream has buffered is flushed first, so the order is kept.
+async fn write_out(xs: &mut Xs<'_>, raw: &RawOut, out: Outbound) -> Result<(), ()> {
+    match out {
+        Outbound::Stanza(el) => xs.feed(&el).await.map_err(|_| ()),
+        Outbound::Xml(xml) => {
+            SinkExt::<&Element>::flush(xs).await.map_err(|_| ())?;
+            raw.append(&xml);
+            Ok(())
+        }
+    }
+}
+
 async fn pump(
     xs: &mut Xs<'_>,
+    raw: &RawOut,
     rx: &mut LinkReceiver,
     resource: &actix::Addr<ResourceActor>,
     ping: &Element,
@@ -801,7 +819,7 @@ async fn pump(
                 // a message): write it first, but never wait long on a client that does not read.
                 let drain = async {
                     while let Ok(more) = rx.stanzas.try_recv() {
-                        if xs.feed(&more).await.is_err() {
+                        if write_out(xs, raw, more).await.is_err() {
                             return;
                         }
                     }
@@ -811,12 +829,12 @@ async fn pump(
                 return Stop::Error(why);
             }
             Some(out) = rx.stanzas.recv() => {
-                if xs.feed(&out).await.is_err() {
+                if write_out(xs, raw, out).await.is_err() {
                     return Stop::Gone;
                 }
                 // Write whatever else is queued in the same flush.
                 while let Ok(more) = rx.stanzas.try_recv() {
-                    if xs.feed(&more).await.is_err() {
+                    if write_out(xs, raw, more).await.is_err() {
                         return Stop::Gone;
                     }
                 }

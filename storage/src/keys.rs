@@ -32,6 +32,22 @@ pub fn roster(bare: &str, contact: &str) -> Vec<u8> {
     k
 }
 
+/// Key of an inbox slot: the roster key of the contact, a NUL, and the slot's tag.
+pub fn inbox(bare: &str, contact: &str, slot_tag: u8) -> Vec<u8> {
+    let mut k = roster(bare, contact);
+    k.push(0);
+    k.push(slot_tag);
+    k
+}
+
+/// The contact and slot tag of an inbox key of `bare`.
+pub fn inbox_parts<'a>(bare: &str, key: &'a [u8]) -> Option<(&'a [u8], u8)> {
+    let rest = key.get(bare.len() + 1..)?;
+    let (tag, rest) = rest.split_last()?;
+    let (nul, contact) = rest.split_last()?;
+    (*nul == 0).then_some((contact, *tag))
+}
+
 /// The sequence number of an offline key produced by [`offline`].
 pub fn offline_seq(key: &[u8]) -> Option<u64> {
     let tail: [u8; 8] = key.get(key.len().checked_sub(8)?..)?.try_into().ok()?;
@@ -50,5 +66,15 @@ mod tests {
         assert_eq!(offline_seq(&b), Some(300));
         assert!(b.starts_with(&account_prefix("juliet@capulet.lit")));
         assert!(!b.starts_with(&account_prefix("juliet@capulet.li")));
+    }
+
+    #[test]
+    fn inbox_keys_round_trip() {
+        let k = inbox("juliet@capulet.lit", "romeo@montague.lit", b'r');
+        assert_eq!(
+            inbox_parts("juliet@capulet.lit", &k),
+            Some((&b"romeo@montague.lit"[..], b'r'))
+        );
+        assert!(k.starts_with(&account_prefix("juliet@capulet.lit")));
     }
 }

@@ -1,6 +1,7 @@
 //! cordial's storage layer.
 //!
-//! One trait per area ([`AccountStore`], [`OfflineStore`], [`VcardStore`]), key encoding in
+//! One trait per area ([`AccountStore`], [`OfflineStore`], [`VcardStore`], [`RosterStore`],
+//! [`SubscriptionStore`]), key encoding in
 //! [`keys`], and one implementation file per area for the embedded engine ([sled](https://sled.rs))
 //! under `sled/`. Nothing here knows about actors, sockets or XML parsing: values are opaque
 //! strings or plain records.
@@ -122,9 +123,6 @@ pub struct RosterItem {
     /// An outbound subscription request is pending (`ask='subscribe'`).
     #[serde(default)]
     pub ask: bool,
-    /// An inbound subscription request is pending (not shown in the roster protocol).
-    #[serde(default)]
-    pub pending_in: bool,
     /// The user pre-approved the contact's subscription (RFC 6121 §3.4, `approved='true'`).
     #[serde(default)]
     pub approved: bool,
@@ -173,6 +171,93 @@ pub trait RosterStore {
     fn roster_changes_since(&self, bare: &str, since: u64) -> Result<Option<Vec<RosterChange>>>;
     /// Drops tombstones older than the newest `keep_versions` versions.
     fn compact_roster(&self, bare: &str, keep_versions: u64) -> Result<()>;
+}
+
+/// Where an inbound subscription stanza waits for the user (RFC 6121 §3, RFC 3921 §9.4): one
+/// slot per direction and kind, per contact, the newest stanza winning.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum InboxSlot {
+    /// A pending `subscribe` (the state "Pending In"): kept, and redelivered at every
+    /// available presence, until the user approves or denies it.
+    Request,
+    /// `subscribed` or `unsubscribed` that reached no available resource: delivered once.
+    Answer,
+    /// `unsubscribe` that reached no available resource: delivered once.
+    Cancel,
+}
+
+impl InboxSlot {
+    pub fn tag(self) -> u8 {
+        match self {
+            InboxSlot::Request => b'r',
+            InboxSlot::Answer => b'a',
+            InboxSlot::Cancel => b'c',
+        }
+    }
+
+    pub fn from_tag(tag: u8) -> Option<Self> {
+        match tag {
+            b'r' => Some(InboxSlot::Request),
+            b'a' => Some(InboxSlot::Answer),
+            b'c' => Some(InboxSlot::Cancel),
+            _ => None,
+        }
+    }
+}
+
+/// A subscription stanza stored before it is routed to a local account, so that it reaches
+/// that account even if the server dies right after the sender was told its state changed
+/// (the transactional outbox). The receiver deletes the entry in the transaction that applies
+/// the stanza; at startup the remaining entries are routed again (the state machine makes a
+/// repeat harmless).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct OutboxKey(pub u64);
+
+/// What a subscription change does to the roster item.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum ItemWrite {
+    #[default]
+    Keep,
+    Put(RosterItem),
+    /// Remove the live item, leaving a tombstone.
+    Remove,
+}
+
+/// One change of the subscription state machine for one contact, written atomically: the
+/// roster item (and the account's roster version), the contact's inbox slots, stanzas to
+/// route, and the outbox entry that carried the stanza being applied.
+#[derive(Clone, Debug, Default)]
+pub struct SubscriptionWrite {
+    pub contact: String,
+    pub item: ItemWrite,
+    /// Slots to set (`Some(xml)`) or clear (`None`).
+    pub inbox: Vec<(InboxSlot, Option<String>)>,
+    /// Stanzas (serialised) to keep in the outbox until their local receiver applies them.
+    pub outbox: Vec<String>,
+    pub delivered: Option<OutboxKey>,
+}
+
+/// What [`SubscriptionStore::write_subscription`] did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SubscriptionWritten {
+    /// The new roster version, when the item changed.
+    pub ver: Option<u64>,
+    /// The item as it was before, when it was removed.
+    pub removed: Option<RosterItem>,
+    /// Keys of the new outbox entries, in the order given.
+    pub outbox: Vec<OutboxKey>,
+}
+
+/// Subscription state that is not a roster item: the per-contact inbox of pending requests and
+/// undelivered notifications, and the outbox of routed subscription stanzas.
+pub trait SubscriptionStore {
+    fn write_subscription(&self, bare: &str, w: &SubscriptionWrite) -> Result<SubscriptionWritten>;
+    /// The account's inbox: (contact, slot, stanza XML), grouped by contact.
+    fn inbox(&self, bare: &str) -> Result<Vec<(String, InboxSlot, String)>>;
+    /// Every outbox entry, oldest first.
+    fn outbox(&self) -> Result<Vec<(OutboxKey, String)>>;
+    /// Drops an outbox entry whose receiver does not exist (nothing to apply it to).
+    fn outbox_done(&self, key: &OutboxKey) -> Result<()>;
 }
 
 /// vCard-temp (XEP-0054) documents, stored as serialised XML.

@@ -41,14 +41,16 @@ impl AccountStore for Store {
             .scan_prefix(&prefix)
             .keys()
             .collect::<std::result::Result<_, _>>()?;
+        let inbox_keys = super::subscriptions::inbox_keys(self, bare)?;
         let existed = (
             &self.accounts,
             &self.offline,
             &self.vcards,
             &self.roster,
             &self.roster_meta,
+            &self.inbox,
         )
-            .transaction(|(accounts, offline, vcards, roster, roster_meta)| {
+            .transaction(|(accounts, offline, vcards, roster, roster_meta, inbox)| {
                 let existed = accounts.remove(keys::account(bare))?.is_some();
                 for k in &offline_keys {
                     offline.remove(k)?;
@@ -57,6 +59,9 @@ impl AccountStore for Store {
                     roster.remove(k)?;
                 }
                 roster_meta.remove(keys::account(bare))?;
+                for k in &inbox_keys {
+                    inbox.remove(k)?;
+                }
                 vcards.remove(keys::account(bare))?;
                 Ok::<_, ConflictableTransactionError<()>>(existed)
             })?;

@@ -4,6 +4,7 @@ mod accounts;
 mod flusher;
 mod offline;
 mod roster;
+mod subscriptions;
 mod vcard;
 
 use std::path::Path;
@@ -19,6 +20,8 @@ pub struct Store {
     vcards: sled::Tree,
     roster: sled::Tree,
     roster_meta: sled::Tree,
+    inbox: sled::Tree,
+    outbox: sled::Tree,
     flusher: flusher::Flusher,
 }
 
@@ -43,6 +46,8 @@ impl Store {
             vcards: db.open_tree("vcards")?,
             roster: db.open_tree("roster")?,
             roster_meta: db.open_tree("roster_meta")?,
+            inbox: db.open_tree("inbox")?,
+            outbox: db.open_tree("outbox")?,
             flusher: flusher::Flusher::start(db.clone()),
             db,
         })

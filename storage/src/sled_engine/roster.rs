@@ -6,29 +6,32 @@ use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, Transactional};
 
 use super::{decode, encode, Store};
-use crate::{keys, Result, Roster, RosterChange, RosterItem, RosterStore};
+use crate::{
+    keys, ItemWrite, Result, Roster, RosterChange, RosterItem, RosterStore, SubscriptionStore,
+    SubscriptionWrite,
+};
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-struct Meta {
+pub(super) struct Meta {
     /// The account's roster version: the version of its latest change.
-    ver: u64,
+    pub(super) ver: u64,
     /// Changes after `floor` are all known; a client at a version below it gets the full roster.
-    floor: u64,
+    pub(super) floor: u64,
     /// Live items, so the size limit is checked without a scan.
-    live: u64,
+    pub(super) live: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-struct Entry {
-    ver: u64,
+pub(super) struct Entry {
+    pub(super) ver: u64,
     #[serde(default)]
-    removed: bool,
-    item: RosterItem,
+    pub(super) removed: bool,
+    pub(super) item: RosterItem,
 }
 
-type TxError = ConflictableTransactionError<String>;
+pub(super) type TxError = ConflictableTransactionError<String>;
 
-fn tx_decode<T: serde::de::DeserializeOwned>(
+pub(super) fn tx_decode<T: serde::de::DeserializeOwned>(
     what: &str,
     bytes: &[u8],
 ) -> std::result::Result<T, TxError> {
@@ -51,40 +54,6 @@ impl Store {
             .values()
             .map(|v| decode::<Entry>("roster entry", &v?))
             .collect()
-    }
-
-    /// Applies `update` to a contact's entry and bumps the account's version, atomically.
-    /// `update` gets the old entry and the new version, and returns the new entry with the
-    /// change in the live item count, or `None` to write nothing. Returns the old entry and the
-    /// new version when something was written.
-    fn write_roster_entry(
-        &self,
-        bare: &str,
-        contact: &str,
-        update: impl Fn(Option<Entry>, u64) -> Option<(Entry, i64)>,
-    ) -> Result<Option<(Option<Entry>, u64)>> {
-        let meta_key = keys::account(bare);
-        let key = keys::roster(bare, contact);
-        let r = (&self.roster, &self.roster_meta).transaction(|(roster, roster_meta)| {
-            let mut meta: Meta = match roster_meta.get(&meta_key)? {
-                Some(v) => tx_decode("roster meta", &v)?,
-                None => Meta::default(),
-            };
-            let old: Option<Entry> = match roster.get(&key)? {
-                Some(v) => Some(tx_decode("roster entry", &v)?),
-                None => None,
-            };
-            let ver = meta.ver + 1;
-            let Some((entry, live_delta)) = update(old.clone(), ver) else {
-                return Ok(None);
-            };
-            meta.ver = ver;
-            meta.live = (meta.live as i64 + live_delta).max(0) as u64;
-            roster.insert(key.as_slice(), encode(&entry))?;
-            roster_meta.insert(meta_key.as_slice(), encode(&meta))?;
-            Ok(Some((old, ver)))
-        })?;
-        Ok(r)
     }
 }
 
@@ -122,34 +91,27 @@ impl RosterStore for Store {
     }
 
     fn put_roster_item(&self, bare: &str, item: &RosterItem) -> Result<u64> {
-        let r = self.write_roster_entry(bare, &item.jid, |old, ver| {
-            let was_live = old.is_some_and(|o| !o.removed);
-            let entry = Entry {
-                ver,
-                removed: false,
-                item: item.clone(),
-            };
-            Some((entry, if was_live { 0 } else { 1 }))
-        })?;
-        Ok(r.expect("a put always writes").1)
+        let w = self.write_subscription(
+            bare,
+            &SubscriptionWrite {
+                contact: item.jid.clone(),
+                item: ItemWrite::Put(item.clone()),
+                ..Default::default()
+            },
+        )?;
+        Ok(w.ver.expect("a put always writes"))
     }
 
     fn remove_roster_item(&self, bare: &str, contact: &str) -> Result<Option<(RosterItem, u64)>> {
-        let r = self.write_roster_entry(bare, contact, |old, ver| {
-            let old = old.filter(|o| !o.removed)?;
-            Some((
-                Entry {
-                    ver,
-                    removed: true,
-                    item: RosterItem {
-                        jid: old.item.jid,
-                        ..RosterItem::default()
-                    },
-                },
-                -1,
-            ))
-        })?;
-        Ok(r.map(|(old, ver)| (old.expect("removal of a live item").item, ver)))
+        let w = self.write_subscription(
+            bare,
+            &SubscriptionWrite {
+                contact: contact.to_string(),
+                item: ItemWrite::Remove,
+                ..Default::default()
+            },
+        )?;
+        Ok(w.removed.zip(w.ver))
     }
 
     fn roster_changes_since(&self, bare: &str, since: u64) -> Result<Option<Vec<RosterChange>>> {

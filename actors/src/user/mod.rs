@@ -6,12 +6,14 @@
 //! no session for `user_idle` it takes itself out of the router's table, forwards anything that
 //! still reaches it for a grace period, then stops.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use cordial_storage::{OfflinePush, OfflineStore, RosterChange, RosterItem, RosterStore};
+use cordial_storage::{
+    AccountStore, OfflinePush, OfflineStore, OutboxKey, RosterStore, SubscriptionStore,
+};
 use jid::{BareJid, FullJid};
 use minidom::Element;
 
@@ -19,10 +21,17 @@ use crate::xml::{BuildAttr, SetAttr};
 
 use crate::link::{StreamClose, StreamCondition};
 use crate::resource::{CloseStream, ResourceActor, ToClient};
-use crate::roster::{self, RosterSet, NS_ROSTER};
+use crate::roster::RosterState;
 use crate::router::Router;
 use crate::server_iq;
 use crate::stanza::{self, DefinedCondition, ErrorType, Kind};
+use crate::subscription::SubType;
+
+mod presence;
+mod roster_iq;
+mod subscriptions;
+
+pub use subscriptions::subscription_presence;
 
 /// How long a retired UserActor keeps forwarding stanzas that were already on their way to it
 /// (at most the idle time itself).
@@ -37,12 +46,24 @@ struct Session {
     priority: i8,
     /// Whether the resource has requested the roster (RFC 6121 §2.1.6 "interested resource").
     interested: bool,
+    /// The resource's current available presence (what probes are answered with).
+    presence: Option<Element>,
+    /// Entities that got directed presence from this resource (RFC 6121 §4.6), told when it
+    /// becomes unavailable.
+    directed: HashSet<String>,
 }
 
 pub struct UserActor {
     bare: BareJid,
     router: Arc<Router>,
     sessions: HashMap<String, Session>,
+    /// The roster, loaded on first use and kept while the actor runs.
+    roster: Option<RosterState>,
+    /// Contacts whose server answered presence with an error: no more broadcasts to them
+    /// until the user is next offline.
+    presence_errors: HashSet<String>,
+    /// When the last available resource went offline (for probes, RFC 6121 §4.3.2).
+    last_unavailable: Option<String>,
     idle: Option<SpawnHandle>,
     retired: bool,
 }
@@ -53,9 +74,22 @@ impl UserActor {
             bare,
             router,
             sessions: HashMap::new(),
+            roster: None,
+            presence_errors: HashSet::new(),
+            last_unavailable: None,
             idle: None,
             retired: false,
         }
+    }
+
+    /// The account's roster, read from the store the first time.
+    fn roster(&mut self) -> cordial_storage::Result<&mut RosterState> {
+        if self.roster.is_none() {
+            let stored = self.router.store.roster(self.bare.as_str())?;
+            let inbox = self.router.store.inbox(self.bare.as_str())?;
+            self.roster = Some(RosterState::new(stored, inbox));
+        }
+        Ok(self.roster.as_mut().expect("loaded above"))
     }
 
     fn available(&self) -> impl Iterator<Item = &Session> {
@@ -214,57 +248,6 @@ impl UserActor {
         });
     }
 
-    /// Presence from one of the user's own resources without a `to` (RFC 6121 §4.2, §4.4,
-    /// §4.5): tracked for availability and priority, and broadcast to all of the user's
-    /// available resources, the sender included (§4.2.2).
-    fn process_own_presence(&mut self, resource: &str, presence: Element, ctx: &mut Context<Self>) {
-        let type_ = stanza::stanza_type(&presence).to_string();
-        let Some(s) = self.sessions.get_mut(resource) else {
-            return;
-        };
-        let was_available = s.available;
-        match type_.as_str() {
-            "available" => {
-                s.available = true;
-                s.priority = stanza::priority(&presence);
-            }
-            "unavailable" => {
-                if !was_available {
-                    return;
-                }
-                s.available = false;
-            }
-            // Subscription and probe stanzas without a `to` have no meaning (RFC 6121 §3).
-            _ => return,
-        }
-        let priority = s.priority;
-        for other in self.available().chain(
-            // An unavailable resource still sees its own unavailable reflected.
-            self.sessions.get(resource).filter(|s| !s.available),
-        ) {
-            other.addr.do_send(ToClient(presence.clone()));
-        }
-        if type_ == "available" && !was_available && priority >= 0 {
-            self.deliver_offline_to(resource, ctx);
-        }
-    }
-
-    /// Inbound presence addressed to this account (RFC 6121 §4.3, §8.5.2.1.2, §8.5.3).
-    fn deliver_presence(&mut self, stanza: Element, resource: Option<&str>) {
-        match resource {
-            Some(r) => {
-                if let Some(s) = self.sessions.get(r) {
-                    s.addr.do_send(ToClient(stanza));
-                }
-            }
-            None => {
-                for s in self.available() {
-                    s.addr.do_send(ToClient(stanza.clone()));
-                }
-            }
-        }
-    }
-
     fn deliver(&mut self, stanza: Element, ctx: &mut Context<Self>) {
         let Some(kind) = stanza::kind(&stanza) else {
             return;
@@ -273,6 +256,22 @@ impl UserActor {
             .attr("to")
             .and_then(|t| jid::Jid::new(t).ok())
             .and_then(|j| j.resource().map(|r| r.to_string()));
+        if kind == Kind::Presence {
+            // Subscription stanzas and probes concern the account whatever the resource
+            // (RFC 6121 §3, §4.3); other presence to an absent full JID is ignored (§8.5.3.2.3).
+            let type_ = stanza::stanza_type(&stanza);
+            let account_wide = type_ == "probe" || SubType::parse(type_).is_some();
+            let target = match resource {
+                Some(r) if account_wide => {
+                    let _ = r;
+                    None
+                }
+                Some(r) if self.sessions.contains_key(&r) => Some(r),
+                Some(_) => return,
+                None => None,
+            };
+            return self.process_inbound_presence(stanza, target, ctx);
+        }
         match (kind, resource) {
             // §8.5.3.1: a connected resource matching the full JID gets the stanza.
             (_, Some(r)) if self.sessions.contains_key(&r) => {
@@ -281,9 +280,7 @@ impl UserActor {
             // §8.5.3.2.1: message to an absent full JID.
             (Kind::Message, Some(_)) => self.deliver_message_to_bare(stanza, ctx),
             (Kind::Message, None) => self.deliver_message_to_bare(stanza, ctx),
-            // §8.5.3.2.3: presence to an absent full JID is ignored.
-            (Kind::Presence, Some(_)) => {}
-            (Kind::Presence, None) => self.deliver_presence(stanza, None),
+            (Kind::Presence, _) => unreachable!("presence is handled above"),
             // §8.5.3.2.2: iq to an absent full JID.
             (Kind::Iq, Some(_)) => self.router.bounce(
                 &stanza,
@@ -309,235 +306,9 @@ impl UserActor {
         }
     }
 
-    /// Tells the account's other available resources that a resource went away.
-    fn broadcast_unavailable(&self, full: &FullJid) {
-        let presence = stanza::unavailable_from(full);
-        for s in self.available() {
-            s.addr.do_send(ToClient(presence.clone()));
-        }
-    }
-
     /// Forwards a stanza that reached a retired actor to the account's current actor.
     fn forward(&self, stanza: Element) {
         self.router.route(stanza);
-    }
-}
-
-/// jabber:iq:roster (RFC 6121 §2): the UserActor is the single writer of the account's roster.
-impl UserActor {
-    fn reply_to(&self, resource: &str, el: Element) {
-        if let Some(s) = self.sessions.get(resource) {
-            s.addr.do_send(ToClient(el));
-        }
-    }
-
-    fn reply_error(
-        &self,
-        resource: &str,
-        iq: &Element,
-        type_: ErrorType,
-        c: DefinedCondition,
-        text: Option<&str>,
-    ) {
-        if let Some(e) = stanza::error_reply(iq, type_, c, text) {
-            self.reply_to(resource, e);
-        }
-    }
-
-    /// `<internal-server-error/>` (wait) to a request that failed on our side.
-    fn reply_internal_error(&self, resource: &str, iq: &Element) {
-        self.reply_error(
-            resource,
-            iq,
-            ErrorType::Wait,
-            DefinedCondition::InternalServerError,
-            None,
-        );
-    }
-
-    /// One push per interested resource for each change (RFC 6121 §2.1.6), never repeated.
-    fn push_to_interested(&self, ver: u64, item: &Element) {
-        for s in self.sessions.values().filter(|s| s.interested) {
-            s.addr.do_send(ToClient(roster::push(
-                &s.full.to_string(),
-                ver,
-                item.clone(),
-            )));
-        }
-    }
-
-    fn process_roster_iq(&mut self, resource: &str, iq: Element, ctx: &mut Context<Self>) {
-        let Some(query) = stanza::iq_payload(&iq)
-            .filter(|p| p.is("query", NS_ROSTER))
-            .cloned()
-        else {
-            return self.reply_error(
-                resource,
-                &iq,
-                ErrorType::Modify,
-                DefinedCondition::BadRequest,
-                None,
-            );
-        };
-        match iq.attr("type") {
-            Some("get") => self.process_roster_get(resource, &iq, &query),
-            Some("set") => self.process_roster_set(resource, iq, &query, ctx),
-            _ => {}
-        }
-    }
-
-    /// RFC 6121 §2.2 and §2.6.3: the full roster, or with a known older `ver` an empty result
-    /// followed by exactly the pushes the client missed, in version order.
-    fn process_roster_get(&mut self, resource: &str, iq: &Element, query: &Element) {
-        let store = &self.router.store;
-        let bare = self.bare.as_str();
-        // Only the version first: a client that is up to date (the usual reconnect) costs no
-        // item reads, and one that is behind costs only the changes.
-        let current_ver = match store.roster_version(bare) {
-            Ok(v) => v,
-            Err(e) => {
-                log::error!("reading the roster version of {bare}: {e}");
-                return self.reply_internal_error(resource, iq);
-            }
-        };
-        if let Some(s) = self.sessions.get_mut(resource) {
-            s.interested = true;
-        }
-        let client_ver = query.attr("ver");
-        let known = client_ver.and_then(roster::parse_ver);
-        if known == Some(current_ver) {
-            return self.reply_to(resource, stanza::iq_result(iq, None));
-        }
-        if let Some(v) = known {
-            match store.roster_changes_since(bare, v) {
-                Ok(Some(changes)) => {
-                    self.reply_to(resource, stanza::iq_result(iq, None));
-                    let Some(s) = self.sessions.get(resource) else {
-                        return;
-                    };
-                    let to = s.full.to_string();
-                    for c in changes {
-                        let el = match &c {
-                            RosterChange::Set { item, .. } => roster::item_element(item),
-                            RosterChange::Removed { jid, .. } => roster::removed_element(jid),
-                        };
-                        s.addr.do_send(ToClient(roster::push(&to, c.ver(), el)));
-                    }
-                    return;
-                }
-                Ok(None) => {}
-                Err(e) => log::error!("roster changes of {bare}: {e}"),
-            }
-        }
-        let current = match store.roster(bare) {
-            Ok(r) => r,
-            Err(e) => {
-                log::error!("reading the roster of {bare}: {e}");
-                return self.reply_internal_error(resource, iq);
-            }
-        };
-        let items = current
-            .items
-            .iter()
-            .map(|(item, _)| roster::item_element(item));
-        let ver = client_ver.map(|_| current.ver);
-        self.reply_to(
-            resource,
-            stanza::iq_result(iq, Some(roster::query(ver, items))),
-        );
-    }
-
-    /// RFC 6121 §2.3 (add, update) and §2.5 (remove). The change is durable before the pushes
-    /// and the result go out.
-    fn process_roster_set(
-        &mut self,
-        resource: &str,
-        iq: Element,
-        query: &Element,
-        ctx: &mut Context<Self>,
-    ) {
-        let limits = self.router.config.roster;
-        let set = match roster::parse_set(query, &limits) {
-            Ok(s) => s,
-            Err(r) => return self.reply_error(resource, &iq, r.type_, r.condition, Some(r.text)),
-        };
-        let store = self.router.store.clone();
-        let bare = self.bare.as_str();
-        let outcome = match set {
-            RosterSet::Remove { jid } => match store.remove_roster_item(bare, &jid) {
-                Ok(None) => {
-                    return self.reply_error(
-                        resource,
-                        &iq,
-                        ErrorType::Cancel,
-                        DefinedCondition::ItemNotFound,
-                        Some("The roster has no such item"),
-                    );
-                }
-                Ok(Some((old, ver))) => {
-                    if let Err(e) = store.compact_roster(bare, limits.tombstone_horizon) {
-                        log::error!("compacting the roster of {bare}: {e}");
-                    }
-                    Ok((ver, roster::removed_element(&jid), Some(old)))
-                }
-                Err(e) => Err(e),
-            },
-            RosterSet::Update { jid, name, groups } => {
-                let existing = match store.roster_item(bare, &jid) {
-                    Ok(x) => x,
-                    Err(e) => {
-                        log::error!("reading the roster of {bare}: {e}");
-                        return self.reply_internal_error(resource, &iq);
-                    }
-                };
-                if existing.is_none() && store.roster_len(bare).unwrap_or(0) >= limits.max_items {
-                    let text = format!(
-                        "The roster is full: it may hold at most {} items",
-                        limits.max_items
-                    );
-                    return self.reply_error(
-                        resource,
-                        &iq,
-                        ErrorType::Cancel,
-                        DefinedCondition::NotAllowed,
-                        Some(&text),
-                    );
-                }
-                // A set changes only name and groups; the subscription state is the server's.
-                let item = RosterItem {
-                    name,
-                    groups,
-                    ..existing.unwrap_or(RosterItem {
-                        jid,
-                        ..RosterItem::default()
-                    })
-                };
-                store
-                    .put_roster_item(bare, &item)
-                    .map(|ver| (ver, roster::item_element(&item), None))
-            }
-        };
-        let (ver, pushed, removed) = match outcome {
-            Ok(o) => o,
-            Err(e) => {
-                log::error!("writing the roster of {bare}: {e}");
-                return self.reply_internal_error(resource, &iq);
-            }
-        };
-        let resource = resource.to_string();
-        self.flush_then(ctx, move |act, flushed| {
-            if let Err(e) = flushed {
-                log::error!("flushing the roster of {}: {e}", act.bare);
-                return act.reply_internal_error(&resource, &iq);
-            }
-            act.push_to_interested(ver, &pushed);
-            act.reply_to(&resource, stanza::iq_result(&iq, None));
-            if let Some(old) = removed {
-                for p in roster::process_roster_removal_cancel_subscriptions(&act.bare, &old) {
-                    act.router.route(p);
-                }
-            }
-        });
     }
 }
 
@@ -574,15 +345,18 @@ impl Handler<Bind> for UserActor {
             return Err(Retired);
         }
         let resource = msg.full.resource().to_string();
+        // RFC 6120 §7.7.2.2 / RFC 3921 §3 case #1: the new session wins, the old one is closed
+        // with <conflict/> and goes unavailable.
+        self.went_away(&resource);
         let new = Session {
             addr: msg.addr,
             full: msg.full,
             available: false,
             priority: 0,
             interested: false,
+            presence: None,
+            directed: HashSet::new(),
         };
-        // RFC 6120 §7.7.2.2 / RFC 3921 §3 case #1: the new session wins, the old one is closed
-        // with <conflict/>.
         if let Some(old) = self.sessions.insert(resource, new) {
             log::info!(
                 "{} bound again; closing the older session with <conflict/>",
@@ -592,9 +366,6 @@ impl Handler<Bind> for UserActor {
                 StreamCondition::Conflict,
                 "Replaced by a new session for the same resource".to_string(),
             )));
-            if old.available {
-                self.broadcast_unavailable(&old.full);
-            }
         }
         self.arm_idle_timer(ctx);
         Ok(())
@@ -621,11 +392,9 @@ impl Handler<Unbind> for UserActor {
         if !ours {
             return;
         }
-        let gone = self.sessions.remove(resource).expect("checked above");
         // RFC 6121 §4.6.1: unavailable also on an abrupt disconnect.
-        if gone.available {
-            self.broadcast_unavailable(&gone.full);
-        }
+        self.went_away(resource);
+        self.sessions.remove(resource);
         self.arm_idle_timer(ctx);
     }
 }
@@ -663,6 +432,46 @@ impl Handler<Deliver> for UserActor {
     }
 }
 
+/// Presence with a `to` from one of the account's resources (directed presence and
+/// subscription stanzas), already stamped with the resource's full JID.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct OutboundPresence {
+    pub full: FullJid,
+    pub presence: Element,
+}
+
+impl Handler<OutboundPresence> for UserActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: OutboundPresence, ctx: &mut Context<Self>) {
+        self.process_outbound_presence(&msg.full, msg.presence, ctx);
+    }
+}
+
+/// A subscription stanza from a local account, carried by its outbox entry `key` (see
+/// [`cordial_storage::OutboxKey`]).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct DeliverSubscription {
+    pub stanza: Element,
+    pub key: OutboxKey,
+}
+
+impl Handler<DeliverSubscription> for UserActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: DeliverSubscription, ctx: &mut Context<Self>) {
+        if self.retired {
+            return self.router.route_subscription(msg.stanza, msg.key);
+        }
+        match SubType::parse(stanza::stanza_type(&msg.stanza)) {
+            Some(t) => self.process_inbound_subscription(t, msg.stanza, Some(msg.key), ctx),
+            None => log::error!("a non-subscription stanza came through the outbox"),
+        }
+    }
+}
+
 /// A roster iq from one of the account's own resources (no `to`, or the account's bare JID).
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -691,5 +500,60 @@ impl Handler<CloseAll> for UserActor {
         for s in self.sessions.values() {
             s.addr.do_send(CloseStream(msg.0.clone()));
         }
+    }
+}
+
+/// Deletes the account and everything stored for it, then closes its sessions with
+/// `<not-authorized/>`. Done by the UserActor so that no roster write of the account can
+/// interleave with the deletion, and so that what it holds in memory goes with it.
+/// `Ok(false)` if there was no such account.
+#[derive(Message)]
+#[rtype(result = "cordial_storage::Result<bool>")]
+pub struct DeleteAccount;
+
+impl Handler<DeleteAccount> for UserActor {
+    type Result = ResponseActFuture<Self, cordial_storage::Result<bool>>;
+
+    fn handle(&mut self, _: DeleteAccount, _: &mut Context<Self>) -> Self::Result {
+        // Unsubscribe every contact first (RFC 6121 §2.5.2 for each item), durably, so that
+        // the cancellations reach them even if the server stops during the deletion.
+        let removals = match self.write_all_removals() {
+            Ok(r) => r,
+            Err(e) => return Box::pin(actix::fut::ready(Err(e))),
+        };
+        let store = self.router.store.clone();
+        let bare = self.bare.clone();
+        Box::pin(
+            async move {
+                store.flush().await?;
+                Ok(())
+            }
+            .into_actor(self)
+            .then(move |flushed: cordial_storage::Result<()>, act, _| {
+                let deleted = flushed.and_then(|()| {
+                    for r in removals {
+                        act.finish_removal(r);
+                    }
+                    act.roster = None;
+                    act.router.store.delete_account(bare.as_str())
+                });
+                let store = act.router.store.clone();
+                async move {
+                    let deleted = deleted?;
+                    store.flush().await?;
+                    Ok(deleted)
+                }
+                .into_actor(act)
+            })
+            .map(|result, act, _| {
+                for s in act.sessions.values() {
+                    s.addr.do_send(CloseStream(StreamClose::new(
+                        StreamCondition::NotAuthorized,
+                        "The account has been deleted".to_string(),
+                    )));
+                }
+                result
+            }),
+        )
     }
 }

@@ -1,0 +1,294 @@
+//! Presence (RFC 6121 §4, RFC 3921 §5) for the UserActor: the user's own presence broadcast to
+//! its resources and to subscribed contacts, probes sent at initial presence and answered on
+//! the user's behalf, directed presence, and unavailable at logout and on abrupt disconnect.
+
+use actix::prelude::*;
+use jid::{FullJid, Jid};
+use minidom::Element;
+
+use super::UserActor;
+use crate::ns;
+use crate::resource::ToClient;
+use crate::stanza;
+use crate::subscription::SubType;
+use crate::xml::{BuildAttr, SetAttr};
+
+use super::subscriptions::subscription_presence;
+
+impl UserActor {
+    /// Contacts that may see the user's presence ("From" or "Both"), minus those whose server
+    /// answered with a presence error during these sessions (RFC 6121 §4.4.2 note).
+    fn presence_subscribers(&self) -> Vec<String> {
+        let Some(r) = self.roster.as_ref() else {
+            return Vec::new();
+        };
+        r.items()
+            .filter(|i| matches!(i.subscription.as_str(), "from" | "both"))
+            .filter(|i| !self.presence_errors.contains(&i.jid))
+            .map(|i| i.jid.clone())
+            .collect()
+    }
+
+    /// Contacts whose presence the user receives ("To" or "Both").
+    fn presence_sources(&self) -> Vec<String> {
+        let Some(r) = self.roster.as_ref() else {
+            return Vec::new();
+        };
+        r.items()
+            .filter(|i| matches!(i.subscription.as_str(), "to" | "both"))
+            .map(|i| i.jid.clone())
+            .collect()
+    }
+
+    /// `presence` from `full` to `to`, as routed.
+    fn addressed(presence: &Element, full: &FullJid, to: &str) -> Element {
+        let mut p = presence.clone();
+        p.set("from", full.to_string());
+        p.set("to", to.to_string());
+        p
+    }
+
+    /// The current presence of each available resource, to one contact (§3.1.5 on approval,
+    /// §4.3.2 in answer to a probe).
+    pub(super) fn send_current_presence_to(&mut self, contact: &str) {
+        let out: Vec<Element> = self
+            .available()
+            .filter_map(|s| Some(Self::addressed(s.presence.as_ref()?, &s.full, contact)))
+            .collect();
+        for p in out {
+            self.router.route(p);
+        }
+    }
+
+    /// Unavailable from each available resource, to one contact that can no longer see the
+    /// user's presence (§3.2.2, §3.3.3, §2.5.2).
+    pub(super) fn send_unavailable_to(&mut self, contact: &str) {
+        let out: Vec<Element> = self
+            .available()
+            .map(|s| {
+                let mut p = stanza::unavailable_from(&s.full);
+                p.set("to", contact.to_string());
+                p
+            })
+            .collect();
+        for p in out {
+            self.router.route(p);
+        }
+    }
+
+    /// Presence from one of the user's own resources without a `to` (RFC 6121 §4.2, §4.4,
+    /// §4.5): tracked for availability and priority, and broadcast to all of the user's
+    /// available resources (the sender included, §4.2.2) and to the contacts subscribed to the
+    /// user. Initial presence also probes the contacts the user is subscribed to, and brings
+    /// stored subscription requests, notifications and offline messages.
+    pub(super) fn process_own_presence(
+        &mut self,
+        resource: &str,
+        presence: Element,
+        ctx: &mut Context<Self>,
+    ) {
+        let type_ = stanza::stanza_type(&presence).to_string();
+        if !self.sessions.contains_key(resource) {
+            return;
+        }
+        if let Err(e) = self.roster() {
+            log::error!("reading the roster of {}: {e}", self.bare);
+        }
+        let s = self.sessions.get_mut(resource).expect("checked above");
+        let was_available = s.available;
+        match type_.as_str() {
+            "available" => {
+                s.available = true;
+                s.priority = stanza::priority(&presence);
+                let mut kept = presence.clone();
+                kept.unset("to");
+                s.presence = Some(kept);
+            }
+            "unavailable" => {
+                if !was_available {
+                    return;
+                }
+                return self.went_unavailable(resource, presence, true);
+            }
+            // Subscription and probe stanzas without a `to` have no meaning (RFC 6121 §3).
+            _ => return,
+        }
+        let full = s.full.clone();
+        let priority = s.priority;
+        for other in self.available() {
+            other.addr.do_send(ToClient(presence.clone()));
+        }
+        for contact in self.presence_subscribers() {
+            self.router
+                .route(Self::addressed(&presence, &full, &contact));
+        }
+        if was_available {
+            return;
+        }
+        // §4.2.2: probes from the user's bare JID to every contact the user is subscribed to.
+        for contact in self.presence_sources() {
+            let probe = Element::builder("presence", ns::JABBER_CLIENT)
+                .a("type", "probe")
+                .a("from", self.bare.to_string())
+                .a("to", contact)
+                .build();
+            self.router.route(probe);
+        }
+        self.deliver_inbox_to(resource);
+        if priority >= 0 {
+            self.deliver_offline_to(resource, ctx);
+        }
+    }
+
+    /// A resource became unavailable, by presence or by going away (§4.5, §4.6.3): its
+    /// unavailable goes to the user's other resources, to subscribed contacts, and to every
+    /// entity that got directed presence from it; and back to the resource itself when it
+    /// sent the unavailable (`reflect`).
+    pub(super) fn went_unavailable(&mut self, resource: &str, presence: Element, reflect: bool) {
+        let Some(s) = self.sessions.get_mut(resource) else {
+            return;
+        };
+        s.available = false;
+        s.presence = None;
+        let directed = std::mem::take(&mut s.directed);
+        let full = s.full.clone();
+        let own = self.sessions.get(resource).filter(|_| reflect);
+        for other in self.available().chain(own) {
+            other.addr.do_send(ToClient(presence.clone()));
+        }
+        let mut told = self.presence_subscribers();
+        for contact in &told {
+            self.router
+                .route(Self::addressed(&presence, &full, contact));
+        }
+        told.sort();
+        for to in directed {
+            if told.binary_search(&to).is_err() {
+                self.router.route(Self::addressed(&presence, &full, &to));
+            }
+        }
+        if self.available().next().is_none() {
+            self.last_unavailable = Some(stanza::now_stamp());
+            self.presence_errors.clear();
+        }
+    }
+
+    /// A resource with available presence went away without saying so (§4.6.1).
+    pub(super) fn went_away(&mut self, resource: &str) {
+        let Some(s) = self.sessions.get(resource) else {
+            return;
+        };
+        if s.available {
+            let p = stanza::unavailable_from(&s.full);
+            self.went_unavailable(resource, p, false);
+        }
+    }
+
+    /// Presence with a `to` from one of the user's resources: subscription stanzas go through
+    /// the state machine; available and unavailable presence is directed presence (§4.6),
+    /// remembered so that the entity learns when the resource goes offline.
+    pub(super) fn process_outbound_presence(
+        &mut self,
+        full: &FullJid,
+        presence: Element,
+        ctx: &mut Context<Self>,
+    ) {
+        let type_ = stanza::stanza_type(&presence);
+        if let Some(t) = SubType::parse(type_) {
+            return self.process_outbound_subscription(t, presence, ctx);
+        }
+        let Some(to) = presence.attr("to").map(str::to_string) else {
+            return;
+        };
+        if let Some(s) = self.sessions.get_mut(full.resource().as_str()) {
+            match type_ {
+                "available" if s.available => {
+                    s.directed.insert(to);
+                }
+                "unavailable" => {
+                    s.directed.remove(&to);
+                }
+                _ => {}
+            }
+        }
+        self.router.route(presence);
+    }
+
+    /// Presence addressed to this account from someone else (RFC 6121 §3, §4.3, §8.5.2.1.2,
+    /// §8.5.3): subscription stanzas, probes answered on the user's behalf, errors that stop
+    /// broadcasts to their sender, and presence to deliver.
+    pub(super) fn process_inbound_presence(
+        &mut self,
+        stanza: Element,
+        resource: Option<String>,
+        ctx: &mut Context<Self>,
+    ) {
+        let type_ = stanza::stanza_type(&stanza);
+        if let Some(t) = SubType::parse(type_) {
+            return self.process_inbound_subscription(t, stanza, None, ctx);
+        }
+        let from_bare = stanza
+            .attr("from")
+            .and_then(|f| Jid::new(f).ok())
+            .map(|j| j.to_bare().to_string());
+        match type_ {
+            "probe" => {
+                if let Some(from) = from_bare {
+                    self.answer_probe(&from);
+                }
+            }
+            "error" => {
+                if let Some(from) = from_bare {
+                    self.presence_errors.insert(from);
+                }
+                self.deliver_presence(stanza, resource);
+            }
+            _ => self.deliver_presence(stanza, resource),
+        }
+    }
+
+    /// §4.3.2: a probe from `from`. A contact subscribed to the user gets the presence of each
+    /// available resource, or the last unavailable with the time of logout; anyone else gets
+    /// `unsubscribed`, so that a contact that believes it is subscribed learns otherwise.
+    fn answer_probe(&mut self, from: &str) {
+        if let Err(e) = self.roster() {
+            return log::error!("reading the roster of {}: {e}", self.bare);
+        }
+        if !self.sub_state(from).from() {
+            let no = subscription_presence(self.bare.as_str(), from, SubType::Unsubscribed);
+            return self.router.route(no);
+        }
+        if self.available().next().is_some() {
+            return self.send_current_presence_to(from);
+        }
+        let mut b = Element::builder("presence", ns::JABBER_CLIENT)
+            .a("type", "unavailable")
+            .a("from", self.bare.to_string())
+            .a("to", from);
+        if let Some(stamp) = &self.last_unavailable {
+            b = b.append(
+                Element::builder("delay", ns::DELAY)
+                    .a("from", self.bare.domain().as_str())
+                    .a("stamp", stamp.as_str())
+                    .build(),
+            );
+        }
+        self.router.route(b.build());
+    }
+
+    /// Inbound presence to the user's resources (§8.5.2.1.2, §8.5.3).
+    fn deliver_presence(&mut self, stanza: Element, resource: Option<String>) {
+        match resource {
+            Some(r) => {
+                if let Some(s) = self.sessions.get(&r) {
+                    s.addr.do_send(ToClient(stanza));
+                }
+            }
+            None => {
+                for s in self.available() {
+                    s.addr.do_send(ToClient(stanza.clone()));
+                }
+            }
+        }
+    }
+}

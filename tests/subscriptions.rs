@@ -1,0 +1,633 @@
+//! RFC 6121 §3–§4 (RFC 3921 §5, §8, §9): subscriptions and presence, end to end through
+//! scripted client sessions.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use minidom::Element;
+
+const R: &str = "jabber:iq:roster";
+
+async fn server() -> TestServer {
+    let s = TestServer::start().await;
+    for u in ["juliet", "romeo", "nurse"] {
+        s.add_user(u, "pw").await;
+    }
+    s
+}
+
+/// Logged in, roster requested (an interested resource), available.
+async fn ready(s: &TestServer, user: &str, resource: &str) -> Client {
+    let mut c = s.login(user, "pw", resource).await;
+    c.iq("get", None, &format!("<query xmlns='{R}'/>")).await;
+    c.send("<presence/>").await;
+    let me = c.jid.clone().unwrap();
+    c.expect_where(|e| e.name() == "presence" && e.attr("from") == Some(me.as_str()))
+        .await;
+    c
+}
+
+type Pred<'a> = &'a dyn Fn(&Element) -> bool;
+
+/// Reads until every predicate has matched one element (in any order), ignoring the rest;
+/// returns the matches in the order of the predicates.
+async fn gather(c: &mut Client, preds: &[Pred<'_>]) -> Vec<Element> {
+    let mut got: Vec<Option<Element>> = vec![None; preds.len()];
+    while got.iter().any(Option::is_none) {
+        let e = c.expect_element().await;
+        if let Some(i) = (0..preds.len()).find(|&i| got[i].is_none() && preds[i](&e)) {
+            got[i] = Some(e);
+        }
+    }
+    got.into_iter().map(Option::unwrap).collect()
+}
+
+fn push_of(jid: &'static str) -> impl Fn(&Element) -> bool {
+    move |e: &Element| {
+        e.name() == "iq"
+            && e.attr("type") == Some("set")
+            && e.get_child("query", R)
+                .and_then(|q| q.get_child("item", R))
+                .is_some_and(|i| i.attr("jid") == Some(jid))
+    }
+}
+
+fn presence(type_: &'static str, from: &'static str) -> impl Fn(&Element) -> bool {
+    move |e: &Element| {
+        e.name() == "presence"
+            && e.attr("type").unwrap_or("available") == type_
+            && e.attr("from").is_some_and(|f| f.starts_with(from))
+    }
+}
+
+/// The item of a roster push.
+fn item(push: &Element) -> &Element {
+    push.get_child("query", R)
+        .unwrap()
+        .get_child("item", R)
+        .unwrap()
+}
+
+fn sub(push: &Element) -> (&str, Option<&str>) {
+    let i = item(push);
+    (i.attr("subscription").unwrap(), i.attr("ask"))
+}
+
+async fn roster_item(c: &mut Client, jid: &str) -> Option<Element> {
+    let r = c.iq("get", None, &format!("<query xmlns='{R}'/>")).await;
+    r.get_child("query", R)
+        .unwrap()
+        .children()
+        .find(|i| i.attr("jid") == Some(jid))
+        .cloned()
+}
+
+/// `a` subscribes to `b` and `b` approves; both online and ready. Returns when `a` has the
+/// approval, its push, and `b`'s current presence.
+async fn subscribe(a: &mut Client, a_bare: &'static str, b: &mut Client, b_bare: &'static str) {
+    a.send(&format!("<presence to='{b_bare}' type='subscribe'/>"))
+        .await;
+    gather(b, &[&presence("subscribe", a_bare)]).await;
+    b.send(&format!("<presence to='{a_bare}' type='subscribed'/>"))
+        .await;
+    gather(b, &[&push_of(a_bare)]).await;
+    gather(
+        a,
+        &[
+            &presence("subscribed", b_bare),
+            &|e: &Element| push_of(b_bare)(e) && sub(e).1.is_none(),
+            &presence("available", b_bare),
+        ],
+    )
+    .await;
+}
+
+/// RFC 6121 §3.1 (RFC 3921 §8.2): the user subscribes, the contact approves. Pushes show
+/// `ask='subscribe'` while pending, then "to" and "from"; the request arrives stamped with the
+/// user's bare JID; on approval the user receives the contact's presence (§3.1.5).
+#[actix_rt::test]
+async fn rfc6121_3_1_subscribe_and_approve() {
+    let s = server().await;
+    let mut juliet = ready(&s, "juliet", "balcony").await;
+    let mut romeo = ready(&s, "romeo", "orchard").await;
+    romeo
+        .send("<presence to='juliet@localhost/balcony' type='subscribe'><nick xmlns='http://jabber.org/protocol/nick'>Romeo</nick></presence>")
+        .await;
+    let [push] =
+        <[Element; 1]>::try_from(gather(&mut romeo, &[&push_of("juliet@localhost")]).await)
+            .unwrap();
+    assert_eq!(sub(&push), ("none", Some("subscribe")));
+    let req = gather(&mut juliet, &[&presence("subscribe", "romeo")]).await;
+    assert_eq!(req[0].attr("from"), Some("romeo@localhost"));
+    assert_eq!(req[0].attr("to"), Some("juliet@localhost"));
+    assert!(
+        req[0]
+            .get_child("nick", "http://jabber.org/protocol/nick")
+            .is_some(),
+        "the request keeps its extensions"
+    );
+    // §3.1.3: no item for a pending inbound request alone.
+    assert!(roster_item(&mut juliet, "romeo@localhost").await.is_none());
+    juliet
+        .send("<presence to='romeo@localhost' type='subscribed'/>")
+        .await;
+    let j = gather(&mut juliet, &[&push_of("romeo@localhost")]).await;
+    assert_eq!(sub(&j[0]), ("from", None));
+    let r = gather(
+        &mut romeo,
+        &[
+            &push_of("juliet@localhost"),
+            &presence("subscribed", "juliet@localhost"),
+            &presence("available", "juliet@localhost/balcony"),
+        ],
+    )
+    .await;
+    assert_eq!(sub(&r[0]), ("to", None));
+}
+
+/// RFC 6121 §3.2 (RFC 3921 §8.2.1): the contact declines; the user's pending state ends.
+#[actix_rt::test]
+async fn rfc6121_3_2_contact_declines() {
+    let s = server().await;
+    let mut juliet = ready(&s, "juliet", "balcony").await;
+    let mut romeo = ready(&s, "romeo", "orchard").await;
+    romeo
+        .send("<presence to='juliet@localhost' type='subscribe'/>")
+        .await;
+    gather(&mut juliet, &[&presence("subscribe", "romeo")]).await;
+    juliet
+        .send("<presence to='romeo@localhost' type='unsubscribed'/>")
+        .await;
+    let r = gather(
+        &mut romeo,
+        &[
+            &|e: &Element| push_of("juliet@localhost")(e) && sub(e).1.is_none(),
+            &presence("unsubscribed", "juliet@localhost"),
+        ],
+    )
+    .await;
+    assert_eq!(sub(&r[0]), ("none", None));
+    // The request is answered: it is not redelivered at Juliet's next login.
+    drop(juliet);
+    let mut juliet = ready(&s, "juliet", "again").await;
+    juliet.expect_silence(300).await;
+}
+
+/// RFC 3921 §8.3 / RFC 6121 §3.1: mutual subscription ends in "both" on both sides, and each
+/// sees the other's presence.
+#[actix_rt::test]
+async fn rfc3921_8_3_mutual_subscription_is_both() {
+    let s = server().await;
+    let mut juliet = ready(&s, "juliet", "balcony").await;
+    let mut romeo = ready(&s, "romeo", "orchard").await;
+    subscribe(
+        &mut romeo,
+        "romeo@localhost",
+        &mut juliet,
+        "juliet@localhost",
+    )
+    .await;
+    subscribe(
+        &mut juliet,
+        "juliet@localhost",
+        &mut romeo,
+        "romeo@localhost",
+    )
+    .await;
+    let j = roster_item(&mut juliet, "romeo@localhost").await.unwrap();
+    assert_eq!(j.attr("subscription"), Some("both"));
+    let r = roster_item(&mut romeo, "juliet@localhost").await.unwrap();
+    assert_eq!(r.attr("subscription"), Some("both"));
+    // Presence broadcast now flows both ways.
+    juliet.send("<presence><show>away</show></presence>").await;
+    let p = gather(
+        &mut romeo,
+        &[&presence("available", "juliet@localhost/balcony")],
+    )
+    .await;
+    assert!(p[0].get_child("show", "jabber:client").is_some());
+}
+
+/// RFC 6121 §3.3 (RFC 3921 §8.4): unsubscribing in a mutual subscription; the contact is told,
+/// both items change, and the user receives unavailable from the contact (§3.3.3).
+#[actix_rt::test]
+async fn rfc6121_3_3_unsubscribe_mutual() {
+    let s = server().await;
+    let mut juliet = ready(&s, "juliet", "balcony").await;
+    let mut romeo = ready(&s, "romeo", "orchard").await;
+    subscribe(
+        &mut romeo,
+        "romeo@localhost",
+        &mut juliet,
+        "juliet@localhost",
+    )
+    .await;
+    subscribe(
+        &mut juliet,
+        "juliet@localhost",
+        &mut romeo,
+        "romeo@localhost",
+    )
+    .await;
+    romeo
+        .send("<presence to='juliet@localhost' type='unsubscribe'/>")
+        .await;
+    let r = gather(
+        &mut romeo,
+        &[
+            &|e: &Element| push_of("juliet@localhost")(e) && sub(e).0 == "from",
+            &presence("unavailable", "juliet@localhost/balcony"),
+        ],
+    )
+    .await;
+    assert_eq!(sub(&r[0]), ("from", None));
+    let j = gather(
+        &mut juliet,
+        &[
+            &|e: &Element| push_of("romeo@localhost")(e) && sub(e).0 == "to",
+            &presence("unsubscribe", "romeo@localhost"),
+        ],
+    )
+    .await;
+    assert_eq!(sub(&j[0]), ("to", None));
+}
+
+/// RFC 6121 §3.3 in the non-mutual case: both sides end at "none".
+#[actix_rt::test]
+async fn rfc6121_3_3_unsubscribe_one_way() {
+    let s = server().await;
+    let mut juliet = ready(&s, "juliet", "balcony").await;
+    let mut romeo = ready(&s, "romeo", "orchard").await;
+    subscribe(
+        &mut romeo,
+        "romeo@localhost",
+        &mut juliet,
+        "juliet@localhost",
+    )
+    .await;
+    romeo
+        .send("<presence to='juliet@localhost' type='unsubscribe'/>")
+        .await;
+    let r = gather(
+        &mut romeo,
+        &[&|e: &Element| push_of("juliet@localhost")(e) && sub(e).0 == "none"],
+    )
+    .await;
+    assert_eq!(sub(&r[0]), ("none", None));
+    let j = gather(
+        &mut juliet,
+        &[&|e: &Element| push_of("romeo@localhost")(e) && sub(e).0 == "none"],
+    )
+    .await;
+    assert_eq!(sub(&j[0]), ("none", None));
+}
+
+/// RFC 6121 §3.2 (RFC 3921 §8.2.1 "cancelling"): the contact cancels the user's subscription
+/// in a mutual subscription; the user gets unsubscribed and unavailable.
+#[actix_rt::test]
+async fn rfc6121_3_2_cancel_mutual() {
+    let s = server().await;
+    let mut juliet = ready(&s, "juliet", "balcony").await;
+    let mut romeo = ready(&s, "romeo", "orchard").await;
+    subscribe(
+        &mut romeo,
+        "romeo@localhost",
+        &mut juliet,
+        "juliet@localhost",
+    )
+    .await;
+    subscribe(
+        &mut juliet,
+        "juliet@localhost",
+        &mut romeo,
+        "romeo@localhost",
+    )
+    .await;
+    juliet
+        .send("<presence to='romeo@localhost' type='unsubscribed'/>")
+        .await;
+    let j = gather(
+        &mut juliet,
+        &[&|e: &Element| push_of("romeo@localhost")(e) && sub(e).0 == "to"],
+    )
+    .await;
+    assert_eq!(sub(&j[0]), ("to", None));
+    let r = gather(
+        &mut romeo,
+        &[
+            &|e: &Element| push_of("juliet@localhost")(e) && sub(e).0 == "from",
+            &presence("unsubscribed", "juliet@localhost"),
+            &presence("unavailable", "juliet@localhost/balcony"),
+        ],
+    )
+    .await;
+    assert_eq!(sub(&r[0]), ("from", None));
+}
+
+/// RFC 6121 §2.5.2 (RFC 3921 §8.6): removing an item with a "both" subscription cancels both
+/// directions; the contact's item goes to "none" and each side sees the other go unavailable.
+#[actix_rt::test]
+async fn rfc6121_2_5_2_remove_item_cancels_all_subscriptions() {
+    let s = server().await;
+    let mut juliet = ready(&s, "juliet", "balcony").await;
+    let mut romeo = ready(&s, "romeo", "orchard").await;
+    subscribe(
+        &mut romeo,
+        "romeo@localhost",
+        &mut juliet,
+        "juliet@localhost",
+    )
+    .await;
+    subscribe(
+        &mut juliet,
+        "juliet@localhost",
+        &mut romeo,
+        "romeo@localhost",
+    )
+    .await;
+    let r = romeo
+        .iq(
+            "set",
+            None,
+            &format!(
+                "<query xmlns='{R}'><item jid='juliet@localhost' subscription='remove'/></query>"
+            ),
+        )
+        .await;
+    assert_eq!(r.attr("type"), Some("result"));
+    gather(
+        &mut romeo,
+        &[
+            &|e: &Element| push_of("juliet@localhost")(e) && sub(e).0 == "remove",
+            &presence("unavailable", "juliet@localhost/balcony"),
+        ],
+    )
+    .await;
+    gather(
+        &mut juliet,
+        &[
+            &presence("unsubscribe", "romeo@localhost"),
+            &presence("unsubscribed", "romeo@localhost"),
+            &presence("unavailable", "romeo@localhost/orchard"),
+        ],
+    )
+    .await;
+    let j = roster_item(&mut juliet, "romeo@localhost").await.unwrap();
+    assert_eq!(j.attr("subscription"), Some("none"));
+    assert_eq!(j.attr("ask"), None);
+}
+
+/// RFC 6121 §3.1.3, RFC 3921 §9.4: a request to an offline contact is stored, survives a
+/// restart, is delivered at the contact's next available presence, and again at the one after
+/// until answered; the answer reaches the offline requester at its next login.
+#[actix_rt::test]
+async fn rfc6121_3_1_3_request_to_offline_contact_survives_restart() {
+    let mut s = server().await;
+    let mut romeo = ready(&s, "romeo", "orchard").await;
+    romeo
+        .send(
+            "<presence to='juliet@localhost' type='subscribe'><status>It is I</status></presence>",
+        )
+        .await;
+    gather(&mut romeo, &[&push_of("juliet@localhost")]).await;
+    drop(romeo);
+    s.restart().await;
+    let mut juliet = ready(&s, "juliet", "balcony").await;
+    let req = gather(&mut juliet, &[&presence("subscribe", "romeo@localhost")]).await;
+    assert_eq!(
+        req[0].get_child("status", "jabber:client").unwrap().text(),
+        "It is I"
+    );
+    drop(juliet);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut juliet = ready(&s, "juliet", "balcony").await;
+    gather(&mut juliet, &[&presence("subscribe", "romeo@localhost")]).await;
+    juliet
+        .send("<presence to='romeo@localhost' type='subscribed'/>")
+        .await;
+    gather(&mut juliet, &[&push_of("romeo@localhost")]).await;
+    // Romeo was offline: the approval waits for him.
+    let mut romeo = ready(&s, "romeo", "orchard").await;
+    gather(&mut romeo, &[&presence("subscribed", "juliet@localhost")]).await;
+    let item = roster_item(&mut romeo, "juliet@localhost").await.unwrap();
+    assert_eq!(item.attr("subscription"), Some("to"));
+    assert_eq!(item.attr("ask"), None);
+}
+
+/// RFC 6121 §4.6.1: an abrupt TCP close broadcasts unavailable to the contacts.
+#[actix_rt::test]
+async fn rfc6121_4_6_1_abrupt_disconnect_broadcasts_unavailable() {
+    let s = server().await;
+    let mut juliet = ready(&s, "juliet", "balcony").await;
+    let mut romeo = ready(&s, "romeo", "orchard").await;
+    subscribe(
+        &mut romeo,
+        "romeo@localhost",
+        &mut juliet,
+        "juliet@localhost",
+    )
+    .await;
+    drop(juliet);
+    gather(
+        &mut romeo,
+        &[&presence("unavailable", "juliet@localhost/balcony")],
+    )
+    .await;
+}
+
+/// RFC 6121 §3.4: pre-approval, advertised as a stream feature; the later request is approved
+/// without reaching the contact.
+#[actix_rt::test]
+async fn rfc6121_3_4_pre_approval_end_to_end() {
+    let s = server().await;
+    let mut c = Client::connect(s.addr()).await;
+    c.negotiate_tls().await;
+    assert!(c.auth_scram("juliet", "pw", "SCRAM-SHA-256").await);
+    c.restart().await;
+    assert!(c
+        .features
+        .as_ref()
+        .unwrap()
+        .get_child("sub", "urn:xmpp:features:pre-approval")
+        .is_some());
+    drop(c);
+    let mut juliet = ready(&s, "juliet", "balcony").await;
+    let mut romeo = ready(&s, "romeo", "orchard").await;
+    juliet
+        .send("<presence to='romeo@localhost' type='subscribed'/>")
+        .await;
+    let j = gather(&mut juliet, &[&push_of("romeo@localhost")]).await;
+    assert_eq!(item(&j[0]).attr("approved"), Some("true"));
+    assert_eq!(sub(&j[0]), ("none", None));
+    romeo.expect_silence(200).await;
+    romeo
+        .send("<presence to='juliet@localhost' type='subscribe'/>")
+        .await;
+    gather(
+        &mut romeo,
+        &[
+            &|e: &Element| push_of("juliet@localhost")(e) && sub(e).0 == "to",
+            &presence("subscribed", "juliet@localhost"),
+            &presence("available", "juliet@localhost/balcony"),
+        ],
+    )
+    .await;
+    let j = gather(&mut juliet, &[&push_of("romeo@localhost")]).await;
+    assert_eq!(sub(&j[0]), ("from", None));
+    assert_eq!(item(&j[0]).attr("approved"), None);
+    juliet.expect_silence(200).await;
+}
+
+/// RFC 6121 §3.1.3: a request from a contact that is already subscribed is answered with
+/// `subscribed` by the server and never shown to the user; the contact's server, already in
+/// "To", keeps its state (Appendix A.3.3) and asks nothing again.
+#[actix_rt::test]
+async fn rfc6121_3_1_3_repeated_request_is_answered_by_the_server() {
+    let s = server().await;
+    let mut juliet = ready(&s, "juliet", "balcony").await;
+    let mut romeo = ready(&s, "romeo", "orchard").await;
+    subscribe(
+        &mut romeo,
+        "romeo@localhost",
+        &mut juliet,
+        "juliet@localhost",
+    )
+    .await;
+    romeo
+        .send("<presence to='juliet@localhost' type='subscribe'/>")
+        .await;
+    juliet.expect_silence(300).await;
+    let item = roster_item(&mut romeo, "juliet@localhost").await.unwrap();
+    assert_eq!(item.attr("subscription"), Some("to"));
+    assert_eq!(item.attr("ask"), None);
+}
+
+/// RFC 6121 §4.2.2, §4.3.2: initial presence probes the contacts; an online contact's presence
+/// reaches the new resource; an offline one answers unavailable with the time of its logout.
+#[actix_rt::test]
+async fn rfc6121_4_3_probes_answered_on_behalf_of_contacts() {
+    let s = server().await;
+    let mut juliet = ready(&s, "juliet", "balcony").await;
+    let mut romeo = ready(&s, "romeo", "orchard").await;
+    subscribe(
+        &mut romeo,
+        "romeo@localhost",
+        &mut juliet,
+        "juliet@localhost",
+    )
+    .await;
+    drop(romeo);
+    let mut romeo = ready(&s, "romeo", "garden").await;
+    gather(
+        &mut romeo,
+        &[&presence("available", "juliet@localhost/balcony")],
+    )
+    .await;
+    juliet.close().await;
+    drop(romeo);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut romeo = ready(&s, "romeo", "garden").await;
+    let p = gather(&mut romeo, &[&presence("unavailable", "juliet@localhost")]).await;
+    assert!(p[0].get_child("delay", "urn:xmpp:delay").is_some());
+}
+
+/// RFC 6121 §4.6: directed presence to a non-contact is followed by unavailable at logout.
+#[actix_rt::test]
+async fn rfc6121_4_6_directed_presence_gets_unavailable_at_logout() {
+    let s = server().await;
+    let mut juliet = ready(&s, "juliet", "balcony").await;
+    let mut nurse = ready(&s, "nurse", "kitchen").await;
+    juliet.send("<presence to='nurse@localhost'/>").await;
+    gather(
+        &mut nurse,
+        &[&presence("available", "juliet@localhost/balcony")],
+    )
+    .await;
+    juliet.send("<presence type='unavailable'/>").await;
+    gather(
+        &mut nurse,
+        &[&presence("unavailable", "juliet@localhost/balcony")],
+    )
+    .await;
+}
+
+/// RFC 6121 §8.5.1: presence to an account that does not exist is dropped; a subscription
+/// request to one is answered `unsubscribed`, so it never stays pending.
+#[actix_rt::test]
+async fn rfc6121_8_5_1_presence_to_nonexistent_account() {
+    let s = server().await;
+    let mut juliet = ready(&s, "juliet", "balcony").await;
+    juliet.send("<presence to='ghost@localhost'/>").await;
+    juliet.expect_silence(300).await;
+    juliet
+        .send("<presence to='ghost@localhost' type='subscribe'/>")
+        .await;
+    gather(
+        &mut juliet,
+        &[
+            &presence("unsubscribed", "ghost@localhost"),
+            &|e: &Element| push_of("ghost@localhost")(e) && sub(e).1.is_none(),
+        ],
+    )
+    .await;
+}
+
+/// Deleting an account unsubscribes it from every contact: their items change, with pushes.
+#[actix_rt::test]
+async fn deleting_an_account_unsubscribes_its_contacts() {
+    let s = server().await;
+    let mut juliet = ready(&s, "juliet", "balcony").await;
+    let mut romeo = ready(&s, "romeo", "orchard").await;
+    subscribe(
+        &mut romeo,
+        "romeo@localhost",
+        &mut juliet,
+        "juliet@localhost",
+    )
+    .await;
+    subscribe(
+        &mut juliet,
+        "juliet@localhost",
+        &mut romeo,
+        "romeo@localhost",
+    )
+    .await;
+    let bare = jid::BareJid::new("juliet@localhost").unwrap();
+    assert!(
+        cordial_actors::accounts::delete_account(s.handle().router(), &bare)
+            .await
+            .unwrap()
+    );
+    gather(
+        &mut romeo,
+        &[
+            &|e: &Element| push_of("juliet@localhost")(e) && sub(e).0 == "none",
+            &presence("unavailable", "juliet@localhost/balcony"),
+        ],
+    )
+    .await;
+}
+
+/// RFC 6121 §4.7.2.3: a resource with negative priority gets presence but no bare-JID
+/// messages; a presence error from a contact stops broadcasts to it (§4.6.x note).
+#[actix_rt::test]
+async fn rfc6121_4_presence_error_stops_broadcasts() {
+    let s = server().await;
+    let mut juliet = ready(&s, "juliet", "balcony").await;
+    let mut romeo = ready(&s, "romeo", "orchard").await;
+    subscribe(
+        &mut romeo,
+        "romeo@localhost",
+        &mut juliet,
+        "juliet@localhost",
+    )
+    .await;
+    romeo
+        .send("<presence to='juliet@localhost' type='error'><error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>")
+        .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    juliet.send("<presence><show>dnd</show></presence>").await;
+    romeo.expect_silence(300).await;
+}
