@@ -87,6 +87,23 @@ async def main():
         raise SystemExit(f"FAIL: roster item is {item['name']!r} {item['groups']!r}")
     print("roster item added and pushed")
 
+    # Subscriptions (RFC 6121 §3, the blog walk-through): alice subscribes (ask), bob's client
+    # approves (slixmpp auto-authorizes) and subscribes back (auto-subscribe), ending in "both"
+    # on both sides with each seeing the other's presence.
+    bob_jid, alice_jid = f"{u2}@{domain}", f"{u1}@{domain}"
+    alice.send_presence(pto=bob_jid, ptype="subscribe")
+    deadline = asyncio.get_running_loop().time() + TIMEOUT
+    while True:
+        a = alice.client_roster[bob_jid]["subscription"]
+        b = bob.client_roster[alice_jid]["subscription"]
+        seen = alice.client_roster.presence(bob_jid) and bob.client_roster.presence(alice_jid)
+        if a == "both" and b == "both" and seen:
+            break
+        if asyncio.get_running_loop().time() > deadline:
+            raise SystemExit(f"FAIL: subscriptions are {a!r} / {b!r}, presence seen: {bool(seen)}")
+        await asyncio.sleep(0.1)
+    print("mutual subscription: both sides 'both', presence exchanged")
+
     bob.disconnect()
     await asyncio.wait_for(bob.disconnected, TIMEOUT)
     await asyncio.sleep(0.5)
