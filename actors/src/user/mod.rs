@@ -262,10 +262,7 @@ impl UserActor {
             let type_ = stanza::stanza_type(&stanza);
             let account_wide = type_ == "probe" || SubType::parse(type_).is_some();
             let target = match resource {
-                Some(r) if account_wide => {
-                    let _ = r;
-                    None
-                }
+                Some(_) if account_wide => None,
                 Some(r) if self.sessions.contains_key(&r) => Some(r),
                 Some(_) => return,
                 None => None,
