@@ -40,6 +40,11 @@ fn is_local_account(router: &Arc<Router>, contact: &str) -> Option<BareJid> {
     (jid.node().is_some() && router.config.hosts(jid.domain().as_str())).then_some(jid)
 }
 
+/// Whether a change writes nothing (an outbox entry it consumes aside).
+fn changes_nothing(w: &SubscriptionWrite) -> bool {
+    w.item == ItemWrite::Keep && w.inbox.is_empty() && w.outbox.is_empty()
+}
+
 /// A roster removal written to the store, to finish once it is durable.
 pub(super) struct Removal {
     pub ver: u64,
@@ -112,6 +117,36 @@ impl UserActor {
         Ok(done)
     }
 
+    /// Writes a change, makes it durable, pushes the changed item to the interested resources,
+    /// then runs `then` (routing and presence): nothing leaves before it is on disk.
+    fn commit_change(
+        &mut self,
+        ctx: &mut Context<Self>,
+        w: SubscriptionWrite,
+        then: impl FnOnce(&mut Self, SubscriptionWritten) + 'static,
+    ) {
+        let done = match self.write_change(&w) {
+            Ok(d) => d,
+            Err(e) => {
+                return log::error!(
+                    "writing the subscription of {} with {}: {e}",
+                    self.bare,
+                    w.contact
+                )
+            }
+        };
+        let contact = w.contact;
+        self.flush_then(ctx, move |act, flushed| {
+            if let Err(e) = flushed {
+                return log::error!("flushing the subscription of {}: {e}", act.bare);
+            }
+            if let Some(ver) = done.ver {
+                act.push_contact(ver, &contact);
+            }
+            then(act, done);
+        });
+    }
+
     /// Pushes the current item of `contact` (or its removal) at version `ver`.
     fn push_contact(&self, ver: u64, contact: &str) {
         let el = match self.roster.as_ref().and_then(|r| r.get(contact)) {
@@ -175,28 +210,13 @@ impl UserActor {
         if o.route && is_local_account(&self.router, &contact).is_some() {
             w.outbox.push(String::from(&stanza));
         }
-        if w.item == ItemWrite::Keep && w.inbox.is_empty() && w.outbox.is_empty() {
+        if changes_nothing(&w) {
             if o.route {
                 self.router.route(stanza);
             }
             return;
         }
-        let done = match self.write_change(&w) {
-            Ok(d) => d,
-            Err(e) => {
-                return log::error!(
-                    "writing the subscription of {} to {contact}: {e}",
-                    self.bare
-                )
-            }
-        };
-        self.flush_then(ctx, move |act, flushed| {
-            if let Err(e) = flushed {
-                return log::error!("flushing the subscription of {}: {e}", act.bare);
-            }
-            if let Some(ver) = done.ver {
-                act.push_contact(ver, &contact);
-            }
+        self.commit_change(ctx, w, move |act, done| {
             if o.route {
                 act.route_kept(stanza, done.outbox.into_iter().next());
             }
@@ -257,29 +277,14 @@ impl UserActor {
                 w.outbox.push(String::from(r));
             }
         }
-        if w.item == ItemWrite::Keep && w.inbox.is_empty() && w.outbox.is_empty() {
+        if changes_nothing(&w) {
             self.consume_outbox(key);
             if let Some(r) = reply {
                 self.router.route(r);
             }
             return;
         }
-        let done = match self.write_change(&w) {
-            Ok(d) => d,
-            Err(e) => {
-                return log::error!(
-                    "writing the subscription of {} from {contact}: {e}",
-                    self.bare
-                )
-            }
-        };
-        self.flush_then(ctx, move |act, flushed| {
-            if let Err(e) = flushed {
-                return log::error!("flushing the subscription of {}: {e}", act.bare);
-            }
-            if let Some(ver) = done.ver {
-                act.push_contact(ver, &contact);
-            }
+        self.commit_change(ctx, w, move |act, done| {
             if i.deliver {
                 for s in act
                     .available()
