@@ -1,7 +1,7 @@
 //! jabber:iq:roster (RFC 6121 §2) for the UserActor, the single writer of the account's roster.
 
 use actix::prelude::*;
-use cordial_storage::{RosterChange, RosterItem, RosterStore};
+use cordial_storage::{ItemWrite, RosterChange, RosterItem, RosterStore, SubscriptionWrite};
 use minidom::Element;
 
 use super::UserActor;
@@ -168,8 +168,7 @@ impl UserActor {
                 Err(e) => Err(e),
             },
             RosterSet::Update { jid, name, groups } => {
-                let bare = self.bare.as_str();
-                let state = self.roster.as_mut().expect("loaded above");
+                let state = self.roster.as_ref().expect("loaded above");
                 let existing = state.get(&jid).cloned();
                 if existing.is_none() && state.len() >= limits.max_items {
                     let text = format!(
@@ -193,11 +192,13 @@ impl UserActor {
                         ..RosterItem::default()
                     })
                 };
-                store.put_roster_item(bare, &item).map(|ver| {
-                    let pushed = roster::item_element(&item);
-                    state.set(item, ver);
-                    (ver, pushed, None)
+                let pushed = roster::item_element(&item);
+                self.write_change(&SubscriptionWrite {
+                    contact: item.jid.clone(),
+                    item: ItemWrite::Put(item),
+                    ..Default::default()
                 })
+                .map(|done| (done.ver.expect("a put always writes"), pushed, None))
             }
         };
         let (ver, pushed, removed) = match outcome {

@@ -97,7 +97,7 @@ impl UserActor {
     }
 
     /// Writes a change and mirrors it in memory.
-    fn write_change(
+    pub(super) fn write_change(
         &mut self,
         w: &SubscriptionWrite,
     ) -> cordial_storage::Result<SubscriptionWritten> {
