@@ -269,6 +269,43 @@ async fn roster_size_limit_is_not_allowed_and_own_jid_is_allowed() {
     );
 }
 
+/// A subscription request or pre-approval that would add an item to a full roster is refused
+/// like a roster set (`<not-allowed/>` as a presence error), and nothing reaches the contact.
+#[actix_rt::test]
+async fn subscription_to_a_new_contact_respects_the_roster_limit() {
+    let s = server().await;
+    let mut j = s.login("juliet", "pw", "r").await;
+    for who in ["a@localhost", "b@localhost", "c@localhost"] {
+        set(&mut j, &format!("<item jid='{who}'/>")).await;
+    }
+    let mut romeo = s.online("romeo", "pw", "r", 0).await;
+    for t in ["subscribe", "subscribed"] {
+        j.send(&format!("<presence to='romeo@localhost' type='{t}'/>"))
+            .await;
+        let e = j
+            .expect_where(|e| e.name() == "presence" && e.attr("type") == Some("error"))
+            .await;
+        assert_eq!(error_condition(&e).as_deref(), Some("not-allowed"), "{t}");
+        assert_eq!(e.attr("from"), Some("romeo@localhost"));
+    }
+    romeo.expect_silence(200).await;
+    let names: Vec<String> = items(&get(&mut j, None).await)
+        .into_iter()
+        .map(|i| i.0)
+        .collect();
+    assert_eq!(names, ["a@localhost", "b@localhost", "c@localhost"]);
+    // Subscribing to a contact already in the roster still works at the limit.
+    j.send("<presence to='a@localhost' type='subscribe'/>")
+        .await;
+    let push = j.expect_where(|e| e.name() == "iq").await;
+    let item = push
+        .get_child("query", R)
+        .unwrap()
+        .get_child("item", R)
+        .unwrap();
+    assert_eq!(item.attr("ask"), Some("subscribe"));
+}
+
 /// RFC 6121 §2.6.3: with the current `ver` the result is empty and nothing follows.
 #[actix_rt::test]
 async fn rfc6121_2_6_3_current_ver_gets_an_empty_result() {

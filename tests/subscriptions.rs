@@ -480,6 +480,35 @@ async fn rfc6121_3_4_pre_approval_end_to_end() {
     juliet.expect_silence(200).await;
 }
 
+/// RFC 6121 §3.4: a pre-approval is cancelled with `unsubscribed` (Appendix A.2.4, "None +
+/// Pre-Approved" -> "None"); the contact's later request then reaches the user as a request.
+#[actix_rt::test]
+async fn rfc6121_3_4_pre_approval_cancelled_by_unsubscribed() {
+    let s = server().await;
+    let mut juliet = ready(&s, "juliet", "balcony").await;
+    let mut romeo = ready(&s, "romeo", "orchard").await;
+    juliet
+        .send("<presence to='romeo@localhost' type='subscribed'/>")
+        .await;
+    let j = gather(&mut juliet, &[&push_of("romeo@localhost")]).await;
+    assert_eq!(item(&j[0]).attr("approved"), Some("true"));
+    juliet
+        .send("<presence to='romeo@localhost' type='unsubscribed'/>")
+        .await;
+    let j = gather(&mut juliet, &[&push_of("romeo@localhost")]).await;
+    assert_eq!(item(&j[0]).attr("approved"), None);
+    assert_eq!(sub(&j[0]), ("none", None));
+    // Neither the pre-approval nor its cancellation reaches romeo.
+    romeo.expect_silence(200).await;
+    romeo
+        .send("<presence to='juliet@localhost' type='subscribe'/>")
+        .await;
+    gather(&mut juliet, &[&presence("subscribe", "romeo@localhost")]).await;
+    let r = gather(&mut romeo, &[&push_of("juliet@localhost")]).await;
+    assert_eq!(sub(&r[0]), ("none", Some("subscribe")));
+    romeo.expect_silence(200).await;
+}
+
 /// RFC 6121 §3.1.3: a request from a contact that is already subscribed is answered with
 /// `subscribed` by the server and never shown to the user; the contact's server, already in
 /// "To", keeps its state (Appendix A.3.3) and asks nothing again.

@@ -132,6 +132,12 @@ impl Reader {
         }
     }
 
+    /// The buffered byte stream underneath, for readers that scan raw bytes. Bytes the XML
+    /// parser had already read ahead are not in it.
+    pub fn into_raw(self) -> BufReader<ReadHalf<Io>> {
+        self.inner.into_inner().0
+    }
+
     fn restart(self) -> Self {
         let (buf, _) = self.inner.into_inner();
         Reader {

@@ -4,9 +4,12 @@
 //! K roster items), `idle` (N sessions log in and stay), `login` (connect, auth, bind, roster get,
 //! presence, close, as fast as possible), `chat` (online users message random online users at a
 //! target rate; latency from timestamps in the messages), `roster` (roster get of a K-item roster
-//! and roster sets per second). Every run is bounded in count and time and stops by itself.
+//! and roster sets per second), `subscriptions` (mutual subscriptions in a ring of K contacts
+//! plus a hub with F contacts), `presence` (hub fan-out, presence flood, login churn; see
+//! presence.rs). Every run is bounded in count and time and stops by itself.
 
 mod client;
+mod presence;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -97,6 +100,32 @@ enum Scenario {
         iterations: usize,
         #[arg(long, default_value = "rosteruser")]
         user: String,
+    },
+    /// Mutual subscriptions: each of N accounts with its K/2 ring neighbours on either side, and
+    /// the account PREFIXhub with the first HUB accounts.
+    Subscriptions {
+        #[arg(short)]
+        n: usize,
+        #[arg(short)]
+        k: usize,
+        #[arg(long, default_value_t = 1000)]
+        hub: usize,
+    },
+    /// N accounts (set up by `subscriptions`) online: hub fan-out to HUB contacts, a presence
+    /// flood at RATE changes/s, and login/logout churn, each DURATION seconds.
+    Presence {
+        #[arg(short)]
+        n: usize,
+        #[arg(short)]
+        k: usize,
+        #[arg(long, default_value_t = 1000)]
+        hub: usize,
+        #[arg(long, default_value_t = 1000)]
+        rate: u64,
+        #[arg(long, default_value_t = 10)]
+        duration: u64,
+        #[arg(long, default_value_t = 20)]
+        iterations: usize,
     },
 }
 
@@ -468,6 +497,28 @@ fn main() {
                 iterations,
                 user,
             } => ("roster", roster(ctx, k, iterations, user).await),
+            Scenario::Subscriptions { n, k, hub } => (
+                "subscriptions",
+                presence::subscriptions(ctx, n, k, hub).await,
+            ),
+            Scenario::Presence {
+                n,
+                k,
+                hub,
+                rate,
+                duration,
+                iterations,
+            } => {
+                let p = presence::Params {
+                    n,
+                    k,
+                    hub,
+                    rate,
+                    duration,
+                    iterations,
+                };
+                ("presence", presence::presence(ctx, p).await)
+            }
         }
     });
     println!(

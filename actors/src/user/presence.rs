@@ -18,15 +18,13 @@ use super::subscriptions::subscription_presence;
 impl UserActor {
     /// Contacts that may see the user's presence ("From" or "Both"), minus those whose server
     /// answered with a presence error during these sessions (RFC 6121 §4.4.2 note).
-    fn presence_subscribers(&self) -> Vec<String> {
-        let Some(r) = self.roster.as_ref() else {
-            return Vec::new();
-        };
-        r.items()
+    fn presence_subscribers(&self) -> impl Iterator<Item = &str> {
+        self.roster
+            .iter()
+            .flat_map(|r| r.items())
             .filter(|i| matches!(i.subscription.as_str(), "from" | "both"))
             .filter(|i| !self.presence_errors.contains(&i.jid))
-            .map(|i| i.jid.clone())
-            .collect()
+            .map(|i| i.jid.as_str())
     }
 
     /// Contacts whose presence the user receives ("To" or "Both").
@@ -120,7 +118,7 @@ impl UserActor {
         }
         for contact in self.presence_subscribers() {
             self.router
-                .route(Self::addressed(&presence, &full, &contact));
+                .route(Self::addressed(&presence, &full, contact));
         }
         if was_available {
             return;
@@ -156,10 +154,13 @@ impl UserActor {
         for other in self.available().chain(own) {
             other.addr.do_send(ToClient(presence.clone()));
         }
-        let mut told = self.presence_subscribers();
-        for contact in &told {
+        let mut told = Vec::new();
+        for contact in self.presence_subscribers() {
             self.router
                 .route(Self::addressed(&presence, &full, contact));
+            if !directed.is_empty() {
+                told.push(contact.to_string());
+            }
         }
         told.sort();
         for to in directed {
@@ -195,7 +196,7 @@ impl UserActor {
     ) {
         let type_ = stanza::stanza_type(&presence);
         if let Some(t) = SubType::parse(type_) {
-            return self.process_outbound_subscription(t, presence, ctx);
+            return self.process_outbound_subscription(full, t, presence, ctx);
         }
         let Some(to) = presence.attr("to").map(str::to_string) else {
             return;
@@ -227,18 +228,22 @@ impl UserActor {
         if let Some(t) = SubType::parse(type_) {
             return self.process_inbound_subscription(t, stanza, None, ctx);
         }
-        let from_bare = stanza
-            .attr("from")
-            .and_then(|f| Jid::new(f).ok())
-            .map(|j| j.to_bare().to_string());
+        // Only probes and errors need the sender's bare JID; ordinary presence (the bulk) is
+        // not parsed again.
+        let from_bare = || {
+            stanza
+                .attr("from")
+                .and_then(|f| Jid::new(f).ok())
+                .map(|j| j.to_bare().to_string())
+        };
         match type_ {
             "probe" => {
-                if let Some(from) = from_bare {
+                if let Some(from) = from_bare() {
                     self.answer_probe(&from);
                 }
             }
             "error" => {
-                if let Some(from) = from_bare {
+                if let Some(from) = from_bare() {
                     self.presence_errors.insert(from);
                 }
                 self.deliver_presence(stanza, resource);

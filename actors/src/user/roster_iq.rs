@@ -17,7 +17,7 @@ impl UserActor {
         }
     }
 
-    fn reply_error(
+    pub(super) fn reply_error(
         &self,
         resource: &str,
         iq: &Element,

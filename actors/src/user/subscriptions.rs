@@ -14,7 +14,7 @@ use cordial_storage::{
     InboxSlot, ItemWrite, OutboxKey, RosterItem, Subscription, SubscriptionStore,
     SubscriptionWrite, SubscriptionWritten,
 };
-use jid::{BareJid, Jid};
+use jid::{BareJid, FullJid, Jid};
 use minidom::Element;
 
 use super::UserActor;
@@ -22,6 +22,7 @@ use crate::ns;
 use crate::resource::ToClient;
 use crate::roster;
 use crate::router::Router;
+use crate::stanza::{DefinedCondition, ErrorType};
 use crate::subscription::{self, State, SubType};
 use crate::xml::{BuildAttr, SetAttr};
 
@@ -179,6 +180,7 @@ impl UserActor {
     /// resources sent to `to`.
     pub(super) fn process_outbound_subscription(
         &mut self,
+        full: &FullJid,
         t: SubType,
         mut stanza: Element,
         ctx: &mut Context<Self>,
@@ -204,6 +206,23 @@ impl UserActor {
             item: self.item_write(&contact, o.state),
             ..Default::default()
         };
+        // A subscription that would add an item to a full roster is refused like a roster set
+        // would be (RFC 6121 §2.5.3 `<not-allowed/>`): nothing is written or sent.
+        let roster = self.roster.as_ref().expect("roster loaded");
+        let max = self.router.config.roster.max_items;
+        if matches!(w.item, ItemWrite::Put(_))
+            && roster.get(&contact).is_none()
+            && roster.len() >= max
+        {
+            let text = format!("The roster is full: it may hold at most {max} items");
+            return self.reply_error(
+                full.resource().as_str(),
+                &stanza,
+                ErrorType::Cancel,
+                DefinedCondition::NotAllowed,
+                Some(&text),
+            );
+        }
         if old.pending_in && !o.state.pending_in {
             w.inbox.push((InboxSlot::Request, None));
         }
