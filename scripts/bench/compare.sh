@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark: the same workload against cordial, Prosody and ejabberd in one run.
 #
-#   scripts/bench/compare.sh SCENARIO [N] [K]      SCENARIO: chat | idle | login | roster | all
+#   scripts/bench/compare.sh SCENARIO [N] [K]   SCENARIO: chat | idle | login | roster | presence | all
 #   env: RATE (chat msg/s, default 2*N), DURATION (s, default 10), HOLD (idle s, default 5),
+#        PRESENCE_RATE (presence changes/s in the flood, default 5*N), HUB (contacts of the
+#        fan-out hub, default min(N, 1000)),
 #        SERVERS (default "cordial prosody ejabberd"), MECH (SASL mechanism of every login:
 #        PLAIN, SCRAM-SHA-1; default PLAIN)
 #
@@ -21,6 +23,8 @@ duration=${DURATION:-10}
 hold=${HOLD:-5}
 servers=${SERVERS:-cordial prosody ejabberd}
 mech=${MECH:-PLAIN}
+presence_rate=${PRESENCE_RATE:-$((n * 5))}
+hub=${HUB:-$((n < 1000 ? n : 1000))}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 cd "$root"
@@ -237,6 +241,11 @@ print(json.dumps(d))" >"$file"
 for srv in $servers; do
   eval "port=\$port_$srv"
   echo "== $srv (port $port)" >&2
+  # A server left on the port by an earlier run would be measured in place of this one.
+  if ss -ltn | grep -q "127.0.0.1:$port "; then
+    echo "port $port is already taken (a server left from an earlier run?); stop it first" >&2
+    exit 1
+  fi
   "start_$srv"
   bench --port "$port" --label "$srv" register -n "$n" >/dev/null || true
   [ "$k" -gt 0 ] && { bench --port "$port" --label "$srv" rosters -n "$n" -k "$k" >/dev/null || true; }
@@ -247,7 +256,13 @@ for srv in $servers; do
     login|all) measured "$srv" login --concurrency 16 login -n "$n" --duration "$duration" ;;&
     roster|all)
       measured "$srv" roster1000 roster -k 1000 --iterations 20 --user roster1k
-      if [ "${ROSTER10K:-0}" = 1 ]; then measured "$srv" roster10000 roster -k 10000 --iterations 5 --user roster10k; fi ;;
+      if [ "${ROSTER10K:-0}" = 1 ]; then measured "$srv" roster10000 roster -k 10000 --iterations 5 --user roster10k; fi ;;&
+    presence|all)
+      # Its own accounts (presN, presNhub), subscribed both ways in a ring of K and to the hub.
+      bench --port "$port" --label "$srv" --prefix pres register -n "$n" >/dev/null || true
+      bench --port "$port" --label "$srv" --prefix pres subscriptions -n "$n" -k "$k" --hub "$hub" >&2 || true
+      measured "$srv" presence --prefix pres presence -n "$n" -k "$k" --hub "$hub" \
+        --rate "$presence_rate" --duration "$duration" ;;
   esac
   stop_server
 done

@@ -43,6 +43,15 @@ METRICS = {
         ("roster get (1000 items) p50", lambda r: r["result"]["get_p50_ms"], "ms", False),
         ("roster sets/s", lambda r: r["result"]["sets_per_sec"], "", True),
     ],
+    "presence": [
+        ("presence delivered/s (flood)", lambda r: r["result"]["flood_delivered_per_sec"], "", True),
+        ("flood p99 latency", lambda r: r["result"]["flood_p99_ms"], "ms", False),
+        ("hub fan-out to all contacts, p50", lambda r: r["result"]["fanout_p50_ms"], "ms", False),
+        ("hub fan-out rate", lambda r: r["result"]["fanout_per_sec"], "/s", True),
+        ("presence delivered/s (login churn)", lambda r: r["result"]["churn_presences_per_sec"], "", True),
+        ("login/logout cycles/s", lambda r: r["result"]["churn_cycles_per_sec"], "", True),
+        ("server CPU", lambda r: r["cpu_secs"], "s", False),
+    ],
     "roster10000": [
         ("roster get (10000 items) p50", lambda r: r["result"]["get_p50_ms"], "ms", False),
         ("roster sets/s", lambda r: r["result"]["sets_per_sec"], "", True),
@@ -96,7 +105,7 @@ json.dump({"n": int(n), "k": int(k), "runs": runs, "failures": failures, "table"
 open(os.path.join(out, "results.md"), "w").write("\n".join(md) + "\n")
 
 # chart.svg: one panel per headline metric, a bar per server.
-panels = [("chat", "delivered msg/s"), ("chat", "p99 latency"), ("idle", "RSS per session"), ("login", "logins/s"), ("roster1000", "roster get (1000 items) p50")]
+panels = [("chat", "delivered msg/s"), ("chat", "p99 latency"), ("idle", "RSS per session"), ("login", "logins/s"), ("roster1000", "roster get (1000 items) p50"), ("presence", "presence delivered/s (flood)"), ("presence", "hub fan-out to all contacts, p50")]
 panels = [(s, m) for s, m in panels if s in table and m in table[s]]
 colors = {"cordial": "#2b8a3e", "prosody": "#1971c2", "ejabberd": "#e8590c"}
 W, H, pad = 260, 220, 40
