@@ -185,7 +185,7 @@ impl Default for Limits {
         Limits {
             max_stanza_bytes: 256 * 1024,
             max_depth: 64,
-            outbound_queue: 1024,
+            outbound_queue: 10_000,
             offline_quota: 1000,
             vcard_max_bytes: 64 * 1024,
             idle_timeout_secs: 300,

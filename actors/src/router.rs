@@ -15,7 +15,7 @@ use minidom::Element;
 
 use crate::config::ActorsConfig;
 use crate::stanza::{self, DefinedCondition, ErrorType, Kind, Target};
-use crate::user::{Deliver, DeliverSubscription, UserActor};
+use crate::user::{Deliver, DeliverBroadcast, DeliverSubscription, SharedPresence, UserActor};
 
 pub struct Router {
     pub config: Arc<ActorsConfig>,
@@ -127,6 +127,22 @@ impl Router {
             }
         }
         self.user(&bare).do_send(Deliver(stanza));
+    }
+
+    /// Routes a presence broadcast (available or unavailable, from a user's resource) to the
+    /// contact `to` (a bare JID from the user's roster). A local account with no running
+    /// UserActor has no available resource, so the presence is ignored as RFC 6121 §8.5.2.2.1
+    /// says, without starting anything or reading storage.
+    pub fn route_broadcast(self: &Arc<Self>, to: &str, presence: &Arc<SharedPresence>) {
+        let Ok(bare) = BareJid::new(to) else {
+            return log::warn!("not broadcasting presence to the malformed roster JID {to:?}");
+        };
+        if !self.config.hosts(bare.domain().as_str()) {
+            return self.route(presence.addressed(to));
+        }
+        if let Some(user) = self.users.get(&bare) {
+            user.do_send(DeliverBroadcast(presence.clone()));
+        }
     }
 
     /// Routes a subscription stanza to a local account through its outbox entry `key`: the

@@ -48,6 +48,10 @@ struct Cli {
     /// Concurrent connection setups.
     #[arg(long, global = true, default_value_t = 64)]
     concurrency: usize,
+    /// The server's PID, if it runs on this machine: phases then report the server's CPU time
+    /// (from /proc) per unit of work.
+    #[arg(long, global = true)]
+    server_pid: Option<u32>,
     /// A label for the JSON output (server name).
     #[arg(long, global = true, default_value = "server")]
     label: String,
@@ -134,6 +138,7 @@ struct Ctx {
     prefix: String,
     sources: Vec<IpAddr>,
     concurrency: usize,
+    server_pid: Option<u32>,
 }
 
 impl Ctx {
@@ -142,6 +147,15 @@ impl Ctx {
     }
     fn source(&self, i: usize) -> Option<IpAddr> {
         (!self.sources.is_empty()).then(|| self.sources[i % self.sources.len()])
+    }
+    /// CPU seconds (user + system) the server has used so far, if its PID is known.
+    fn server_cpu(&self) -> Option<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.server_pid?)).ok()?;
+        // Fields after the command name, which is in parentheses and may contain spaces.
+        let rest = &stat[stat.rfind(')')? + 2..];
+        let f: Vec<&str> = rest.split(' ').collect();
+        let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+        Some(ticks / 100.0)
     }
 }
 
@@ -480,6 +494,7 @@ fn main() {
         prefix: cli.prefix.clone(),
         sources: cli.sources.clone(),
         concurrency: cli.concurrency.max(1),
+        server_pid: cli.server_pid,
     });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -368,8 +368,20 @@ pub async fn subscriptions(ctx: Arc<Ctx>, n: usize, k: usize, hub: usize) -> ser
         }
         online.send(i, &xml).await;
     }
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while (sh.subscribed.load(Ordering::Relaxed) as usize) < expected && Instant::now() < deadline {
+    // Some servers take minutes for tens of thousands of subscriptions: wait while answers keep
+    // coming (up to 30 s without one), at most 15 minutes.
+    let deadline = Instant::now() + Duration::from_secs(900);
+    let (mut seen, mut progress) = (0, Instant::now());
+    loop {
+        let got = sh.subscribed.load(Ordering::Relaxed) as usize;
+        if got >= expected || Instant::now() > deadline {
+            break;
+        }
+        if got != seen {
+            (seen, progress) = (got, Instant::now());
+        } else if progress.elapsed() > Duration::from_secs(30) {
+            break;
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // The last answers may still be on their way to the server.
@@ -381,6 +393,13 @@ pub async fn subscriptions(ctx: Arc<Ctx>, n: usize, k: usize, hub: usize) -> ser
         "subscribed": sh.subscribed.load(Ordering::Relaxed),
         "secs": start.elapsed().as_secs_f64(),
     })
+}
+
+/// Server CPU seconds between two readings, per unit of work, in `scale` (1e3: ms, 1e6: µs).
+/// `None` without a server PID or without work.
+fn per(before: Option<f64>, after: Option<f64>, units: f64, scale: f64) -> Option<f64> {
+    let (b, a) = (before?, after?);
+    (units > 0.0).then(|| (a - b) / units * scale)
 }
 
 pub struct Params {
@@ -416,6 +435,7 @@ pub async fn presence(ctx: Arc<Ctx>, p: Params) -> serde_json::Value {
     // 1. Hub fan-out.
     let mut fanout_ms = Vec::new();
     let hub_contacts = hub.min(n);
+    let cpu0 = ctx.server_cpu();
     if hub > 0 {
         for it in 0..iterations {
             let t = sh.now();
@@ -441,11 +461,13 @@ pub async fn presence(ctx: Arc<Ctx>, p: Params) -> serde_json::Value {
         }
     }
     fanout_ms.sort_by(f64::total_cmp);
+    let fanout_cpu_ms = per(cpu0, ctx.server_cpu(), fanout_ms.len() as f64, 1e3);
 
     // 2. Flood of presence changes.
     let users: Vec<usize> = online.writers.keys().copied().filter(|&i| i != n).collect();
     let per_user = rate as f64 / users.len().max(1) as f64;
     let before = sh.settle().await;
+    let cpu0 = ctx.server_cpu();
     let changes = Arc::new(AtomicU64::new(0));
     let epoch = Instant::now();
     let flood_start = sh.now();
@@ -483,6 +505,7 @@ pub async fn presence(ctx: Arc<Ctx>, p: Params) -> serde_json::Value {
     // Deliveries still in flight are counted: the rate is over the time until the last one
     // arrived, and latency tells how late they were.
     let flood_presences = sh.settle().await - before;
+    let flood_cpu_us = per(cpu0, ctx.server_cpu(), flood_presences as f64, 1e6);
     let flood_secs = (sh
         .last_presence
         .load(Ordering::Relaxed)
@@ -494,6 +517,7 @@ pub async fn presence(ctx: Arc<Ctx>, p: Params) -> serde_json::Value {
 
     // 3. Login/logout churn with a second resource.
     let before = sh.settle().await;
+    let cpu0 = ctx.server_cpu();
     let cycles = Arc::new(AtomicUsize::new(0));
     let failed = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
@@ -530,6 +554,12 @@ pub async fn presence(ctx: Arc<Ctx>, p: Params) -> serde_json::Value {
     }
     let churn_secs = start.elapsed().as_secs_f64();
     let churn_presences = sh.settle().await - before;
+    let churn_cpu_ms = per(
+        cpu0,
+        ctx.server_cpu(),
+        cycles.load(Ordering::Relaxed) as f64,
+        1e3,
+    );
 
     let online = Arc::try_unwrap(online).ok().expect("senders finished");
     online.finish().await;
@@ -539,15 +569,18 @@ pub async fn presence(ctx: Arc<Ctx>, p: Params) -> serde_json::Value {
         "hub_contacts": hub_contacts, "fanout_iterations": fanout_ms.len(),
         "fanout_p50_ms": percentile(&fanout_ms, 0.5),
         "fanout_max_ms": fanout_ms.last().copied().unwrap_or(0.0),
+        "fanout_server_cpu_ms": fanout_cpu_ms,
         "fanout_per_sec": if fanout_ms.is_empty() { 0.0 } else { hub_contacts as f64 / (percentile(&fanout_ms, 0.5) / 1000.0).max(1e-9) },
         "flood_target_rate": rate, "flood_changes": changes.load(Ordering::Relaxed),
         "flood_delivered": flood_presences,
         "flood_secs": flood_secs,
         "flood_delivered_per_sec": flood_presences as f64 / flood_secs,
+        "flood_server_cpu_us_per_delivery": flood_cpu_us,
         "flood_p50_ms": percentile(&flood, 0.5), "flood_p99_ms": percentile(&flood, 0.99),
         "flood_max_ms": flood.last().copied().unwrap_or(0.0),
         "churn_cycles": cycles.load(Ordering::Relaxed), "churn_failed": failed.load(Ordering::Relaxed),
         "churn_cycles_per_sec": cycles.load(Ordering::Relaxed) as f64 / churn_secs,
+        "churn_server_cpu_ms_per_cycle": churn_cpu_ms,
         "churn_presences_per_sec": churn_presences as f64 / churn_secs,
     })
 }

@@ -200,6 +200,17 @@ YML
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
+# Waits until the server is idle (under 5% of a core over a second, at most 5 minutes), so that
+# work left from the setup (ejabberd takes minutes over 20 000 subscriptions) is not measured.
+quiesce() {
+  local hz c0 c1; hz=$(getconf CLK_TCK)
+  for _ in $(seq 300); do
+    c0=$(cpu_ticks "$pid"); sleep 1; c1=$(cpu_ticks "$pid")
+    [ $(( (c1 - c0) * 100 )) -le $(( hz * 5 )) ] && return 0
+  done
+  echo "server still busy after 5 minutes; measuring anyway" >&2
+}
+
 # Runs a bench command while sampling the server: writes the JSON result with rss/cpu added.
 measured() {
   local srv=$1 name=$2; shift 2
@@ -208,10 +219,11 @@ measured() {
     echo "{\"scenario\": \"$name\", \"server\": \"$srv\", \"error\": \"server not running\"}" | tee "$file"
     return 0
   fi
+  quiesce
   local rss0 cpu0 peak=0 r
   rss0=$(rss_kib "$pid"); cpu0=$(cpu_ticks "$pid")
   local t0; t0=$(date +%s.%N)
-  bench --port "$port" --label "$srv" "$@" >"$tmp/run.out" 2>"$tmp/run.err" &
+  bench --port "$port" --label "$srv" --server-pid "$pid" "$@" >"$tmp/run.out" 2>"$tmp/run.err" &
   local b=$!
   local loaded=""
   while kill -0 "$b" 2>/dev/null; do

@@ -48,8 +48,11 @@ METRICS = {
         ("flood p99 latency", lambda r: r["result"]["flood_p99_ms"], "ms", False),
         ("hub fan-out to all contacts, p50", lambda r: r["result"]["fanout_p50_ms"], "ms", False),
         ("hub fan-out rate", lambda r: r["result"]["fanout_per_sec"], "/s", True),
+        ("server CPU per hub fan-out", lambda r: r["result"]["fanout_server_cpu_ms"], "ms", False),
+        ("server CPU per presence delivered (flood)", lambda r: r["result"]["flood_server_cpu_us_per_delivery"], "µs", False),
         ("presence delivered/s (login churn)", lambda r: r["result"]["churn_presences_per_sec"], "", True),
         ("login/logout cycles/s", lambda r: r["result"]["churn_cycles_per_sec"], "", True),
+        ("server CPU per login/logout cycle", lambda r: r["result"]["churn_server_cpu_ms_per_cycle"], "ms", False),
         ("server CPU", lambda r: r["cpu_secs"], "s", False),
     ],
     "roster10000": [
@@ -70,8 +73,9 @@ for scen, metrics in METRICS.items():
     present = [s for s in SERVERS if s in runs_s]
     md.append(f"## {scen}")
     md.append("")
-    md.append("| metric | " + " | ".join(present) + " | " + " | ".join(f"cordial ahead of {s} (x)" for s in present if s != "cordial") + " |")
-    md.append("|---" * (1 + len(present) + len(present) - 1) + "|")
+    others = [s for s in present if s != "cordial"]
+    md.append("| " + " | ".join(["metric"] + present + [f"cordial ahead of {s} (x)" for s in others]) + " |")
+    md.append("|---" * (1 + len(present) + len(others)) + "|")
     for label, f, unit, higher in metrics:
         vals = {}
         for s in present:
@@ -91,7 +95,7 @@ for scen, metrics in METRICS.items():
                 ratios.append("—")
             else:
                 ratios.append(f"{(c / v) if higher else (v / c):.2f}")
-        md.append(f"| {label} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
+        md.append("| " + " | ".join([label] + cells + ratios) + " |")
     md.append("")
 
 if failures:

@@ -759,6 +759,7 @@ async fn session(mut xs: Xs<'_>, full: FullJid, bind_iq: Element, ctx: &LinkCont
             .send(Bind {
                 full: full.clone(),
                 addr: addr.clone(),
+                link: handle.clone(),
             })
             .await
         {

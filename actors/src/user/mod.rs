@@ -19,8 +19,8 @@ use minidom::Element;
 
 use crate::xml::{BuildAttr, SetAttr};
 
-use crate::link::{StreamClose, StreamCondition};
-use crate::resource::{CloseStream, ResourceActor, ToClient};
+use crate::link::{LinkHandle, StreamClose, StreamCondition};
+use crate::resource::{CloseStream, ResourceActor};
 use crate::roster::RosterState;
 use crate::router::Router;
 use crate::server_iq;
@@ -40,6 +40,9 @@ const RETIRE_GRACE: Duration = Duration::from_secs(10);
 /// One bound resource of the account.
 struct Session {
     addr: Addr<ResourceActor>,
+    /// The connection's outbound queue: stanzas for the client go straight into it (in the
+    /// order this actor sends them) rather than through the ResourceActor's mailbox.
+    link: LinkHandle,
     full: FullJid,
     /// Whether the resource has sent available presence (RFC 6121 §1.4 "available resource").
     available: bool,
@@ -151,13 +154,13 @@ impl UserActor {
                     self.store_offline(stanza, ctx);
                 } else {
                     for s in targets {
-                        s.addr.do_send(ToClient(stanza.clone()));
+                        s.link.send(stanza.clone());
                     }
                 }
             }
             "headline" => {
                 for s in self.available().filter(|s| s.priority >= 0) {
-                    s.addr.do_send(ToClient(stanza.clone()));
+                    s.link.send(stanza.clone());
                 }
             }
             "groupchat" => self.router.bounce(
@@ -231,7 +234,7 @@ impl UserActor {
             match xml.parse::<Element>() {
                 Ok(mut el) => {
                     el.set("to", s.full.to_string());
-                    s.addr.do_send(ToClient(el));
+                    s.link.send(el);
                 }
                 Err(e) => log::error!("dropping an unreadable offline message: {e}"),
             }
@@ -272,7 +275,7 @@ impl UserActor {
         match (kind, resource) {
             // §8.5.3.1: a connected resource matching the full JID gets the stanza.
             (_, Some(r)) if self.sessions.contains_key(&r) => {
-                self.sessions[&r].addr.do_send(ToClient(stanza));
+                self.sessions[&r].link.send(stanza);
             }
             // §8.5.3.2.1: message to an absent full JID.
             (Kind::Message, Some(_)) => self.deliver_message_to_bare(stanza, ctx),
@@ -329,6 +332,7 @@ impl Actor for UserActor {
 pub struct Bind {
     pub full: FullJid,
     pub addr: Addr<ResourceActor>,
+    pub link: LinkHandle,
 }
 
 #[derive(Debug)]
@@ -347,6 +351,7 @@ impl Handler<Bind> for UserActor {
         self.went_away(&resource);
         let new = Session {
             addr: msg.addr,
+            link: msg.link,
             full: msg.full,
             available: false,
             priority: 0,
@@ -417,6 +422,68 @@ impl Handler<OwnPresence> for UserActor {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Deliver(pub Element);
+
+/// A resource's presence broadcast to its subscribed contacts (RFC 6121 §4.2.2, §4.4.2,
+/// §4.5.2), serialised once for all of them: each recipient only adds its own `to`.
+#[derive(Debug)]
+pub struct SharedPresence {
+    /// The sending resource.
+    pub from: FullJid,
+    /// The stanza with `from` and without `to`.
+    pub element: Element,
+    /// `element` serialised, beginning with `<presence`.
+    xml: String,
+}
+
+impl SharedPresence {
+    pub fn new(from: FullJid, mut element: Element) -> Arc<Self> {
+        element.set("from", from.to_string());
+        element.unset("to");
+        let xml = String::from(&element);
+        Arc::new(SharedPresence { from, element, xml })
+    }
+
+    /// The stanza addressed to `to`, as an element.
+    pub fn addressed(&self, to: &str) -> Element {
+        let mut p = self.element.clone();
+        p.set("to", to.to_string());
+        p
+    }
+
+    /// The stanza addressed to `to`, serialised (for [`crate::link::Outbound::Xml`]).
+    pub fn xml_to(&self, to: &str) -> String {
+        let rest = self.xml.strip_prefix("<presence").unwrap_or(&self.xml);
+        let mut out = String::with_capacity(self.xml.len() + to.len() + 8);
+        out.push_str("<presence to=\"");
+        crate::xml::push_escaped(&mut out, to);
+        out.push('"');
+        out.push_str(rest);
+        out
+    }
+}
+
+/// A [`SharedPresence`] for this account's available resources.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct DeliverBroadcast(pub Arc<SharedPresence>);
+
+impl Handler<DeliverBroadcast> for UserActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: DeliverBroadcast, _: &mut Context<Self>) {
+        if self.retired {
+            return self.router.route_broadcast(self.bare.as_str(), &msg.0);
+        }
+        let mut targets = self.available().peekable();
+        if targets.peek().is_none() {
+            return;
+        }
+        let xml = msg.0.xml_to(self.bare.as_str());
+        for s in targets {
+            s.link.send_xml(xml.clone());
+        }
+    }
+}
 
 impl Handler<Deliver> for UserActor {
     type Result = ();
@@ -552,5 +619,29 @@ impl Handler<DeleteAccount> for UserActor {
                 result
             }),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_presence_is_the_same_stanza_for_each_recipient() {
+        let from: FullJid = "juliet@example.com/balcony".parse().unwrap();
+        let p: Element = "<presence xmlns='jabber:client' to='ignored@x'><show>away</show><status>a &lt; b &amp; \"c\"</status></presence>"
+            .parse()
+            .unwrap();
+        let shared = SharedPresence::new(from, p);
+        for to in ["romeo@example.net", "o'brien@example.net"] {
+            let parsed: Element = shared.xml_to(to).parse().unwrap();
+            assert_eq!(parsed, shared.addressed(to));
+            assert_eq!(parsed.attr("to"), Some(to));
+            assert_eq!(parsed.attr("from"), Some("juliet@example.com/balcony"));
+            assert_eq!(
+                parsed.get_child("status", "jabber:client").unwrap().text(),
+                "a < b & \"c\""
+            );
+        }
     }
 }

@@ -6,9 +6,8 @@ use actix::prelude::*;
 use jid::{FullJid, Jid};
 use minidom::Element;
 
-use super::UserActor;
+use super::{SharedPresence, UserActor};
 use crate::ns;
-use crate::resource::ToClient;
 use crate::stanza;
 use crate::subscription::SubType;
 use crate::xml::{BuildAttr, SetAttr};
@@ -114,11 +113,11 @@ impl UserActor {
         let full = s.full.clone();
         let priority = s.priority;
         for other in self.available() {
-            other.addr.do_send(ToClient(presence.clone()));
+            other.link.send(presence.clone());
         }
+        let shared = SharedPresence::new(full, presence);
         for contact in self.presence_subscribers() {
-            self.router
-                .route(Self::addressed(&presence, &full, contact));
+            self.router.route_broadcast(contact, &shared);
         }
         if was_available {
             return;
@@ -152,12 +151,12 @@ impl UserActor {
         let full = s.full.clone();
         let own = self.sessions.get(resource).filter(|_| reflect);
         for other in self.available().chain(own) {
-            other.addr.do_send(ToClient(presence.clone()));
+            other.link.send(presence.clone());
         }
+        let shared = SharedPresence::new(full, presence);
         let mut told = Vec::new();
         for contact in self.presence_subscribers() {
-            self.router
-                .route(Self::addressed(&presence, &full, contact));
+            self.router.route_broadcast(contact, &shared);
             if !directed.is_empty() {
                 told.push(contact.to_string());
             }
@@ -165,7 +164,7 @@ impl UserActor {
         told.sort();
         for to in directed {
             if told.binary_search(&to).is_err() {
-                self.router.route(Self::addressed(&presence, &full, &to));
+                self.router.route(shared.addressed(&to));
             }
         }
         if self.available().next().is_none() {
@@ -286,12 +285,12 @@ impl UserActor {
         match resource {
             Some(r) => {
                 if let Some(s) = self.sessions.get(&r) {
-                    s.addr.do_send(ToClient(stanza));
+                    s.link.send(stanza);
                 }
             }
             None => {
                 for s in self.available() {
-                    s.addr.do_send(ToClient(stanza.clone()));
+                    s.link.send(stanza.clone());
                 }
             }
         }

@@ -5,7 +5,6 @@ use cordial_storage::{ItemWrite, RosterChange, RosterItem, RosterStore, Subscrip
 use minidom::Element;
 
 use super::UserActor;
-use crate::resource::{ToClient, ToClientXml};
 use crate::roster::{self, RosterSet, NS_ROSTER};
 use crate::stanza::{self, DefinedCondition, ErrorType};
 
@@ -13,7 +12,7 @@ use crate::stanza::{self, DefinedCondition, ErrorType};
 impl UserActor {
     pub(super) fn reply_to(&self, resource: &str, el: Element) {
         if let Some(s) = self.sessions.get(resource) {
-            s.addr.do_send(ToClient(el));
+            s.link.send(el);
         }
     }
 
@@ -44,11 +43,8 @@ impl UserActor {
     /// One push per interested resource for each change (RFC 6121 §2.1.6), never repeated.
     pub(super) fn push_to_interested(&self, ver: u64, item: &Element) {
         for s in self.sessions.values().filter(|s| s.interested) {
-            s.addr.do_send(ToClient(roster::push(
-                &s.full.to_string(),
-                ver,
-                item.clone(),
-            )));
+            s.link
+                .send(roster::push(&s.full.to_string(), ver, item.clone()));
         }
     }
 
@@ -105,14 +101,14 @@ impl UserActor {
             {
                 Ok(Some(changes)) => {
                     let s = &self.sessions[resource];
-                    s.addr.do_send(ToClient(stanza::iq_result(iq, None)));
+                    s.link.send(stanza::iq_result(iq, None));
                     let to = s.full.to_string();
                     for c in changes {
                         let el = match &c {
                             RosterChange::Set { item, .. } => roster::item_element(item),
                             RosterChange::Removed { jid, .. } => roster::removed_element(jid),
                         };
-                        s.addr.do_send(ToClient(roster::push(&to, c.ver(), el)));
+                        s.link.send(roster::push(&to, c.ver(), el));
                     }
                     return;
                 }
@@ -125,7 +121,7 @@ impl UserActor {
             .as_ref()
             .expect("loaded above")
             .result_xml(iq, client_ver.is_some());
-        self.sessions[resource].addr.do_send(ToClientXml(xml));
+        self.sessions[resource].link.send_xml(xml);
     }
 
     /// RFC 6121 §2.3 (add, update) and §2.5 (remove). The change is durable before the pushes

@@ -19,7 +19,6 @@ use minidom::Element;
 
 use super::UserActor;
 use crate::ns;
-use crate::resource::ToClient;
 use crate::roster;
 use crate::router::Router;
 use crate::stanza::{DefinedCondition, ErrorType};
@@ -309,7 +308,7 @@ impl UserActor {
                     .available()
                     .filter(|s| t != SubType::Subscribe || s.interested)
                 {
-                    s.addr.do_send(ToClient(stanza.clone()));
+                    s.link.send(stanza.clone());
                 }
             }
             if let Some(r) = reply {
@@ -341,7 +340,9 @@ impl UserActor {
         let mut delivered = Vec::new();
         for (contact, slot, xml) in r.inbox() {
             match xml.parse::<Element>() {
-                Ok(el) => s.addr.do_send(ToClient(el)),
+                Ok(el) => {
+                    s.link.send(el);
+                }
                 Err(e) => log::error!("dropping an unreadable stored subscription stanza: {e}"),
             }
             if slot != InboxSlot::Request {
