@@ -13,6 +13,7 @@ pub mod accounts;
 pub mod config;
 pub mod link;
 pub mod ns;
+pub mod privacy;
 pub mod resource;
 pub mod roster;
 pub mod router;

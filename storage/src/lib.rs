@@ -265,3 +265,67 @@ pub trait VcardStore {
     fn vcard(&self, bare: &str) -> Result<Option<String>>;
     fn set_vcard(&self, bare: &str, vcard_xml: &str) -> Result<()>;
 }
+
+/// Which stanzas a privacy item applies to (XEP-0016 §2.1: `<message/>`, `<iq/>`,
+/// `<presence-in/>`, `<presence-out/>`). An item with none of them applies to every stanza,
+/// outbound ones included (XEP-0016 §2.13, XEP-0191 §3.3).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrivacyStanzas {
+    pub message: bool,
+    pub iq: bool,
+    pub presence_in: bool,
+    pub presence_out: bool,
+}
+
+impl PrivacyStanzas {
+    /// No child element: everything.
+    pub fn all(&self) -> bool {
+        !(self.message || self.iq || self.presence_in || self.presence_out)
+    }
+}
+
+/// What a privacy item matches (XEP-0016 §2.1).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PrivacyMatch {
+    /// `type='jid'`: a full JID, bare JID, `domain/resource` or domain, normalised.
+    Jid(String),
+    /// `type='group'`: contacts in this roster group.
+    Group(String),
+    /// `type='subscription'`: contacts with this subscription (`none` includes non-contacts).
+    Subscription(Subscription),
+    /// No `type`: the fall-through item, matching everyone.
+    FallThrough,
+}
+
+/// One privacy rule.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrivacyItem {
+    pub what: PrivacyMatch,
+    pub allow: bool,
+    /// Unique within the list; items are evaluated in increasing order.
+    pub order: u32,
+    pub stanzas: PrivacyStanzas,
+}
+
+/// A named privacy list, its items sorted by `order`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrivacyList {
+    pub name: String,
+    pub items: Vec<PrivacyItem>,
+}
+
+/// Privacy lists (XEP-0016) and which one is the account's default. Each write is durable
+/// after [`Store::flush`].
+pub trait PrivacyStore {
+    /// Every list of the account, by name.
+    fn privacy_lists(&self, bare: &str) -> Result<Vec<PrivacyList>>;
+    fn privacy_list(&self, bare: &str, name: &str) -> Result<Option<PrivacyList>>;
+    /// Creates or replaces the list of that name.
+    fn put_privacy_list(&self, bare: &str, list: &PrivacyList) -> Result<()>;
+    /// Removes a list (and clears the default if it was the default). Returns whether it
+    /// existed.
+    fn remove_privacy_list(&self, bare: &str, name: &str) -> Result<bool>;
+    fn default_privacy_list(&self, bare: &str) -> Result<Option<String>>;
+    /// Sets or clears (`None`) the default list.
+    fn set_default_privacy_list(&self, bare: &str, name: Option<&str>) -> Result<()>;
+}

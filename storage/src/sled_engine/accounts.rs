@@ -42,6 +42,11 @@ impl AccountStore for Store {
             .keys()
             .collect::<std::result::Result<_, _>>()?;
         let inbox_keys = super::subscriptions::inbox_keys(self, bare)?;
+        let privacy_keys: Vec<_> = self
+            .privacy
+            .scan_prefix(&prefix)
+            .keys()
+            .collect::<std::result::Result<_, _>>()?;
         let existed = (
             &self.accounts,
             &self.offline,
@@ -49,22 +54,30 @@ impl AccountStore for Store {
             &self.roster,
             &self.roster_meta,
             &self.inbox,
+            &self.privacy,
+            &self.privacy_meta,
         )
-            .transaction(|(accounts, offline, vcards, roster, roster_meta, inbox)| {
-                let existed = accounts.remove(keys::account(bare))?.is_some();
-                for k in &offline_keys {
-                    offline.remove(k)?;
-                }
-                for k in &roster_keys {
-                    roster.remove(k)?;
-                }
-                roster_meta.remove(keys::account(bare))?;
-                for k in &inbox_keys {
-                    inbox.remove(k)?;
-                }
-                vcards.remove(keys::account(bare))?;
-                Ok::<_, ConflictableTransactionError<()>>(existed)
-            })?;
+            .transaction(
+                |(accounts, offline, vcards, roster, roster_meta, inbox, privacy, privacy_meta)| {
+                    let existed = accounts.remove(keys::account(bare))?.is_some();
+                    for k in &offline_keys {
+                        offline.remove(k)?;
+                    }
+                    for k in &roster_keys {
+                        roster.remove(k)?;
+                    }
+                    roster_meta.remove(keys::account(bare))?;
+                    for k in &inbox_keys {
+                        inbox.remove(k)?;
+                    }
+                    vcards.remove(keys::account(bare))?;
+                    for k in &privacy_keys {
+                        privacy.remove(k)?;
+                    }
+                    privacy_meta.remove(keys::account(bare))?;
+                    Ok::<_, ConflictableTransactionError<()>>(existed)
+                },
+            )?;
         Ok(existed)
     }
 
@@ -83,21 +96,8 @@ impl AccountStore for Store {
 
 #[cfg(test)]
 mod tests {
-    use super::super::temp_store;
-    use crate::{AccountStore, Credentials, ScramKeys};
-
-    fn creds(tag: u8) -> Credentials {
-        let keys = ScramKeys {
-            iterations: 4096,
-            salt: vec![tag; 16],
-            stored_key: vec![tag; 32],
-            server_key: vec![tag; 32],
-        };
-        Credentials {
-            sha1: keys.clone(),
-            sha256: keys,
-        }
-    }
+    use super::super::{creds, temp_store};
+    use crate::AccountStore;
 
     #[test]
     fn create_is_exclusive_and_delete_removes() {

@@ -3,6 +3,7 @@
 mod accounts;
 mod flusher;
 mod offline;
+mod privacy;
 mod roster;
 mod subscriptions;
 mod vcard;
@@ -22,6 +23,8 @@ pub struct Store {
     roster_meta: sled::Tree,
     inbox: sled::Tree,
     outbox: sled::Tree,
+    privacy: sled::Tree,
+    privacy_meta: sled::Tree,
     flusher: flusher::Flusher,
 }
 
@@ -48,6 +51,8 @@ impl Store {
             roster_meta: db.open_tree("roster_meta")?,
             inbox: db.open_tree("inbox")?,
             outbox: db.open_tree("outbox")?,
+            privacy: db.open_tree("privacy")?,
+            privacy_meta: db.open_tree("privacy_meta")?,
             flusher: flusher::Flusher::start(db.clone()),
             db,
         })
@@ -73,6 +78,20 @@ fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
 
 fn utf8(what: &str, bytes: &[u8]) -> Result<String> {
     String::from_utf8(bytes.to_vec()).map_err(|e| StorageError::Corrupt(format!("{what}: {e}")))
+}
+
+#[cfg(test)]
+pub(crate) fn creds(tag: u8) -> crate::Credentials {
+    let keys = crate::ScramKeys {
+        iterations: 4096,
+        salt: vec![tag; 16],
+        stored_key: vec![tag; 32],
+        server_key: vec![tag; 32],
+    };
+    crate::Credentials {
+        sha1: keys.clone(),
+        sha256: keys,
+    }
 }
 
 #[cfg(test)]

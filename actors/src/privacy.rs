@@ -1,0 +1,465 @@
+//! Privacy lists (XEP-0016, RFC 3921 §10): the `jabber:iq:privacy` payload parsed and checked,
+//! lists serialised back, and a compiled list that decides whether a stanza may pass.
+//!
+//! The list model itself ([`PrivacyList`]) lives in storage. Evaluation is a pure function of
+//! an immutable [`CompiledList`] and the user's roster, so whoever holds a snapshot can decide
+//! without asking an actor.
+
+use std::sync::Arc;
+
+use cordial_storage::{PrivacyItem, PrivacyList, PrivacyMatch, PrivacyStanzas, Subscription};
+use jid::Jid;
+use minidom::Element;
+
+use crate::xml::BuildAttr;
+
+pub const NS_PRIVACY: &str = "jabber:iq:privacy";
+
+/// Why a list in a set was refused: `<bad-request/>` with this text (XEP-0016 §2.5, §3).
+#[derive(Debug, PartialEq, Eq)]
+pub struct BadRequest(pub String);
+
+fn bad(text: impl Into<String>) -> BadRequest {
+    BadRequest(text.into())
+}
+
+/// Parses a `<list/>` from a set. An empty list (no items) is returned as such; the caller
+/// treats it as a removal (XEP-0016 §2.8).
+pub fn parse_list(el: &Element, max_items: usize) -> Result<PrivacyList, BadRequest> {
+    let name = el
+        .attr("name")
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| bad("a list needs a name"))?
+        .to_string();
+    let mut items: Vec<PrivacyItem> = Vec::new();
+    for child in el.children() {
+        if child.name() != "item" || child.ns() != NS_PRIVACY {
+            return Err(bad(format!("unexpected <{}/> in a list", child.name())));
+        }
+        if items.len() >= max_items {
+            return Err(bad(format!("a list may hold at most {max_items} items")));
+        }
+        let item = parse_item(child)?;
+        if items.iter().any(|i| i.order == item.order) {
+            return Err(bad(format!("order {} is used twice", item.order)));
+        }
+        items.push(item);
+    }
+    items.sort_by_key(|i| i.order);
+    Ok(PrivacyList { name, items })
+}
+
+fn parse_item(el: &Element) -> Result<PrivacyItem, BadRequest> {
+    let allow = match el.attr("action") {
+        Some("allow") => true,
+        Some("deny") => false,
+        Some(other) => return Err(bad(format!("unknown action {other:?}"))),
+        None => return Err(bad("an item needs an action")),
+    };
+    let order = el
+        .attr("order")
+        .ok_or_else(|| bad("an item needs an order"))?;
+    // XEP-0016 §2.1: a non-negative integer, unique in the list.
+    let order: u32 = order
+        .parse()
+        .map_err(|_| bad(format!("order {order:?} is not a non-negative integer")))?;
+    let value = el.attr("value");
+    let what = match (el.attr("type"), value) {
+        (None, None) => PrivacyMatch::FallThrough,
+        (None, Some(_)) => return Err(bad("a value needs a type")),
+        (Some(_), None) => return Err(bad("a typed item needs a value")),
+        (Some("jid"), Some(v)) => {
+            let j = Jid::new(v).map_err(|e| bad(format!("invalid JID {v:?}: {e}")))?;
+            PrivacyMatch::Jid(j.to_string())
+        }
+        (Some("group"), Some(v)) => PrivacyMatch::Group(v.to_string()),
+        (Some("subscription"), Some(v)) => PrivacyMatch::Subscription(match v {
+            "none" => Subscription::None,
+            "to" => Subscription::To,
+            "from" => Subscription::From,
+            "both" => Subscription::Both,
+            _ => return Err(bad(format!("unknown subscription {v:?}"))),
+        }),
+        (Some(t), Some(_)) => return Err(bad(format!("unknown item type {t:?}"))),
+    };
+    let mut stanzas = PrivacyStanzas::default();
+    for c in el.children() {
+        if c.ns() != NS_PRIVACY {
+            return Err(bad(format!("unexpected <{}/> in an item", c.name())));
+        }
+        match c.name() {
+            "message" => stanzas.message = true,
+            "iq" => stanzas.iq = true,
+            "presence-in" => stanzas.presence_in = true,
+            "presence-out" => stanzas.presence_out = true,
+            other => return Err(bad(format!("unexpected <{other}/> in an item"))),
+        }
+    }
+    Ok(PrivacyItem {
+        what,
+        allow,
+        order,
+        stanzas,
+    })
+}
+
+/// A list as `<list name='…'>` with its items (for a get).
+pub fn list_element(list: &PrivacyList) -> Element {
+    let mut l = Element::builder("list", NS_PRIVACY)
+        .a("name", list.name.as_str())
+        .build();
+    for i in &list.items {
+        let mut b = Element::builder("item", NS_PRIVACY);
+        match &i.what {
+            PrivacyMatch::Jid(j) => b = b.a("type", "jid").a("value", j.as_str()),
+            PrivacyMatch::Group(g) => b = b.a("type", "group").a("value", g.as_str()),
+            PrivacyMatch::Subscription(s) => b = b.a("type", "subscription").a("value", s.as_str()),
+            PrivacyMatch::FallThrough => {}
+        }
+        b = b
+            .a("action", if i.allow { "allow" } else { "deny" })
+            .a("order", i.order.to_string());
+        let s = i.stanzas;
+        for (on, name) in [
+            (s.message, "message"),
+            (s.iq, "iq"),
+            (s.presence_in, "presence-in"),
+            (s.presence_out, "presence-out"),
+        ] {
+            if on {
+                b = b.append(Element::bare(name, NS_PRIVACY));
+            }
+        }
+        l.append_child(b.build());
+    }
+    l
+}
+
+/// The kind of stanza being decided, from the list owner's point of view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    MessageIn,
+    IqIn,
+    PresenceIn,
+    PresenceOut,
+    /// A message or iq the user sends: only items for every stanza (no child) apply.
+    Outbound,
+}
+
+impl Direction {
+    fn applies(self, s: PrivacyStanzas) -> bool {
+        if s.all() {
+            return true;
+        }
+        match self {
+            Direction::MessageIn => s.message,
+            Direction::IqIn => s.iq,
+            Direction::PresenceIn => s.presence_in,
+            Direction::PresenceOut => s.presence_out,
+            Direction::Outbound => false,
+        }
+    }
+}
+
+/// A JID item's value split for matching (XEP-0016 §2.1 / RFC 3921 §10.1).
+#[derive(Debug)]
+struct JidPattern {
+    node: Option<String>,
+    domain: String,
+    resource: Option<String>,
+}
+
+impl JidPattern {
+    fn new(value: &str) -> Option<Self> {
+        let j = Jid::new(value).ok()?;
+        Some(JidPattern {
+            node: j.node().map(|n| n.to_string()),
+            domain: j.domain().to_string(),
+            resource: j.resource().map(|r| r.to_string()),
+        })
+    }
+
+    /// `user@domain/resource` matches only itself; `user@domain` any of its resources;
+    /// `domain/resource` only that JID; `domain` the domain and every JID at it.
+    fn matches(&self, j: &Jid) -> bool {
+        if j.domain().as_str() != self.domain {
+            return false;
+        }
+        let node = j.node().map(|n| n.as_str());
+        let res = j.resource().map(|r| r.as_str());
+        match (&self.node, &self.resource) {
+            (None, None) => true,
+            (None, Some(r)) => node.is_none() && res == Some(r.as_str()),
+            (Some(n), None) => node == Some(n.as_str()),
+            (Some(n), Some(r)) => node == Some(n.as_str()) && res == Some(r.as_str()),
+        }
+    }
+}
+
+#[derive(Debug)]
+enum CompiledMatch {
+    Jid(JidPattern),
+    Group(String),
+    Subscription(Subscription),
+    All,
+    /// A stored JID that no longer parses: matches nothing.
+    Nothing,
+}
+
+#[derive(Debug)]
+struct CompiledItem {
+    what: CompiledMatch,
+    allow: bool,
+    stanzas: PrivacyStanzas,
+}
+
+/// A list ready for evaluation: immutable, shared by every holder of the snapshot.
+#[derive(Debug)]
+pub struct CompiledList {
+    pub name: String,
+    items: Vec<CompiledItem>,
+}
+
+/// What the user's roster says about the other entity.
+pub trait RosterView {
+    /// Subscription and groups of the roster item for `bare`, if there is one.
+    fn lookup(&self, bare: &str) -> Option<(Subscription, &[String])>;
+}
+
+impl CompiledList {
+    pub fn compile(list: &PrivacyList) -> Arc<Self> {
+        let items = list
+            .items
+            .iter()
+            .map(|i| CompiledItem {
+                what: match &i.what {
+                    PrivacyMatch::Jid(v) => JidPattern::new(v)
+                        .map(CompiledMatch::Jid)
+                        .unwrap_or(CompiledMatch::Nothing),
+                    PrivacyMatch::Group(g) => CompiledMatch::Group(g.clone()),
+                    PrivacyMatch::Subscription(s) => CompiledMatch::Subscription(*s),
+                    PrivacyMatch::FallThrough => CompiledMatch::All,
+                },
+                allow: i.allow,
+                stanzas: i.stanzas,
+            })
+            .collect();
+        Arc::new(CompiledList {
+            name: list.name.clone(),
+            items,
+        })
+    }
+
+    /// Whether a stanza of kind `dir` exchanged with `other` may pass: the first item (by
+    /// order) that matches and applies decides; none means allowed (XEP-0016 §2.1).
+    pub fn allows(&self, dir: Direction, other: &Jid, roster: &dyn RosterView) -> bool {
+        let bare = other.to_bare();
+        let mut contact = None;
+        let mut looked = false;
+        for item in &self.items {
+            if !dir.applies(item.stanzas) {
+                continue;
+            }
+            let hit = match &item.what {
+                CompiledMatch::All => true,
+                CompiledMatch::Nothing => false,
+                CompiledMatch::Jid(p) => p.matches(other),
+                CompiledMatch::Group(_) | CompiledMatch::Subscription(_) if !looked => {
+                    looked = true;
+                    contact = roster.lookup(bare.as_str());
+                    item_hits(&item.what, contact)
+                }
+                _ => item_hits(&item.what, contact),
+            };
+            if hit {
+                return item.allow;
+            }
+        }
+        true
+    }
+}
+
+fn item_hits(what: &CompiledMatch, contact: Option<(Subscription, &[String])>) -> bool {
+    match what {
+        CompiledMatch::Group(g) => contact.is_some_and(|(_, groups)| groups.iter().any(|x| x == g)),
+        // Someone not in the roster has subscription "none".
+        CompiledMatch::Subscription(s) => {
+            contact.map(|(sub, _)| sub).unwrap_or(Subscription::None) == *s
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    struct Roster(HashMap<&'static str, (Subscription, Vec<String>)>);
+
+    impl RosterView for Roster {
+        fn lookup(&self, bare: &str) -> Option<(Subscription, &[String])> {
+            self.0.get(bare).map(|(s, g)| (*s, g.as_slice()))
+        }
+    }
+
+    fn roster() -> Roster {
+        Roster(HashMap::from([
+            (
+                "friend@ex",
+                (Subscription::Both, vec!["Friends".to_string()]),
+            ),
+            ("fan@ex", (Subscription::From, vec![])),
+            ("idol@ex", (Subscription::To, vec!["Stars".to_string()])),
+            ("met@ex", (Subscription::None, vec![])),
+        ]))
+    }
+
+    fn list(xml: &str) -> Result<PrivacyList, BadRequest> {
+        let el: Element = format!("<list xmlns='{NS_PRIVACY}' name='l'>{xml}</list>")
+            .parse()
+            .unwrap();
+        parse_list(&el, 100)
+    }
+
+    fn j(s: &str) -> Jid {
+        Jid::new(s).unwrap()
+    }
+
+    #[test]
+    fn parse_rejects_what_xep_0016_forbids() {
+        for (xml, why) in [
+            ("<item action='deny'/>", "order"),
+            ("<item order='1'/>", "action"),
+            ("<item action='block' order='1'/>", "action"),
+            ("<item action='deny' order='-1'/>", "non-negative"),
+            ("<item action='deny' order='x'/>", "non-negative"),
+            (
+                "<item action='deny' order='1'/><item action='allow' order='1'/>",
+                "twice",
+            ),
+            ("<item type='jid' action='deny' order='1'/>", "value"),
+            ("<item value='a@b' action='deny' order='1'/>", "type"),
+            (
+                "<item type='color' value='red' action='deny' order='1'/>",
+                "type",
+            ),
+            (
+                "<item type='subscription' value='all' action='deny' order='1'/>",
+                "subscription",
+            ),
+            (
+                "<item type='jid' value='a@b@c' action='deny' order='1'/>",
+                "JID",
+            ),
+            ("<item action='deny' order='1'><chat/></item>", "chat"),
+        ] {
+            let e = list(xml).expect_err(xml);
+            assert!(e.0.contains(why), "{xml}: {}", e.0);
+        }
+        let el: Element = format!("<list xmlns='{NS_PRIVACY}'/>").parse().unwrap();
+        assert!(parse_list(&el, 10).is_err());
+    }
+
+    #[test]
+    fn a_list_round_trips_sorted_by_order() {
+        let l = list(
+            "<item type='subscription' value='both' action='allow' order='20'><presence-out/><message/></item>\
+             <item type='jid' value='Eve@Example.com' action='deny' order='3'/>\
+             <item type='group' value='Work' action='deny' order='10'><iq/><presence-in/></item>\
+             <item action='allow' order='99'/>",
+        )
+        .unwrap();
+        let orders: Vec<u32> = l.items.iter().map(|i| i.order).collect();
+        assert_eq!(orders, [3, 10, 20, 99]);
+        // JIDs are kept normalised (RFC 7622: the node is case-folded).
+        assert_eq!(l.items[0].what, PrivacyMatch::Jid("eve@example.com".into()));
+        let again = parse_list(&list_element(&l), 100).unwrap();
+        assert_eq!(again, l);
+    }
+
+    #[test]
+    fn jid_items_match_full_bare_domain_resource_and_domain() {
+        let cases = [
+            (
+                "a@ex/r",
+                vec![("a@ex/r", true), ("a@ex/s", false), ("a@ex", false)],
+            ),
+            (
+                "a@ex",
+                vec![("a@ex/r", true), ("a@ex", true), ("b@ex", false)],
+            ),
+            (
+                "ex/r",
+                vec![("ex/r", true), ("a@ex/r", false), ("ex", false)],
+            ),
+            (
+                "ex",
+                vec![
+                    ("ex", true),
+                    ("a@ex/r", true),
+                    ("ex/x", true),
+                    ("a@other", false),
+                ],
+            ),
+        ];
+        for (value, probes) in cases {
+            let c = CompiledList::compile(
+                &list(&format!(
+                    "<item type='jid' value='{value}' action='deny' order='1'/>"
+                ))
+                .unwrap(),
+            );
+            for (who, blocked) in probes {
+                assert_eq!(
+                    !c.allows(Direction::MessageIn, &j(who), &roster()),
+                    blocked,
+                    "{value} vs {who}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn group_subscription_and_fall_through() {
+        let c = CompiledList::compile(
+            &list(
+                "<item type='group' value='Friends' action='allow' order='1'/>\
+                 <item type='subscription' value='none' action='deny' order='2'><message/></item>\
+                 <item type='subscription' value='to' action='deny' order='3'><presence-out/></item>\
+                 <item action='deny' order='4'><iq/></item>",
+            )
+            .unwrap(),
+        );
+        let r = roster();
+        use Direction::*;
+        // Group beats everything after it.
+        for d in [MessageIn, IqIn, PresenceIn, PresenceOut, Outbound] {
+            assert!(c.allows(d, &j("friend@ex/phone"), &r));
+        }
+        // Strangers and contacts with "none" are "none".
+        assert!(!c.allows(MessageIn, &j("stranger@ex"), &r));
+        assert!(!c.allows(MessageIn, &j("met@ex"), &r));
+        assert!(c.allows(PresenceIn, &j("stranger@ex"), &r));
+        // Only presence-out to "to" contacts.
+        assert!(!c.allows(PresenceOut, &j("idol@ex"), &r));
+        assert!(c.allows(MessageIn, &j("idol@ex"), &r));
+        // The fall-through item for iq.
+        assert!(!c.allows(IqIn, &j("fan@ex"), &r));
+        assert!(c.allows(MessageIn, &j("fan@ex"), &r));
+        // Items with child elements never apply to the user's own outbound message or iq.
+        assert!(c.allows(Outbound, &j("stranger@ex"), &r));
+    }
+
+    #[test]
+    fn an_item_without_children_blocks_everything_both_ways() {
+        let c = CompiledList::compile(
+            &list("<item type='jid' value='eve@ex' action='deny' order='1'/>").unwrap(),
+        );
+        use Direction::*;
+        for d in [MessageIn, IqIn, PresenceIn, PresenceOut, Outbound] {
+            assert!(!c.allows(d, &j("eve@ex/laptop"), &roster()), "{d:?}");
+            assert!(c.allows(d, &j("friend@ex"), &roster()), "{d:?}");
+        }
+    }
+}
