@@ -260,7 +260,10 @@ for srv in $servers; do
   fi
   "start_$srv"
   bench --port "$port" --label "$srv" register -n "$n" >/dev/null || true
-  [ "$k" -gt 0 ] && { bench --port "$port" --label "$srv" rosters -n "$n" -k "$k" >/dev/null || true; }
+  # The presence scenario sets up its own accounts and subscriptions.
+  if [ "$k" -gt 0 ] && [ "$scenario" != presence ]; then
+    bench --port "$port" --label "$srv" rosters -n "$n" -k "$k" >/dev/null || true
+  fi
   # idle first: its baseline is the server right after setup, before any session.
   case $scenario in
     idle|all) measured "$srv" idle idle -n "$n" --hold "$hold" ;;&
