@@ -29,52 +29,6 @@ async fn ready(s: &TestServer, user: &str, resource: &str) -> Client {
     c
 }
 
-type Pred<'a> = &'a dyn Fn(&Element) -> bool;
-
-/// Reads until every predicate has matched one element (in any order), ignoring the rest;
-/// returns the matches in the order of the predicates.
-async fn gather(c: &mut Client, preds: &[Pred<'_>]) -> Vec<Element> {
-    let mut got: Vec<Option<Element>> = vec![None; preds.len()];
-    while got.iter().any(Option::is_none) {
-        let e = c.expect_element().await;
-        if let Some(i) = (0..preds.len()).find(|&i| got[i].is_none() && preds[i](&e)) {
-            got[i] = Some(e);
-        }
-    }
-    got.into_iter().map(Option::unwrap).collect()
-}
-
-fn push_of(jid: &'static str) -> impl Fn(&Element) -> bool {
-    move |e: &Element| {
-        e.name() == "iq"
-            && e.attr("type") == Some("set")
-            && e.get_child("query", R)
-                .and_then(|q| q.get_child("item", R))
-                .is_some_and(|i| i.attr("jid") == Some(jid))
-    }
-}
-
-fn presence(type_: &'static str, from: &'static str) -> impl Fn(&Element) -> bool {
-    move |e: &Element| {
-        e.name() == "presence"
-            && e.attr("type").unwrap_or("available") == type_
-            && e.attr("from").is_some_and(|f| f.starts_with(from))
-    }
-}
-
-/// The item of a roster push.
-fn item(push: &Element) -> &Element {
-    push.get_child("query", R)
-        .unwrap()
-        .get_child("item", R)
-        .unwrap()
-}
-
-fn sub(push: &Element) -> (&str, Option<&str>) {
-    let i = item(push);
-    (i.attr("subscription").unwrap(), i.attr("ask"))
-}
-
 async fn roster_item(c: &mut Client, jid: &str) -> Option<Element> {
     let r = c.iq("get", None, &format!("<query xmlns='{R}'/>")).await;
     r.get_child("query", R)
@@ -82,26 +36,6 @@ async fn roster_item(c: &mut Client, jid: &str) -> Option<Element> {
         .children()
         .find(|i| i.attr("jid") == Some(jid))
         .cloned()
-}
-
-/// `a` subscribes to `b` and `b` approves; both online and ready. Returns when `a` has the
-/// approval, its push, and `b`'s current presence.
-async fn subscribe(a: &mut Client, a_bare: &'static str, b: &mut Client, b_bare: &'static str) {
-    a.send(&format!("<presence to='{b_bare}' type='subscribe'/>"))
-        .await;
-    gather(b, &[&presence("subscribe", a_bare)]).await;
-    b.send(&format!("<presence to='{a_bare}' type='subscribed'/>"))
-        .await;
-    gather(b, &[&push_of(a_bare)]).await;
-    gather(
-        a,
-        &[
-            &presence("subscribed", b_bare),
-            &|e: &Element| push_of(b_bare)(e) && sub(e).1.is_none(),
-            &presence("available", b_bare),
-        ],
-    )
-    .await;
 }
 
 /// RFC 6121 §3.1 (RFC 3921 §8.2): the user subscribes, the contact approves. Pushes show

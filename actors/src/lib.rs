@@ -14,6 +14,7 @@ pub mod config;
 pub mod link;
 pub mod ns;
 pub mod privacy;
+pub mod privacy_actor;
 pub mod resource;
 pub mod roster;
 pub mod router;

@@ -226,6 +226,22 @@ pub trait RosterView {
     fn lookup(&self, bare: &str) -> Option<(Subscription, &[String])>;
 }
 
+/// A roster that knows no one (for lists without group or subscription items).
+pub struct NoRoster;
+
+impl RosterView for NoRoster {
+    fn lookup(&self, _: &str) -> Option<(Subscription, &[String])> {
+        None
+    }
+}
+
+impl RosterView for crate::roster::RosterState {
+    fn lookup(&self, bare: &str) -> Option<(Subscription, &[String])> {
+        self.get(bare)
+            .map(|i| (i.subscription, i.groups.as_slice()))
+    }
+}
+
 impl CompiledList {
     pub fn compile(list: &PrivacyList) -> Arc<Self> {
         let items = list
@@ -248,6 +264,22 @@ impl CompiledList {
             name: list.name.clone(),
             items,
         })
+    }
+
+    /// Whether any item depends on the roster (group or subscription items).
+    pub fn needs_roster(&self) -> bool {
+        self.items.iter().any(|i| {
+            matches!(
+                i.what,
+                CompiledMatch::Group(_) | CompiledMatch::Subscription(_)
+            )
+        })
+    }
+
+    /// Whether any item applies to the user's own outbound messages and iqs (items without
+    /// child elements).
+    pub fn has_outbound_items(&self) -> bool {
+        self.items.iter().any(|i| i.stanzas.all())
     }
 
     /// Whether a stanza of kind `dir` exchanged with `other` may pass: the first item (by
@@ -463,3 +495,24 @@ mod tests {
         }
     }
 }
+
+/// XEP-0191 §3.3 (and XEP-0016 §2.13): the error for a user's own stanza to an entity the user
+/// blocks: `<not-acceptable/>` with `<blocked xmlns='urn:xmpp:blocking:errors'/>`. `None` for
+/// a stanza of type error.
+pub fn blocked_error(stanza: &Element) -> Option<Element> {
+    let mut reply = crate::stanza::error_reply(
+        stanza,
+        crate::stanza::ErrorType::Cancel,
+        crate::stanza::DefinedCondition::NotAcceptable,
+        None,
+    )?;
+    if let Some(err) = reply
+        .children_mut()
+        .find(|c| c.name() == "error" && c.ns() == crate::ns::JABBER_CLIENT)
+    {
+        err.append_child(Element::bare("blocked", NS_BLOCKING_ERRORS));
+    }
+    Some(reply)
+}
+
+pub const NS_BLOCKING_ERRORS: &str = "urn:xmpp:blocking:errors";

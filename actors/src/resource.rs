@@ -15,17 +15,22 @@ use minidom::Element;
 use crate::xml::SetAttr;
 
 use crate::link::{LinkHandle, StreamClose, StreamCondition};
+use crate::privacy::{self, CompiledList, Direction, NoRoster, NS_PRIVACY};
 use crate::roster::NS_ROSTER;
 use crate::router::Router;
 use crate::server_iq;
 use crate::stanza::{self, DefinedCondition, ErrorType, Kind, Target};
-use crate::user::{OutboundPresence, OwnPresence, RosterIq, Unbind, UserActor};
+use crate::user::{
+    CheckOutbound, OutboundPresence, OwnPresence, PrivacyIq, RosterIq, Unbind, UserActor,
+};
 
 pub struct ResourceActor {
     full: FullJid,
     user: Addr<UserActor>,
     router: Arc<Router>,
     link: LinkHandle,
+    /// The privacy list that applies to this session, as the UserActor last published it.
+    privacy: Option<Arc<CompiledList>>,
 }
 
 impl ResourceActor {
@@ -40,6 +45,7 @@ impl ResourceActor {
             user,
             router,
             link,
+            privacy: None,
         }
     }
 
@@ -100,14 +106,23 @@ impl ResourceActor {
         // RFC 6121 §2.1.5: a roster iq with no `to`, or to the user's own bare JID, is the
         // user's own roster, owned by the UserActor.
         let own_bare = matches!(&target, Target::Bare(b) if *b == self.full.to_bare());
-        if kind == Kind::Iq
-            && (target == Target::None || own_bare)
-            && stanza::iq_payload(&stanza).is_some_and(|p| p.is("query", NS_ROSTER))
-        {
-            return self.user.do_send(RosterIq {
-                full: self.full.clone(),
-                iq: stanza,
-            });
+        if kind == Kind::Iq && (target == Target::None || own_bare) {
+            match stanza::iq_payload(&stanza) {
+                Some(p) if p.is("query", NS_ROSTER) => {
+                    return self.user.do_send(RosterIq {
+                        full: self.full.clone(),
+                        iq: stanza,
+                    })
+                }
+                // XEP-0016: privacy lists are the account's, kept by the UserActor.
+                Some(p) if p.is("query", NS_PRIVACY) => {
+                    return self.user.do_send(PrivacyIq {
+                        full: self.full.clone(),
+                        iq: stanza,
+                    })
+                }
+                _ => {}
+            }
         }
         match (kind, target) {
             // RFC 6121 §4.2, §4.4: presence without `to` is the user's own broadcast.
@@ -156,9 +171,47 @@ impl ResourceActor {
                 presence: stanza,
             }),
             (_, Target::Bare(_)) | (_, Target::Full(_)) | (_, Target::Remote(_)) => {
-                self.router.route(stanza)
+                self.route_outbound(stanza)
             }
         }
+    }
+}
+
+impl ResourceActor {
+    /// A message or iq to someone else. Privacy items for every stanza kind also hold the
+    /// user's own outbound stanzas (XEP-0016 §2.13, XEP-0191 §3.3): those are answered
+    /// `<not-acceptable/>` with `<blocked/>`. Lists that need the roster to decide are checked
+    /// by the UserActor, which holds it.
+    fn route_outbound(&self, stanza: Element) {
+        let Some(list) = self.privacy.as_ref().filter(|l| l.has_outbound_items()) else {
+            return self.router.route(stanza);
+        };
+        if list.needs_roster() {
+            return self.user.do_send(CheckOutbound(stanza));
+        }
+        let to = stanza.attr("to").and_then(|t| jid::Jid::new(t).ok());
+        match to {
+            Some(to) if !list.allows(Direction::Outbound, &to, &NoRoster) => {
+                if let Some(e) = privacy::blocked_error(&stanza) {
+                    self.link.send(e);
+                }
+            }
+            _ => self.router.route(stanza),
+        }
+    }
+}
+
+/// The privacy list that now applies to the session (published by the UserActor whenever it
+/// changes).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetPrivacy(pub Option<Arc<CompiledList>>);
+
+impl Handler<SetPrivacy> for ResourceActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetPrivacy, _: &mut Context<Self>) {
+        self.privacy = msg.0;
     }
 }
 

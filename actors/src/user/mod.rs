@@ -14,12 +14,13 @@ use actix::prelude::*;
 use cordial_storage::{
     AccountStore, OfflinePush, OfflineStore, OutboxKey, RosterStore, SubscriptionStore,
 };
-use jid::{BareJid, FullJid};
+use jid::{BareJid, FullJid, Jid};
 use minidom::Element;
 
 use crate::xml::{BuildAttr, SetAttr};
 
 use crate::link::{LinkHandle, StreamClose, StreamCondition};
+use crate::privacy::Direction;
 use crate::resource::{CloseStream, ResourceActor};
 use crate::roster::RosterState;
 use crate::router::Router;
@@ -28,6 +29,7 @@ use crate::stanza::{self, DefinedCondition, ErrorType, Kind};
 use crate::subscription::SubType;
 
 mod presence;
+mod privacy_iq;
 mod roster_iq;
 mod subscriptions;
 
@@ -54,6 +56,8 @@ struct Session {
     /// Entities that got directed presence from this resource (RFC 6121 §4.6), told when it
     /// becomes unavailable.
     directed: HashSet<String>,
+    /// The session's active privacy list (XEP-0016), if it chose one.
+    active: Option<Arc<crate::privacy::CompiledList>>,
 }
 
 pub struct UserActor {
@@ -69,6 +73,8 @@ pub struct UserActor {
     last_unavailable: Option<String>,
     idle: Option<SpawnHandle>,
     retired: bool,
+    /// Privacy lists: the default list's snapshot and the lists' writers.
+    privacy: privacy_iq::PrivacyState,
 }
 
 impl UserActor {
@@ -82,6 +88,7 @@ impl UserActor {
             last_unavailable: None,
             idle: None,
             retired: false,
+            privacy: Default::default(),
         }
     }
 
@@ -97,19 +104,6 @@ impl UserActor {
 
     fn available(&self) -> impl Iterator<Item = &Session> {
         self.sessions.values().filter(|s| s.available)
-    }
-
-    /// The available resources with the highest non-negative priority (RFC 6121 §8.5.2.1.1).
-    fn highest_priority(&self) -> Vec<&Session> {
-        let Some(top) = self
-            .available()
-            .map(|s| s.priority)
-            .filter(|p| *p >= 0)
-            .max()
-        else {
-            return Vec::new();
-        };
-        self.available().filter(|s| s.priority == top).collect()
     }
 
     /// Makes the account's writes durable (group commit) before this actor handles anything
@@ -146,20 +140,47 @@ impl UserActor {
 
     /// RFC 6121 §8.5.2 (bare JID) and §8.5.3.2 (full JID of no connected resource), for
     /// messages.
-    fn deliver_message_to_bare(&mut self, stanza: Element, ctx: &mut Context<Self>) {
+    ///
+    /// Privacy lists come first (RFC 3921 §10.2 rule 4): only sessions whose list lets the
+    /// message in are candidates, and a message that would be stored offline must pass the
+    /// default list; a blocked message is dropped without an error (§10.14).
+    fn deliver_message_to_bare(
+        &mut self,
+        stanza: Element,
+        from: Option<&Jid>,
+        ctx: &mut Context<Self>,
+    ) {
+        let lets_in = |act: &Self, s: &Session| {
+            act.allows(Some(s.full.resource().as_str()), Direction::MessageIn, from)
+        };
         match stanza::stanza_type(&stanza) {
             "normal" | "chat" => {
-                let targets = self.highest_priority();
-                if targets.is_empty() {
-                    self.store_offline(stanza, ctx);
-                } else {
-                    for s in targets {
-                        s.link.send(stanza.clone());
+                if self.available().next().is_none() {
+                    if self.allows(None, Direction::MessageIn, from) {
+                        self.store_offline(stanza, ctx);
                     }
+                    return;
+                }
+                let open: Vec<&Session> = self.available().filter(|s| lets_in(self, s)).collect();
+                let Some(top) = open.iter().map(|s| s.priority).filter(|p| *p >= 0).max() else {
+                    // Only negative priorities (or every session blocks the sender): offline
+                    // storage if nothing blocks it (RFC 6121 §8.5.2.1.1).
+                    if open.len() == self.available().count()
+                        && self.allows(None, Direction::MessageIn, from)
+                    {
+                        self.store_offline(stanza, ctx);
+                    }
+                    return;
+                };
+                for s in open.into_iter().filter(|s| s.priority == top) {
+                    s.link.send(stanza.clone());
                 }
             }
             "headline" => {
-                for s in self.available().filter(|s| s.priority >= 0) {
+                for s in self
+                    .available()
+                    .filter(|s| s.priority >= 0 && lets_in(self, s))
+                {
                     s.link.send(stanza.clone());
                 }
             }
@@ -272,14 +293,34 @@ impl UserActor {
             };
             return self.process_inbound_presence(stanza, target, ctx);
         }
+        self.privacy_ready();
+        let from = stanza.attr("from").and_then(|f| Jid::new(f).ok());
+        let dir = match kind {
+            Kind::Message => Direction::MessageIn,
+            _ => Direction::IqIn,
+        };
+        // RFC 3921 §10.14: a blocked message is dropped silently; a blocked iq get or set is
+        // answered <service-unavailable/>, other iqs are dropped.
+        let blocked = |act: &Self| {
+            if kind == Kind::Iq && matches!(stanza.attr("type"), Some("get") | Some("set")) {
+                act.router.bounce(
+                    &stanza,
+                    Kind::Iq,
+                    ErrorType::Cancel,
+                    DefinedCondition::ServiceUnavailable,
+                );
+            }
+        };
         match (kind, resource) {
             // §8.5.3.1: a connected resource matching the full JID gets the stanza.
             (_, Some(r)) if self.sessions.contains_key(&r) => {
+                if !self.allows(Some(&r), dir, from.as_ref()) {
+                    return blocked(self);
+                }
                 self.sessions[&r].link.send(stanza);
             }
             // §8.5.3.2.1: message to an absent full JID.
-            (Kind::Message, Some(_)) => self.deliver_message_to_bare(stanza, ctx),
-            (Kind::Message, None) => self.deliver_message_to_bare(stanza, ctx),
+            (Kind::Message, _) => self.deliver_message_to_bare(stanza, from.as_ref(), ctx),
             (Kind::Presence, _) => unreachable!("presence is handled above"),
             // §8.5.3.2.2: iq to an absent full JID.
             (Kind::Iq, Some(_)) => self.router.bounce(
@@ -288,7 +329,9 @@ impl UserActor {
                 ErrorType::Cancel,
                 DefinedCondition::ServiceUnavailable,
             ),
-            // §8.5.2.1.3: the server answers iqs to a bare JID on the account's behalf.
+            // §8.5.2.1.3: the server answers iqs to a bare JID on the account's behalf, as far
+            // as the default list lets them in.
+            (Kind::Iq, None) if !self.allows(None, dir, from.as_ref()) => blocked(self),
             (Kind::Iq, None) => {
                 let router = self.router.clone();
                 let bare = self.bare.clone();
@@ -358,7 +401,9 @@ impl Handler<Bind> for UserActor {
             interested: false,
             presence: None,
             directed: HashSet::new(),
+            active: None,
         };
+        let msg_resource = resource.clone();
         if let Some(old) = self.sessions.insert(resource, new) {
             log::info!(
                 "{} bound again; closing the older session with <conflict/>",
@@ -368,6 +413,11 @@ impl Handler<Bind> for UserActor {
                 StreamCondition::Conflict,
                 "Replaced by a new session for the same resource".to_string(),
             )));
+        }
+        self.privacy_loaded();
+        if let Some(d) = &self.privacy.default {
+            let s = &self.sessions[msg_resource.as_str()];
+            s.addr.do_send(crate::resource::SetPrivacy(Some(d.clone())));
         }
         self.arm_idle_timer(ctx);
         Ok(())
@@ -474,13 +524,21 @@ impl Handler<DeliverBroadcast> for UserActor {
         if self.retired {
             return self.router.route_broadcast(self.bare.as_str(), &msg.0);
         }
-        let mut targets = self.available().peekable();
-        if targets.peek().is_none() {
+        if self.available().next().is_none() {
             return;
         }
-        let xml = msg.0.xml_to(self.bare.as_str());
-        for s in targets {
-            s.link.send_xml(xml.clone());
+        self.privacy_ready();
+        let from = Jid::from(msg.0.from.clone());
+        let mut xml = None;
+        for s in self.available() {
+            if self.allows(
+                Some(s.full.resource().as_str()),
+                Direction::PresenceIn,
+                Some(&from),
+            ) {
+                let x = xml.get_or_insert_with(|| msg.0.xml_to(self.bare.as_str()));
+                s.link.send_xml(x.clone());
+            }
         }
     }
 }
@@ -549,6 +607,46 @@ impl Handler<RosterIq> for UserActor {
 
     fn handle(&mut self, msg: RosterIq, ctx: &mut Context<Self>) {
         self.process_roster_iq(msg.full.resource().as_str(), msg.iq, ctx);
+    }
+}
+
+/// A privacy list iq (XEP-0016) from one of the account's own resources.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PrivacyIq {
+    pub full: FullJid,
+    pub iq: Element,
+}
+
+impl Handler<PrivacyIq> for UserActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: PrivacyIq, ctx: &mut Context<Self>) {
+        self.process_privacy_iq(msg.full.resource().as_str(), msg.iq, ctx);
+    }
+}
+
+/// A message or iq from one of the account's resources whose privacy list needs the roster to
+/// decide whether the user may send it (XEP-0016 §2.13).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CheckOutbound(pub Element);
+
+impl Handler<CheckOutbound> for UserActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: CheckOutbound, _: &mut Context<Self>) {
+        let stanza = msg.0;
+        let from = stanza.attr("from").and_then(|f| FullJid::new(f).ok());
+        let to = stanza.attr("to").and_then(|t| Jid::new(t).ok());
+        let resource = from.as_ref().map(|f| f.resource().to_string());
+        self.privacy_ready();
+        if self.allows(resource.as_deref(), Direction::Outbound, to.as_ref()) {
+            return self.router.route(stanza);
+        }
+        if let (Some(r), Some(e)) = (resource, crate::privacy::blocked_error(&stanza)) {
+            self.reply_to(&r, e);
+        }
     }
 }
 

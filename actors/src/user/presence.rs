@@ -8,6 +8,7 @@ use minidom::Element;
 
 use super::{SharedPresence, UserActor};
 use crate::ns;
+use crate::privacy::Direction;
 use crate::stanza;
 use crate::subscription::SubType;
 use crate::xml::{BuildAttr, SetAttr};
@@ -48,8 +49,16 @@ impl UserActor {
     /// The current presence of each available resource, to one contact (§3.1.5 on approval,
     /// §4.3.2 in answer to a probe).
     pub(super) fn send_current_presence_to(&mut self, contact: &str) {
+        self.privacy_ready();
         let out: Vec<Element> = self
             .available()
+            .filter(|s| {
+                self.allows_jid(
+                    Some(s.full.resource().as_str()),
+                    Direction::PresenceOut,
+                    contact,
+                )
+            })
             .filter_map(|s| Some(Self::addressed(s.presence.as_ref()?, &s.full, contact)))
             .collect();
         for p in out {
@@ -115,9 +124,13 @@ impl UserActor {
         for other in self.available() {
             other.link.send(presence.clone());
         }
+        self.privacy_ready();
         let shared = SharedPresence::new(full, presence);
         for contact in self.presence_subscribers() {
-            self.router.route_broadcast(contact, &shared);
+            // Presence-out items of the session's list (RFC 3921 §10.11).
+            if self.allows_jid(Some(resource), Direction::PresenceOut, contact) {
+                self.router.route_broadcast(contact, &shared);
+            }
         }
         if was_available {
             return;
@@ -153,9 +166,13 @@ impl UserActor {
         for other in self.available().chain(own) {
             other.link.send(presence.clone());
         }
+        self.privacy_ready();
         let shared = SharedPresence::new(full, presence);
         let mut told = Vec::new();
         for contact in self.presence_subscribers() {
+            if !self.allows_jid(Some(resource), Direction::PresenceOut, contact) {
+                continue;
+            }
             self.router.route_broadcast(contact, &shared);
             if !directed.is_empty() {
                 told.push(contact.to_string());
@@ -200,6 +217,10 @@ impl UserActor {
         let Some(to) = presence.attr("to").map(str::to_string) else {
             return;
         };
+        self.privacy_ready();
+        if !self.allows_jid(Some(full.resource().as_str()), Direction::PresenceOut, &to) {
+            return;
+        }
         if let Some(s) = self.sessions.get_mut(full.resource().as_str()) {
             match type_ {
                 "available" if s.available => {
@@ -265,6 +286,10 @@ impl UserActor {
         if self.available().next().is_some() {
             return self.send_current_presence_to(from);
         }
+        self.privacy_ready();
+        if !self.allows_jid(None, Direction::PresenceOut, from) {
+            return;
+        }
         let mut b = Element::builder("presence", ns::JABBER_CLIENT)
             .a("type", "unavailable")
             .a("from", self.bare.to_string())
@@ -281,15 +306,25 @@ impl UserActor {
     }
 
     /// Inbound presence to the user's resources (§8.5.2.1.2, §8.5.3).
+    ///
+    /// Each session's list decides for it (presence-in, RFC 3921 §10.10); blocked presence is
+    /// dropped silently (§10.14).
     fn deliver_presence(&mut self, stanza: Element, resource: Option<String>) {
+        self.privacy_ready();
+        let from = stanza.attr("from").and_then(|f| Jid::new(f).ok());
+        let lets_in =
+            |act: &Self, r: &str| act.allows(Some(r), Direction::PresenceIn, from.as_ref());
         match resource {
             Some(r) => {
-                if let Some(s) = self.sessions.get(&r) {
+                if let Some(s) = self.sessions.get(&r).filter(|_| lets_in(self, &r)) {
                     s.link.send(stanza);
                 }
             }
             None => {
-                for s in self.available() {
+                for s in self
+                    .available()
+                    .filter(|s| lets_in(self, s.full.resource().as_str()))
+                {
                     s.link.send(stanza.clone());
                 }
             }

@@ -19,6 +19,7 @@ use minidom::Element;
 
 use super::UserActor;
 use crate::ns;
+use crate::privacy::Direction;
 use crate::roster;
 use crate::router::Router;
 use crate::stanza::{DefinedCondition, ErrorType};
@@ -260,6 +261,13 @@ impl UserActor {
         };
         if let Err(e) = self.roster() {
             return log::error!("reading the roster of {}: {e}", self.bare);
+        }
+        // RFC 3921 §10.2 rule 4: privacy lists come before subscription handling; a request or
+        // answer from an entity the default list blocks (presence-in) changes nothing.
+        self.privacy_ready();
+        if !self.allows_jid(None, Direction::PresenceIn, &contact) {
+            log::debug!("{} blocks subscription stanzas from {contact}", self.bare);
+            return self.consume_outbox(key);
         }
         let old = self.sub_state(&contact);
         let i = subscription::inbound(old, t);

@@ -1,0 +1,535 @@
+//! jabber:iq:privacy (XEP-0016, RFC 3921 §10) for the UserActor: list names, lists, the active
+//! list of each session and the account's default list, with the conflict rules of §10.2 and
+//! §10.5, and a privacy list push to every connected resource after each change (§10.2 rule 10).
+//!
+//! Lists are written by their [`PrivacyListActor`]; the UserActor keeps the compiled snapshots
+//! its sessions use, so deciding about a stanza never waits on another actor.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use cordial_storage::{PrivacyList, PrivacyStore};
+use minidom::Element;
+
+use super::UserActor;
+use crate::ns;
+use crate::privacy::{self, CompiledList, Direction, NoRoster, NS_PRIVACY};
+use crate::privacy_actor::{PrivacyListActor, Remove, Replace};
+use crate::resource::SetPrivacy;
+use crate::stanza::{self, DefinedCondition, ErrorType};
+use crate::xml::BuildAttr;
+use jid::Jid;
+
+/// Most items one list may hold.
+const MAX_ITEMS: usize = 1000;
+
+/// The account's privacy state as the UserActor holds it.
+#[derive(Default)]
+pub(super) struct PrivacyState {
+    loaded: bool,
+    /// The default list, compiled; `None` when the account has none.
+    pub(super) default: Option<Arc<CompiledList>>,
+    /// The writer of each list this actor has changed, by name.
+    writers: HashMap<String, Addr<PrivacyListActor>>,
+    /// Privacy list pushes sent (their ids).
+    pushes: u64,
+}
+
+impl UserActor {
+    /// Loads the default list once.
+    pub(super) fn privacy_loaded(&mut self) {
+        if self.privacy.loaded {
+            return;
+        }
+        let store = &self.router.store;
+        let bare = self.bare.as_str();
+        let default = store
+            .default_privacy_list(bare)
+            .and_then(|name| match name {
+                Some(n) => store.privacy_list(bare, &n),
+                None => Ok(None),
+            });
+        match default {
+            Ok(list) => {
+                self.privacy.default = list.as_ref().map(CompiledList::compile);
+                self.privacy.loaded = true;
+            }
+            Err(e) => log::error!("reading the privacy lists of {}: {e}", self.bare),
+        }
+    }
+
+    /// The list that applies to a session: its active list, else the default (§10.2 rules
+    /// 1–2).
+    pub(super) fn effective_list(&self, resource: &str) -> Option<Arc<CompiledList>> {
+        self.sessions
+            .get(resource)
+            .and_then(|s| s.active.clone())
+            .or_else(|| self.privacy.default.clone())
+    }
+
+    /// Loads what deciding needs: the default list, and the roster if a list in use has
+    /// group or subscription items. Call before [`Self::allows`].
+    pub(super) fn privacy_ready(&mut self) {
+        self.privacy_loaded();
+        let needs_roster = self.privacy.default.iter().any(|l| l.needs_roster())
+            || self
+                .sessions
+                .values()
+                .any(|s| s.active.as_ref().is_some_and(|l| l.needs_roster()));
+        if needs_roster {
+            if let Err(e) = self.roster() {
+                log::error!("reading the roster of {}: {e}", self.bare);
+            }
+        }
+    }
+
+    /// Whether a stanza of kind `dir` exchanged with `other` may pass the list that applies to
+    /// session `resource` (its active list, else the default), or with no session (`None`) the
+    /// default list. No list, or no known `other`, lets everything pass.
+    pub(super) fn allows(
+        &self,
+        resource: Option<&str>,
+        dir: Direction,
+        other: Option<&Jid>,
+    ) -> bool {
+        let list = match resource {
+            Some(r) => self.effective_list(r),
+            None => self.privacy.default.clone(),
+        };
+        let (Some(list), Some(other)) = (list, other) else {
+            return true;
+        };
+        match &self.roster {
+            Some(r) => list.allows(dir, other, r),
+            None => list.allows(dir, other, &NoRoster),
+        }
+    }
+
+    /// Tells each session's ResourceActor which list now applies to it (for the user's own
+    /// outbound stanzas). Called after every change to lists, the default, or an active list.
+    pub(super) fn publish_lists(&self) {
+        for (r, s) in &self.sessions {
+            s.addr.do_send(SetPrivacy(self.effective_list(r)));
+        }
+    }
+
+    /// [`Self::allows`] for a JID given as text, parsed only when a list applies.
+    pub(super) fn allows_jid(&self, resource: Option<&str>, dir: Direction, other: &str) -> bool {
+        let has_list = match resource {
+            Some(r) => self
+                .sessions
+                .get(r)
+                .and_then(|s| s.active.as_ref())
+                .is_some(),
+            None => false,
+        } || self.privacy.default.is_some();
+        !has_list || self.allows(resource, dir, Jid::new(other).ok().as_ref())
+    }
+
+    /// Whether `name` applies to a connected resource other than `resource`.
+    fn list_used_by_others(&self, name: &str, resource: &str) -> bool {
+        let default_name = self.privacy.default.as_ref().map(|d| d.name.as_str());
+        self.sessions.iter().any(|(r, s)| {
+            r != resource
+                && match &s.active {
+                    Some(a) => a.name == name,
+                    None => default_name == Some(name),
+                }
+        })
+    }
+
+    /// Whether the default list applies to a connected resource other than `resource`.
+    fn default_used_by_others(&self, resource: &str) -> bool {
+        self.privacy.default.is_some()
+            && self
+                .sessions
+                .iter()
+                .any(|(r, s)| r != resource && s.active.is_none())
+    }
+
+    fn privacy_error(&self, resource: &str, iq: &Element, c: DefinedCondition, text: &str) {
+        let type_ = match c {
+            DefinedCondition::BadRequest => ErrorType::Modify,
+            DefinedCondition::InternalServerError => ErrorType::Wait,
+            _ => ErrorType::Cancel,
+        };
+        self.reply_error(resource, iq, type_, c, Some(text));
+    }
+
+    pub(super) fn process_privacy_iq(
+        &mut self,
+        resource: &str,
+        iq: Element,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(query) = stanza::iq_payload(&iq)
+            .filter(|p| p.is("query", NS_PRIVACY))
+            .cloned()
+        else {
+            return self.privacy_error(
+                resource,
+                &iq,
+                DefinedCondition::BadRequest,
+                "exactly one <query/> expected",
+            );
+        };
+        self.privacy_loaded();
+        let children: Vec<&Element> = query.children().collect();
+        match (iq.attr("type"), children.as_slice()) {
+            (Some("get"), []) => self.privacy_names(resource, &iq),
+            (Some("get"), [one]) if one.name() == "list" => {
+                let name = one.attr("name").unwrap_or_default();
+                match self.router.store.privacy_list(self.bare.as_str(), name) {
+                    Ok(Some(list)) => {
+                        let q = Element::builder("query", NS_PRIVACY)
+                            .append(privacy::list_element(&list))
+                            .build();
+                        self.reply_to(resource, stanza::iq_result(&iq, Some(q)));
+                    }
+                    Ok(None) => self.privacy_error(
+                        resource,
+                        &iq,
+                        DefinedCondition::ItemNotFound,
+                        "no list by that name",
+                    ),
+                    Err(e) => {
+                        log::error!("reading a privacy list of {}: {e}", self.bare);
+                        self.privacy_error(
+                            resource,
+                            &iq,
+                            DefinedCondition::InternalServerError,
+                            "storage error",
+                        );
+                    }
+                }
+            }
+            (Some("get"), _) => self.privacy_error(
+                resource,
+                &iq,
+                DefinedCondition::BadRequest,
+                "a get asks for all names or for exactly one list",
+            ),
+            (Some("set"), [one]) => match one.name() {
+                "active" => self.set_active(resource, &iq, one.attr("name")),
+                "default" => {
+                    self.set_default(resource, &iq, one.attr("name").map(str::to_string), ctx)
+                }
+                "list" if one.children().next().is_none() => {
+                    let name = one.attr("name").unwrap_or_default().to_string();
+                    self.remove_list(resource, iq, name, ctx)
+                }
+                "list" => match privacy::parse_list(one, MAX_ITEMS) {
+                    Ok(list) => self.replace_list(resource, iq, list, ctx),
+                    Err(e) => self.privacy_error(resource, &iq, DefinedCondition::BadRequest, &e.0),
+                },
+                _ => self.privacy_error(
+                    resource,
+                    &iq,
+                    DefinedCondition::BadRequest,
+                    "unknown request",
+                ),
+            },
+            (Some("set"), _) => self.privacy_error(
+                resource,
+                &iq,
+                DefinedCondition::BadRequest,
+                "a set carries exactly one <active/>, <default/> or <list/>",
+            ),
+            _ => {}
+        }
+    }
+
+    /// §10.3: the names of all lists, with the session's active list and the default.
+    fn privacy_names(&self, resource: &str, iq: &Element) {
+        let lists = match self.router.store.privacy_lists(self.bare.as_str()) {
+            Ok(l) => l,
+            Err(e) => {
+                log::error!("reading the privacy lists of {}: {e}", self.bare);
+                return self.privacy_error(
+                    resource,
+                    iq,
+                    DefinedCondition::InternalServerError,
+                    "storage error",
+                );
+            }
+        };
+        let mut q = Element::builder("query", NS_PRIVACY);
+        let active = self.sessions.get(resource).and_then(|s| s.active.clone());
+        q = q.append(match &active {
+            Some(a) => Element::builder("active", NS_PRIVACY)
+                .a("name", a.name.as_str())
+                .build(),
+            None => Element::bare("active", NS_PRIVACY),
+        });
+        q = q.append(match &self.privacy.default {
+            Some(d) => Element::builder("default", NS_PRIVACY)
+                .a("name", d.name.as_str())
+                .build(),
+            None => Element::bare("default", NS_PRIVACY),
+        });
+        for l in lists {
+            q = q.append(
+                Element::builder("list", NS_PRIVACY)
+                    .a("name", l.name)
+                    .build(),
+            );
+        }
+        self.reply_to(resource, stanza::iq_result(iq, Some(q.build())));
+    }
+
+    /// §10.4: activate a list for this session, or decline any (`name` absent).
+    fn set_active(&mut self, resource: &str, iq: &Element, name: Option<&str>) {
+        let list = match name {
+            None => None,
+            Some(n) => match self.router.store.privacy_list(self.bare.as_str(), n) {
+                Ok(Some(l)) => Some(CompiledList::compile(&l)),
+                Ok(None) => {
+                    return self.privacy_error(
+                        resource,
+                        iq,
+                        DefinedCondition::ItemNotFound,
+                        "no list by that name",
+                    )
+                }
+                Err(e) => {
+                    log::error!("reading a privacy list of {}: {e}", self.bare);
+                    return self.privacy_error(
+                        resource,
+                        iq,
+                        DefinedCondition::InternalServerError,
+                        "storage error",
+                    );
+                }
+            },
+        };
+        if let Some(s) = self.sessions.get_mut(resource) {
+            s.active = list;
+        }
+        self.publish_lists();
+        self.reply_to(resource, stanza::iq_result(iq, None));
+    }
+
+    /// §10.5: set or decline the default list; `<conflict/>` while the current default applies
+    /// to another connected resource.
+    fn set_default(
+        &mut self,
+        resource: &str,
+        iq: &Element,
+        name: Option<String>,
+        ctx: &mut Context<Self>,
+    ) {
+        if self.default_used_by_others(resource) {
+            return self.privacy_error(
+                resource,
+                iq,
+                DefinedCondition::Conflict,
+                "the default list applies to another connected resource",
+            );
+        }
+        let bare = self.bare.to_string();
+        let store = &self.router.store;
+        let list = match &name {
+            None => None,
+            Some(n) => match store.privacy_list(&bare, n) {
+                Ok(Some(l)) => Some(CompiledList::compile(&l)),
+                Ok(None) => {
+                    return self.privacy_error(
+                        resource,
+                        iq,
+                        DefinedCondition::ItemNotFound,
+                        "no list by that name",
+                    )
+                }
+                Err(e) => {
+                    log::error!("reading a privacy list of {bare}: {e}");
+                    return self.privacy_error(
+                        resource,
+                        iq,
+                        DefinedCondition::InternalServerError,
+                        "storage error",
+                    );
+                }
+            },
+        };
+        if let Err(e) = store.set_default_privacy_list(&bare, name.as_deref()) {
+            log::error!("setting the default privacy list of {bare}: {e}");
+            return self.privacy_error(
+                resource,
+                iq,
+                DefinedCondition::InternalServerError,
+                "storage error",
+            );
+        }
+        let iq = iq.clone();
+        let resource = resource.to_string();
+        self.flush_then(ctx, move |act, flushed| {
+            if let Err(e) = flushed {
+                log::error!("flushing the default privacy list of {}: {e}", act.bare);
+                return act.privacy_error(
+                    &resource,
+                    &iq,
+                    DefinedCondition::InternalServerError,
+                    "storage error",
+                );
+            }
+            act.privacy.default = list;
+            act.publish_lists();
+            act.reply_to(&resource, stanza::iq_result(&iq, None));
+        });
+    }
+
+    /// The list's single writer, started on first use.
+    fn list_actor(&mut self, name: &str) -> Addr<PrivacyListActor> {
+        if let Some(a) = self.privacy.writers.get(name).filter(|a| a.connected()) {
+            return a.clone();
+        }
+        let a = PrivacyListActor::new(
+            self.bare.to_string(),
+            name.to_string(),
+            self.router.store.clone(),
+        )
+        .start();
+        self.privacy.writers.insert(name.to_string(), a.clone());
+        a
+    }
+
+    /// §10.6, §10.7: create or replace a list. Sessions using it switch to the new definition
+    /// (§10.2 rule 8); every connected resource gets a push.
+    fn replace_list(
+        &mut self,
+        resource: &str,
+        iq: Element,
+        list: PrivacyList,
+        ctx: &mut Context<Self>,
+    ) {
+        let resource = resource.to_string();
+        let name = list.name.clone();
+        ctx.wait(
+            self.list_actor(&name)
+                .send(Replace(list))
+                .into_actor(self)
+                .map(move |r, act, _| match r {
+                    Ok(Ok(compiled)) => {
+                        for s in act.sessions.values_mut() {
+                            if s.active.as_ref().is_some_and(|a| a.name == name) {
+                                s.active = Some(compiled.clone());
+                            }
+                        }
+                        if act.privacy.default.as_ref().is_some_and(|d| d.name == name) {
+                            act.privacy.default = Some(compiled);
+                        }
+                        act.publish_lists();
+                        act.reply_to(&resource, stanza::iq_result(&iq, None));
+                        act.push_privacy_list(&name);
+                    }
+                    Ok(Err(e)) => {
+                        log::error!("writing a privacy list of {}: {e}", act.bare);
+                        act.privacy_error(
+                            &resource,
+                            &iq,
+                            DefinedCondition::InternalServerError,
+                            "storage error",
+                        );
+                    }
+                    Err(e) => {
+                        log::error!("privacy list actor of {} is gone: {e}", act.bare);
+                        act.privacy_error(
+                            &resource,
+                            &iq,
+                            DefinedCondition::InternalServerError,
+                            "internal error",
+                        );
+                    }
+                }),
+        );
+    }
+
+    /// §10.8: remove a list; `<conflict/>` while it applies to another connected resource,
+    /// `<item-not-found/>` if there is none by that name.
+    fn remove_list(&mut self, resource: &str, iq: Element, name: String, ctx: &mut Context<Self>) {
+        if self.list_used_by_others(&name, resource) {
+            return self.privacy_error(
+                resource,
+                &iq,
+                DefinedCondition::Conflict,
+                "the list applies to another connected resource",
+            );
+        }
+        match self.router.store.privacy_list(self.bare.as_str(), &name) {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                return self.privacy_error(
+                    resource,
+                    &iq,
+                    DefinedCondition::ItemNotFound,
+                    "no list by that name",
+                )
+            }
+            Err(e) => {
+                log::error!("reading a privacy list of {}: {e}", self.bare);
+                return self.privacy_error(
+                    resource,
+                    &iq,
+                    DefinedCondition::InternalServerError,
+                    "storage error",
+                );
+            }
+        }
+        let resource = resource.to_string();
+        ctx.wait(self.list_actor(&name).send(Remove).into_actor(self).map(
+            move |r, act, _| match r {
+                Ok(Ok(_)) => {
+                    act.privacy.writers.remove(&name);
+                    for s in act.sessions.values_mut() {
+                        if s.active.as_ref().is_some_and(|a| a.name == name) {
+                            s.active = None;
+                        }
+                    }
+                    if act.privacy.default.as_ref().is_some_and(|d| d.name == name) {
+                        act.privacy.default = None;
+                    }
+                    act.publish_lists();
+                    act.reply_to(&resource, stanza::iq_result(&iq, None));
+                    act.push_privacy_list(&name);
+                }
+                Ok(Err(e)) => {
+                    log::error!("removing a privacy list of {}: {e}", act.bare);
+                    act.privacy_error(
+                        &resource,
+                        &iq,
+                        DefinedCondition::InternalServerError,
+                        "storage error",
+                    );
+                }
+                Err(e) => {
+                    log::error!("privacy list actor of {} is gone: {e}", act.bare);
+                    act.privacy_error(
+                        &resource,
+                        &iq,
+                        DefinedCondition::InternalServerError,
+                        "internal error",
+                    );
+                }
+            },
+        ));
+    }
+
+    /// §10.2 rule 10: the list's name to every connected resource.
+    fn push_privacy_list(&mut self, name: &str) {
+        self.privacy.pushes += 1;
+        for s in self.sessions.values() {
+            let push = Element::builder("iq", ns::JABBER_CLIENT)
+                .a("type", "set")
+                .a("id", format!("privacy-push-{}", self.privacy.pushes))
+                .a("to", s.full.to_string())
+                .append(
+                    Element::builder("query", NS_PRIVACY)
+                        .append(Element::builder("list", NS_PRIVACY).a("name", name).build())
+                        .build(),
+                )
+                .build();
+            s.link.send(push);
+        }
+    }
+}

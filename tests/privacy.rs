@@ -1,0 +1,397 @@
+//! Privacy lists (XEP-0016, RFC 3921 §10) through scripted sessions: managing lists, the
+//! conflict rules, and enforcement on messages, iq, presence in and out, offline storage and
+//! the user's own outbound stanzas.
+
+mod common;
+
+use common::*;
+use minidom::Element;
+
+const P: &str = "jabber:iq:privacy";
+
+async fn server() -> TestServer {
+    let s = TestServer::start().await;
+    for u in ["juliet", "romeo", "tybalt", "nurse"] {
+        s.add_user(u, "pw").await;
+    }
+    s
+}
+
+fn q(inner: &str) -> String {
+    format!("<query xmlns='{P}'>{inner}</query>")
+}
+
+async fn set_list(c: &mut Client, name: &str, items: &str) -> Element {
+    c.iq(
+        "set",
+        None,
+        &q(&format!("<list name='{name}'>{items}</list>")),
+    )
+    .await
+}
+
+async fn ok(c: &mut Client, payload: &str) {
+    let r = c.iq("set", None, &q(payload)).await;
+    assert_eq!(r.attr("type"), Some("result"), "{}", String::from(&r));
+}
+
+fn chat(to: &str, text: &str) -> String {
+    format!("<message type='chat' to='{to}'><body>{text}</body></message>")
+}
+
+fn is_message(text: &'static str) -> impl Fn(&Element) -> bool {
+    move |e: &Element| e.name() == "message" && body(e).as_deref() == Some(text)
+}
+
+/// RFC 3921 §10.3–§10.8: names with active and default, one list, set, activate, default,
+/// remove; pushes to every connected resource; the error cases.
+#[actix_rt::test]
+async fn managing_lists() {
+    let s = server().await;
+    let mut a = s.login("juliet", "pw", "a").await;
+    let mut b = s.login("juliet", "pw", "b").await;
+    let r = a.iq("get", None, &q("")).await;
+    let query = r.get_child("query", P).unwrap();
+    assert!(query.get_child("list", P).is_none());
+    assert!(query.get_child("active", P).unwrap().attr("name").is_none());
+
+    let r = set_list(
+        &mut a,
+        "work",
+        "<item type='jid' value='tybalt@localhost' action='deny' order='1'><message/></item>\
+         <item action='allow' order='2'/>",
+    )
+    .await;
+    assert_eq!(r.attr("type"), Some("result"));
+    // §10.2 rule 10: a push with only the name, to every connected resource.
+    for c in [&mut a, &mut b] {
+        let push = c
+            .expect_where(|e| e.name() == "iq" && e.attr("type") == Some("set"))
+            .await;
+        let list = push
+            .get_child("query", P)
+            .unwrap()
+            .get_child("list", P)
+            .unwrap();
+        assert_eq!(list.attr("name"), Some("work"));
+        assert!(list.children().next().is_none());
+    }
+    let r = a.iq("get", None, &q("<list name='work'/>")).await;
+    let items: Vec<_> = r
+        .get_child("query", P)
+        .unwrap()
+        .get_child("list", P)
+        .unwrap()
+        .children()
+        .map(|i| {
+            (
+                i.attr("order").unwrap().to_string(),
+                i.attr("action").unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        items,
+        [("1".into(), "deny".into()), ("2".into(), "allow".into())]
+    );
+
+    // Errors: unknown list, duplicate order, two lists in one get.
+    for (type_, payload, cond) in [
+        ("get", "<list name='nope'/>", "item-not-found"),
+        ("set", "<active name='nope'/>", "item-not-found"),
+        ("set", "<default name='nope'/>", "item-not-found"),
+        ("set", "<list name='nope'/>", "item-not-found"),
+        (
+            "set",
+            "<list name='x'><item action='deny' order='1'/><item action='allow' order='1'/></list>",
+            "bad-request",
+        ),
+        (
+            "set",
+            "<list name='x'><item action='deny' order='-2'/></list>",
+            "bad-request",
+        ),
+        (
+            "get",
+            "<list name='work'/><list name='home'/>",
+            "bad-request",
+        ),
+    ] {
+        let r = a.iq(type_, None, &q(payload)).await;
+        assert_eq!(error_condition(&r).as_deref(), Some(cond), "{payload}");
+    }
+
+    ok(&mut a, "<active name='work'/>").await;
+    ok(&mut b, "<default name='work'/>").await;
+    let r = a.iq("get", None, &q("")).await;
+    let query = r.get_child("query", P).unwrap();
+    assert_eq!(
+        query.get_child("active", P).unwrap().attr("name"),
+        Some("work")
+    );
+    assert_eq!(
+        query.get_child("default", P).unwrap().attr("name"),
+        Some("work")
+    );
+    assert_eq!(query.children().filter(|c| c.name() == "list").count(), 1);
+}
+
+/// RFC 3921 §10.2 rule 11, §10.5, §10.8: removing a list another resource has active, or
+/// changing or declining the default while another resource uses it, is `<conflict/>` and
+/// changes nothing; the same request from the only user of the list succeeds.
+#[actix_rt::test]
+async fn conflicts() {
+    let s = server().await;
+    let mut a = s.login("juliet", "pw", "a").await;
+    let mut b = s.login("juliet", "pw", "b").await;
+    set_list(&mut a, "one", "<item action='deny' order='1'><iq/></item>").await;
+    set_list(&mut a, "two", "<item action='allow' order='1'/>").await;
+    ok(&mut b, "<active name='one'/>").await;
+    let r = a.iq("set", None, &q("<list name='one'/>")).await;
+    assert_eq!(error_condition(&r).as_deref(), Some("conflict"));
+    // a has no active list: the default applies to it once there is one.
+    ok(&mut a, "<default name='two'/>").await;
+    for payload in ["<default name='one'/>", "<default/>"] {
+        let r = b.iq("set", None, &q(payload)).await;
+        assert_eq!(
+            error_condition(&r).as_deref(),
+            Some("conflict"),
+            "{payload}"
+        );
+    }
+    let r = b.iq("set", None, &q("<list name='two'/>")).await;
+    assert_eq!(error_condition(&r).as_deref(), Some("conflict"));
+    // b stops using "one": a may remove it; a is the only user of the default.
+    ok(&mut b, "<active/>").await;
+    let r = b.iq("set", None, &q("<default name='one'/>")).await;
+    assert_eq!(
+        error_condition(&r).as_deref(),
+        Some("conflict"),
+        "a still uses the default"
+    );
+    ok(&mut b, "<active name='two'/>").await;
+    ok(&mut a, "<list name='one'/>").await;
+    ok(&mut a, "<default/>").await;
+    let r = a.iq("get", None, &q("<list name='one'/>")).await;
+    assert_eq!(error_condition(&r).as_deref(), Some("item-not-found"));
+}
+
+/// RFC 3921 §10.9, §10.12, §10.14: a jid item denies messages and iq from one entity; the
+/// message is dropped without an error, an iq get is answered `<service-unavailable/>`; others
+/// still get through.
+#[actix_rt::test]
+async fn jid_item_blocks_messages_and_iq_silently() {
+    let s = server().await;
+    let mut juliet = s.online("juliet", "pw", "balcony", 0).await;
+    let mut tybalt = s.online("tybalt", "pw", "street", 0).await;
+    let mut nurse = s.online("nurse", "pw", "kitchen", 0).await;
+    set_list(
+        &mut juliet,
+        "nocapulet",
+        "<item type='jid' value='tybalt@localhost' action='deny' order='5'><message/><iq/></item>",
+    )
+    .await;
+    ok(&mut juliet, "<active name='nocapulet'/>").await;
+    while juliet
+        .next_within(std::time::Duration::from_millis(100))
+        .await
+        .is_some()
+    {}
+    tybalt.send(&chat("juliet@localhost/balcony", "full")).await;
+    tybalt.send(&chat("juliet@localhost", "bare")).await;
+    let r = tybalt
+        .iq(
+            "get",
+            Some("juliet@localhost/balcony"),
+            "<query xmlns='jabber:iq:version'/>",
+        )
+        .await;
+    assert_eq!(error_condition(&r).as_deref(), Some("service-unavailable"));
+    nurse
+        .send(&chat("juliet@localhost", "from the nurse"))
+        .await;
+    juliet.expect_where(is_message("from the nurse")).await;
+    juliet.expect_silence(200).await;
+    tybalt.expect_silence(200).await;
+}
+
+/// A blocked sender whose message would have been stored offline: the default list applies
+/// when the user has no session, and nothing is stored.
+#[actix_rt::test]
+async fn default_list_blocks_offline_storage() {
+    let mut s = server().await;
+    let mut juliet = s.login("juliet", "pw", "balcony").await;
+    set_list(
+        &mut juliet,
+        "strict",
+        "<item type='jid' value='tybalt@localhost' action='deny' order='1'/>",
+    )
+    .await;
+    ok(&mut juliet, "<default name='strict'/>").await;
+    juliet.close().await;
+    let mut tybalt = s.online("tybalt", "pw", "street", 0).await;
+    let mut nurse = s.online("nurse", "pw", "kitchen", 0).await;
+    tybalt.send(&chat("juliet@localhost", "stored?")).await;
+    nurse.send(&chat("juliet@localhost", "kept")).await;
+    // Both have been handled once the nurse's ping comes back.
+    nurse.iq("get", None, "<ping xmlns='urn:xmpp:ping'/>").await;
+    tybalt
+        .iq("get", None, "<ping xmlns='urn:xmpp:ping'/>")
+        .await;
+    // The default list survives a restart.
+    s.restart().await;
+    let mut juliet = s.login("juliet", "pw", "balcony").await;
+    juliet.send("<presence/>").await;
+    let m = juliet.expect_where(|e| e.name() == "message").await;
+    assert_eq!(body(&m).as_deref(), Some("kept"));
+    juliet.expect_silence(300).await;
+    let r = juliet.iq("get", None, &q("")).await;
+    let d = r
+        .get_child("query", P)
+        .unwrap()
+        .get_child("default", P)
+        .unwrap();
+    assert_eq!(d.attr("name"), Some("strict"));
+}
+
+/// RFC 3921 §10.10–§10.11: presence-in and presence-out items between mutual contacts, and a
+/// group item.
+#[actix_rt::test]
+async fn presence_in_and_out() {
+    let s = server().await;
+    let mut juliet = s.login("juliet", "pw", "balcony").await;
+    juliet
+        .iq("get", None, "<query xmlns='jabber:iq:roster'/>")
+        .await;
+    juliet.send("<presence/>").await;
+    let mut romeo = s.login("romeo", "pw", "orchard").await;
+    romeo
+        .iq("get", None, "<query xmlns='jabber:iq:roster'/>")
+        .await;
+    romeo.send("<presence/>").await;
+    subscribe(
+        &mut juliet,
+        "juliet@localhost",
+        &mut romeo,
+        "romeo@localhost",
+    )
+    .await;
+    subscribe(
+        &mut romeo,
+        "romeo@localhost",
+        &mut juliet,
+        "juliet@localhost",
+    )
+    .await;
+    while juliet
+        .next_within(std::time::Duration::from_millis(200))
+        .await
+        .is_some()
+    {}
+    while romeo
+        .next_within(std::time::Duration::from_millis(200))
+        .await
+        .is_some()
+    {}
+
+    // Juliet hides her presence from romeo (by subscription state "both").
+    set_list(
+        &mut juliet,
+        "hide",
+        "<item type='subscription' value='both' action='deny' order='1'><presence-out/></item>",
+    )
+    .await;
+    ok(&mut juliet, "<active name='hide'/>").await;
+    juliet.send("<presence><show>away</show></presence>").await;
+    romeo.expect_silence(300).await;
+    // Romeo's presence still reaches her.
+    romeo.send("<presence><show>chat</show></presence>").await;
+    juliet
+        .expect_where(|e| {
+            e.name() == "presence" && e.attr("from") == Some("romeo@localhost/orchard")
+        })
+        .await;
+
+    // Now by group, presence-in: romeo is put in "Montagues".
+    juliet
+        .iq(
+            "set",
+            None,
+            "<query xmlns='jabber:iq:roster'><item jid='romeo@localhost'><group>Montagues</group></item></query>",
+        )
+        .await;
+    set_list(
+        &mut juliet,
+        "deaf",
+        "<item type='group' value='Montagues' action='deny' order='1'><presence-in/></item>",
+    )
+    .await;
+    ok(&mut juliet, "<active name='deaf'/>").await;
+    while juliet
+        .next_within(std::time::Duration::from_millis(200))
+        .await
+        .is_some()
+    {}
+    romeo.send("<presence><show>dnd</show></presence>").await;
+    juliet.expect_silence(300).await;
+    // Her own presence goes out again (the "hide" list no longer applies).
+    juliet.send("<presence/>").await;
+    romeo
+        .expect_where(|e| {
+            e.name() == "presence" && e.attr("from") == Some("juliet@localhost/balcony")
+        })
+        .await;
+}
+
+/// XEP-0016 §2.13 / XEP-0191 §3.3: with an item for every stanza kind, the user's own message
+/// or iq to the blocked entity is answered `<not-acceptable/>` with `<blocked/>`, and nothing
+/// reaches the entity. Checked with a jid item and with a subscription item (decided with the
+/// roster).
+#[actix_rt::test]
+async fn own_outbound_stanza_to_blocked_entity_is_not_acceptable() {
+    let s = server().await;
+    let mut juliet = s.online("juliet", "pw", "balcony", 0).await;
+    let mut tybalt = s.online("tybalt", "pw", "street", 0).await;
+    for (name, item) in [
+        (
+            "byjid",
+            "<item type='jid' value='tybalt@localhost' action='deny' order='1'/>",
+        ),
+        (
+            "bysub",
+            "<item type='subscription' value='none' action='deny' order='1'/>",
+        ),
+    ] {
+        set_list(&mut juliet, name, item).await;
+        ok(&mut juliet, &format!("<active name='{name}'/>")).await;
+        juliet.send(&chat("tybalt@localhost", name)).await;
+        let e = juliet
+            .expect_where(|e| e.name() == "message" && e.attr("type") == Some("error"))
+            .await;
+        assert_eq!(
+            error_condition(&e).as_deref(),
+            Some("not-acceptable"),
+            "{name}"
+        );
+        let err = e.get_child("error", "jabber:client").unwrap();
+        assert!(err
+            .get_child("blocked", "urn:xmpp:blocking:errors")
+            .is_some());
+        let r = juliet
+            .iq(
+                "get",
+                Some("tybalt@localhost/street"),
+                "<query xmlns='jabber:iq:version'/>",
+            )
+            .await;
+        assert_eq!(
+            error_condition(&r).as_deref(),
+            Some("not-acceptable"),
+            "{name}"
+        );
+        tybalt.expect_silence(200).await;
+    }
+    ok(&mut juliet, "<active/>").await;
+    juliet.send(&chat("tybalt@localhost", "open again")).await;
+    tybalt.expect_where(is_message("open again")).await;
+}
