@@ -38,6 +38,7 @@ async fn xep0030_disco_info_lists_exactly_the_implemented_features() {
         [
             "http://jabber.org/protocol/disco#info",
             "http://jabber.org/protocol/disco#items",
+            "jabber:iq:privacy",
             "jabber:iq:version",
             "msgoffline",
             "urn:xmpp:ping",
@@ -56,6 +57,11 @@ async fn xep0030_disco_info_lists_exactly_the_implemented_features() {
             "{payload}"
         );
     }
+    // Privacy lists are the account's: asked without a `to` (XEP-0016).
+    let r = a
+        .iq("get", None, "<query xmlns='jabber:iq:privacy'/>")
+        .await;
+    assert_eq!(r.attr("type"), Some("result"));
 }
 
 /// With registration on, disco#info also lists jabber:iq:register.

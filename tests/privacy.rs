@@ -302,6 +302,10 @@ async fn presence_in_and_out() {
     )
     .await;
     ok(&mut juliet, "<active name='hide'/>").await;
+    // Newly hidden: romeo is told she is gone (§10.11), then hears nothing more.
+    romeo
+        .expect_where(|e| e.name() == "presence" && e.attr("type") == Some("unavailable"))
+        .await;
     juliet.send("<presence><show>away</show></presence>").await;
     romeo.expect_silence(300).await;
     // Romeo's presence still reaches her.
@@ -394,4 +398,71 @@ async fn own_outbound_stanza_to_blocked_entity_is_not_acceptable() {
     ok(&mut juliet, "<active/>").await;
     juliet.send(&chat("tybalt@localhost", "open again")).await;
     tybalt.expect_where(is_message("open again")).await;
+}
+
+/// XEP-0016 §2.11 / RFC 3921 §10.11: when a list newly blocks presence-out to a contact, the
+/// contact receives unavailable from the session; when the block goes away, its current
+/// presence.
+#[actix_rt::test]
+async fn blocking_presence_out_sends_unavailable_and_unblocking_sends_presence() {
+    let s = server().await;
+    let mut juliet = s.login("juliet", "pw", "balcony").await;
+    juliet
+        .iq("get", None, "<query xmlns='jabber:iq:roster'/>")
+        .await;
+    juliet.send("<presence><show>away</show></presence>").await;
+    let mut romeo = s.login("romeo", "pw", "orchard").await;
+    romeo
+        .iq("get", None, "<query xmlns='jabber:iq:roster'/>")
+        .await;
+    romeo.send("<presence/>").await;
+    subscribe(
+        &mut juliet,
+        "juliet@localhost",
+        &mut romeo,
+        "romeo@localhost",
+    )
+    .await;
+    subscribe(
+        &mut romeo,
+        "romeo@localhost",
+        &mut juliet,
+        "juliet@localhost",
+    )
+    .await;
+    while romeo
+        .next_within(std::time::Duration::from_millis(200))
+        .await
+        .is_some()
+    {}
+
+    set_list(
+        &mut juliet,
+        "hide",
+        "<item type='jid' value='romeo@localhost' action='deny' order='1'><presence-out/></item>",
+    )
+    .await;
+    // Defining a list changes nothing until it applies.
+    romeo.expect_silence(200).await;
+    ok(&mut juliet, "<active name='hide'/>").await;
+    let p = romeo
+        .expect_where(|e| {
+            e.name() == "presence" && e.attr("from") == Some("juliet@localhost/balcony")
+        })
+        .await;
+    assert_eq!(p.attr("type"), Some("unavailable"));
+    ok(&mut juliet, "<active/>").await;
+    let p = romeo
+        .expect_where(|e| {
+            e.name() == "presence" && e.attr("from") == Some("juliet@localhost/balcony")
+        })
+        .await;
+    assert_eq!(p.attr("type"), None);
+    assert_eq!(
+        p.get_child("show", "jabber:client")
+            .map(|s| s.text())
+            .as_deref(),
+        Some("away")
+    );
+    romeo.expect_silence(200).await;
 }

@@ -32,6 +32,10 @@ pub const SESSION_FEATURES: &[(&str, Enabled)] = &[
     (ns::REGISTER, |c| c.registration),
 ];
 
+/// Features the account's UserActor answers for its sessions (RFC 3921 §10 privacy lists),
+/// advertised with the server's.
+pub const USER_FEATURES: &[&str] = &[crate::privacy::NS_PRIVACY];
+
 /// Features the server answers on behalf of an account's bare JID.
 pub const ACCOUNT_FEATURES: &[&str] = &[ns::DISCO_INFO, ns::VCARD];
 
@@ -41,6 +45,7 @@ pub fn server_features(config: &ActorsConfig) -> Vec<&'static str> {
         .iter()
         .filter(|(_, on)| on(config))
         .map(|(f, _)| *f)
+        .chain(USER_FEATURES.iter().copied())
         .collect()
 }
 

@@ -18,7 +18,7 @@ use super::subscriptions::subscription_presence;
 impl UserActor {
     /// Contacts that may see the user's presence ("From" or "Both"), minus those whose server
     /// answered with a presence error during these sessions (RFC 6121 §4.4.2 note).
-    fn presence_subscribers(&self) -> impl Iterator<Item = &str> {
+    pub(super) fn presence_subscribers(&self) -> impl Iterator<Item = &str> {
         self.roster
             .iter()
             .flat_map(|r| r.items())

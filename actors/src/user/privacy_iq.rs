@@ -18,7 +18,7 @@ use crate::privacy::{self, CompiledList, Direction, NoRoster, NS_PRIVACY};
 use crate::privacy_actor::{PrivacyListActor, Remove, Replace};
 use crate::resource::SetPrivacy;
 use crate::stanza::{self, DefinedCondition, ErrorType};
-use crate::xml::BuildAttr;
+use crate::xml::{BuildAttr, SetAttr};
 use jid::Jid;
 
 /// Most items one list may hold.
@@ -97,12 +97,82 @@ impl UserActor {
             Some(r) => self.effective_list(r),
             None => self.privacy.default.clone(),
         };
+        self.list_allows(list.as_ref(), dir, other)
+    }
+
+    /// Whether `list` lets the stanza pass (no list, or no known `other`: yes).
+    fn list_allows(
+        &self,
+        list: Option<&Arc<CompiledList>>,
+        dir: Direction,
+        other: Option<&Jid>,
+    ) -> bool {
         let (Some(list), Some(other)) = (list, other) else {
             return true;
         };
         match &self.roster {
             Some(r) => list.allows(dir, other, r),
             None => list.allows(dir, other, &NoRoster),
+        }
+    }
+
+    /// The list each session is under now, by resource.
+    fn effective_lists(&self) -> Vec<(String, Option<Arc<CompiledList>>)> {
+        self.sessions
+            .keys()
+            .map(|r| (r.clone(), self.effective_list(r)))
+            .collect()
+    }
+
+    /// After a change to lists: tells the ResourceActors, and applies XEP-0016 §2.11 /
+    /// RFC 3921 §10.11: a contact that a session's new list newly blocks from its presence
+    /// gets unavailable from that session, and one it newly lets see it gets its current
+    /// presence.
+    fn lists_changed(&mut self, before: Vec<(String, Option<Arc<CompiledList>>)>) {
+        self.publish_lists();
+        if let Err(e) = self.roster() {
+            return log::error!("reading the roster of {}: {e}", self.bare);
+        }
+        let mut out = Vec::new();
+        for (resource, old) in before {
+            let Some(s) = self.sessions.get(&resource).filter(|s| s.available) else {
+                continue;
+            };
+            let new = self.effective_list(&resource);
+            let same = match (&old, &new) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                (None, None) => true,
+                _ => false,
+            };
+            if same {
+                continue;
+            }
+            let mut audience: Vec<String> =
+                self.presence_subscribers().map(str::to_string).collect();
+            audience.extend(s.directed.iter().cloned());
+            audience.sort();
+            audience.dedup();
+            for contact in audience {
+                let Ok(j) = Jid::new(&contact) else {
+                    continue;
+                };
+                let was = self.list_allows(old.as_ref(), Direction::PresenceOut, Some(&j));
+                let is = self.list_allows(new.as_ref(), Direction::PresenceOut, Some(&j));
+                let mut p = match (was, is) {
+                    (true, false) => stanza::unavailable_from(&s.full),
+                    (false, true) => match &s.presence {
+                        Some(p) => p.clone(),
+                        None => continue,
+                    },
+                    _ => continue,
+                };
+                p.set("from", s.full.to_string());
+                p.set("to", contact);
+                out.push(p);
+            }
+        }
+        for p in out {
+            self.router.route(p);
         }
     }
 
@@ -303,10 +373,11 @@ impl UserActor {
                 }
             },
         };
+        let before = self.effective_lists();
         if let Some(s) = self.sessions.get_mut(resource) {
             s.active = list;
         }
-        self.publish_lists();
+        self.lists_changed(before);
         self.reply_to(resource, stanza::iq_result(iq, None));
     }
 
@@ -373,8 +444,9 @@ impl UserActor {
                     "storage error",
                 );
             }
+            let before = act.effective_lists();
             act.privacy.default = list;
-            act.publish_lists();
+            act.lists_changed(before);
             act.reply_to(&resource, stanza::iq_result(&iq, None));
         });
     }
@@ -411,6 +483,7 @@ impl UserActor {
                 .into_actor(self)
                 .map(move |r, act, _| match r {
                     Ok(Ok(compiled)) => {
+                        let before = act.effective_lists();
                         for s in act.sessions.values_mut() {
                             if s.active.as_ref().is_some_and(|a| a.name == name) {
                                 s.active = Some(compiled.clone());
@@ -419,7 +492,7 @@ impl UserActor {
                         if act.privacy.default.as_ref().is_some_and(|d| d.name == name) {
                             act.privacy.default = Some(compiled);
                         }
-                        act.publish_lists();
+                        act.lists_changed(before);
                         act.reply_to(&resource, stanza::iq_result(&iq, None));
                         act.push_privacy_list(&name);
                     }
