@@ -41,6 +41,7 @@ async fn xep0030_disco_info_lists_exactly_the_implemented_features() {
             "jabber:iq:privacy",
             "jabber:iq:version",
             "msgoffline",
+            "urn:xmpp:blocking",
             "urn:xmpp:ping",
             "vcard-temp",
         ]

@@ -466,3 +466,216 @@ async fn blocking_presence_out_sends_unavailable_and_unblocking_sends_presence()
     );
     romeo.expect_silence(200).await;
 }
+
+const B: &str = "urn:xmpp:blocking";
+
+fn blocklist(r: &Element) -> Vec<String> {
+    r.get_child("blocklist", B)
+        .expect("a blocklist")
+        .children()
+        .map(|i| i.attr("jid").unwrap().to_string())
+        .collect()
+}
+
+fn block_push(kind: &'static str) -> impl Fn(&Element) -> bool {
+    move |e: &Element| {
+        e.name() == "iq" && e.attr("type") == Some("set") && e.get_child(kind, B).is_some()
+    }
+}
+
+/// XEP-0191: blocklist, block, unblock, unblock-all; pushes only to resources that asked for
+/// the blocklist; a blocked contact's messages are dropped and the user's own are answered
+/// `<not-acceptable/>`; the contact sees the user go unavailable and come back.
+#[actix_rt::test]
+async fn xep0191_block_and_unblock() {
+    let s = server().await;
+    let mut juliet = s.login("juliet", "pw", "balcony").await;
+    juliet
+        .iq("get", None, "<query xmlns='jabber:iq:roster'/>")
+        .await;
+    juliet.send("<presence/>").await;
+    let mut other = s.login("juliet", "pw", "other").await;
+    let mut romeo = s.login("romeo", "pw", "orchard").await;
+    romeo
+        .iq("get", None, "<query xmlns='jabber:iq:roster'/>")
+        .await;
+    romeo.send("<presence/>").await;
+    subscribe(
+        &mut juliet,
+        "juliet@localhost",
+        &mut romeo,
+        "romeo@localhost",
+    )
+    .await;
+    subscribe(
+        &mut romeo,
+        "romeo@localhost",
+        &mut juliet,
+        "juliet@localhost",
+    )
+    .await;
+    while romeo
+        .next_within(std::time::Duration::from_millis(200))
+        .await
+        .is_some()
+    {}
+    while other
+        .next_within(std::time::Duration::from_millis(100))
+        .await
+        .is_some()
+    {}
+
+    let r = juliet
+        .iq("get", None, &format!("<blocklist xmlns='{B}'/>"))
+        .await;
+    assert!(blocklist(&r).is_empty());
+    let r = juliet
+        .iq(
+            "set",
+            None,
+            &format!("<block xmlns='{B}'><item jid='romeo@localhost'/></block>"),
+        )
+        .await;
+    assert_eq!(r.attr("type"), Some("result"));
+    let push = juliet.expect_where(block_push("block")).await;
+    let item = push
+        .get_child("block", B)
+        .unwrap()
+        .get_child("item", B)
+        .unwrap();
+    assert_eq!(item.attr("jid"), Some("romeo@localhost"));
+    // Romeo sees her go offline (XEP-0191 §3.3).
+    let p = romeo
+        .expect_where(|e| {
+            e.name() == "presence" && e.attr("from") == Some("juliet@localhost/balcony")
+        })
+        .await;
+    assert_eq!(p.attr("type"), Some("unavailable"));
+    // The other resource never asked for the blocklist: only the XEP-0016 push.
+    let p = other.expect_where(|e| e.name() == "iq").await;
+    assert!(p.get_child("query", P).is_some());
+    other.expect_silence(200).await;
+
+    romeo.send(&chat("juliet@localhost", "hello?")).await;
+    juliet.send(&chat("romeo@localhost", "go away")).await;
+    let e = juliet
+        .expect_where(|e| e.name() == "message" && e.attr("type") == Some("error"))
+        .await;
+    assert_eq!(error_condition(&e).as_deref(), Some("not-acceptable"));
+    juliet.expect_silence(200).await;
+    romeo.expect_silence(100).await;
+
+    // XEP-0016 sees the same truth: a default list with a deny-all jid item.
+    let r = juliet.iq("get", None, &q("")).await;
+    let d = r
+        .get_child("query", P)
+        .unwrap()
+        .get_child("default", P)
+        .unwrap();
+    assert_eq!(d.attr("name"), Some("blocklist"));
+
+    let r = juliet
+        .iq("set", None, &format!("<unblock xmlns='{B}'/>"))
+        .await;
+    assert_eq!(r.attr("type"), Some("result"));
+    juliet.expect_where(block_push("unblock")).await;
+    let p = romeo
+        .expect_where(|e| {
+            e.name() == "presence" && e.attr("from") == Some("juliet@localhost/balcony")
+        })
+        .await;
+    assert_eq!(p.attr("type"), None);
+    romeo.send(&chat("juliet@localhost", "again")).await;
+    juliet.expect_where(is_message("again")).await;
+    let r = juliet
+        .iq("get", None, &format!("<blocklist xmlns='{B}'/>"))
+        .await;
+    assert!(blocklist(&r).is_empty());
+    // Malformed requests.
+    for payload in [
+        format!("<block xmlns='{B}'/>"),
+        format!("<block xmlns='{B}'><item jid='a@b@c'/></block>"),
+    ] {
+        let r = juliet.iq("set", None, &payload).await;
+        assert_eq!(
+            error_condition(&r).as_deref(),
+            Some("bad-request"),
+            "{payload}"
+        );
+    }
+}
+
+/// XEP-0191 §6: a block made with either protocol is seen by the other; XEP-0191 adds its items
+/// before the default list's own items, and unblock-all removes only deny-all jid items.
+#[actix_rt::test]
+async fn blocking_command_and_privacy_lists_are_one_truth() {
+    let s = server().await;
+    let mut juliet = s.online("juliet", "pw", "balcony", 0).await;
+    let mut tybalt = s.online("tybalt", "pw", "street", 0).await;
+    set_list(
+        &mut juliet,
+        "mine",
+        "<item type='jid' value='nurse@localhost' action='deny' order='3'/>\
+         <item type='subscription' value='none' action='deny' order='7'><iq/></item>",
+    )
+    .await;
+    ok(&mut juliet, "<default name='mine'/>").await;
+    let r = juliet
+        .iq("get", None, &format!("<blocklist xmlns='{B}'/>"))
+        .await;
+    assert_eq!(blocklist(&r), ["nurse@localhost"]);
+    juliet
+        .iq(
+            "set",
+            None,
+            &format!("<block xmlns='{B}'><item jid='tybalt@localhost'/></block>"),
+        )
+        .await;
+    let r = juliet.iq("get", None, &q("<list name='mine'/>")).await;
+    let items: Vec<(String, String)> = r
+        .get_child("query", P)
+        .unwrap()
+        .get_child("list", P)
+        .unwrap()
+        .children()
+        .map(|i| {
+            (
+                i.attr("value").unwrap().to_string(),
+                i.attr("order").unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        items,
+        [
+            ("tybalt@localhost".into(), "0".into()),
+            ("nurse@localhost".into(), "4".into()),
+            ("none".into(), "8".into())
+        ]
+    );
+    tybalt.send(&chat("juliet@localhost", "blocked")).await;
+    tybalt
+        .iq("get", None, "<ping xmlns='urn:xmpp:ping'/>")
+        .await;
+    // Pushes are expected; the message is not.
+    while let Some(got) = juliet
+        .next_within(std::time::Duration::from_millis(200))
+        .await
+    {
+        assert!(!format!("{got:?}").contains("message"), "{got:?}");
+    }
+    juliet
+        .iq("set", None, &format!("<unblock xmlns='{B}'/>"))
+        .await;
+    let r = juliet.iq("get", None, &q("<list name='mine'/>")).await;
+    let list = r
+        .get_child("query", P)
+        .unwrap()
+        .get_child("list", P)
+        .unwrap();
+    assert_eq!(list.children().count(), 1);
+    assert_eq!(
+        list.children().next().unwrap().attr("type"),
+        Some("subscription")
+    );
+}

@@ -20,6 +20,7 @@ use crate::roster::NS_ROSTER;
 use crate::router::Router;
 use crate::server_iq;
 use crate::stanza::{self, DefinedCondition, ErrorType, Kind, Target};
+use crate::user::NS_BLOCKING;
 use crate::user::{
     CheckOutbound, OutboundPresence, OwnPresence, PrivacyIq, RosterIq, Unbind, UserActor,
 };
@@ -115,7 +116,7 @@ impl ResourceActor {
                     })
                 }
                 // XEP-0016: privacy lists are the account's, kept by the UserActor.
-                Some(p) if p.is("query", NS_PRIVACY) => {
+                Some(p) if p.is("query", NS_PRIVACY) || p.ns() == NS_BLOCKING => {
                     return self.user.do_send(PrivacyIq {
                         full: self.full.clone(),
                         iq: stanza,

@@ -33,6 +33,7 @@ mod privacy_iq;
 mod roster_iq;
 mod subscriptions;
 
+pub use privacy_iq::NS_BLOCKING;
 pub use subscriptions::subscription_presence;
 
 /// How long a retired UserActor keeps forwarding stanzas that were already on their way to it
@@ -58,6 +59,8 @@ struct Session {
     directed: HashSet<String>,
     /// The session's active privacy list (XEP-0016), if it chose one.
     active: Option<Arc<crate::privacy::CompiledList>>,
+    /// Whether the session asked for the blocklist (XEP-0191 §3.1): it gets block pushes.
+    blocklist: bool,
 }
 
 pub struct UserActor {
@@ -402,6 +405,7 @@ impl Handler<Bind> for UserActor {
             presence: None,
             directed: HashSet::new(),
             active: None,
+            blocklist: false,
         };
         let msg_resource = resource.clone();
         if let Some(old) = self.sessions.insert(resource, new) {
@@ -610,7 +614,8 @@ impl Handler<RosterIq> for UserActor {
     }
 }
 
-/// A privacy list iq (XEP-0016) from one of the account's own resources.
+/// A privacy list (XEP-0016) or blocking command (XEP-0191) iq from one of the account's own
+/// resources.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct PrivacyIq {
@@ -622,7 +627,14 @@ impl Handler<PrivacyIq> for UserActor {
     type Result = ();
 
     fn handle(&mut self, msg: PrivacyIq, ctx: &mut Context<Self>) {
-        self.process_privacy_iq(msg.full.resource().as_str(), msg.iq, ctx);
+        let resource = msg.full.resource().as_str();
+        let blocking =
+            stanza::iq_payload(&msg.iq).is_some_and(|p| p.ns() == privacy_iq::NS_BLOCKING);
+        if blocking {
+            self.process_blocking_iq(resource, msg.iq, ctx);
+        } else {
+            self.process_privacy_iq(resource, msg.iq, ctx);
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use actix::prelude::*;
-use cordial_storage::{PrivacyList, PrivacyStore};
+use cordial_storage::{PrivacyItem, PrivacyList, PrivacyMatch, PrivacyStanzas, PrivacyStore};
 use minidom::Element;
 
 use super::UserActor;
@@ -604,5 +604,256 @@ impl UserActor {
                 .build();
             s.link.send(push);
         }
+    }
+}
+
+pub const NS_BLOCKING: &str = "urn:xmpp:blocking";
+
+/// The list XEP-0191 creates as the default when the user blocks someone without having a
+/// default list.
+const BLOCKLIST_NAME: &str = "blocklist";
+
+/// The JIDs a list blocks in XEP-0191's sense: jid items that deny every stanza (XEP-0191 §6).
+fn blocked_jids(list: &PrivacyList) -> Vec<String> {
+    list.items
+        .iter()
+        .filter(|i| !i.allow && i.stanzas.all())
+        .filter_map(|i| match &i.what {
+            PrivacyMatch::Jid(j) => Some(j.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn blocking_items(name: &str, jids: &[String]) -> Element {
+    let mut el = Element::bare(name, NS_BLOCKING);
+    for j in jids {
+        el.append_child(
+            Element::builder("item", NS_BLOCKING)
+                .a("jid", j.as_str())
+                .build(),
+        );
+    }
+    el
+}
+
+/// A block or unblock request's JIDs, normalised; `Err` with a text for `<bad-request/>`
+/// (`<jid-malformed/>` in XEP-0191 §3.2 terms).
+fn request_jids(el: &Element) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for item in el.children() {
+        if item.name() != "item" || item.ns() != NS_BLOCKING {
+            return Err(format!("unexpected <{}/>", item.name()));
+        }
+        let v = item.attr("jid").ok_or("an item needs a jid")?;
+        let j = Jid::new(v).map_err(|e| format!("invalid JID {v:?}: {e}"))?;
+        let j = j.to_string();
+        if !out.contains(&j) {
+            out.push(j);
+        }
+    }
+    Ok(out)
+}
+
+impl UserActor {
+    /// XEP-0191: blocklist, block, unblock. The blocklist is the default privacy list's jid
+    /// items that deny everything (§6), so both protocols see one truth.
+    pub(super) fn process_blocking_iq(
+        &mut self,
+        resource: &str,
+        iq: Element,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(payload) = stanza::iq_payload(&iq).cloned() else {
+            return self.privacy_error(
+                resource,
+                &iq,
+                DefinedCondition::BadRequest,
+                "one payload expected",
+            );
+        };
+        self.privacy_loaded();
+        let default_name = self.privacy.default.as_ref().map(|d| d.name.clone());
+        let current = match &default_name {
+            Some(n) => match self.router.store.privacy_list(self.bare.as_str(), n) {
+                Ok(l) => l,
+                Err(e) => {
+                    log::error!("reading the default list of {}: {e}", self.bare);
+                    return self.privacy_error(
+                        resource,
+                        &iq,
+                        DefinedCondition::InternalServerError,
+                        "storage error",
+                    );
+                }
+            },
+            None => None,
+        };
+        match (iq.attr("type"), payload.name()) {
+            (Some("get"), "blocklist") => {
+                if let Some(s) = self.sessions.get_mut(resource) {
+                    s.blocklist = true;
+                }
+                let jids = current.as_ref().map(blocked_jids).unwrap_or_default();
+                self.reply_to(
+                    resource,
+                    stanza::iq_result(&iq, Some(blocking_items("blocklist", &jids))),
+                );
+            }
+            (Some("set"), "block" | "unblock") => {
+                let jids = match request_jids(&payload) {
+                    Ok(j) => j,
+                    Err(e) => {
+                        return self.privacy_error(resource, &iq, DefinedCondition::BadRequest, &e)
+                    }
+                };
+                let block = payload.name() == "block";
+                if block && jids.is_empty() {
+                    return self.privacy_error(
+                        resource,
+                        &iq,
+                        DefinedCondition::BadRequest,
+                        "nothing to block",
+                    );
+                }
+                let mut list = current.unwrap_or_else(|| PrivacyList {
+                    name: default_name
+                        .clone()
+                        .unwrap_or_else(|| BLOCKLIST_NAME.to_string()),
+                    items: Vec::new(),
+                });
+                let already = blocked_jids(&list);
+                let changed: Vec<String> = if block {
+                    let new: Vec<String> =
+                        jids.into_iter().filter(|j| !already.contains(j)).collect();
+                    // New blocks go first, so that they win over every other item; the other
+                    // items keep their relative order.
+                    let shift = new.len() as u32;
+                    for i in list.items.iter_mut() {
+                        i.order += shift;
+                    }
+                    let mut items: Vec<PrivacyItem> = new
+                        .iter()
+                        .enumerate()
+                        .map(|(n, j)| PrivacyItem {
+                            what: PrivacyMatch::Jid(j.clone()),
+                            allow: false,
+                            order: n as u32,
+                            stanzas: PrivacyStanzas::default(),
+                        })
+                        .collect();
+                    items.append(&mut list.items);
+                    list.items = items;
+                    new
+                } else {
+                    let gone: Vec<String> = if jids.is_empty() {
+                        already
+                    } else {
+                        jids.into_iter().filter(|j| already.contains(j)).collect()
+                    };
+                    list.items.retain(|i| {
+                        !(!i.allow
+                            && i.stanzas.all()
+                            && matches!(&i.what, PrivacyMatch::Jid(j) if gone.contains(j)))
+                    });
+                    gone
+                };
+                if changed.is_empty() {
+                    return self.reply_to(resource, stanza::iq_result(&iq, None));
+                }
+                self.write_blocklist(
+                    resource,
+                    iq,
+                    list,
+                    default_name.is_none(),
+                    block,
+                    changed,
+                    ctx,
+                );
+            }
+            _ => self.privacy_error(
+                resource,
+                &iq,
+                DefinedCondition::BadRequest,
+                "unknown blocking request",
+            ),
+        }
+    }
+
+    /// Writes the default list after a block or unblock (making it the default if it is new),
+    /// then answers, applies it, and pushes: the XEP-0191 change to every resource that asked
+    /// for the blocklist (§3.3, §3.4), a XEP-0016 push to all.
+    #[allow(clippy::too_many_arguments)]
+    fn write_blocklist(
+        &mut self,
+        resource: &str,
+        iq: Element,
+        list: PrivacyList,
+        make_default: bool,
+        block: bool,
+        changed: Vec<String>,
+        ctx: &mut Context<Self>,
+    ) {
+        let resource = resource.to_string();
+        let name = list.name.clone();
+        let store = self.router.store.clone();
+        let bare = self.bare.to_string();
+        ctx.wait(
+            self.list_actor(&name)
+                .send(Replace(list))
+                .into_actor(self)
+                .then(move |r, act, _| {
+                    let r = match r {
+                        Ok(Ok(compiled)) if make_default => store
+                            .set_default_privacy_list(&bare, Some(&name))
+                            .map(|_| (compiled, true)),
+                        Ok(Ok(compiled)) => Ok((compiled, false)),
+                        Ok(Err(e)) => Err(e),
+                        Err(e) => Err(cordial_storage::StorageError::Corrupt(e.to_string())),
+                    };
+                    async move {
+                        let (compiled, flush) = r?;
+                        if flush {
+                            store.flush().await?;
+                        }
+                        Ok::<_, cordial_storage::StorageError>(compiled)
+                    }
+                    .into_actor(act)
+                })
+                .map(move |r, act, _| match r {
+                    Ok(compiled) => {
+                        let before = act.effective_lists();
+                        for s in act.sessions.values_mut() {
+                            if s.active.as_ref().is_some_and(|a| a.name == compiled.name) {
+                                s.active = Some(compiled.clone());
+                            }
+                        }
+                        let name = compiled.name.clone();
+                        act.privacy.default = Some(compiled);
+                        act.lists_changed(before);
+                        act.reply_to(&resource, stanza::iq_result(&iq, None));
+                        let what = if block { "block" } else { "unblock" };
+                        for s in act.sessions.values().filter(|s| s.blocklist) {
+                            let push = Element::builder("iq", ns::JABBER_CLIENT)
+                                .a("type", "set")
+                                .a("id", format!("block-push-{}", act.privacy.pushes))
+                                .a("to", s.full.to_string())
+                                .append(blocking_items(what, &changed))
+                                .build();
+                            s.link.send(push);
+                        }
+                        act.push_privacy_list(&name);
+                    }
+                    Err(e) => {
+                        log::error!("writing the blocklist of {}: {e}", act.bare);
+                        act.privacy_error(
+                            &resource,
+                            &iq,
+                            DefinedCondition::InternalServerError,
+                            "storage error",
+                        );
+                    }
+                }),
+        );
     }
 }
