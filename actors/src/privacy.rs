@@ -322,6 +322,27 @@ fn item_hits(what: &CompiledMatch, contact: Option<(Subscription, &[String])>) -
     }
 }
 
+/// XEP-0191 §3.3 (and XEP-0016 §2.13): the error for a user's own stanza to an entity the user
+/// blocks: `<not-acceptable/>` with `<blocked xmlns='urn:xmpp:blocking:errors'/>`. `None` for
+/// a stanza of type error.
+pub fn blocked_error(stanza: &Element) -> Option<Element> {
+    let mut reply = crate::stanza::error_reply(
+        stanza,
+        crate::stanza::ErrorType::Cancel,
+        crate::stanza::DefinedCondition::NotAcceptable,
+        None,
+    )?;
+    if let Some(err) = reply
+        .children_mut()
+        .find(|c| c.name() == "error" && c.ns() == crate::ns::JABBER_CLIENT)
+    {
+        err.append_child(Element::bare("blocked", NS_BLOCKING_ERRORS));
+    }
+    Some(reply)
+}
+
+pub const NS_BLOCKING_ERRORS: &str = "urn:xmpp:blocking:errors";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -495,24 +516,3 @@ mod tests {
         }
     }
 }
-
-/// XEP-0191 §3.3 (and XEP-0016 §2.13): the error for a user's own stanza to an entity the user
-/// blocks: `<not-acceptable/>` with `<blocked xmlns='urn:xmpp:blocking:errors'/>`. `None` for
-/// a stanza of type error.
-pub fn blocked_error(stanza: &Element) -> Option<Element> {
-    let mut reply = crate::stanza::error_reply(
-        stanza,
-        crate::stanza::ErrorType::Cancel,
-        crate::stanza::DefinedCondition::NotAcceptable,
-        None,
-    )?;
-    if let Some(err) = reply
-        .children_mut()
-        .find(|c| c.name() == "error" && c.ns() == crate::ns::JABBER_CLIENT)
-    {
-        err.append_child(Element::bare("blocked", NS_BLOCKING_ERRORS));
-    }
-    Some(reply)
-}
-
-pub const NS_BLOCKING_ERRORS: &str = "urn:xmpp:blocking:errors";

@@ -95,6 +95,11 @@ enum Scenario {
         rate: u64,
         #[arg(long, default_value_t = 10)]
         duration: u64,
+        /// Before chatting, every user activates a XEP-0016 privacy list of this many items
+        /// (jid items for other entities, then a fall-through allow), so that every message is
+        /// checked against a whole list.
+        #[arg(long, default_value_t = 0)]
+        privacy_items: usize,
     },
     /// One account with a K-item roster: ITERATIONS roster gets, and roster sets per second.
     Roster {
@@ -311,14 +316,47 @@ async fn login(ctx: Arc<Ctx>, n: usize, duration: u64) -> serde_json::Value {
     })
 }
 
-async fn chat(ctx: Arc<Ctx>, n: usize, rate: u64, duration: u64) -> serde_json::Value {
+/// A privacy list of `items` items: jid denials of entities that never write, then allow all.
+fn privacy_list(items: usize, domain: &str) -> String {
+    let mut xml = String::from("<query xmlns='jabber:iq:privacy'><list name='bench'>");
+    for j in 0..items.saturating_sub(1) {
+        xml += &format!(
+            "<item type='jid' value='stranger{j}@{domain}' action='deny' order='{j}'><message/></item>"
+        );
+    }
+    xml += &format!("<item action='allow' order='{items}'/></list></query>");
+    xml
+}
+
+async fn chat(
+    ctx: Arc<Ctx>,
+    n: usize,
+    rate: u64,
+    duration: u64,
+    privacy_items: usize,
+) -> serde_json::Value {
     // Everyone online first.
     let sessions = Arc::new(Mutex::new(Vec::with_capacity(n)));
     let ok = for_each(n, ctx.concurrency, |i| {
         let ctx = ctx.clone();
         let sessions = sessions.clone();
         async move {
-            let s = come_online(&ctx, i, "chat").await?;
+            let mut s = come_online(&ctx, i, "chat").await?;
+            if privacy_items > 0 {
+                let list = privacy_list(privacy_items, &ctx.target.domain);
+                for (id, payload) in [
+                    ("plist", list.as_str()),
+                    (
+                        "pact",
+                        "<query xmlns='jabber:iq:privacy'><active name='bench'/></query>",
+                    ),
+                ] {
+                    let r = s.iq(id, "set", payload).await?;
+                    if r.attr("type") != Some("result") {
+                        return Err(format!("privacy list refused: {}", String::from(&r)).into());
+                    }
+                }
+            }
             sessions.lock().unwrap().push((i, s));
             Ok(())
         }
@@ -326,6 +364,7 @@ async fn chat(ctx: Arc<Ctx>, n: usize, rate: u64, duration: u64) -> serde_json::
     .await;
     let online: Vec<_> = std::mem::take(&mut *sessions.lock().unwrap());
     let users: Arc<Vec<usize>> = Arc::new(online.iter().map(|(i, _)| *i).collect());
+    let cpu0 = ctx.server_cpu();
     let epoch = Instant::now();
     let sent = Arc::new(AtomicU64::new(0));
     let delivered = Arc::new(AtomicU64::new(0));
@@ -401,11 +440,13 @@ async fn chat(ctx: Arc<Ctx>, n: usize, rate: u64, duration: u64) -> serde_json::
     for t in tasks {
         let _ = t.await;
     }
+    let server_cpu = ctx.server_cpu().zip(cpu0).map(|(b, a)| b - a);
     let mut l = std::mem::take(&mut *lat.lock().unwrap());
     l.sort_by(f64::total_cmp);
     let d = delivered.load(Ordering::Relaxed);
     json!({
-        "online": ok, "target_rate": rate, "secs": duration,
+        "online": ok, "target_rate": rate, "secs": duration, "privacy_items": privacy_items,
+        "server_cpu_secs": server_cpu,
         "sent": sent.load(Ordering::Relaxed), "delivered": d,
         "delivered_per_sec": d as f64 / duration as f64,
         "p50_ms": percentile(&l, 0.5), "p99_ms": percentile(&l, 0.99), "max_ms": l.last().copied().unwrap_or(0.0),
@@ -506,7 +547,12 @@ fn main() {
             Scenario::Rosters { n, k } => ("rosters", rosters(ctx, n, k).await),
             Scenario::Idle { n, hold } => ("idle", idle(ctx, n, hold).await),
             Scenario::Login { n, duration } => ("login", login(ctx, n, duration).await),
-            Scenario::Chat { n, rate, duration } => ("chat", chat(ctx, n, rate, duration).await),
+            Scenario::Chat {
+                n,
+                rate,
+                duration,
+                privacy_items,
+            } => ("chat", chat(ctx, n, rate, duration, privacy_items).await),
             Scenario::Roster {
                 k,
                 iterations,
