@@ -589,7 +589,10 @@ pub async fn presence(ctx: Arc<Ctx>, p: Params) -> serde_json::Value {
 mod tests {
     use super::*;
 
-    fn scan(s: &str) -> (Vec<(String, Option<String>, Option<String>)>, usize) {
+    /// (from, type, status) of each presence found.
+    type Found = Vec<(String, Option<String>, Option<String>)>;
+
+    fn scan(s: &str) -> (Found, usize) {
         let mut out = Vec::new();
         let used = scan_presences(s.as_bytes(), |p| {
             out.push((
