@@ -679,3 +679,144 @@ async fn blocking_command_and_privacy_lists_are_one_truth() {
         Some("subscription")
     );
 }
+
+async fn drain(c: &mut Client) {
+    while c
+        .next_within(std::time::Duration::from_millis(150))
+        .await
+        .is_some()
+    {}
+}
+
+/// Each item kind (jid, group, subscription, fall-through) with each stanza kind (message, iq,
+/// presence-in, presence-out): the kind named is blocked, the others still pass.
+#[actix_rt::test]
+async fn every_item_kind_with_every_stanza_kind() {
+    let s = server().await;
+    let mut juliet = s.login("juliet", "pw", "balcony").await;
+    juliet
+        .iq("get", None, "<query xmlns='jabber:iq:roster'/>")
+        .await;
+    juliet.send("<presence/>").await;
+    let mut romeo = s.login("romeo", "pw", "orchard").await;
+    romeo
+        .iq("get", None, "<query xmlns='jabber:iq:roster'/>")
+        .await;
+    romeo.send("<presence/>").await;
+    subscribe(
+        &mut juliet,
+        "juliet@localhost",
+        &mut romeo,
+        "romeo@localhost",
+    )
+    .await;
+    subscribe(
+        &mut romeo,
+        "romeo@localhost",
+        &mut juliet,
+        "juliet@localhost",
+    )
+    .await;
+    juliet
+        .iq(
+            "set",
+            None,
+            "<query xmlns='jabber:iq:roster'><item jid='romeo@localhost'><group>Friends</group></item></query>",
+        )
+        .await;
+    let items = [
+        "type='jid' value='romeo@localhost'",
+        "type='group' value='Friends'",
+        "type='subscription' value='both'",
+        "",
+    ];
+    let kinds = ["message", "iq", "presence-in", "presence-out"];
+    let from_romeo = |e: &Element| {
+        e.attr("from")
+            .is_some_and(|f| f.starts_with("romeo@localhost"))
+    };
+    for item in items {
+        for kind in kinds {
+            let case = format!("{item} <{kind}/>");
+            set_list(
+                &mut juliet,
+                "case",
+                &format!("<item {item} action='deny' order='1'><{kind}/></item>"),
+            )
+            .await;
+            ok(&mut juliet, "<active name='case'/>").await;
+            drain(&mut juliet).await;
+            drain(&mut romeo).await;
+            for probe in kinds {
+                let blocked = probe == kind;
+                match probe {
+                    "message" => {
+                        romeo.send(&chat("juliet@localhost/balcony", &case)).await;
+                        romeo.iq("get", None, "<ping xmlns='urn:xmpp:ping'/>").await;
+                        let got = juliet
+                            .next_within(std::time::Duration::from_millis(300))
+                            .await;
+                        assert_eq!(got.is_none(), blocked, "{case}: message {got:?}");
+                    }
+                    "iq" => {
+                        romeo
+                            .send("<iq type='get' id='v1' to='juliet@localhost/balcony'><query xmlns='jabber:iq:version'/></iq>")
+                            .await;
+                        if !blocked {
+                            // Juliet's client gets it and answers.
+                            let q = juliet
+                                .expect_where(|e| e.name() == "iq" && from_romeo(e))
+                                .await;
+                            juliet
+                                .send(&format!(
+                                    "<iq type='result' to='{}' id='{}'/>",
+                                    q.attr("from").unwrap(),
+                                    q.attr("id").unwrap()
+                                ))
+                                .await;
+                        }
+                        let r = romeo
+                            .expect_where(|e| e.name() == "iq" && e.attr("id") == Some("v1"))
+                            .await;
+                        let want = if blocked {
+                            Some("error")
+                        } else {
+                            Some("result")
+                        };
+                        assert_eq!(r.attr("type"), want, "{case}: iq");
+                        if blocked {
+                            assert_eq!(
+                                error_condition(&r).as_deref(),
+                                Some("service-unavailable"),
+                                "{case}"
+                            );
+                        }
+                    }
+                    "presence-in" => {
+                        romeo.send("<presence><status>in</status></presence>").await;
+                        romeo.iq("get", None, "<ping xmlns='urn:xmpp:ping'/>").await;
+                        let got = juliet
+                            .next_within(std::time::Duration::from_millis(300))
+                            .await;
+                        assert_eq!(got.is_none(), blocked, "{case}: presence-in {got:?}");
+                    }
+                    _ => {
+                        juliet
+                            .send("<presence><status>out</status></presence>")
+                            .await;
+                        juliet
+                            .iq("get", None, "<ping xmlns='urn:xmpp:ping'/>")
+                            .await;
+                        let got = romeo
+                            .next_within(std::time::Duration::from_millis(300))
+                            .await;
+                        assert_eq!(got.is_none(), blocked, "{case}: presence-out {got:?}");
+                    }
+                }
+                drain(&mut juliet).await;
+                drain(&mut romeo).await;
+            }
+            ok(&mut juliet, "<active/>").await;
+        }
+    }
+}
