@@ -147,6 +147,18 @@ pub enum Direction {
 }
 
 impl Direction {
+    pub const ALL: [Direction; 5] = [
+        Direction::MessageIn,
+        Direction::IqIn,
+        Direction::PresenceIn,
+        Direction::PresenceOut,
+        Direction::Outbound,
+    ];
+
+    fn index(self) -> usize {
+        self as usize
+    }
+
     fn applies(self, s: PrivacyStanzas) -> bool {
         if s.all() {
             return true;
@@ -179,20 +191,42 @@ impl JidPattern {
         })
     }
 
+    /// The pattern as a lookup key: its normalised JID text.
+    fn key(&self) -> String {
+        let mut k = String::new();
+        if let Some(n) = &self.node {
+            k.push_str(n);
+            k.push('@');
+        }
+        k.push_str(&self.domain);
+        if let Some(r) = &self.resource {
+            k.push('/');
+            k.push_str(r);
+        }
+        k
+    }
+
+    /// The bare part of a JID's text (before the first `/`).
+    fn bare_of(j: &str) -> &str {
+        j.split_once('/').map_or(j, |(b, _)| b)
+    }
+
+    /// The keys of the patterns that match the JID `j` (normalised text; RFC 3921 §10.1):
     /// `user@domain/resource` matches only itself; `user@domain` any of its resources;
     /// `domain/resource` only that JID; `domain` the domain and every JID at it.
-    fn matches(&self, j: &Jid) -> bool {
-        if j.domain().as_str() != self.domain {
-            return false;
-        }
-        let node = j.node().map(|n| n.as_str());
-        let res = j.resource().map(|r| r.as_str());
-        match (&self.node, &self.resource) {
-            (None, None) => true,
-            (None, Some(r)) => node.is_none() && res == Some(r.as_str()),
-            (Some(n), None) => node == Some(n.as_str()),
-            (Some(n), Some(r)) => node == Some(n.as_str()) && res == Some(r.as_str()),
-        }
+    fn keys_of(j: &str) -> [Option<&str>; 4] {
+        let bare = Self::bare_of(j);
+        let has_resource = bare.len() < j.len();
+        let (node, domain) = match bare.split_once('@') {
+            Some((_, d)) => (true, d),
+            None => (false, bare),
+        };
+        [
+            (node && has_resource).then_some(j),
+            node.then_some(bare),
+            (!node && has_resource).then_some(j),
+            Some(domain),
+        ]
     }
 }
 
@@ -213,11 +247,28 @@ struct CompiledItem {
     stanzas: PrivacyStanzas,
 }
 
-/// A list ready for evaluation: immutable, shared by every holder of the snapshot.
+/// One step of a list for one direction: a single item, or a run of consecutive jid items
+/// looked up by key (the earliest matching item of the run wins, as in a linear scan).
+#[derive(Debug)]
+enum Step {
+    Item(CompiledItem),
+    /// Key (a normalised JID in one of the four forms of §10.1) -> (position in the run, allow).
+    Jids(std::collections::HashMap<String, (usize, bool)>),
+}
+
+/// A list ready for evaluation: immutable, shared by every holder of the snapshot. Compiled
+/// per direction: only the items that apply to it, runs of jid items as hash lookups, and the
+/// answer precomputed when it does not depend on who the other entity is.
 #[derive(Debug)]
 pub struct CompiledList {
     pub name: String,
-    items: Vec<CompiledItem>,
+    /// Indexed by [`Direction::index`].
+    steps: [Vec<Step>; 5],
+    /// Indexed by [`Direction::index`]: `Some(allow)` when the first applicable item matches
+    /// everyone (or nothing applies: allow).
+    fixed: [Option<bool>; 5],
+    needs_roster: bool,
+    has_outbound: bool,
 }
 
 /// What the user's roster says about the other entity.
@@ -244,7 +295,7 @@ impl RosterView for crate::roster::RosterState {
 
 impl CompiledList {
     pub fn compile(list: &PrivacyList) -> Arc<Self> {
-        let items = list
+        let items: Vec<CompiledItem> = list
             .items
             .iter()
             .map(|i| CompiledItem {
@@ -260,51 +311,118 @@ impl CompiledList {
                 stanzas: i.stanzas,
             })
             .collect();
+        let needs_roster = items.iter().any(|i| {
+            matches!(
+                i.what,
+                CompiledMatch::Group(_) | CompiledMatch::Subscription(_)
+            )
+        });
+        let has_outbound = items.iter().any(|i| i.stanzas.all());
+        let mut steps: [Vec<Step>; 5] = Default::default();
+        let mut fixed = [None; 5];
+        for dir in Direction::ALL {
+            let applicable: Vec<&CompiledItem> =
+                items.iter().filter(|i| dir.applies(i.stanzas)).collect();
+            fixed[dir.index()] = match applicable.first() {
+                None => Some(true),
+                Some(i) if matches!(i.what, CompiledMatch::All) => Some(i.allow),
+                _ => None,
+            };
+            let out = &mut steps[dir.index()];
+            for item in applicable {
+                match &item.what {
+                    CompiledMatch::Jid(p) => {
+                        if !matches!(out.last(), Some(Step::Jids(_))) {
+                            out.push(Step::Jids(Default::default()));
+                        }
+                        let Some(Step::Jids(run)) = out.last_mut() else {
+                            unreachable!("pushed above")
+                        };
+                        let at = run.len();
+                        run.entry(p.key()).or_insert((at, item.allow));
+                    }
+                    CompiledMatch::Nothing => {}
+                    other => out.push(Step::Item(CompiledItem {
+                        what: match other {
+                            CompiledMatch::Group(g) => CompiledMatch::Group(g.clone()),
+                            CompiledMatch::Subscription(s) => CompiledMatch::Subscription(*s),
+                            _ => CompiledMatch::All,
+                        },
+                        allow: item.allow,
+                        stanzas: item.stanzas,
+                    })),
+                }
+            }
+        }
         Arc::new(CompiledList {
             name: list.name.clone(),
-            items,
+            steps,
+            fixed,
+            needs_roster,
+            has_outbound,
         })
     }
 
     /// Whether any item depends on the roster (group or subscription items).
     pub fn needs_roster(&self) -> bool {
-        self.items.iter().any(|i| {
-            matches!(
-                i.what,
-                CompiledMatch::Group(_) | CompiledMatch::Subscription(_)
-            )
-        })
+        self.needs_roster
     }
 
     /// Whether any item applies to the user's own outbound messages and iqs (items without
     /// child elements).
     pub fn has_outbound_items(&self) -> bool {
-        self.items.iter().any(|i| i.stanzas.all())
+        self.has_outbound
+    }
+
+    /// The answer for `dir` when it does not depend on the other entity.
+    pub fn fixed(&self, dir: Direction) -> Option<bool> {
+        self.fixed[dir.index()]
     }
 
     /// Whether a stanza of kind `dir` exchanged with `other` may pass: the first item (by
     /// order) that matches and applies decides; none means allowed (XEP-0016 §2.1).
     pub fn allows(&self, dir: Direction, other: &Jid, roster: &dyn RosterView) -> bool {
-        let bare = other.to_bare();
+        self.allows_text(dir, &other.to_string(), roster)
+    }
+
+    /// [`Self::allows`] for a JID as normalised text (as the server stamps `from`), without
+    /// parsing or allocating.
+    pub fn allows_text(&self, dir: Direction, other: &str, roster: &dyn RosterView) -> bool {
+        if let Some(answer) = self.fixed(dir) {
+            return answer;
+        }
+        let mut keys: Option<[Option<&str>; 4]> = None;
         let mut contact = None;
         let mut looked = false;
-        for item in &self.items {
-            if !dir.applies(item.stanzas) {
-                continue;
-            }
-            let hit = match &item.what {
-                CompiledMatch::All => true,
-                CompiledMatch::Nothing => false,
-                CompiledMatch::Jid(p) => p.matches(other),
-                CompiledMatch::Group(_) | CompiledMatch::Subscription(_) if !looked => {
-                    looked = true;
-                    contact = roster.lookup(bare.as_str());
-                    item_hits(&item.what, contact)
+        for step in &self.steps[dir.index()] {
+            match step {
+                Step::Jids(run) => {
+                    let keys = keys.get_or_insert_with(|| JidPattern::keys_of(other));
+                    if let Some((_, allow)) = keys
+                        .iter()
+                        .flatten()
+                        .filter_map(|k| run.get(*k))
+                        .min_by_key(|(at, _)| *at)
+                    {
+                        return *allow;
+                    }
                 }
-                _ => item_hits(&item.what, contact),
-            };
-            if hit {
-                return item.allow;
+                Step::Item(item) => {
+                    let hit = match &item.what {
+                        CompiledMatch::All => true,
+                        CompiledMatch::Group(_) | CompiledMatch::Subscription(_) => {
+                            if !looked {
+                                looked = true;
+                                contact = roster.lookup(JidPattern::bare_of(other));
+                            }
+                            item_hits(&item.what, contact)
+                        }
+                        _ => false,
+                    };
+                    if hit {
+                        return item.allow;
+                    }
+                }
             }
         }
         true
@@ -471,6 +589,38 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn within_a_run_of_jid_items_the_lowest_order_wins_whatever_the_form() {
+        let c = CompiledList::compile(
+            &list(
+                "<item type='jid' value='a@ex/r' action='allow' order='1'/>\
+                 <item type='jid' value='a@ex' action='deny' order='2'/>\
+                 <item type='jid' value='ex' action='allow' order='3'/>\
+                 <item type='group' value='Friends' action='deny' order='4'/>\
+                 <item type='jid' value='friend@ex' action='allow' order='5'/>\
+                 <item action='deny' order='6'/>",
+            )
+            .unwrap(),
+        );
+        let r = roster();
+        let d = Direction::MessageIn;
+        assert!(c.allows(d, &j("a@ex/r"), &r));
+        assert!(!c.allows(d, &j("a@ex/s"), &r));
+        assert!(!c.allows(d, &j("a@ex"), &r));
+        assert!(c.allows(d, &j("b@ex"), &r));
+        // The domain item (order 3) comes before the group item (order 4).
+        assert!(c.allows(d, &j("friend@ex"), &r));
+        assert!(!c.allows(d, &j("x@other"), &r));
+        let first_wins = CompiledList::compile(
+            &list(
+                "<item type='jid' value='ex' action='deny' order='1'/>\
+                 <item type='jid' value='a@ex/r' action='allow' order='2'/>",
+            )
+            .unwrap(),
+        );
+        assert!(!first_wins.allows(d, &j("a@ex/r"), &r));
     }
 
     #[test]

@@ -187,6 +187,15 @@ impl ResourceActor {
         let Some(list) = self.privacy.as_ref().filter(|l| l.has_outbound_items()) else {
             return self.router.route(stanza);
         };
+        if let Some(allow) = list.fixed(Direction::Outbound) {
+            if allow {
+                return self.router.route(stanza);
+            }
+            if let Some(e) = privacy::blocked_error(&stanza) {
+                self.link.send(e);
+            }
+            return;
+        }
         if list.needs_roster() {
             return self.user.do_send(CheckOutbound(stanza));
         }

@@ -150,7 +150,7 @@ impl UserActor {
     fn deliver_message_to_bare(
         &mut self,
         stanza: Element,
-        from: Option<&Jid>,
+        from: Option<&str>,
         ctx: &mut Context<Self>,
     ) {
         let lets_in = |act: &Self, s: &Session| {
@@ -297,7 +297,8 @@ impl UserActor {
             return self.process_inbound_presence(stanza, target, ctx);
         }
         self.privacy_ready();
-        let from = stanza.attr("from").and_then(|f| Jid::new(f).ok());
+        // The server stamped `from` in normalised form: compared as text.
+        let from = stanza.attr("from").map(str::to_string);
         let dir = match kind {
             Kind::Message => Direction::MessageIn,
             _ => Direction::IqIn,
@@ -317,13 +318,13 @@ impl UserActor {
         match (kind, resource) {
             // §8.5.3.1: a connected resource matching the full JID gets the stanza.
             (_, Some(r)) if self.sessions.contains_key(&r) => {
-                if !self.allows(Some(&r), dir, from.as_ref()) {
+                if !self.allows(Some(&r), dir, from.as_deref()) {
                     return blocked(self);
                 }
                 self.sessions[&r].link.send(stanza);
             }
             // §8.5.3.2.1: message to an absent full JID.
-            (Kind::Message, _) => self.deliver_message_to_bare(stanza, from.as_ref(), ctx),
+            (Kind::Message, _) => self.deliver_message_to_bare(stanza, from.as_deref(), ctx),
             (Kind::Presence, _) => unreachable!("presence is handled above"),
             // §8.5.3.2.2: iq to an absent full JID.
             (Kind::Iq, Some(_)) => self.router.bounce(
@@ -334,7 +335,7 @@ impl UserActor {
             ),
             // §8.5.2.1.3: the server answers iqs to a bare JID on the account's behalf, as far
             // as the default list lets them in.
-            (Kind::Iq, None) if !self.allows(None, dir, from.as_ref()) => blocked(self),
+            (Kind::Iq, None) if !self.allows(None, dir, from.as_deref()) => blocked(self),
             (Kind::Iq, None) => {
                 let router = self.router.clone();
                 let bare = self.bare.clone();
@@ -532,7 +533,7 @@ impl Handler<DeliverBroadcast> for UserActor {
             return;
         }
         self.privacy_ready();
-        let from = Jid::from(msg.0.from.clone());
+        let from = msg.0.from.to_string();
         let mut xml = None;
         for s in self.available() {
             if self.allows(
@@ -650,10 +651,14 @@ impl Handler<CheckOutbound> for UserActor {
     fn handle(&mut self, msg: CheckOutbound, _: &mut Context<Self>) {
         let stanza = msg.0;
         let from = stanza.attr("from").and_then(|f| FullJid::new(f).ok());
-        let to = stanza.attr("to").and_then(|t| Jid::new(t).ok());
+        // A client's `to` is normalised before it is compared.
+        let to = stanza
+            .attr("to")
+            .and_then(|t| Jid::new(t).ok())
+            .map(|j| j.to_string());
         let resource = from.as_ref().map(|f| f.resource().to_string());
         self.privacy_ready();
-        if self.allows(resource.as_deref(), Direction::Outbound, to.as_ref()) {
+        if self.allows(resource.as_deref(), Direction::Outbound, to.as_deref()) {
             return self.router.route(stanza);
         }
         if let (Some(r), Some(e)) = (resource, crate::privacy::blocked_error(&stanza)) {

@@ -311,9 +311,10 @@ impl UserActor {
     /// dropped silently (§10.14).
     fn deliver_presence(&mut self, stanza: Element, resource: Option<String>) {
         self.privacy_ready();
-        let from = stanza.attr("from").and_then(|f| Jid::new(f).ok());
+        // The server stamped `from` in normalised form: compared as text.
+        let from = stanza.attr("from").map(str::to_string);
         let lets_in =
-            |act: &Self, r: &str| act.allows(Some(r), Direction::PresenceIn, from.as_ref());
+            |act: &Self, r: &str| act.allows(Some(r), Direction::PresenceIn, from.as_deref());
         match resource {
             Some(r) => {
                 if let Some(s) = self.sessions.get(&r).filter(|_| lets_in(self, &r)) {

@@ -91,7 +91,7 @@ impl UserActor {
         &self,
         resource: Option<&str>,
         dir: Direction,
-        other: Option<&Jid>,
+        other: Option<&str>,
     ) -> bool {
         let list = match resource {
             Some(r) => self.effective_list(r),
@@ -105,14 +105,14 @@ impl UserActor {
         &self,
         list: Option<&Arc<CompiledList>>,
         dir: Direction,
-        other: Option<&Jid>,
+        other: Option<&str>,
     ) -> bool {
         let (Some(list), Some(other)) = (list, other) else {
             return true;
         };
         match &self.roster {
-            Some(r) => list.allows(dir, other, r),
-            None => list.allows(dir, other, &NoRoster),
+            Some(r) => list.allows_text(dir, other, r),
+            None => list.allows_text(dir, other, &NoRoster),
         }
     }
 
@@ -153,11 +153,8 @@ impl UserActor {
             audience.sort();
             audience.dedup();
             for contact in audience {
-                let Ok(j) = Jid::new(&contact) else {
-                    continue;
-                };
-                let was = self.list_allows(old.as_ref(), Direction::PresenceOut, Some(&j));
-                let is = self.list_allows(new.as_ref(), Direction::PresenceOut, Some(&j));
+                let was = self.list_allows(old.as_ref(), Direction::PresenceOut, Some(&contact));
+                let is = self.list_allows(new.as_ref(), Direction::PresenceOut, Some(&contact));
                 let mut p = match (was, is) {
                     (true, false) => stanza::unavailable_from(&s.full),
                     (false, true) => match &s.presence {
@@ -194,7 +191,7 @@ impl UserActor {
                 .is_some(),
             None => false,
         } || self.privacy.default.is_some();
-        !has_list || self.allows(resource, dir, Jid::new(other).ok().as_ref())
+        !has_list || self.allows(resource, dir, Some(other))
     }
 
     /// Whether `name` applies to a connected resource other than `resource`.
