@@ -224,6 +224,33 @@ impl UserActor {
         self.reply_error(resource, iq, type_, c, Some(text));
     }
 
+    /// The stored list `name`, or `None` after answering `<item-not-found/>` (no such list)
+    /// or `<internal-server-error/>` (storage failed).
+    fn existing_list(&self, resource: &str, iq: &Element, name: &str) -> Option<PrivacyList> {
+        match self.router.store.privacy_list(self.bare.as_str(), name) {
+            Ok(Some(l)) => Some(l),
+            Ok(None) => {
+                self.privacy_error(
+                    resource,
+                    iq,
+                    DefinedCondition::ItemNotFound,
+                    "no list by that name",
+                );
+                None
+            }
+            Err(e) => {
+                log::error!("reading a privacy list of {}: {e}", self.bare);
+                self.privacy_error(
+                    resource,
+                    iq,
+                    DefinedCondition::InternalServerError,
+                    "storage error",
+                );
+                None
+            }
+        }
+    }
+
     pub(super) fn process_privacy_iq(
         &mut self,
         resource: &str,
@@ -247,28 +274,11 @@ impl UserActor {
             (Some("get"), []) => self.privacy_names(resource, &iq),
             (Some("get"), [one]) if one.name() == "list" => {
                 let name = one.attr("name").unwrap_or_default();
-                match self.router.store.privacy_list(self.bare.as_str(), name) {
-                    Ok(Some(list)) => {
-                        let q = Element::builder("query", NS_PRIVACY)
-                            .append(privacy::list_element(&list))
-                            .build();
-                        self.reply_to(resource, stanza::iq_result(&iq, Some(q)));
-                    }
-                    Ok(None) => self.privacy_error(
-                        resource,
-                        &iq,
-                        DefinedCondition::ItemNotFound,
-                        "no list by that name",
-                    ),
-                    Err(e) => {
-                        log::error!("reading a privacy list of {}: {e}", self.bare);
-                        self.privacy_error(
-                            resource,
-                            &iq,
-                            DefinedCondition::InternalServerError,
-                            "storage error",
-                        );
-                    }
+                if let Some(list) = self.existing_list(resource, &iq, name) {
+                    let q = Element::builder("query", NS_PRIVACY)
+                        .append(privacy::list_element(&list))
+                        .build();
+                    self.reply_to(resource, stanza::iq_result(&iq, Some(q)));
                 }
             }
             (Some("get"), _) => self.privacy_error(
@@ -349,25 +359,9 @@ impl UserActor {
     fn set_active(&mut self, resource: &str, iq: &Element, name: Option<&str>) {
         let list = match name {
             None => None,
-            Some(n) => match self.router.store.privacy_list(self.bare.as_str(), n) {
-                Ok(Some(l)) => Some(CompiledList::compile(&l)),
-                Ok(None) => {
-                    return self.privacy_error(
-                        resource,
-                        iq,
-                        DefinedCondition::ItemNotFound,
-                        "no list by that name",
-                    )
-                }
-                Err(e) => {
-                    log::error!("reading a privacy list of {}: {e}", self.bare);
-                    return self.privacy_error(
-                        resource,
-                        iq,
-                        DefinedCondition::InternalServerError,
-                        "storage error",
-                    );
-                }
+            Some(n) => match self.existing_list(resource, iq, n) {
+                Some(l) => Some(CompiledList::compile(&l)),
+                None => return,
             },
         };
         let before = self.effective_lists();
@@ -399,25 +393,9 @@ impl UserActor {
         let store = &self.router.store;
         let list = match &name {
             None => None,
-            Some(n) => match store.privacy_list(&bare, n) {
-                Ok(Some(l)) => Some(CompiledList::compile(&l)),
-                Ok(None) => {
-                    return self.privacy_error(
-                        resource,
-                        iq,
-                        DefinedCondition::ItemNotFound,
-                        "no list by that name",
-                    )
-                }
-                Err(e) => {
-                    log::error!("reading a privacy list of {bare}: {e}");
-                    return self.privacy_error(
-                        resource,
-                        iq,
-                        DefinedCondition::InternalServerError,
-                        "storage error",
-                    );
-                }
+            Some(n) => match self.existing_list(resource, iq, n) {
+                Some(l) => Some(CompiledList::compile(&l)),
+                None => return,
             },
         };
         if let Err(e) = store.set_default_privacy_list(&bare, name.as_deref()) {
@@ -526,25 +504,8 @@ impl UserActor {
                 "the list applies to another connected resource",
             );
         }
-        match self.router.store.privacy_list(self.bare.as_str(), &name) {
-            Ok(Some(_)) => {}
-            Ok(None) => {
-                return self.privacy_error(
-                    resource,
-                    &iq,
-                    DefinedCondition::ItemNotFound,
-                    "no list by that name",
-                )
-            }
-            Err(e) => {
-                log::error!("reading a privacy list of {}: {e}", self.bare);
-                return self.privacy_error(
-                    resource,
-                    &iq,
-                    DefinedCondition::InternalServerError,
-                    "storage error",
-                );
-            }
+        if self.existing_list(resource, &iq, &name).is_none() {
+            return;
         }
         let resource = resource.to_string();
         ctx.wait(self.list_actor(&name).send(Remove).into_actor(self).map(
