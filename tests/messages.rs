@@ -114,6 +114,12 @@ async fn rfc6121_8_5_1_nonexistent_account_is_service_unavailable() {
     assert_eq!(error_condition(&r).as_deref(), Some("service-unavailable"));
     alice.send("<presence to='nobody@localhost'/>").await;
     alice.expect_silence(300).await;
+    // The address is normalised (RFC 7622) before anything is routed or bounced.
+    alice
+        .send("<message to='NoBody@localhost' type='chat' id='m2'><body>hello?</body></message>")
+        .await;
+    let e = alice.expect_where(|e| e.attr("id") == Some("m2")).await;
+    assert_eq!(e.attr("from"), Some("nobody@localhost"));
 }
 
 /// RFC 6120 §8.3.3.8: an invalid `to` gets `<jid-malformed/>`.

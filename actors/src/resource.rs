@@ -104,6 +104,17 @@ impl ResourceActor {
                 )
             }
         };
+        // From here on `to` is in normalised form (RFC 7622), so that what is routed, what
+        // privacy lists compare and the `from` of any error bounced back all agree.
+        let normalised = match &target {
+            Target::Bare(b) => Some(b.to_string()),
+            Target::Full(f) => Some(f.to_string()),
+            Target::Remote(j) => Some(j.to_string()),
+            Target::None | Target::Host(_) => None,
+        };
+        if let Some(n) = normalised.filter(|n| stanza.attr("to") != Some(n.as_str())) {
+            stanza.set("to", n);
+        }
         // RFC 6121 §2.1.5: a roster iq with no `to`, or to the user's own bare JID, is the
         // user's own roster, owned by the UserActor.
         let own_bare = matches!(&target, Target::Bare(b) if *b == self.full.to_bare());
