@@ -259,40 +259,7 @@ async fn default_list_blocks_offline_storage() {
 #[actix_rt::test]
 async fn presence_in_and_out() {
     let s = server().await;
-    let mut juliet = s.login("juliet", "pw", "balcony").await;
-    juliet
-        .iq("get", None, "<query xmlns='jabber:iq:roster'/>")
-        .await;
-    juliet.send("<presence/>").await;
-    let mut romeo = s.login("romeo", "pw", "orchard").await;
-    romeo
-        .iq("get", None, "<query xmlns='jabber:iq:roster'/>")
-        .await;
-    romeo.send("<presence/>").await;
-    subscribe(
-        &mut juliet,
-        "juliet@localhost",
-        &mut romeo,
-        "romeo@localhost",
-    )
-    .await;
-    subscribe(
-        &mut romeo,
-        "romeo@localhost",
-        &mut juliet,
-        "juliet@localhost",
-    )
-    .await;
-    while juliet
-        .next_within(std::time::Duration::from_millis(200))
-        .await
-        .is_some()
-    {}
-    while romeo
-        .next_within(std::time::Duration::from_millis(200))
-        .await
-        .is_some()
-    {}
+    let (mut juliet, mut romeo) = lovers(&s, "<presence/>").await;
 
     // Juliet hides her presence from romeo (by subscription state "both").
     set_list(
@@ -406,35 +373,7 @@ async fn own_outbound_stanza_to_blocked_entity_is_not_acceptable() {
 #[actix_rt::test]
 async fn blocking_presence_out_sends_unavailable_and_unblocking_sends_presence() {
     let s = server().await;
-    let mut juliet = s.login("juliet", "pw", "balcony").await;
-    juliet
-        .iq("get", None, "<query xmlns='jabber:iq:roster'/>")
-        .await;
-    juliet.send("<presence><show>away</show></presence>").await;
-    let mut romeo = s.login("romeo", "pw", "orchard").await;
-    romeo
-        .iq("get", None, "<query xmlns='jabber:iq:roster'/>")
-        .await;
-    romeo.send("<presence/>").await;
-    subscribe(
-        &mut juliet,
-        "juliet@localhost",
-        &mut romeo,
-        "romeo@localhost",
-    )
-    .await;
-    subscribe(
-        &mut romeo,
-        "romeo@localhost",
-        &mut juliet,
-        "juliet@localhost",
-    )
-    .await;
-    while romeo
-        .next_within(std::time::Duration::from_millis(200))
-        .await
-        .is_some()
-    {}
+    let (mut juliet, mut romeo) = lovers(&s, "<presence><show>away</show></presence>").await;
 
     set_list(
         &mut juliet,
@@ -489,41 +428,8 @@ fn block_push(kind: &'static str) -> impl Fn(&Element) -> bool {
 #[actix_rt::test]
 async fn xep0191_block_and_unblock() {
     let s = server().await;
-    let mut juliet = s.login("juliet", "pw", "balcony").await;
-    juliet
-        .iq("get", None, "<query xmlns='jabber:iq:roster'/>")
-        .await;
-    juliet.send("<presence/>").await;
+    let (mut juliet, mut romeo) = lovers(&s, "<presence/>").await;
     let mut other = s.login("juliet", "pw", "other").await;
-    let mut romeo = s.login("romeo", "pw", "orchard").await;
-    romeo
-        .iq("get", None, "<query xmlns='jabber:iq:roster'/>")
-        .await;
-    romeo.send("<presence/>").await;
-    subscribe(
-        &mut juliet,
-        "juliet@localhost",
-        &mut romeo,
-        "romeo@localhost",
-    )
-    .await;
-    subscribe(
-        &mut romeo,
-        "romeo@localhost",
-        &mut juliet,
-        "juliet@localhost",
-    )
-    .await;
-    while romeo
-        .next_within(std::time::Duration::from_millis(200))
-        .await
-        .is_some()
-    {}
-    while other
-        .next_within(std::time::Duration::from_millis(100))
-        .await
-        .is_some()
-    {}
 
     let r = juliet
         .iq("get", None, &format!("<blocklist xmlns='{B}'/>"))
@@ -693,30 +599,7 @@ async fn drain(c: &mut Client) {
 #[actix_rt::test]
 async fn every_item_kind_with_every_stanza_kind() {
     let s = server().await;
-    let mut juliet = s.login("juliet", "pw", "balcony").await;
-    juliet
-        .iq("get", None, "<query xmlns='jabber:iq:roster'/>")
-        .await;
-    juliet.send("<presence/>").await;
-    let mut romeo = s.login("romeo", "pw", "orchard").await;
-    romeo
-        .iq("get", None, "<query xmlns='jabber:iq:roster'/>")
-        .await;
-    romeo.send("<presence/>").await;
-    subscribe(
-        &mut juliet,
-        "juliet@localhost",
-        &mut romeo,
-        "romeo@localhost",
-    )
-    .await;
-    subscribe(
-        &mut romeo,
-        "romeo@localhost",
-        &mut juliet,
-        "juliet@localhost",
-    )
-    .await;
+    let (mut juliet, mut romeo) = lovers(&s, "<presence/>").await;
     juliet
         .iq(
             "set",
@@ -819,4 +702,36 @@ async fn every_item_kind_with_every_stanza_kind() {
             ok(&mut juliet, "<active/>").await;
         }
     }
+}
+
+/// Juliet (available with `presence`) and romeo (available), subscribed to each other both
+/// ways, each with the roster requested, and with everything up to here read.
+async fn lovers(s: &TestServer, presence: &str) -> (Client, Client) {
+    let mut juliet = s.login("juliet", "pw", "balcony").await;
+    juliet
+        .iq("get", None, "<query xmlns='jabber:iq:roster'/>")
+        .await;
+    juliet.send(presence).await;
+    let mut romeo = s.login("romeo", "pw", "orchard").await;
+    romeo
+        .iq("get", None, "<query xmlns='jabber:iq:roster'/>")
+        .await;
+    romeo.send("<presence/>").await;
+    subscribe(
+        &mut juliet,
+        "juliet@localhost",
+        &mut romeo,
+        "romeo@localhost",
+    )
+    .await;
+    subscribe(
+        &mut romeo,
+        "romeo@localhost",
+        &mut juliet,
+        "juliet@localhost",
+    )
+    .await;
+    drain(&mut juliet).await;
+    drain(&mut romeo).await;
+    (juliet, romeo)
 }

@@ -399,31 +399,30 @@ impl UserActor {
             },
         };
         if let Err(e) = store.set_default_privacy_list(&bare, name.as_deref()) {
-            log::error!("setting the default privacy list of {bare}: {e}");
-            return self.privacy_error(
-                resource,
-                iq,
-                DefinedCondition::InternalServerError,
-                "storage error",
-            );
+            return self.write_failed(resource, iq, format!("setting the default: {e}"));
         }
         let iq = iq.clone();
         let resource = resource.to_string();
         self.flush_then(ctx, move |act, flushed| {
             if let Err(e) = flushed {
-                log::error!("flushing the default privacy list of {}: {e}", act.bare);
-                return act.privacy_error(
-                    &resource,
-                    &iq,
-                    DefinedCondition::InternalServerError,
-                    "storage error",
-                );
+                return act.write_failed(&resource, &iq, format!("flushing the default: {e}"));
             }
             let before = act.effective_lists();
             act.privacy.default = list;
             act.lists_changed(before);
             act.reply_to(&resource, stanza::iq_result(&iq, None));
         });
+    }
+
+    /// A list write that did not happen: logged, and answered `<internal-server-error/>`.
+    fn write_failed(&self, resource: &str, iq: &Element, why: String) {
+        log::error!("privacy list of {}: {why}", self.bare);
+        self.privacy_error(
+            resource,
+            iq,
+            DefinedCondition::InternalServerError,
+            "storage error",
+        );
     }
 
     /// The list's single writer, started on first use.
@@ -471,24 +470,8 @@ impl UserActor {
                         act.reply_to(&resource, stanza::iq_result(&iq, None));
                         act.push_privacy_list(&name);
                     }
-                    Ok(Err(e)) => {
-                        log::error!("writing a privacy list of {}: {e}", act.bare);
-                        act.privacy_error(
-                            &resource,
-                            &iq,
-                            DefinedCondition::InternalServerError,
-                            "storage error",
-                        );
-                    }
-                    Err(e) => {
-                        log::error!("privacy list actor of {} is gone: {e}", act.bare);
-                        act.privacy_error(
-                            &resource,
-                            &iq,
-                            DefinedCondition::InternalServerError,
-                            "internal error",
-                        );
-                    }
+                    Ok(Err(e)) => act.write_failed(&resource, &iq, format!("writing: {e}")),
+                    Err(e) => act.write_failed(&resource, &iq, format!("list actor gone: {e}")),
                 }),
         );
     }
@@ -512,6 +495,7 @@ impl UserActor {
             move |r, act, _| match r {
                 Ok(Ok(_)) => {
                     act.privacy.writers.remove(&name);
+                    let before = act.effective_lists();
                     for s in act.sessions.values_mut() {
                         if s.active.as_ref().is_some_and(|a| a.name == name) {
                             s.active = None;
@@ -520,28 +504,12 @@ impl UserActor {
                     if act.privacy.default.as_ref().is_some_and(|d| d.name == name) {
                         act.privacy.default = None;
                     }
-                    act.publish_lists();
+                    act.lists_changed(before);
                     act.reply_to(&resource, stanza::iq_result(&iq, None));
                     act.push_privacy_list(&name);
                 }
-                Ok(Err(e)) => {
-                    log::error!("removing a privacy list of {}: {e}", act.bare);
-                    act.privacy_error(
-                        &resource,
-                        &iq,
-                        DefinedCondition::InternalServerError,
-                        "storage error",
-                    );
-                }
-                Err(e) => {
-                    log::error!("privacy list actor of {} is gone: {e}", act.bare);
-                    act.privacy_error(
-                        &resource,
-                        &iq,
-                        DefinedCondition::InternalServerError,
-                        "internal error",
-                    );
-                }
+                Ok(Err(e)) => act.write_failed(&resource, &iq, format!("removing: {e}")),
+                Err(e) => act.write_failed(&resource, &iq, format!("list actor gone: {e}")),
             },
         ));
     }
@@ -764,17 +732,18 @@ impl UserActor {
                     let r = match r {
                         Ok(Ok(compiled)) if make_default => store
                             .set_default_privacy_list(&bare, Some(&name))
-                            .map(|_| (compiled, true)),
+                            .map(|_| (compiled, true))
+                            .map_err(|e| format!("setting the default: {e}")),
                         Ok(Ok(compiled)) => Ok((compiled, false)),
-                        Ok(Err(e)) => Err(e),
-                        Err(e) => Err(cordial_storage::StorageError::Corrupt(e.to_string())),
+                        Ok(Err(e)) => Err(format!("writing: {e}")),
+                        Err(e) => Err(format!("list actor gone: {e}")),
                     };
                     async move {
                         let (compiled, flush) = r?;
                         if flush {
-                            store.flush().await?;
+                            store.flush().await.map_err(|e| format!("flushing: {e}"))?;
                         }
-                        Ok::<_, cordial_storage::StorageError>(compiled)
+                        Ok::<_, String>(compiled)
                     }
                     .into_actor(act)
                 })
@@ -802,15 +771,7 @@ impl UserActor {
                         }
                         act.push_privacy_list(&name);
                     }
-                    Err(e) => {
-                        log::error!("writing the blocklist of {}: {e}", act.bare);
-                        act.privacy_error(
-                            &resource,
-                            &iq,
-                            DefinedCondition::InternalServerError,
-                            "storage error",
-                        );
-                    }
+                    Err(why) => act.write_failed(&resource, &iq, why),
                 }),
         );
     }
