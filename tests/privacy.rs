@@ -35,6 +35,23 @@ async fn ok(c: &mut Client, payload: &str) {
     assert_eq!(r.attr("type"), Some("result"), "{}", String::from(&r));
 }
 
+/// Two attributes of each item of the list in a privacy get result.
+fn list_items(result: &Element, a: &str, b: &str) -> Vec<(String, String)> {
+    result
+        .get_child("query", P)
+        .unwrap()
+        .get_child("list", P)
+        .unwrap()
+        .children()
+        .map(|i| {
+            (
+                i.attr(a).unwrap().to_string(),
+                i.attr(b).unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
 fn chat(to: &str, text: &str) -> String {
     format!("<message type='chat' to='{to}'><body>{text}</body></message>")
 }
@@ -77,19 +94,7 @@ async fn managing_lists() {
         assert!(list.children().next().is_none());
     }
     let r = a.iq("get", None, &q("<list name='work'/>")).await;
-    let items: Vec<_> = r
-        .get_child("query", P)
-        .unwrap()
-        .get_child("list", P)
-        .unwrap()
-        .children()
-        .map(|i| {
-            (
-                i.attr("order").unwrap().to_string(),
-                i.attr("action").unwrap().to_string(),
-            )
-        })
-        .collect();
+    let items = list_items(&r, "order", "action");
     assert_eq!(
         items,
         [("1".into(), "deny".into()), ("2".into(), "allow".into())]
@@ -538,19 +543,7 @@ async fn blocking_command_and_privacy_lists_are_one_truth() {
         )
         .await;
     let r = juliet.iq("get", None, &q("<list name='mine'/>")).await;
-    let items: Vec<(String, String)> = r
-        .get_child("query", P)
-        .unwrap()
-        .get_child("list", P)
-        .unwrap()
-        .children()
-        .map(|i| {
-            (
-                i.attr("value").unwrap().to_string(),
-                i.attr("order").unwrap().to_string(),
-            )
-        })
-        .collect();
+    let items = list_items(&r, "value", "order");
     assert_eq!(
         items,
         [

@@ -533,13 +533,14 @@ impl Handler<DeliverBroadcast> for UserActor {
             return;
         }
         self.privacy_ready();
-        let from = msg.0.from.to_string();
+        // The sender as the stanza already carries it: nothing formatted per recipient.
+        let from = msg.0.element.attr("from");
         let mut xml = None;
         for s in self.available() {
             if self.allows(
                 Some(s.full.resource().as_str()),
                 Direction::PresenceIn,
-                Some(&from),
+                from,
             ) {
                 let x = xml.get_or_insert_with(|| msg.0.xml_to(self.bare.as_str()));
                 s.link.send_xml(x.clone());
