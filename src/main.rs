@@ -66,6 +66,9 @@ enum Command {
     },
     /// List accounts.
     Users(Common),
+    /// Check the stored state's invariants (with the server stopped); exit status 1 if any
+    /// problem is found.
+    Check(Common),
 }
 
 fn load_config(c: &Common) -> Result<Config, ConfigError> {
@@ -131,12 +134,41 @@ fn main() -> ExitCode {
         }
         Command::Deluser { jid, common } => (common, Request::Deluser { jid }),
         Command::Users(common) => (common, Request::Users),
+        Command::Check(common) => {
+            return match load_config(&common) {
+                Ok(config) => check(&config),
+                Err(e) => config_error(e),
+            }
+        }
     };
     let config = match load_config(&common) {
         Ok(c) => c,
         Err(e) => return config_error(e),
     };
     account_command(config, request)
+}
+
+/// `cordial check`: opens the database (which fails while a server holds it) and reports what
+/// is inconsistent.
+fn check(config: &Config) -> ExitCode {
+    let store = match cordial_storage::Store::open(&config.data_dir.join("db")) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    match store.check() {
+        Ok(problems) if problems.is_empty() => {
+            println!("the stored state is consistent");
+            ExitCode::SUCCESS
+        }
+        Ok(problems) => {
+            for p in &problems {
+                println!("{p}");
+            }
+            eprintln!("cordial: {} problems in the stored state", problems.len());
+            ExitCode::from(1)
+        }
+        Err(e) => fail(e),
+    }
 }
 
 fn config_error(e: ConfigError) -> ExitCode {

@@ -8,7 +8,7 @@
 //! plus a hub with F contacts), `presence` (hub fan-out, presence flood, login churn; see
 //! presence.rs). Every run is bounded in count and time and stops by itself.
 
-mod client;
+use cordial_bench::client;
 mod presence;
 
 use std::net::{IpAddr, SocketAddr};

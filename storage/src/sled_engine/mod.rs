@@ -1,6 +1,7 @@
 //! The sled engine: one file per area.
 
 mod accounts;
+mod check;
 mod flusher;
 mod offline;
 mod privacy;

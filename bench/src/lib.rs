@@ -1,0 +1,4 @@
+//! What the load generator and the crash driver share: a minimal XMPP client that speaks to any
+//! server over TCP, independent of cordial's crates.
+
+pub mod client;
