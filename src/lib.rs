@@ -14,6 +14,8 @@
 pub mod admin;
 pub mod c2s;
 pub mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod link;
 pub mod tls;
 
@@ -99,6 +101,15 @@ impl Server {
             router: router.clone(),
             sasl,
             tls,
+            throttle: link::throttle::Throttle::new(
+                config.auth.ip_failures_before_backoff,
+                config.auth.account_failures_before_backoff,
+                std::time::Duration::from_secs(config.auth.backoff_max_secs),
+            ),
+            connections: c2s::Connections::new(
+                config.limits.max_connections_per_ip,
+                config.limits.loopback_exempt,
+            ),
         });
 
         let mut tasks = Vec::new();

@@ -109,3 +109,116 @@ impl FromEventsBuilder for StanzaBuilder {
         }
     }
 }
+
+/// How [`read_client_stream`] ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum StreamEnd {
+    /// The input ended, or the peer closed the stream.
+    Closed,
+    /// The header was refused (what the link answers with a stream error).
+    BadHeader,
+    /// A limit was crossed: the link closes with `<policy-violation/>`.
+    Limit(Limit),
+    /// Not well-formed XML or not a valid stanza: the link closes with `<not-well-formed/>`.
+    Invalid,
+}
+
+/// Reads a client stream from `input` the way a link does before negotiation (tokio-xmpp's
+/// `xmlstream` with this module's stanza builder under `limits`), answering the header and
+/// features into nothing, and returns the top-level elements it read and how it ended. For
+/// tests and fuzzing of the stream parser.
+pub async fn read_client_stream(
+    input: &[u8],
+    limits: super::framing::LinkLimits,
+) -> (Vec<Element>, StreamEnd) {
+    use futures::StreamExt;
+    use tokio_xmpp::xmlstream::{self, ReadError, StreamHeader, Timeouts};
+    LIMITS
+        .scope(limits, async move {
+            let mut io = tokio::io::join(input, tokio::io::sink());
+            let timeouts = Timeouts {
+                read_timeout: std::time::Duration::from_secs(3600),
+                response_timeout: std::time::Duration::from_secs(3600),
+            };
+            let Ok(accepted) = xmlstream::accept_stream(&mut io, "jabber:client", timeouts).await
+            else {
+                return (Vec::new(), StreamEnd::BadHeader);
+            };
+            let Ok(pending) = accepted.send_header(StreamHeader::default()).await else {
+                return (Vec::new(), StreamEnd::Closed);
+            };
+            let features = xmpp_parsers::stream_features::StreamFeatures::default();
+            let Ok(mut xs) = pending.send_features::<Stanza>(&features).await else {
+                return (Vec::new(), StreamEnd::Closed);
+            };
+            let mut read = Vec::new();
+            loop {
+                match xs.next().await {
+                    Some(Ok(Stanza(el))) => read.push(el),
+                    Some(Err(ReadError::StreamFooterReceived)) | None => {
+                        return (read, StreamEnd::Closed)
+                    }
+                    Some(Err(ReadError::SoftTimeout)) => continue,
+                    Some(Err(_)) => {
+                        let end = match LIMITS.with(|l| l.tripped.get()) {
+                            Some(limit) => StreamEnd::Limit(limit),
+                            None => StreamEnd::Invalid,
+                        };
+                        return (read, end);
+                    }
+                }
+            }
+        })
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::link::framing::LinkLimits;
+
+    fn read(input: &str, max_bytes: usize, max_depth: usize) -> (Vec<Element>, StreamEnd) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(read_client_stream(
+            input.as_bytes(),
+            LinkLimits::new(max_bytes, max_depth),
+        ))
+    }
+
+    const HEADER: &str = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
+        xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>";
+
+    #[test]
+    fn stanzas_are_read_until_the_footer() {
+        let (els, end) = read(
+            &format!(
+                "{HEADER}<message to='a@b'><body>hi</body></message><presence/></stream:stream>"
+            ),
+            1 << 16,
+            16,
+        );
+        assert_eq!(end, StreamEnd::Closed);
+        assert_eq!(els.len(), 2);
+        assert_eq!(
+            els[0].get_child("body", "jabber:client").unwrap().text(),
+            "hi"
+        );
+    }
+
+    #[test]
+    fn depth_size_and_bad_xml_each_end_the_stream() {
+        let deep = format!("{HEADER}<message>{}", "<a>".repeat(20));
+        assert_eq!(read(&deep, 1 << 16, 16).1, StreamEnd::Limit(Limit::Depth));
+        let big = format!(
+            "{HEADER}<message><body>{}</body></message>",
+            "x".repeat(5000)
+        );
+        assert_eq!(read(&big, 4096, 16).1, StreamEnd::Limit(Limit::StanzaSize));
+        let bad = format!("{HEADER}<message><body></message>");
+        assert_eq!(read(&bad, 1 << 16, 16).1, StreamEnd::Invalid);
+        assert_eq!(read("<nonsense/>", 1 << 16, 16).1, StreamEnd::BadHeader);
+    }
+}

@@ -127,6 +127,19 @@ pub enum Step {
 
 pub struct Exchange {
     session: Session<Authenticated>,
+    scram: bool,
+    /// Client messages fed so far.
+    fed: usize,
+}
+
+/// Whether a SCRAM client message has the shape rsasl's parser assumes: every attribute at
+/// least `x=`, except the GS2 flag and an empty authzid of the first message. rsasl 2.3 slices
+/// attributes without checking their length and panics on, say, `n,,x` or a final `c`; such a
+/// message is a malformed request (RFC 5802 §7) and fails the exchange here instead.
+fn scram_shape_ok(msg: &[u8], first: bool) -> bool {
+    msg.split(|b| *b == b',').enumerate().all(|(i, part)| {
+        (first && i == 0) || (first && i == 1 && part.is_empty()) || part.len() >= 2
+    })
 }
 
 impl Sasl {
@@ -144,15 +157,35 @@ impl Sasl {
         let session = SASLServer::<Authenticated>::new(self.server.clone())
             .start_suggested(mech)
             .ok()?;
-        Some(Exchange { session })
+        Some(Exchange {
+            session,
+            scram: mechanism.starts_with("SCRAM-"),
+            fed: 0,
+        })
     }
 }
 
 impl Exchange {
     /// Feeds the client's data (`None` when an `<auth/>` carried no initial response).
     pub fn step(&mut self, input: Option<&[u8]>) -> Step {
+        let first = self.fed == 0;
+        if let Some(msg) = input {
+            self.fed += 1;
+            if self.scram && !scram_shape_ok(msg, first) {
+                log::debug!("malformed SCRAM message refused");
+                return Step::Failure;
+            }
+        }
         let mut out = Cursor::new(Vec::new());
-        match self.session.step(input, &mut out) {
+        // A panic in the SASL library must cost this exchange, not the connection's task.
+        let stepped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.session.step(input, &mut out)
+        }));
+        let Ok(stepped) = stepped else {
+            log::warn!("the SASL library panicked on a client message; exchange failed");
+            return Step::Failure;
+        };
+        match stepped {
             Ok(State::Running) => Step::Challenge(out.into_inner()),
             Ok(State::Finished(_)) => match self.session.validation() {
                 Some(Some(localpart)) => Step::Success {
