@@ -1,9 +1,10 @@
 //! Client listeners: STARTTLS (RFC 6120 §5) and direct TLS (XEP-0368). Each accepted connection
 //! becomes a link task on one of the server's arbiters, round robin, so both cores work.
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use actix::ArbiterHandle;
 use tokio::net::TcpListener;
@@ -37,11 +38,15 @@ pub async fn accept_loop(
             continue;
         };
         let ctx = ctx.clone();
+        let slot = ctx.connections.enter(peer.ip());
         let fut = async move {
             let Ok(tcp) = tokio::net::TcpStream::from_std(std_tcp) else {
                 return;
             };
-            link::serve(tcp, peer, ctx, direct_tls).await;
+            match slot {
+                Some(_slot) => link::serve(tcp, peer, ctx, direct_tls).await,
+                None => link::refuse(tcp, &ctx, direct_tls).await,
+            }
             log::debug!("{peer}: disconnected");
         };
         let i = next.fetch_add(1, Ordering::Relaxed) % arbiters.len().max(1);
@@ -53,5 +58,61 @@ pub async fn accept_loop(
                 actix_rt::spawn(fut);
             }
         }
+    }
+}
+
+/// Open connections per IP address, against `limits.max_connections_per_ip`.
+pub struct Connections {
+    max: usize,
+    loopback_exempt: bool,
+    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+/// A counted connection; dropping it frees the place.
+pub struct Slot {
+    ip: IpAddr,
+    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().expect("connections lock");
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
+
+impl Connections {
+    pub fn new(max: usize, loopback_exempt: bool) -> Connections {
+        Connections {
+            max,
+            loopback_exempt,
+            open: Arc::default(),
+        }
+    }
+
+    /// A place for a new connection from `ip`, or `None` when the address is at its limit
+    /// (logged once each time the address reaches it).
+    pub fn enter(&self, ip: IpAddr) -> Option<Option<Slot>> {
+        if self.max == 0 || (self.loopback_exempt && ip.is_loopback()) {
+            return Some(None);
+        }
+        let mut open = self.open.lock().expect("connections lock");
+        let n = open.entry(ip).or_default();
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        if *n == self.max {
+            log::warn!("{ip}: reached {} open connections; refusing more", self.max);
+        }
+        Some(Some(Slot {
+            ip,
+            open: self.open.clone(),
+        }))
     }
 }

@@ -122,6 +122,12 @@ pub struct Auth {
     /// In-band registration (XEP-0077): account creation before login, password change and
     /// cancellation after.
     pub registration: bool,
+    /// Failed logins from one IP address before it backs off (0: never).
+    pub ip_failures_before_backoff: u32,
+    /// Failed logins naming one account before it backs off (0: never).
+    pub account_failures_before_backoff: u32,
+    /// The longest backoff; a record without failures for this long is forgotten.
+    pub backoff_max_secs: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -144,6 +150,12 @@ pub struct Limits {
     pub negotiation_timeout_secs: u64,
     /// Seconds an account's actor lives on after its last session ends.
     pub user_idle_secs: u64,
+    /// Open client connections from one IP address; more are closed with
+    /// `<policy-violation/>` (0: no limit).
+    pub max_connections_per_ip: usize,
+    /// Loopback addresses (127.0.0.0/8, ::1) are exempt from `max_connections_per_ip`, for
+    /// local gateways and benchmarks.
+    pub loopback_exempt: bool,
 }
 
 impl Default for Config {
@@ -176,6 +188,9 @@ impl Default for Auth {
             max_attempts: 3,
             scram_iterations: 4096,
             registration: false,
+            ip_failures_before_backoff: 10,
+            account_failures_before_backoff: 5,
+            backoff_max_secs: 300,
         }
     }
 }
@@ -191,6 +206,8 @@ impl Default for Limits {
             idle_timeout_secs: 300,
             negotiation_timeout_secs: 60,
             user_idle_secs: 60,
+            max_connections_per_ip: 256,
+            loopback_exempt: true,
         }
     }
 }
@@ -317,6 +334,13 @@ impl Config {
             1,
             10,
             "an integer from 1 to 10",
+        )?;
+        in_range(
+            "auth.backoff_max_secs",
+            self.auth.backoff_max_secs,
+            1,
+            86_400,
+            "a number of seconds from 1 to 86400",
         )?;
         in_range(
             "auth.scram_iterations",

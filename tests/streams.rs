@@ -223,6 +223,67 @@ async fn rfc6120_6_4_5_failed_auth_allows_retry_then_closes() {
     assert_eq!(c.expect_stream_error().await, "policy-violation");
 }
 
+/// Brute force: past `auth.account_failures_before_backoff` failures naming one account, that
+/// account backs off — even the right password gets `<temporary-auth-failure/>` (RFC 6120
+/// §6.5.13) — while other accounts still log in; past `auth.ip_failures_before_backoff`, the
+/// whole address backs off.
+#[actix_rt::test]
+async fn brute_force_backs_off_per_account_then_per_address() {
+    let s = TestServer::start_with(|c| {
+        c.auth.max_attempts = 10;
+        c.auth.account_failures_before_backoff = 3;
+        c.auth.ip_failures_before_backoff = 6;
+    })
+    .await;
+    s.add_user("alice", "pw").await;
+    s.add_user("bob", "pw").await;
+    let mut c = Client::connect(s.addr()).await;
+    c.negotiate_tls().await;
+    for _ in 0..3 {
+        assert!(!c.auth_scram("alice", "guess", "SCRAM-SHA-256").await);
+        assert_eq!(c.last_failure.as_deref(), Some("not-authorized"));
+    }
+    assert!(!c.auth_scram("alice", "pw", "SCRAM-SHA-256").await);
+    assert_eq!(c.last_failure.as_deref(), Some("temporary-auth-failure"));
+    let f = c.auth_plain("alice", "pw").await;
+    assert!(f.has_child("temporary-auth-failure", "urn:ietf:params:xml:ns:xmpp-sasl"));
+    assert!(
+        c.auth_scram("bob", "pw", "SCRAM-SHA-256").await,
+        "another account is not affected"
+    );
+
+    let mut c = Client::connect(s.addr()).await;
+    c.negotiate_tls().await;
+    for _ in 0..3 {
+        assert!(!c.auth_scram("bob", "guess", "SCRAM-SHA-1").await);
+    }
+    // Six failures from this address: it backs off whatever account it names.
+    assert!(!c.auth_scram("carol", "pw", "SCRAM-SHA-1").await);
+    assert_eq!(c.last_failure.as_deref(), Some("temporary-auth-failure"));
+}
+
+/// Connection floods: past `limits.max_connections_per_ip` open connections from one address
+/// (even ones that never send a header), a new one is closed with `<policy-violation/>`; a
+/// place frees when a connection ends.
+#[actix_rt::test]
+async fn connections_per_address_are_limited() {
+    let s = TestServer::start_with(|c| {
+        c.limits.max_connections_per_ip = 3;
+        c.limits.loopback_exempt = false;
+    })
+    .await;
+    let mut silent = Vec::new();
+    for _ in 0..3 {
+        silent.push(tokio::net::TcpStream::connect(s.addr()).await.unwrap());
+    }
+    let mut c = Client::connect(s.addr()).await;
+    assert_eq!(c.expect_stream_error().await, "policy-violation");
+    drop(silent.pop());
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let mut c = Client::connect(s.addr()).await;
+    c.negotiate_tls().await;
+}
+
 /// RFC 6120 §6.4.4: an unknown or unoffered mechanism is `<invalid-mechanism/>`.
 #[actix_rt::test]
 async fn rfc6120_6_5_invalid_mechanism() {

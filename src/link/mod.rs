@@ -9,6 +9,7 @@
 pub mod framing;
 pub mod parser;
 pub mod sasl;
+pub mod throttle;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -48,6 +49,8 @@ pub struct LinkContext {
     pub router: Arc<Router>,
     pub sasl: sasl::Sasl,
     pub tls: tokio_native_tls::TlsAcceptor,
+    pub throttle: throttle::Throttle,
+    pub connections: crate::c2s::Connections,
 }
 
 type Xs<'a> = XmlStream<&'a mut Framing, Stanza>;
@@ -74,6 +77,23 @@ pub async fn serve(tcp: TcpStream, peer: SocketAddr, ctx: Arc<LinkContext>, dire
         ctx.config.limits.max_depth,
     );
     LIMITS.scope(limits, run(tcp, peer, ctx, direct_tls)).await
+}
+
+/// Closes a connection over the per-address limit: `<policy-violation/>` (RFC 6120 §4.9.3.17)
+/// on the STARTTLS port; on the direct TLS port the socket is closed without a handshake.
+pub async fn refuse(tcp: TcpStream, ctx: &LinkContext, direct_tls: bool) {
+    if direct_tls {
+        return;
+    }
+    let mut io = Framing::new(Transport::Plain(tcp));
+    let domain = ctx.config.default_domain().to_string();
+    raw_stream_error(
+        &mut io,
+        &domain,
+        StreamCondition::PolicyViolation,
+        "Too many connections from your address",
+    )
+    .await;
 }
 
 struct Negotiation {
@@ -516,13 +536,21 @@ async fn authenticate(
         ))
     } else if !offered_mechanisms(ctx, state).contains(&mechanism.as_str()) {
         Some(fail(state, "invalid-mechanism", None))
+    } else if let Some(left) = ctx.throttle.ip_blocked(peer.ip()) {
+        log::debug!("{peer}: authentication refused, address backing off for {left:?}");
+        Some(fail(
+            state,
+            "temporary-auth-failure",
+            Some("Too many failed logins; try again later"),
+        ))
     } else {
         None
     };
     let failure = match reply {
         Some(f) => f,
-        None => match sasl_exchange(xs, ctx, &mechanism, &auth).await? {
+        None => match sasl_exchange(xs, ctx, &mechanism, &auth, peer).await? {
             Ok(localpart) => {
+                ctx.throttle.succeeded(&localpart);
                 let bare =
                     BareJid::new(&format!("{localpart}@{domain}")).map_err(|_| Stop::Gone)?;
                 log::info!("{peer}: authenticated as {bare} with {mechanism}");
@@ -549,12 +577,15 @@ async fn authenticate(
     Ok(None)
 }
 
-/// Runs one SASL exchange. The inner `Err` is the SASL failure condition to report.
+/// Runs one SASL exchange. The inner `Err` is the SASL failure condition to report. A failed
+/// exchange counts against the peer's address and the account it named ([`throttle`]); an
+/// account that is backing off is refused before its password is checked.
 async fn sasl_exchange(
     xs: &mut Xs<'_>,
     ctx: &LinkContext,
     mechanism: &str,
     auth: &Element,
+    peer: SocketAddr,
 ) -> Result<Result<String, &'static str>, Stop> {
     let Some(mut exchange) = ctx.sasl.start(mechanism) else {
         return Ok(Err("invalid-mechanism"));
@@ -562,7 +593,20 @@ async fn sasl_exchange(
     let Ok(mut input) = sasl_data(auth) else {
         return Ok(Err("incorrect-encoding"));
     };
+    let mut account: Option<String> = None;
     loop {
+        if account.is_none() {
+            account = input
+                .as_deref()
+                .and_then(|first| throttle::claimed_user(mechanism, first));
+            if let Some(left) = account
+                .as_deref()
+                .and_then(|a| ctx.throttle.account_blocked(a))
+            {
+                log::debug!("{peer}: authentication refused, account backing off for {left:?}");
+                return Ok(Err("temporary-auth-failure"));
+            }
+        }
         match exchange.step(input.as_deref()) {
             sasl::Step::Success {
                 additional,
@@ -572,7 +616,18 @@ async fn sasl_exchange(
                 xs.send(&success).await.map_err(|_| Stop::Gone)?;
                 return Ok(Ok(localpart));
             }
-            sasl::Step::Failure => return Ok(Err("not-authorized")),
+            sasl::Step::Failure => {
+                let (ip, acct) = ctx.throttle.failed(peer.ip(), account.as_deref());
+                if let Some(b) = ip {
+                    log::warn!("{peer}: repeated failed logins; this address backs off for {b:?}");
+                }
+                if let (Some(b), Some(a)) = (acct, &account) {
+                    log::warn!(
+                        "{peer}: repeated failed logins for account {a}; it backs off for {b:?}"
+                    );
+                }
+                return Ok(Err("not-authorized"));
+            }
             sasl::Step::Challenge(data) => {
                 let challenge = match data.is_empty() {
                     true => Element::bare("challenge", NS_SASL),

@@ -1,0 +1,177 @@
+//! Authentication brute-force throttling, per IP address and per account.
+//!
+//! Each failed SASL exchange counts against the peer's IP address and the account it named.
+//! Past a threshold, every further failure doubles a backoff (1 s, 2 s, 4 s, … up to a
+//! maximum) during which attempts from that address, or for that account, are answered
+//! `<temporary-auth-failure/>` (RFC 6120 §6.5.13) without checking any password, so guessing
+//! stops paying. A record is forgotten once it has seen no failure for the maximum backoff.
+//! The account side delays an attacker spread over many addresses; it slows the real user
+//! only while attacks continue, and a success clears it.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, Debug)]
+struct Record {
+    failures: u32,
+    last: Instant,
+    until: Option<Instant>,
+    backoff: Duration,
+}
+
+pub struct Throttle {
+    ip_threshold: u32,
+    account_threshold: u32,
+    max: Duration,
+    ips: Mutex<HashMap<IpAddr, Record>>,
+    accounts: Mutex<HashMap<String, Record>>,
+}
+
+/// Records kept per map before stale ones are swept.
+const SWEEP_AT: usize = 65_536;
+
+fn blocked<K: std::hash::Hash + Eq>(
+    map: &Mutex<HashMap<K, Record>>,
+    key: &K,
+    now: Instant,
+) -> Option<Duration> {
+    let map = map.lock().expect("throttle lock");
+    let until = map.get(key)?.until?;
+    (until > now).then(|| until - now)
+}
+
+impl Throttle {
+    /// A threshold of 0 turns that side off.
+    pub fn new(ip_threshold: u32, account_threshold: u32, max: Duration) -> Throttle {
+        Throttle {
+            ip_threshold,
+            account_threshold,
+            max,
+            ips: Mutex::new(HashMap::new()),
+            accounts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The time left before `ip` may try again, if it is backing off.
+    pub fn ip_blocked(&self, ip: IpAddr) -> Option<Duration> {
+        blocked(&self.ips, &ip, Instant::now())
+    }
+
+    /// The time left before anyone may try `account` again, if it is backing off.
+    pub fn account_blocked(&self, account: &str) -> Option<Duration> {
+        blocked(&self.accounts, &account.to_string(), Instant::now())
+    }
+
+    /// Counts a failed exchange. Returns the backoffs (address, account) that started or grew,
+    /// for logging.
+    pub fn failed(
+        &self,
+        ip: IpAddr,
+        account: Option<&str>,
+    ) -> (Option<Duration>, Option<Duration>) {
+        let now = Instant::now();
+        let ip_backoff = self.count(&self.ips, ip, self.ip_threshold, now);
+        let account_backoff = match account {
+            Some(a) => self.count(&self.accounts, a.to_string(), self.account_threshold, now),
+            None => None,
+        };
+        (ip_backoff, account_backoff)
+    }
+
+    /// A successful login clears the account's record (not the address's).
+    pub fn succeeded(&self, account: &str) {
+        self.accounts.lock().expect("throttle lock").remove(account);
+    }
+
+    fn count<K: std::hash::Hash + Eq>(
+        &self,
+        map: &Mutex<HashMap<K, Record>>,
+        key: K,
+        threshold: u32,
+        now: Instant,
+    ) -> Option<Duration> {
+        if threshold == 0 {
+            return None;
+        }
+        let mut map = map.lock().expect("throttle lock");
+        if map.len() >= SWEEP_AT {
+            let max = self.max;
+            map.retain(|_, r| now.duration_since(r.last) < max);
+        }
+        let r = map.entry(key).or_insert(Record {
+            failures: 0,
+            last: now,
+            until: None,
+            backoff: Duration::ZERO,
+        });
+        if now.duration_since(r.last) >= self.max {
+            r.failures = 0;
+            r.until = None;
+            r.backoff = Duration::ZERO;
+        }
+        r.failures += 1;
+        r.last = now;
+        if r.failures < threshold {
+            return None;
+        }
+        let doublings = (r.failures - threshold).min(20);
+        let backoff = Duration::from_secs(1u64 << doublings).min(self.max);
+        r.until = Some(now + backoff);
+        // Reported only when it grows, so an attack at the maximum is not logged per attempt.
+        let grew = backoff > r.backoff;
+        r.backoff = backoff;
+        grew.then_some(backoff)
+    }
+}
+
+/// The account a SASL client message names: PLAIN's authcid, SCRAM's `n=` (RFC 5802 §5.1,
+/// with `=2C`/`=3D` decoded). `None` if the message names none.
+pub fn claimed_user(mechanism: &str, first: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(first).ok()?;
+    let user = if mechanism == "PLAIN" {
+        text.split('\0').nth(1)?.to_string()
+    } else {
+        let name = text.split(',').skip(2).find_map(|a| a.strip_prefix("n="))?;
+        name.replace("=2C", ",").replace("=3D", "=")
+    };
+    (!user.is_empty()).then(|| user.to_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_starts_at_the_threshold_and_doubles() {
+        let t = Throttle::new(3, 2, Duration::from_secs(300));
+        let ip: IpAddr = [10, 0, 0, 1].into();
+        assert_eq!(t.failed(ip, None), (None, None));
+        assert_eq!(t.failed(ip, Some("alice")), (None, None));
+        assert!(t.ip_blocked(ip).is_none());
+        assert_eq!(
+            t.failed(ip, Some("alice")),
+            (Some(Duration::from_secs(1)), Some(Duration::from_secs(1)))
+        );
+        assert!(t.ip_blocked(ip).is_some());
+        assert!(t.account_blocked("alice").is_some());
+        assert!(t.ip_blocked([10, 0, 0, 2].into()).is_none());
+        assert_eq!(t.failed(ip, None).0, Some(Duration::from_secs(2)));
+        t.succeeded("alice");
+        assert!(t.account_blocked("alice").is_none());
+    }
+
+    #[test]
+    fn the_account_is_read_from_the_first_message() {
+        assert_eq!(
+            claimed_user("PLAIN", b"\0Alice\0pw").as_deref(),
+            Some("alice")
+        );
+        assert_eq!(
+            claimed_user("SCRAM-SHA-1", b"n,,n=bob=2Cx,r=abc").as_deref(),
+            Some("bob,x")
+        );
+        assert_eq!(claimed_user("SCRAM-SHA-256", b"garbage"), None);
+    }
+}
