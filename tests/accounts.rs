@@ -30,6 +30,13 @@ async fn cordial_async(args: &[&str]) -> std::process::Output {
 async fn cli_account_commands_work_while_the_server_runs() {
     let s = TestServer::start().await;
     let dir = s.dir.path().to_str().unwrap().to_string();
+    // Only the server's user may talk to the admin socket.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(s.dir.path().join("admin.sock"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "admin socket mode {mode:o}");
     let out = cordial_async(&[
         "adduser",
         "carol@localhost",

@@ -92,25 +92,30 @@ impl LinkHandle {
         match self.tx.try_send(out) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
-                log::warn!("outbound queue full; disconnecting a client that does not read");
-                self.close(StreamClose::new(
+                let first = self.close(StreamClose::new(
                     StreamCondition::PolicyViolation,
                     "outbound queue full: the client does not read".to_string(),
                 ));
+                if first {
+                    log::warn!("outbound queue full; disconnecting a client that does not read");
+                }
                 false
             }
             Err(mpsc::error::TrySendError::Closed(_)) => false,
         }
     }
 
-    /// Asks the link to send a stream error and close. The first reason given wins.
-    pub fn close(&self, reason: StreamClose) {
+    /// Asks the link to send a stream error and close. The first reason given wins; returns
+    /// whether this was it.
+    pub fn close(&self, reason: StreamClose) -> bool {
         let mut r = self.close.reason.lock().expect("close reason lock");
-        if r.is_none() {
+        let first = r.is_none();
+        if first {
             *r = Some(reason);
         }
         drop(r);
         self.close.notify.notify_one();
+        first
     }
 }
 

@@ -550,7 +550,7 @@ async fn authenticate(
         Some(f) => f,
         None => match sasl_exchange(xs, ctx, &mechanism, &auth, peer).await? {
             Ok(localpart) => {
-                ctx.throttle.succeeded(&localpart);
+                ctx.throttle.succeeded(&localpart, peer.ip());
                 let bare =
                     BareJid::new(&format!("{localpart}@{domain}")).map_err(|_| Stop::Gone)?;
                 log::info!("{peer}: authenticated as {bare} with {mechanism}");
@@ -565,7 +565,8 @@ async fn authenticate(
     };
     xs.send(&failure).await.map_err(|_| Stop::Gone)?;
     if state.failed_auths >= ctx.config.auth.max_attempts {
-        log::warn!(
+        // Repeated attacks are logged by the throttle when its backoff grows.
+        log::info!(
             "{peer}: {} failed authentication attempts; closing",
             state.failed_auths
         );
@@ -601,7 +602,7 @@ async fn sasl_exchange(
                 .and_then(|first| throttle::claimed_user(mechanism, first));
             if let Some(left) = account
                 .as_deref()
-                .and_then(|a| ctx.throttle.account_blocked(a))
+                .and_then(|a| ctx.throttle.account_blocked(a, peer.ip()))
             {
                 log::debug!("{peer}: authentication refused, account backing off for {left:?}");
                 return Ok(Err("temporary-auth-failure"));

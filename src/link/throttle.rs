@@ -27,7 +27,13 @@ pub struct Throttle {
     max: Duration,
     ips: Mutex<HashMap<IpAddr, Record>>,
     accounts: Mutex<HashMap<String, Record>>,
+    /// Addresses each account last logged in from: its backoff does not apply to them, so an
+    /// attacker cannot lock the real user out of an account it uses from a known place.
+    known: Mutex<HashMap<String, Vec<IpAddr>>>,
 }
+
+/// Known addresses remembered per account.
+const KNOWN_PER_ACCOUNT: usize = 8;
 
 /// Records kept per map before stale ones are swept.
 const SWEEP_AT: usize = 65_536;
@@ -51,6 +57,7 @@ impl Throttle {
             max,
             ips: Mutex::new(HashMap::new()),
             accounts: Mutex::new(HashMap::new()),
+            known: Mutex::new(HashMap::new()),
         }
     }
 
@@ -59,9 +66,13 @@ impl Throttle {
         blocked(&self.ips, &ip, Instant::now())
     }
 
-    /// The time left before anyone may try `account` again, if it is backing off.
-    pub fn account_blocked(&self, account: &str) -> Option<Duration> {
-        blocked(&self.accounts, &account.to_string(), Instant::now())
+    /// The time left before `ip` may try `account` again, if the account is backing off and
+    /// `ip` is not an address the account logged in from before.
+    pub fn account_blocked(&self, account: &str, ip: IpAddr) -> Option<Duration> {
+        let left = blocked(&self.accounts, &account.to_string(), Instant::now())?;
+        let known = self.known.lock().expect("throttle lock");
+        let from_known = known.get(account).is_some_and(|ips| ips.contains(&ip));
+        (!from_known).then_some(left)
     }
 
     /// Counts a failed exchange. Returns the backoffs (address, account) that started or grew,
@@ -80,9 +91,18 @@ impl Throttle {
         (ip_backoff, account_backoff)
     }
 
-    /// A successful login clears the account's record (not the address's).
-    pub fn succeeded(&self, account: &str) {
+    /// A successful login clears the account's record (not the address's) and remembers the
+    /// address as one the account uses.
+    pub fn succeeded(&self, account: &str, ip: IpAddr) {
         self.accounts.lock().expect("throttle lock").remove(account);
+        let mut known = self.known.lock().expect("throttle lock");
+        let ips = known.entry(account.to_string()).or_default();
+        if !ips.contains(&ip) {
+            if ips.len() == KNOWN_PER_ACCOUNT {
+                ips.remove(0);
+            }
+            ips.push(ip);
+        }
     }
 
     fn count<K: std::hash::Hash + Eq>(
@@ -155,11 +175,18 @@ mod tests {
             (Some(Duration::from_secs(1)), Some(Duration::from_secs(1)))
         );
         assert!(t.ip_blocked(ip).is_some());
-        assert!(t.account_blocked("alice").is_some());
+        let home: IpAddr = [10, 0, 0, 9].into();
+        assert!(t.account_blocked("alice", ip).is_some());
+        assert!(t.account_blocked("alice", home).is_some());
         assert!(t.ip_blocked([10, 0, 0, 2].into()).is_none());
         assert_eq!(t.failed(ip, None).0, Some(Duration::from_secs(2)));
-        t.succeeded("alice");
-        assert!(t.account_blocked("alice").is_none());
+        t.succeeded("alice", home);
+        assert!(t.account_blocked("alice", ip).is_none());
+        // While attacks go on, the address alice logged in from is not locked out.
+        t.failed(ip, Some("alice"));
+        t.failed(ip, Some("alice"));
+        assert!(t.account_blocked("alice", ip).is_some());
+        assert!(t.account_blocked("alice", home).is_none());
     }
 
     #[test]
