@@ -61,26 +61,29 @@ pub async fn accept_loop(
     }
 }
 
+/// Open connections per IP address.
+type OpenCounts = Arc<Mutex<HashMap<IpAddr, usize>>>;
+
 /// Open connections per IP address, against `limits.max_connections_per_ip`.
 pub struct Connections {
     max: usize,
     loopback_exempt: bool,
-    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    open: OpenCounts,
 }
 
-/// A counted connection; dropping it frees the place.
-pub struct Slot {
-    ip: IpAddr,
-    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
-}
+/// A place for a connection; dropping it frees the place. Exempt connections are not counted.
+pub struct Slot(Option<(IpAddr, OpenCounts)>);
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let mut open = self.open.lock().expect("connections lock");
-        if let Some(n) = open.get_mut(&self.ip) {
+        let Some((ip, open)) = &self.0 else {
+            return;
+        };
+        let mut open = open.lock().expect("connections lock");
+        if let Some(n) = open.get_mut(ip) {
             *n -= 1;
             if *n == 0 {
-                open.remove(&self.ip);
+                open.remove(ip);
             }
         }
     }
@@ -97,9 +100,9 @@ impl Connections {
 
     /// A place for a new connection from `ip`, or `None` when the address is at its limit
     /// (logged once each time the address reaches it).
-    pub fn enter(&self, ip: IpAddr) -> Option<Option<Slot>> {
+    pub fn enter(&self, ip: IpAddr) -> Option<Slot> {
         if self.max == 0 || (self.loopback_exempt && ip.is_loopback()) {
-            return Some(None);
+            return Some(Slot(None));
         }
         let mut open = self.open.lock().expect("connections lock");
         let n = open.entry(ip).or_default();
@@ -110,9 +113,6 @@ impl Connections {
         if *n == self.max {
             log::warn!("{ip}: reached {} open connections; refusing more", self.max);
         }
-        Some(Some(Slot {
-            ip,
-            open: self.open.clone(),
-        }))
+        Some(Slot(Some((ip, self.open.clone()))))
     }
 }

@@ -128,8 +128,8 @@ pub enum Step {
 pub struct Exchange {
     session: Session<Authenticated>,
     scram: bool,
-    /// Client messages fed so far.
-    fed: usize,
+    /// Whether the client's first message has been fed.
+    started: bool,
 }
 
 /// Whether a SCRAM client message has the shape rsasl's parser assumes: every attribute at
@@ -160,7 +160,7 @@ impl Sasl {
         Some(Exchange {
             session,
             scram: mechanism.starts_with("SCRAM-"),
-            fed: 0,
+            started: false,
         })
     }
 }
@@ -168,9 +168,8 @@ impl Sasl {
 impl Exchange {
     /// Feeds the client's data (`None` when an `<auth/>` carried no initial response).
     pub fn step(&mut self, input: Option<&[u8]>) -> Step {
-        let first = self.fed == 0;
         if let Some(msg) = input {
-            self.fed += 1;
+            let first = !std::mem::replace(&mut self.started, true);
             if self.scram && !scram_shape_ok(msg, first) {
                 log::debug!("malformed SCRAM message refused");
                 return Step::Failure;

@@ -38,11 +38,11 @@ const KNOWN_PER_ACCOUNT: usize = 8;
 /// Records kept per map before stale ones are swept.
 const SWEEP_AT: usize = 65_536;
 
-fn blocked<K: std::hash::Hash + Eq>(
-    map: &Mutex<HashMap<K, Record>>,
-    key: &K,
-    now: Instant,
-) -> Option<Duration> {
+fn blocked<K, Q>(map: &Mutex<HashMap<K, Record>>, key: &Q, now: Instant) -> Option<Duration>
+where
+    K: std::hash::Hash + Eq + std::borrow::Borrow<Q>,
+    Q: std::hash::Hash + Eq + ?Sized,
+{
     let map = map.lock().expect("throttle lock");
     let until = map.get(key)?.until?;
     (until > now).then(|| until - now)
@@ -69,7 +69,7 @@ impl Throttle {
     /// The time left before `ip` may try `account` again, if the account is backing off and
     /// `ip` is not an address the account logged in from before.
     pub fn account_blocked(&self, account: &str, ip: IpAddr) -> Option<Duration> {
-        let left = blocked(&self.accounts, &account.to_string(), Instant::now())?;
+        let left = blocked(&self.accounts, account, Instant::now())?;
         let known = self.known.lock().expect("throttle lock");
         let from_known = known.get(account).is_some_and(|ips| ips.contains(&ip));
         (!from_known).then_some(left)
