@@ -15,15 +15,7 @@ use crate::link::parser::read_client_stream;
 use crate::link::sasl::{Sasl, Step};
 
 fn read(input: &[u8], max_bytes: usize, max_depth: usize) -> Vec<Element> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .expect("a current-thread runtime");
-    rt.block_on(read_client_stream(
-        input,
-        LinkLimits::new(max_bytes, max_depth),
-    ))
-    .0
+    read_client_stream(input, LinkLimits::new(max_bytes, max_depth)).0
 }
 
 fn depth(el: &Element) -> usize {

@@ -126,50 +126,53 @@ pub enum StreamEnd {
 /// Reads a client stream from `input` the way a link does before negotiation (tokio-xmpp's
 /// `xmlstream` with this module's stanza builder under `limits`), answering the header and
 /// features into nothing, and returns the top-level elements it read and how it ended. For
-/// tests and fuzzing of the stream parser.
-pub async fn read_client_stream(
+/// tests and fuzzing of the stream parser: it runs on a runtime of its own, so call it outside
+/// any async context.
+pub fn read_client_stream(
     input: &[u8],
     limits: super::framing::LinkLimits,
 ) -> (Vec<Element>, StreamEnd) {
     use futures::StreamExt;
     use tokio_xmpp::xmlstream::{self, ReadError, StreamHeader, Timeouts};
-    LIMITS
-        .scope(limits, async move {
-            let mut io = tokio::io::join(input, tokio::io::sink());
-            let timeouts = Timeouts {
-                read_timeout: std::time::Duration::from_secs(3600),
-                response_timeout: std::time::Duration::from_secs(3600),
-            };
-            let Ok(accepted) = xmlstream::accept_stream(&mut io, "jabber:client", timeouts).await
-            else {
-                return (Vec::new(), StreamEnd::BadHeader);
-            };
-            let Ok(pending) = accepted.send_header(StreamHeader::default()).await else {
-                return (Vec::new(), StreamEnd::Closed);
-            };
-            let features = xmpp_parsers::stream_features::StreamFeatures::default();
-            let Ok(mut xs) = pending.send_features::<Stanza>(&features).await else {
-                return (Vec::new(), StreamEnd::Closed);
-            };
-            let mut read = Vec::new();
-            loop {
-                match xs.next().await {
-                    Some(Ok(Stanza(el))) => read.push(el),
-                    Some(Err(ReadError::StreamFooterReceived)) | None => {
-                        return (read, StreamEnd::Closed)
-                    }
-                    Some(Err(ReadError::SoftTimeout)) => continue,
-                    Some(Err(_)) => {
-                        let end = match LIMITS.with(|l| l.tripped.get()) {
-                            Some(limit) => StreamEnd::Limit(limit),
-                            None => StreamEnd::Invalid,
-                        };
-                        return (read, end);
-                    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a current-thread runtime");
+    rt.block_on(LIMITS.scope(limits, async move {
+        let mut io = tokio::io::join(input, tokio::io::sink());
+        let timeouts = Timeouts {
+            read_timeout: std::time::Duration::from_secs(3600),
+            response_timeout: std::time::Duration::from_secs(3600),
+        };
+        let Ok(accepted) = xmlstream::accept_stream(&mut io, "jabber:client", timeouts).await
+        else {
+            return (Vec::new(), StreamEnd::BadHeader);
+        };
+        let Ok(pending) = accepted.send_header(StreamHeader::default()).await else {
+            return (Vec::new(), StreamEnd::Closed);
+        };
+        let features = xmpp_parsers::stream_features::StreamFeatures::default();
+        let Ok(mut xs) = pending.send_features::<Stanza>(&features).await else {
+            return (Vec::new(), StreamEnd::Closed);
+        };
+        let mut read = Vec::new();
+        loop {
+            match xs.next().await {
+                Some(Ok(Stanza(el))) => read.push(el),
+                Some(Err(ReadError::StreamFooterReceived)) | None => {
+                    return (read, StreamEnd::Closed)
+                }
+                Some(Err(ReadError::SoftTimeout)) => continue,
+                Some(Err(_)) => {
+                    let end = match LIMITS.with(|l| l.tripped.get()) {
+                        Some(limit) => StreamEnd::Limit(limit),
+                        None => StreamEnd::Invalid,
+                    };
+                    return (read, end);
                 }
             }
-        })
-        .await
+        }
+    }))
 }
 
 #[cfg(test)]
@@ -178,14 +181,7 @@ mod tests {
     use crate::link::framing::LinkLimits;
 
     fn read(input: &str, max_bytes: usize, max_depth: usize) -> (Vec<Element>, StreamEnd) {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(read_client_stream(
-            input.as_bytes(),
-            LinkLimits::new(max_bytes, max_depth),
-        ))
+        read_client_stream(input.as_bytes(), LinkLimits::new(max_bytes, max_depth))
     }
 
     const HEADER: &str = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
