@@ -169,19 +169,18 @@ async fn roster(t: Target, l: Shared, i: usize, mut rng: StdRng) -> Result<(), E
             "<iq type='set' id='{id}'><query xmlns='{NS_ROSTER}'>{item}</query></iq>"
         ))
         .await?;
+        // The reply, and on the way the push of this change with its version.
         let mut pushed_ver = None;
-        let reply = until(&mut s, |e| {
-            e.attr("id") == Some(id.as_str()) || pushed_item(e, &jid).is_some()
-        })
-        .await?;
-        let reply = if reply.attr("id") == Some(id.as_str()) {
-            reply
-        } else {
-            pushed_ver = reply
+        let is_reply = |e: &Element| e.attr("id") == Some(id.as_str());
+        let reply = loop {
+            let e = until(&mut s, |e| is_reply(e) || pushed_item(e, &jid).is_some()).await?;
+            if is_reply(&e) {
+                break e;
+            }
+            pushed_ver = e
                 .get_child("query", NS_ROSTER)
                 .and_then(|q| q.attr("ver"))
-                .map(str::to_string);
-            until(&mut s, |e| e.attr("id") == Some(id.as_str())).await?
+                .and_then(|v| v.parse::<u64>().ok());
         };
         if reply.attr("type") != Some("result") {
             return Err(format!("roster set refused: {}", String::from(&reply)).into());
@@ -189,9 +188,9 @@ async fn roster(t: Target, l: Shared, i: usize, mut rng: StdRng) -> Result<(), E
         let mut l = l.lock().unwrap();
         l.roster.get_mut(&(i, k)).expect("sent above").ack();
         l.count("roster", 1);
-        match pushed_ver.as_deref().map(str::parse::<u64>) {
-            Some(Ok(v)) if v > last_ver => l.roster_ver[i] = v,
-            Some(Ok(v)) => l.inconsistent.push(format!(
+        match pushed_ver {
+            Some(v) if v > last_ver => l.roster_ver[i] = v,
+            Some(v) => l.inconsistent.push(format!(
                 "{}: roster push version {v} not above the acknowledged {last_ver}",
                 ledger::roster_user(i)
             )),
@@ -206,8 +205,9 @@ async fn privacy(t: Target, l: Shared, i: usize, mut rng: StdRng) -> Result<(), 
     let mut s = login(&t, &ledger::privacy_user(i), "work").await?;
     for n in 0u64.. {
         let id = format!("p{n}");
-        let payload = if rng.gen_bool(0.7) {
-            let k = rng.gen_range(0..KEYS);
+        // The entity blocked or unblocked, or None for an edit of the list.
+        let entity = rng.gen_bool(0.7).then(|| rng.gen_range(0..KEYS));
+        let payload = if let Some(k) = entity {
             let mut l = l.lock().unwrap();
             let slot = l.blocked.entry((i, k)).or_default();
             let block = !slot.acked;
@@ -234,11 +234,10 @@ async fn privacy(t: Target, l: Shared, i: usize, mut rng: StdRng) -> Result<(), 
         };
         iq_ok(&mut s, &id, "set", None, &payload).await?;
         let mut l = l.lock().unwrap();
-        // Whichever slot was sent is the one with something in flight.
-        for slot in l.blocked.range_mut((i, 0)..(i + 1, 0)) {
-            slot.1.ack();
+        match entity {
+            Some(k) => l.blocked.get_mut(&(i, k)).expect("sent above").ack(),
+            None => l.list[i].ack(),
         }
-        l.list[i].ack();
         l.count("privacy", 1);
     }
     Ok(())
