@@ -26,6 +26,7 @@ mech=${MECH:-PLAIN}
 presence_rate=${PRESENCE_RATE:-$((n * 5))}
 hub=${HUB:-$((n < 1000 ? n : 1000))}
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
 root=$(cd "$here/../.." && pwd)
 cd "$root"
 
@@ -84,15 +85,7 @@ pid_on_port() {
 
 start_cordial() {
   local d="$tmp/cordial"; mkdir -p "$d"
-  cat >"$d/cordial.toml" <<TOML
-data_dir = "$d"
-[c2s]
-listen = "127.0.0.1:$port_cordial"
-tls_listen = "off"
-[auth]
-require_tls = false
-registration = true
-TOML
+  cordial_toml "$d" "$port_cordial" false
   RUST_LOG=warn setsid "$root/target/release/cordial" serve --config "$d/cordial.toml" </dev/null >"$d/out.log" 2>&1 &
   pid=$!
   wait_port "$port_cordial"

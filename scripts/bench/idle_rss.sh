@@ -9,16 +9,10 @@ root=$(cd "$here/../.." && pwd)
 cd "$root"
 cargo build -q --release --bin cordial
 bin="$root/target/release/cordial"
+. "$here/lib.sh"
 data=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat >"$data/cordial.toml" <<TOML
-data_dir = "$data"
-[c2s]
-listen = "127.0.0.1:$port"
-tls_listen = "off"
-[auth]
-registration = true
-TOML
+port=$(free_port)
+cordial_toml "$data" "$port" true
 ulimit -n "$(( n * 2 + 1024 ))" 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 RUST_LOG=warn "$bin" serve --config "$data/cordial.toml" >"$data/server.log" 2>&1 &
 pid=$!

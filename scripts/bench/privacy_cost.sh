@@ -18,17 +18,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 cd "$root"
 cargo build -q --release -p cordial -p cordial-bench
+. "$here/lib.sh"
 data=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat >"$data/cordial.toml" <<TOML
-data_dir = "$data"
-[c2s]
-listen = "127.0.0.1:$port"
-tls_listen = "off"
-[auth]
-require_tls = false
-registration = true
-TOML
+port=$(free_port)
+cordial_toml "$data" "$port" false
 ulimit -n "$(ulimit -Hn)"
 RUST_LOG=warn "$root/target/release/cordial" serve --config "$data/cordial.toml" >"$data/server.log" 2>&1 &
 pid=$!

@@ -1,0 +1,21 @@
+# Shared by the bench scripts (sourced).
+
+# A free TCP port on 127.0.0.1.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# Writes DIR/cordial.toml for a cordial with its data in DIR, clients on 127.0.0.1:PORT, no direct
+# TLS port and in-band registration on. REQUIRE_TLS (true|false) is `auth.require_tls`.
+cordial_toml() {
+  local dir=$1 port=$2 require_tls=$3
+  cat >"$dir/cordial.toml" <<TOML
+data_dir = "$dir"
+[c2s]
+listen = "127.0.0.1:$port"
+tls_listen = "off"
+[auth]
+require_tls = $require_tls
+registration = true
+TOML
+}
