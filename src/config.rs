@@ -156,6 +156,11 @@ pub struct Limits {
     /// Loopback addresses (127.0.0.0/8, ::1) are exempt from `max_connections_per_ip`, for
     /// local gateways and benchmarks.
     pub loopback_exempt: bool,
+    /// Stanzas per second one connection may send, sustained; faster senders are not cut off,
+    /// the server stops reading from them until they are within the rate (0: no limit).
+    pub stanzas_per_sec: u32,
+    /// Stanzas one connection may send at once before `stanzas_per_sec` applies.
+    pub stanza_burst: u32,
 }
 
 impl Default for Config {
@@ -208,6 +213,8 @@ impl Default for Limits {
             user_idle_secs: 60,
             max_connections_per_ip: 256,
             loopback_exempt: true,
+            stanzas_per_sec: 200,
+            stanza_burst: 1000,
         }
     }
 }
@@ -327,6 +334,13 @@ impl Config {
             5,
             3600,
             "an integer from 5 to 3600",
+        )?;
+        in_range(
+            "limits.stanza_burst",
+            l.stanza_burst,
+            1,
+            1 << 20,
+            "an integer from 1 to 1048576",
         )?;
         in_range(
             "auth.max_attempts",

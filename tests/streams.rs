@@ -479,3 +479,68 @@ async fn rfc6120_4_9_3_10_stanza_in_wrong_content_namespace_is_invalid_namespace
         .await;
     assert_eq!(alice.expect_stream_error().await, "invalid-namespace");
 }
+
+/// A client sending faster than `limits.stanzas_per_sec` is slowed, not cut off: every stanza
+/// is answered in order, no faster than the rate allows after the burst, and another client is
+/// served while the fast one waits.
+#[actix_rt::test]
+async fn a_fast_sender_is_slowed_to_the_stanza_rate_and_others_go_on() {
+    let s = TestServer::start_with(|c| {
+        c.limits.stanzas_per_sec = 10;
+        c.limits.stanza_burst = 5;
+    })
+    .await;
+    s.add_user("alice", "pw").await;
+    s.add_user("bob", "pw").await;
+    let mut alice = s.login("alice", "pw", "r").await;
+    let mut bob = s.login("bob", "pw", "r").await;
+    let started = std::time::Instant::now();
+    let mut burst = String::new();
+    for i in 0..25 {
+        burst.push_str(&format!(
+            "<iq type='get' id='p{i}' to='{DOMAIN}'><ping xmlns='urn:xmpp:ping'/></iq>"
+        ));
+    }
+    alice.send(&burst).await;
+    // Alice's first answers come; bob is served while she is held back.
+    let first = alice.expect_element().await;
+    assert_eq!(first.attr("id"), Some("p0"));
+    let pong = bob
+        .iq("get", Some(DOMAIN), "<ping xmlns='urn:xmpp:ping'/>")
+        .await;
+    assert_eq!(pong.attr("type"), Some("result"));
+    for i in 1..25 {
+        let e = alice.expect_element().await;
+        assert_eq!(
+            e.attr("id"),
+            Some(format!("p{i}").as_str()),
+            "in order, none dropped"
+        );
+        assert_eq!(e.attr("type"), Some("result"));
+    }
+    // 5 at once, then 20 at 10/s: the bucket cannot let them through in under 2 s.
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(1900),
+        "the rate was not applied: 25 stanzas read in {:?}",
+        started.elapsed()
+    );
+}
+
+/// Lingering close: a client still sending when its stream is closed for a limit is not reset
+/// mid-write (closing a socket with unread input resets it), and reads the stream error.
+#[actix_rt::test]
+async fn a_client_still_sending_reads_the_stream_error() {
+    let s = TestServer::start_with(|c| c.limits.max_stanza_bytes = 8192).await;
+    s.add_user("alice", "pw").await;
+    let mut alice = s.login("alice", "pw", "r").await;
+    let big = "x".repeat(100_000);
+    alice
+        .send(&format!("<message to='alice@localhost'><body>{big}"))
+        .await;
+    for i in 0..6 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let more = alice.try_send(&big).await;
+        assert!(more.is_ok(), "write {i} after the limit failed: {more:?}");
+    }
+    assert_eq!(alice.expect_stream_error().await, "policy-violation");
+}

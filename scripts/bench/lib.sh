@@ -6,7 +6,7 @@ free_port() {
 }
 
 # Writes DIR/cordial.toml for a cordial with its data in DIR, clients on 127.0.0.1:PORT, no direct
-# TLS port and in-band registration on. REQUIRE_TLS (true|false) is `auth.require_tls`.
+# TLS port, in-band registration on and no stanza rate limit (as the other servers are run). REQUIRE_TLS (true|false) is `auth.require_tls`.
 cordial_toml() {
   local dir=$1 port=$2 require_tls=$3
   cat >"$dir/cordial.toml" <<TOML
@@ -17,5 +17,7 @@ tls_listen = "off"
 [auth]
 require_tls = $require_tls
 registration = true
+[limits]
+stanzas_per_sec = 0
 TOML
 }

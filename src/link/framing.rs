@@ -14,6 +14,10 @@ use tokio_native_tls::TlsStream;
 /// Read buffer per connection. Small on purpose: idle sessions should cost little memory.
 const READ_BUFFER: usize = 4096;
 
+/// How long, and how much, a closed link still reads from its peer (see [`Framing::linger`]).
+const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
+const LINGER_BYTES: usize = 1 << 20;
+
 /// A connection's transport.
 pub enum Transport {
     Plain(TcpStream),
@@ -176,6 +180,26 @@ impl Framing {
 
     pub fn set_transport(&mut self, t: Transport) {
         self.inner = BufReader::with_capacity(READ_BUFFER, t);
+    }
+
+    /// Lingering close: after our side of the stream is shut down, reads and discards what
+    /// the peer still sends (at most [`LINGER_BYTES`], for at most [`LINGER`]) until it closes
+    /// too. Closing a socket with unread input makes the kernel send a reset, which can reach
+    /// the client before it has read our stream error.
+    pub async fn linger(&mut self) {
+        use tokio::io::AsyncReadExt;
+        let discard = async {
+            let mut sink = [0u8; READ_BUFFER];
+            let mut total = self.inner.buffer().len();
+            let transport = self.inner.get_mut();
+            while total < LINGER_BYTES {
+                match transport.read(&mut sink).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => total += n,
+                }
+            }
+        };
+        let _ = tokio::time::timeout(LINGER, discard).await;
     }
 
     fn tripped() -> Option<Limit> {

@@ -8,6 +8,7 @@
 
 pub mod framing;
 pub mod parser;
+pub mod rate;
 pub mod sasl;
 pub mod throttle;
 
@@ -35,6 +36,7 @@ use xmpp_parsers::stream_features::StreamFeatures;
 use crate::config::Config;
 use framing::{Framing, LimitExceeded, LinkLimits, RawOut, Transport, LIMITS};
 use parser::{Stanza, LIMIT_CROSSED};
+use rate::StanzaRate;
 
 const NS_CLIENT: &str = "jabber:client";
 const NS_TLS: &str = "urn:ietf:params:xml:ns:xmpp-tls";
@@ -124,6 +126,18 @@ async fn run(tcp: TcpStream, peer: SocketAddr, ctx: Arc<LinkContext>, direct_tls
         Transport::Plain(tcp)
     };
     let mut io = Framing::new(transport);
+    streams(&mut io, peer, &ctx, direct_tls, negotiation_deadline).await;
+    io.linger().await;
+}
+
+/// The streams of one connection: each restart after STARTTLS or SASL, then the session.
+async fn streams(
+    io: &mut Framing,
+    peer: SocketAddr,
+    ctx: &LinkContext,
+    direct_tls: bool,
+    negotiation_deadline: Instant,
+) {
     let mut state = Negotiation {
         secured: direct_tls,
         user: None,
@@ -137,7 +151,7 @@ async fn run(tcp: TcpStream, peer: SocketAddr, ctx: Arc<LinkContext>, direct_tls
     loop {
         let accepted = match tokio::time::timeout_at(
             negotiation_deadline,
-            xmlstream::accept_stream(&mut io, NS_CLIENT, timeouts),
+            xmlstream::accept_stream(&mut *io, NS_CLIENT, timeouts),
         )
         .await
         {
@@ -148,7 +162,7 @@ async fn run(tcp: TcpStream, peer: SocketAddr, ctx: Arc<LinkContext>, direct_tls
                 };
                 log::info!("{peer}: bad stream header ({e}); closing with {condition:?}");
                 let domain = ctx.config.default_domain().to_string();
-                return raw_stream_error(&mut io, &domain, condition, &e.to_string()).await;
+                return raw_stream_error(io, &domain, condition, &e.to_string()).await;
             }
             Ok(Ok(a)) => a,
         };
@@ -185,13 +199,13 @@ async fn run(tcp: TcpStream, peer: SocketAddr, ctx: Arc<LinkContext>, direct_tls
             return;
         };
         state.domain = Some(domain.clone());
-        let features = features(&ctx, &state);
+        let features = features(ctx, &state);
         let Ok(mut xs) = pending.send_features::<Stanza>(&features).await else {
             return;
         };
         let outcome = match tokio::time::timeout_at(
             negotiation_deadline,
-            negotiate(&mut xs, &mut state, &ctx, &domain, peer),
+            negotiate(&mut xs, &mut state, ctx, &domain, peer),
         )
         .await
         {
@@ -223,7 +237,7 @@ async fn run(tcp: TcpStream, peer: SocketAddr, ctx: Arc<LinkContext>, direct_tls
                 }
                 state.secured = true;
             }
-            Outcome::Bound { full, bind_iq } => return session(xs, full, bind_iq, &ctx).await,
+            Outcome::Bound { full, bind_iq } => return session(xs, full, bind_iq, ctx).await,
             Outcome::Closed => return,
         }
     }
@@ -842,7 +856,9 @@ async fn session(mut xs: Xs<'_>, full: FullJid, bind_iq: Element, ctx: &LinkCont
     {
         Stop::Gone
     } else {
-        pump(&mut xs, &raw, &mut rx, &resource, &ping).await
+        let limits = &ctx.config.limits;
+        let mut rate = StanzaRate::new(limits.stanzas_per_sec, limits.stanza_burst, Instant::now());
+        pump(&mut xs, &raw, &mut rx, &resource, &ping, &full, &mut rate).await
     };
     resource.do_send(LinkClosed);
     finish(&mut xs, stop).await;
@@ -867,8 +883,14 @@ async fn pump(
     rx: &mut LinkReceiver,
     resource: &actix::Addr<ResourceActor>,
     ping: &Element,
+    full: &FullJid,
+    rate: &mut StanzaRate,
 ) -> Stop {
     loop {
+        let paused_until = rate.wait_until(Instant::now());
+        if paused_until.is_some() && rate.first_pause() {
+            log::info!("{full}: over the stanza rate limit; reading paused until it slows down");
+        }
         tokio::select! {
             biased;
             why = rx.close.requested() => {
@@ -899,8 +921,10 @@ async fn pump(
                     return Stop::Gone;
                 }
             }
-            inbound = read(xs, Some(ping)) => match inbound {
+            _ = tokio::time::sleep_until(paused_until.unwrap_or_else(Instant::now)), if paused_until.is_some() => {}
+            inbound = read(xs, Some(ping)), if paused_until.is_none() => match inbound {
                 Ok(el) if stanza::kind(&el).is_some() => {
+                    rate.spend();
                     if resource.send(FromClient(el)).await.is_err() {
                         return Stop::Gone;
                     }

@@ -244,6 +244,13 @@ impl Client {
         let _ = w.flush().await;
     }
 
+    /// Sends and reports whether the connection took the bytes.
+    pub async fn try_send(&mut self, xml: &str) -> std::io::Result<()> {
+        let w = self.writer.as_mut().unwrap();
+        w.write_all(xml.as_bytes()).await?;
+        w.flush().await
+    }
+
     /// Sends a stream header to `to` and reads the server's header and features.
     pub async fn open_to(&mut self, to: &str) -> Option<Element> {
         self.send(&format!(

@@ -160,7 +160,7 @@ async fn main() {
         format!(
             "data_dir = {:?}\n[c2s]\nlisten = \"127.0.0.1:{port}\"\ntls_listen = \"off\"\n\
              [auth]\nrequire_tls = false\nregistration = true\n\
-             [limits]\noffline_quota = 1000000\n",
+             [limits]\noffline_quota = 1000000\nstanzas_per_sec = 0\n",
             dir.join("data")
         ),
     )
