@@ -58,6 +58,7 @@ pub struct Config {
     /// Where sled keeps its files, the development certificate and the admin socket live.
     pub data_dir: PathBuf,
     pub c2s: C2s,
+    pub web: Web,
     pub tls: Tls,
     pub auth: Auth,
     pub limits: Limits,
@@ -97,6 +98,32 @@ pub struct C2s {
     pub listen: Listen,
     /// Client connections with direct TLS (XEP-0368).
     pub tls_listen: Listen,
+}
+
+/// The HTTP side: XMPP over WebSocket (RFC 7395), XEP-0156 discovery, metrics and admin API.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Web {
+    /// Where `cordial serve` listens for HTTP (WebSocket at `/xmpp-websocket`); "off" to disable.
+    /// An app that embeds cordial mounts the same endpoints on its own server instead.
+    pub listen: Listen,
+    /// WebSocket connections from loopback addresses count as encrypted, so they may
+    /// authenticate over plain `ws://`: for a TLS-terminating reverse proxy on the same host, or
+    /// a browser on this machine. Connections over HTTPS always count as encrypted.
+    pub trust_loopback: bool,
+    /// Bearer token for `/admin` (Prometheus metrics and the JSON admin API); empty: no admin
+    /// endpoints.
+    pub admin_token: String,
+}
+
+impl Default for Web {
+    fn default() -> Self {
+        Web {
+            listen: Listen(Some(([127, 0, 0, 1], 5280).into())),
+            trust_loopback: true,
+            admin_token: String::new(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -169,6 +196,7 @@ impl Default for Config {
             domains: vec!["localhost".into()],
             data_dir: PathBuf::from("./cordial-data"),
             c2s: C2s::default(),
+            web: Web::default(),
             tls: Tls::default(),
             auth: Auth::default(),
             limits: Limits::default(),

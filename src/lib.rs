@@ -18,6 +18,8 @@ pub mod config;
 pub mod fuzzing;
 pub mod link;
 pub mod tls;
+pub mod web;
+pub mod websocket;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -60,8 +62,11 @@ pub struct Server {
 /// A running server.
 pub struct ServerHandle {
     router: Arc<Router>,
+    xmpp: web::Xmpp,
     c2s_addr: Option<SocketAddr>,
     tls_addr: Option<SocketAddr>,
+    web_addr: Option<SocketAddr>,
+    http: Option<actix_web::dev::ServerHandle>,
     tasks: Vec<actix_rt::task::JoinHandle<()>>,
     arbiters: Vec<Arbiter>,
 }
@@ -141,6 +146,36 @@ impl Server {
                 direct_tls,
             )));
         }
+        let xmpp = web::Xmpp {
+            ctx: ctx.clone(),
+            arbiters: handles.clone(),
+            next: Default::default(),
+        };
+        let (mut web_addr, mut http) = (None, None);
+        if let Some(addr) = config.web.listen.0 {
+            let app = xmpp.clone();
+            let listen = |source| StartError::Listen { addr, source };
+            let server = actix_web::HttpServer::new(move || {
+                actix_web::App::new().configure(web::configure(&app))
+            })
+            .workers(cores)
+            .disable_signals()
+            .bind(addr)
+            .map_err(listen)?;
+            web_addr = server.addrs().first().copied();
+            log::info!(
+                "listening for WebSocket clients on {}{}",
+                web_addr.unwrap_or(addr),
+                web::WEBSOCKET_PATH
+            );
+            let running = server.run();
+            http = Some(running.handle());
+            tasks.push(actix_rt::spawn(async move {
+                if let Err(e) = running.await {
+                    log::error!("HTTP server: {e}");
+                }
+            }));
+        }
         let admin = admin::bind(&config.data_dir).map_err(StartError::Admin)?;
         tasks.push(actix_rt::spawn(admin::serve(admin, router.clone())));
         log::info!(
@@ -150,8 +185,11 @@ impl Server {
         );
         Ok(ServerHandle {
             router,
+            xmpp,
             c2s_addr: bound[0],
             tls_addr: bound[1],
+            web_addr,
+            http,
             tasks,
             arbiters,
         })
@@ -169,6 +207,16 @@ impl ServerHandle {
         self.tls_addr
     }
 
+    /// Where the built-in HTTP server (WebSocket, discovery) listens, if `web.listen` is set.
+    pub fn web_addr(&self) -> Option<SocketAddr> {
+        self.web_addr
+    }
+
+    /// The XMPP endpoints, to mount in an actix-web app with [`web::configure`].
+    pub fn web(&self) -> web::Xmpp {
+        self.xmpp.clone()
+    }
+
     pub fn router(&self) -> &Arc<Router> {
         &self.router
     }
@@ -184,6 +232,10 @@ impl ServerHandle {
             "The server is shutting down".to_string(),
         ));
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        if let Some(http) = &self.http {
+            // WebSocket streams were closed above with the others; now the HTTP workers.
+            http.stop(false).await;
+        }
         if let Err(e) = self.router.store.flush().await {
             log::error!("final flush failed: {e}");
         }

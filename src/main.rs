@@ -36,6 +36,9 @@ struct Common {
     /// Direct TLS client listener, IP:port or "off".
     #[arg(long, global = true)]
     tls_listen: Option<String>,
+    /// HTTP listener for WebSocket clients (RFC 7395) and discovery, IP:port or "off".
+    #[arg(long, global = true)]
+    web_listen: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -94,6 +97,9 @@ fn load_config(c: &Common) -> Result<Config, ConfigError> {
     }
     if let Some(l) = &c.tls_listen {
         config.c2s.tls_listen = listen("--tls-listen", l)?;
+    }
+    if let Some(l) = &c.web_listen {
+        config.web.listen = listen("--web-listen", l)?;
     }
     config.validate()?;
     Ok(config)

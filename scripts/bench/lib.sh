@@ -6,14 +6,19 @@ free_port() {
 }
 
 # Writes DIR/cordial.toml for a cordial with its data in DIR, clients on 127.0.0.1:PORT, no direct
-# TLS port, in-band registration on and no stanza rate limit (as the other servers are run). REQUIRE_TLS (true|false) is `auth.require_tls`.
+# TLS port, in-band registration on and no stanza rate limit (as the other servers are run). REQUIRE_TLS (true|false) is `auth.require_tls`;
+# WEB_PORT (optional) turns on the WebSocket listener on 127.0.0.1:WEB_PORT.
+# Usage: cordial_toml DIR PORT REQUIRE_TLS [WEB_PORT]
 cordial_toml() {
-  local dir=$1 port=$2 require_tls=$3
+  local dir=$1 port=$2 require_tls=$3 web=${4:-off}
+  [ "$web" = off ] || web="127.0.0.1:$web"
   cat >"$dir/cordial.toml" <<TOML
 data_dir = "$dir"
 [c2s]
 listen = "127.0.0.1:$port"
 tls_listen = "off"
+[web]
+listen = "$web"
 [auth]
 require_tls = $require_tls
 registration = true

@@ -22,6 +22,9 @@ const LINGER_BYTES: usize = 1 << 20;
 pub enum Transport {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
+    /// A WebSocket connection (RFC 7395), whose framing [`crate::websocket`] translates to and
+    /// from a byte stream at the other end of this pipe.
+    Pipe(tokio::io::DuplexStream),
     /// Only while STARTTLS swaps one for the other.
     Upgrading,
 }
@@ -35,6 +38,10 @@ macro_rules! delegate {
             }
             Transport::Tls($s) => {
                 let $s = Pin::new($s.as_mut());
+                $e
+            }
+            Transport::Pipe($s) => {
+                let $s = Pin::new($s);
                 $e
             }
             Transport::Upgrading => Poll::Ready(Err(io::Error::new(

@@ -100,6 +100,8 @@ pub async fn refuse(tcp: TcpStream, ctx: &LinkContext, direct_tls: bool) {
 
 struct Negotiation {
     secured: bool,
+    /// Whether STARTTLS can be offered (not on a WebSocket, whose TLS is the HTTP server's).
+    tls_possible: bool,
     user: Option<BareJid>,
     failed_auths: u32,
     domain: Option<String>,
@@ -126,8 +128,31 @@ async fn run(tcp: TcpStream, peer: SocketAddr, ctx: Arc<LinkContext>, direct_tls
         Transport::Plain(tcp)
     };
     let mut io = Framing::new(transport);
-    streams(&mut io, peer, &ctx, direct_tls, negotiation_deadline).await;
+    streams(&mut io, peer, &ctx, direct_tls, true, negotiation_deadline).await;
     io.linger().await;
+}
+
+/// Serves one XMPP-over-WebSocket connection (RFC 7395): `pipe` carries the client's stream
+/// as [`crate::websocket`] translated it. `secured` says whether the HTTP connection counts as
+/// encrypted; STARTTLS is never offered here.
+pub async fn serve_pipe(
+    pipe: tokio::io::DuplexStream,
+    peer: SocketAddr,
+    ctx: Arc<LinkContext>,
+    secured: bool,
+) {
+    let limits = LinkLimits::new(
+        ctx.config.limits.max_stanza_bytes,
+        ctx.config.limits.max_depth,
+    );
+    let deadline = Instant::now() + Duration::from_secs(ctx.config.limits.negotiation_timeout_secs);
+    LIMITS
+        .scope(limits, async {
+            let mut io = Framing::new(Transport::Pipe(pipe));
+            streams(&mut io, peer, &ctx, secured, false, deadline).await;
+            io.linger().await;
+        })
+        .await
 }
 
 /// The streams of one connection: each restart after STARTTLS or SASL, then the session.
@@ -135,11 +160,13 @@ async fn streams(
     io: &mut Framing,
     peer: SocketAddr,
     ctx: &LinkContext,
-    direct_tls: bool,
+    secured: bool,
+    tls_possible: bool,
     negotiation_deadline: Instant,
 ) {
     let mut state = Negotiation {
-        secured: direct_tls,
+        secured,
+        tls_possible,
         user: None,
         failed_auths: 0,
         domain: None,
@@ -267,7 +294,7 @@ fn offered_mechanisms(ctx: &LinkContext, state: &Negotiation) -> Vec<&'static st
 fn features(ctx: &LinkContext, state: &Negotiation) -> StreamFeatures {
     let mut f = StreamFeatures::default();
     if state.user.is_none() {
-        if !state.secured {
+        if !state.secured && state.tls_possible {
             f.starttls = Some(xmpp_parsers::starttls::StartTls {
                 required: ctx.config.auth.require_tls,
             });
@@ -478,7 +505,9 @@ async fn negotiate(
         };
         let ns = el.ns();
         let result = match (ns.as_str(), el.name()) {
-            (NS_TLS, "starttls") if !state.secured && state.user.is_none() => {
+            (NS_TLS, "starttls")
+                if !state.secured && state.tls_possible && state.user.is_none() =>
+            {
                 if xs.send(&Element::bare("proceed", NS_TLS)).await.is_err() {
                     return Outcome::Closed;
                 }

@@ -41,6 +41,7 @@ impl TestServer {
         };
         config.c2s.listen = Listen(Some("127.0.0.1:0".parse().unwrap()));
         config.c2s.tls_listen = Listen(Some("127.0.0.1:0".parse().unwrap()));
+        config.web.listen = Listen(None);
         tweak(&mut config);
         let handle = Server::new(config.clone())
             .start()

@@ -158,7 +158,7 @@ async fn main() {
     std::fs::write(
         &config,
         format!(
-            "data_dir = {:?}\n[c2s]\nlisten = \"127.0.0.1:{port}\"\ntls_listen = \"off\"\n\
+            "data_dir = {:?}\n[c2s]\nlisten = \"127.0.0.1:{port}\"\ntls_listen = \"off\"\n[web]\nlisten = \"off\"\n\
              [auth]\nrequire_tls = false\nregistration = true\n\
              [limits]\noffline_quota = 1000000\nstanzas_per_sec = 0\n",
             dir.join("data")
