@@ -217,6 +217,12 @@ impl ServerHandle {
         self.xmpp.clone()
     }
 
+    /// Creates an account with this password (stored only as salted SCRAM keys); `Ok(false)` if
+    /// it exists already. Durable when this returns.
+    pub async fn add_user(&self, jid: &jid::BareJid, password: &str) -> Result<bool, StorageError> {
+        cordial_actors::accounts::create_account(&self.router, jid, password).await
+    }
+
     pub fn router(&self) -> &Arc<Router> {
         &self.router
     }

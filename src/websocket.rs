@@ -406,7 +406,10 @@ async fn client_to_link(
     let mut ended = ClientEnded::Closed;
     while let Some(msg) = messages.next().await {
         match msg {
-            Ok(AggregatedMessage::Text(text)) => match inbound(&text) {
+            Ok(AggregatedMessage::Text(text)) => match {
+                log::trace!("ws in: {text}");
+                inbound(&text)
+            } {
                 Inbound::Bytes(b) => {
                     if pipe.write_all(b.as_bytes()).await.is_err() {
                         break;
@@ -455,6 +458,7 @@ async fn link_to_client(mut pipe: tokio::io::ReadHalf<DuplexStream>, mut session
             Ok(n) => n,
         };
         for m in out.push(&buf[..n]) {
+            log::trace!("ws out: {m}");
             if session.text(m).await.is_err() {
                 return;
             }

@@ -329,6 +329,12 @@ async fn rfc6120_7_binding() {
         .get_child("session", "urn:ietf:params:xml:ns:xmpp-session")
         .expect("session advertised");
     assert!(session.has_child("optional", "urn:ietf:params:xml:ns:xmpp-session"));
+    // RFC 6120 §6.4.6: no SASL after authentication, not even an empty mechanism list.
+    assert!(
+        !f.has_child("mechanisms", "urn:ietf:params:xml:ns:xmpp-sasl"),
+        "{}",
+        String::from(&f)
+    );
     let jid = c.bind(None).await;
     assert!(
         jid.starts_with("alice@localhost/") && jid.len() > "alice@localhost/".len(),

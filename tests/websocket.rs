@@ -101,6 +101,7 @@ impl WsClient {
         assert_eq!(self.expect().await.name(), "success");
         let (_, features) = self.open().await;
         assert!(features.has_child("bind", "urn:ietf:params:xml:ns:xmpp-bind"));
+        assert!(!features.has_child("mechanisms", "urn:ietf:params:xml:ns:xmpp-sasl"));
         self.send(&format!(
             "<iq xmlns='jabber:client' type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>{resource}</resource></bind></iq>"
         ))

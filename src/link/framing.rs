@@ -134,6 +134,19 @@ impl RawOut {
 pub struct Framing {
     inner: BufReader<Transport>,
     raw: RawOut,
+    strip: Strip,
+}
+
+/// Bytes to leave out of the next write that contains them: for an element a serialiser we do
+/// not control writes where it must not (the caller names the exact bytes). A handle, so that
+/// it can be armed while an XML stream borrows the [`Framing`].
+#[derive(Clone, Default)]
+pub struct Strip(Arc<Mutex<Option<&'static [u8]>>>);
+
+impl Strip {
+    pub fn next_write(&self, pattern: &'static [u8]) {
+        *self.0.lock().expect("strip lock") = Some(pattern);
+    }
 }
 
 impl Framing {
@@ -141,7 +154,12 @@ impl Framing {
         Framing {
             inner: BufReader::with_capacity(READ_BUFFER, t),
             raw: RawOut::default(),
+            strip: Strip::default(),
         }
+    }
+
+    pub fn strip(&self) -> Strip {
+        self.strip.clone()
     }
 
     /// The handle through which pre-serialised stanzas reach this transport.
@@ -251,6 +269,20 @@ impl AsyncWrite for Framing {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         std::task::ready!(self.poll_drain_raw(cx))?;
+        let armed = *self.strip.0.lock().expect("strip lock");
+        if let Some(pattern) = armed {
+            if let Some(at) = buf.windows(pattern.len()).position(|w| w == pattern) {
+                // The rest goes out through the raw buffer, ahead of anything written next.
+                *self.strip.0.lock().expect("strip lock") = None;
+                let mut raw = self.raw.0.lock().expect("raw output lock");
+                raw.extend_from_slice(&buf[..at]);
+                raw.extend_from_slice(&buf[at + pattern.len()..]);
+                drop(raw);
+                // Start writing it; what remains is written before the next write or on flush.
+                let _ = self.poll_drain_raw(cx)?;
+                return Poll::Ready(Ok(buf.len()));
+            }
+        }
         Pin::new(self.inner.get_mut()).poll_write(cx, buf)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

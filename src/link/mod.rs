@@ -44,6 +44,9 @@ const NS_SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
 const NS_BIND: &str = "urn:ietf:params:xml:ns:xmpp-bind";
 const NS_SESSION: &str = "urn:ietf:params:xml:ns:xmpp-session";
 const NS_REGISTER: &str = "jabber:iq:register";
+/// How xmpp-parsers serialises an empty mechanism list.
+const EMPTY_MECHANISMS: &[u8] =
+    b"<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'></mechanisms>";
 
 /// What every link of one server shares.
 pub struct LinkContext {
@@ -164,6 +167,7 @@ async fn streams(
     tls_possible: bool,
     negotiation_deadline: Instant,
 ) {
+    let strip = io.strip();
     let mut state = Negotiation {
         secured,
         tls_possible,
@@ -227,6 +231,12 @@ async fn streams(
         };
         state.domain = Some(domain.clone());
         let features = features(ctx, &state);
+        if features.sasl_mechanisms.is_empty() {
+            // xmpp-parsers 0.23 writes an empty <mechanisms/> when there is no mechanism, which
+            // clients read as "SASL offered, with nothing you support" (RFC 6120 §6.4.1 wants
+            // at least one <mechanism/>, and none after authentication).
+            strip.next_write(EMPTY_MECHANISMS);
+        }
         let Ok(mut xs) = pending.send_features::<Stanza>(&features).await else {
             return;
         };

@@ -191,7 +191,10 @@ impl Exchange {
                     additional: out.into_inner(),
                     localpart,
                 },
-                _ => Step::Failure,
+                other => {
+                    log::debug!("SASL exchange finished without an authenticated user: {other:?}");
+                    Step::Failure
+                }
             },
             Err(e) => {
                 log::debug!("SASL step failed: {e}");
