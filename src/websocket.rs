@@ -405,11 +405,11 @@ async fn client_to_link(
 ) -> ClientEnded {
     let mut ended = ClientEnded::Closed;
     while let Some(msg) = messages.next().await {
+        if let Ok(AggregatedMessage::Text(text)) = &msg {
+            log::trace!("ws in: {text}");
+        }
         match msg {
-            Ok(AggregatedMessage::Text(text)) => match {
-                log::trace!("ws in: {text}");
-                inbound(&text)
-            } {
+            Ok(AggregatedMessage::Text(text)) => match inbound(&text) {
                 Inbound::Bytes(b) => {
                     if pipe.write_all(b.as_bytes()).await.is_err() {
                         break;

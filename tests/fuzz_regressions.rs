@@ -70,3 +70,35 @@ fn sasl_seed_with_the_password_authenticates() {
     let mut bad = sasl.start("PLAIN").unwrap();
     assert!(matches!(bad.step(Some(b"\0alice\0wrong")), Step::Failure));
 }
+
+/// rsasl may draw '"' into a SCRAM server nonce; cordial draws again, because clients such as
+/// @xmpp/client's sasl-scram-sha-1 misparse a quoted challenge and fail (seen 1 login in 3).
+#[test]
+fn scram_server_nonces_have_no_quote_or_backslash() {
+    use cordial::link::sasl::Step;
+    let sasl = cordial::link::sasl::Sasl::new(
+        {
+            use cordial_storage::AccountStore;
+            let dir = tempfile::tempdir().unwrap().keep();
+            let store = cordial_storage::Store::open(&dir).unwrap();
+            let creds =
+                cordial_actors::accounts::derive_credentials(cordial::fuzzing::SASL_PASSWORD, 4096);
+            store.create_account("alice@localhost", &creds).unwrap();
+            store
+        },
+        "localhost".into(),
+    );
+    for mech in ["SCRAM-SHA-1", "SCRAM-SHA-256"] {
+        for i in 0..300 {
+            let mut ex = sasl.start(mech).unwrap();
+            let first = format!("n,,n=alice,r=clientnonce{i}");
+            let Step::Challenge(c) = ex.step(Some(first.as_bytes())) else {
+                panic!("{mech}: no challenge")
+            };
+            let c = String::from_utf8(c).unwrap();
+            let nonce = c.split(',').find(|a| a.starts_with("r=")).unwrap();
+            assert!(nonce.starts_with(&format!("r=clientnonce{i}")), "{c}");
+            assert!(!nonce.contains(['"', '\\']), "{mech}: {c}");
+        }
+    }
+}

@@ -127,6 +127,9 @@ pub enum Step {
 
 pub struct Exchange {
     session: Session<Authenticated>,
+    /// To start the exchange again (see [`Exchange::step`]).
+    server: Arc<SASLConfig>,
+    mechanism: &'static Mechname,
     scram: bool,
     /// Whether the client's first message has been fed.
     started: bool,
@@ -153,34 +156,81 @@ impl Sasl {
 
     /// Starts an exchange for a mechanism the caller offered.
     pub fn start(&self, mechanism: &str) -> Option<Exchange> {
-        let mech = Mechname::parse(mechanism.as_bytes()).ok()?;
+        let mech = OFFERED
+            .iter()
+            .find(|m| **m == mechanism)
+            .and_then(|m| Mechname::parse(m.as_bytes()).ok())?;
         let session = SASLServer::<Authenticated>::new(self.server.clone())
             .start_suggested(mech)
             .ok()?;
         Some(Exchange {
             session,
+            server: self.server.clone(),
+            mechanism: mech,
             scram: mechanism.starts_with("SCRAM-"),
             started: false,
         })
     }
 }
 
+/// The mechanisms an exchange can start with (names with the lifetime rsasl wants).
+const OFFERED: &[&str] = &["SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"];
+
+/// Whether a SCRAM server-first message's nonce holds a character some clients misparse.
+fn server_nonce_is_awkward(server_first: &[u8]) -> bool {
+    server_first
+        .split(|b| *b == b',')
+        .find(|attr| attr.starts_with(b"r="))
+        .is_some_and(|nonce| nonce.iter().any(|b| matches!(b, b'"' | b'\\')))
+}
+
 impl Exchange {
+    /// One rsasl step; `None` if rsasl panicked (a panic must cost this exchange, not the
+    /// connection's task).
+    fn guarded_step(
+        &mut self,
+        input: Option<&[u8]>,
+        out: &mut Cursor<Vec<u8>>,
+    ) -> Option<Result<State, rsasl::prelude::SessionError>> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.session.step(input, out)
+        }))
+        .ok()
+    }
+
     /// Feeds the client's data (`None` when an `<auth/>` carried no initial response).
     pub fn step(&mut self, input: Option<&[u8]>) -> Step {
+        let first = input.is_some() && !std::mem::replace(&mut self.started, true);
         if let Some(msg) = input {
-            let first = !std::mem::replace(&mut self.started, true);
             if self.scram && !scram_shape_ok(msg, first) {
                 log::debug!("malformed SCRAM message refused");
                 return Step::Failure;
             }
         }
+        let first = first && self.scram;
         let mut out = Cursor::new(Vec::new());
-        // A panic in the SASL library must cost this exchange, not the connection's task.
-        let stepped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.session.step(input, &mut out)
-        }));
-        let Ok(stepped) = stepped else {
+        let mut stepped = self.guarded_step(input, &mut out);
+        // rsasl draws the server nonce from every printable character, '"' and '\' included.
+        // RFC 5802 allows them, but common clients (sasl-scram-sha-1, used by @xmpp/client)
+        // parse the challenge like DIGEST-MD5's quoted strings and fail on a '"'. Starting the
+        // exchange again draws a new nonce; no state has been kept between the two.
+        let mut tries = 0;
+        while first
+            && tries < 64
+            && matches!(stepped, Some(Ok(State::Running)))
+            && server_nonce_is_awkward(out.get_ref())
+        {
+            tries += 1;
+            let Ok(session) = SASLServer::<Authenticated>::new(self.server.clone())
+                .start_suggested(self.mechanism)
+            else {
+                break;
+            };
+            self.session = session;
+            out = Cursor::new(Vec::new());
+            stepped = self.guarded_step(input, &mut out);
+        }
+        let Some(stepped) = stepped else {
             log::warn!("the SASL library panicked on a client message; exchange failed");
             return Step::Failure;
         };
