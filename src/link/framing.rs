@@ -208,7 +208,7 @@ impl Framing {
     }
 
     /// Lingering close: after our side of the stream is shut down, reads and discards what
-    /// the peer still sends (at most [`LINGER_BYTES`], for at most [`LINGER`]) until it closes
+    /// the peer still sends (at most 1 MiB, for at most 2 s) until it closes
     /// too. Closing a socket with unread input makes the kernel send a reset, which can reach
     /// the client before it has read our stream error.
     pub async fn linger(&mut self) {

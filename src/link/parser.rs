@@ -2,7 +2,7 @@
 //!
 //! xmlstream hands us rxml events; [`Stanza`]'s builder turns them into a [`minidom::Element`]
 //! iteratively (an explicit stack, so nesting costs O(1) per event, unlike a recursive builder)
-//! and counts wire bytes and depth against the connection's [`LinkLimits`]. Crossing a limit
+//! and counts wire bytes and depth against the connection's [`LinkLimits`](super::framing::LinkLimits). Crossing a limit
 //! trips the connection's flag so that the framing stops reading at once.
 
 use minidom::Element;
