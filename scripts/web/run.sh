@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
-# Real web clients against cordial embedded in an actix-web app (examples/actix_web_app.rs):
-# @xmpp/client in Node over WebSocket logs in, sets and fetches the roster, and chats with a TCP
-# client (slixmpp, STARTTLS + SCRAM-SHA-256) through the same server. The app's log and the TCP
-# client's are kept in target/web-artifacts/. (The converse.js-in-Chromium test is not written
-# yet.) Installs what it needs (npm packages under tests/web, slixmpp in a venv). Stops what it
-# started, by PID.
+# Real web clients against cordial embedded in an actix-web app (examples/actix_web_app.rs),
+# with a TCP client (slixmpp echo bot, STARTTLS + SCRAM-SHA-256) on the same server:
+#  1. @xmpp/client in Node over WebSocket logs in, sets and fetches the roster, and chats with
+#     the TCP client;
+#  2. converse.js, served by the example app, in headless Chromium (Debian's, driven by
+#     playwright-core): logs in, adds the TCP client as a contact, sees it online once the
+#     subscription is mutual, sends a message and reads the answer.
+# The screenshot and the logs are kept in target/web-artifacts/. Installs what it needs (npm
+# packages under tests/web, slixmpp in a venv, Debian's chromium). Stops what it started, by PID.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 web="$root/tests/web"
 cd "$root"
 
+if ! command -v chromium >/dev/null; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q chromium >/dev/null
+fi
 (cd "$web" && npm install --no-audit --no-fund --loglevel=error)
 venv="$root/scripts/interop/.venv"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
@@ -50,4 +57,6 @@ grep -q READY "$data/echo.log" || { cat "$data/echo.log"; exit 1; }
 
 echo "== @xmpp/client over WebSocket"
 node "$web/xmpp_client.mjs" "ws://127.0.0.1:$http_port/xmpp-websocket" localhost node node-pw tcp@localhost
+echo "== converse.js in headless Chromium"
+node "$web/converse.mjs" "http://127.0.0.1:$http_port/chat/converse/index.html" browser@localhost browser-pw tcp@localhost "$artifacts/converse.png"
 echo "web clients: OK"
