@@ -130,7 +130,8 @@ fn websocket_url(req: &HttpRequest) -> String {
 
 /// XEP-0156 §3: host-meta (XRD).
 async fn host_meta(req: HttpRequest) -> HttpResponse {
-    let url = xml_escape(&websocket_url(&req));
+    let mut url = String::new();
+    cordial_actors::xml::push_escaped(&mut url, &websocket_url(&req));
     HttpResponse::Ok()
         .content_type("application/xrd+xml")
         .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
@@ -153,12 +154,4 @@ async fn host_meta_json(req: HttpRequest) -> HttpResponse {
                 "href": websocket_url(&req),
             }]
         }))
-}
-
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('\'', "&apos;")
-        .replace('"', "&quot;")
 }

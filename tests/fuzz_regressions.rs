@@ -45,23 +45,22 @@ fn sasl() {
     replay("sasl", cordial::fuzzing::sasl);
 }
 
+/// A SASL server whose store holds alice@localhost with the fuzz targets' password.
+fn sasl_with_alice() -> cordial::link::sasl::Sasl {
+    use cordial_storage::AccountStore;
+    let dir = tempfile::tempdir().unwrap().keep();
+    let store = cordial_storage::Store::open(&dir).unwrap();
+    let creds = cordial_actors::accounts::derive_credentials(cordial::fuzzing::SASL_PASSWORD, 4096);
+    store.create_account("alice@localhost", &creds).unwrap();
+    cordial::link::sasl::Sasl::new(store, "localhost".into())
+}
+
 /// The SASL check is not vacuous: the right password succeeds, a wrong one does not.
 #[test]
 fn sasl_seed_with_the_password_authenticates() {
     use cordial::link::sasl::Step;
     let _ = std::panic::catch_unwind(|| cordial::fuzzing::sasl(&[0]));
-    let sasl = cordial::link::sasl::Sasl::new(
-        {
-            use cordial_storage::AccountStore;
-            let dir = tempfile::tempdir().unwrap().keep();
-            let store = cordial_storage::Store::open(&dir).unwrap();
-            let creds =
-                cordial_actors::accounts::derive_credentials(cordial::fuzzing::SASL_PASSWORD, 4096);
-            store.create_account("alice@localhost", &creds).unwrap();
-            store
-        },
-        "localhost".into(),
-    );
+    let sasl = sasl_with_alice();
     let mut good = sasl.start("PLAIN").unwrap();
     assert!(matches!(
         good.step(Some(b"\0alice\0secret-password")),
@@ -76,18 +75,7 @@ fn sasl_seed_with_the_password_authenticates() {
 #[test]
 fn scram_server_nonces_have_no_quote_or_backslash() {
     use cordial::link::sasl::Step;
-    let sasl = cordial::link::sasl::Sasl::new(
-        {
-            use cordial_storage::AccountStore;
-            let dir = tempfile::tempdir().unwrap().keep();
-            let store = cordial_storage::Store::open(&dir).unwrap();
-            let creds =
-                cordial_actors::accounts::derive_credentials(cordial::fuzzing::SASL_PASSWORD, 4096);
-            store.create_account("alice@localhost", &creds).unwrap();
-            store
-        },
-        "localhost".into(),
-    );
+    let sasl = sasl_with_alice();
     for mech in ["SCRAM-SHA-1", "SCRAM-SHA-256"] {
         for i in 0..300 {
             let mut ex = sasl.start(mech).unwrap();

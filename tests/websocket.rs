@@ -74,6 +74,16 @@ impl WsClient {
         self.next().await.expect("a message")
     }
 
+    /// Skips messages until one matches.
+    async fn expect_where(&mut self, pred: impl Fn(&Element) -> bool) -> Element {
+        loop {
+            let e = self.expect().await;
+            if pred(&e) {
+                return e;
+            }
+        }
+    }
+
     /// `<open/>` and the server's `<open/>` plus features.
     async fn open(&mut self) -> (Element, Element) {
         self.send(&format!(
@@ -158,12 +168,7 @@ async fn rfc7395_websocket_client_chats_with_a_tcp_client() {
 
     bob.send("<message to='alice@localhost/web' type='chat'><body>hello from TCP</body></message>")
         .await;
-    let m = loop {
-        let e = alice.expect().await;
-        if e.name() == "message" {
-            break e;
-        }
-    };
+    let m = alice.expect_where(|e| e.name() == "message").await;
     assert_eq!(m.ns(), "jabber:client");
     assert_eq!(m.attr("from"), Some("bob@localhost/tcp"));
     assert_eq!(body(&m).as_deref(), Some("hello from TCP"));
@@ -188,12 +193,7 @@ async fn roster_get_over_websocket() {
     alice
         .send("<iq xmlns='jabber:client' type='get' id='g'><query xmlns='jabber:iq:roster'/></iq>")
         .await;
-    let roster = loop {
-        let e = alice.expect().await;
-        if e.attr("id") == Some("g") {
-            break e;
-        }
-    };
+    let roster = alice.expect_where(|e| e.attr("id") == Some("g")).await;
     let items: Vec<_> = roster
         .get_child("query", "jabber:iq:roster")
         .unwrap()
@@ -252,12 +252,7 @@ async fn oversized_stanza_over_websocket_is_policy_violation() {
                 "x".repeat(size)
             ))
             .await;
-        let err = loop {
-            let e = alice.expect().await;
-            if e.name() == "error" {
-                break e;
-            }
-        };
+        let err = alice.expect_where(|e| e.name() == "error").await;
         assert_eq!(err.ns(), "http://etherx.jabber.org/streams");
         assert!(
             err.has_child("policy-violation", "urn:ietf:params:xml:ns:xmpp-streams"),

@@ -269,19 +269,25 @@ impl AsyncWrite for Framing {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         std::task::ready!(self.poll_drain_raw(cx))?;
-        let armed = *self.strip.0.lock().expect("strip lock");
-        if let Some(pattern) = armed {
-            if let Some(at) = buf.windows(pattern.len()).position(|w| w == pattern) {
-                // The rest goes out through the raw buffer, ahead of anything written next.
-                *self.strip.0.lock().expect("strip lock") = None;
-                let mut raw = self.raw.0.lock().expect("raw output lock");
-                raw.extend_from_slice(&buf[..at]);
-                raw.extend_from_slice(&buf[at + pattern.len()..]);
-                drop(raw);
-                // Start writing it; what remains is written before the next write or on flush.
-                let _ = self.poll_drain_raw(cx)?;
-                return Poll::Ready(Ok(buf.len()));
-            }
+        let stripped = {
+            let mut armed = self.strip.0.lock().expect("strip lock");
+            armed
+                .and_then(|p| Some((p, buf.windows(p.len()).position(|w| w == p)?)))
+                .map(|(pattern, at)| {
+                    *armed = None;
+                    [&buf[..at], &buf[at + pattern.len()..]].concat()
+                })
+        };
+        if let Some(rest) = stripped {
+            // The rest goes out through the raw buffer, ahead of anything written next; start
+            // writing it now, what remains is written before the next write or on flush.
+            self.raw
+                .0
+                .lock()
+                .expect("raw output lock")
+                .extend_from_slice(&rest);
+            let _ = self.poll_drain_raw(cx)?;
+            return Poll::Ready(Ok(buf.len()));
         }
         Pin::new(self.inner.get_mut()).poll_write(cx, buf)
     }

@@ -77,11 +77,17 @@ fn close(condition: StreamCondition, text: &str) -> Stop {
 /// Serves one client connection until it ends.
 pub async fn serve(tcp: TcpStream, peer: SocketAddr, ctx: Arc<LinkContext>, direct_tls: bool) {
     let _ = tcp.set_nodelay(true);
-    let limits = LinkLimits::new(
+    LIMITS
+        .scope(link_limits(&ctx), run(tcp, peer, ctx, direct_tls))
+        .await
+}
+
+/// The framing limits of one connection, from the configuration.
+fn link_limits(ctx: &LinkContext) -> LinkLimits {
+    LinkLimits::new(
         ctx.config.limits.max_stanza_bytes,
         ctx.config.limits.max_depth,
-    );
-    LIMITS.scope(limits, run(tcp, peer, ctx, direct_tls)).await
+    )
 }
 
 /// Closes a connection over the per-address limit: `<policy-violation/>` (RFC 6120 §4.9.3.17)
@@ -144,13 +150,9 @@ pub async fn serve_pipe(
     ctx: Arc<LinkContext>,
     secured: bool,
 ) {
-    let limits = LinkLimits::new(
-        ctx.config.limits.max_stanza_bytes,
-        ctx.config.limits.max_depth,
-    );
     let deadline = Instant::now() + Duration::from_secs(ctx.config.limits.negotiation_timeout_secs);
     LIMITS
-        .scope(limits, async {
+        .scope(link_limits(&ctx), async {
             let mut io = Framing::new(Transport::Pipe(pipe));
             streams(&mut io, peer, &ctx, secured, false, deadline).await;
             io.linger().await;
