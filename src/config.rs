@@ -313,6 +313,14 @@ impl Config {
                 ));
             }
         }
+        let token = &self.web.admin_token;
+        if !token.is_empty() && (token.len() < 16 || token.chars().any(|c| c.is_whitespace())) {
+            return Err(invalid(
+                "web.admin_token",
+                "(not shown)",
+                "empty (no admin endpoints) or at least 16 characters without spaces",
+            ));
+        }
         let l = &self.limits;
         in_range(
             "limits.max_stanza_bytes",
@@ -476,5 +484,12 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("`domains`"), "{e}");
+        let e = Config::from_toml("[web]\nadmin_token = \"short\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("web.admin_token") && e.contains("16") && !e.contains("short"),
+            "{e}"
+        );
     }
 }

@@ -17,6 +17,7 @@ pub mod config;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod link;
+pub mod sessions;
 pub mod tls;
 pub mod web;
 pub mod websocket;
@@ -115,6 +116,7 @@ impl Server {
                 config.limits.max_connections_per_ip,
                 config.limits.loopback_exempt,
             ),
+            sessions: Default::default(),
         });
 
         let mut tasks = Vec::new();

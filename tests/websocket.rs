@@ -203,6 +203,42 @@ async fn roster_get_over_websocket() {
     assert_eq!(items, ["carol@localhost"]);
 }
 
+/// The admin scope on the built-in listener sees WebSocket sessions and can close them: the
+/// client reads `<policy-violation/>` and `<close/>` (RFC 7395 §3.6.1).
+#[actix_rt::test]
+async fn admin_kick_closes_a_websocket_session() {
+    let s = server_with_web(|c| c.web.admin_token = "tok-0123456789abcdef".into()).await;
+    s.add_user("alice", "pw").await;
+    let mut alice = WsClient::connect(&s).await;
+    alice.login("alice", "pw", "web").await;
+    let auth = "Authorization: Bearer tok-0123456789abcdef\r\n";
+    let (head, body) = http(&s, "GET", "/admin/api/sessions", auth).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["sessions"][0]["jid"], "alice@localhost/web");
+    assert_eq!(json["sessions"][0]["transport"], "websocket");
+    let (head, metrics) = http(&s, "GET", "/admin/metrics", auth).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        metrics.contains("cordial_connections{transport=\"websocket\"} 1"),
+        "{metrics}"
+    );
+
+    let (head, _) = http(
+        &s,
+        "DELETE",
+        "/admin/api/sessions/alice@localhost/web",
+        auth,
+    )
+    .await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let error = alice.expect().await;
+    assert_eq!(error.name(), "error");
+    assert!(error.has_child("policy-violation", "urn:ietf:params:xml:ns:xmpp-streams"));
+    let close = alice.expect().await;
+    assert_eq!((close.name(), close.ns().as_str()), ("close", NS_FRAMING));
+}
+
 /// RFC 7395 §3.1: without the `xmpp` sub-protocol there is no XMPP WebSocket.
 #[actix_rt::test]
 async fn rfc7395_3_1_the_xmpp_subprotocol_is_required() {
@@ -265,12 +301,19 @@ async fn oversized_stanza_over_websocket_is_policy_violation() {
 }
 
 async fn http_get(s: &TestServer, path: &str) -> (String, String) {
+    http(s, "GET", path, "").await
+}
+
+/// One HTTP/1.1 request to the built-in listener; `headers` are extra lines ending in CRLF.
+async fn http(s: &TestServer, method: &str, path: &str, headers: &str) -> (String, String) {
     let mut tcp = tokio::net::TcpStream::connect(s.handle().web_addr().unwrap())
         .await
         .unwrap();
     tcp.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: chat.example\r\nConnection: close\r\n\r\n")
-            .as_bytes(),
+        format!(
+            "{method} {path} HTTP/1.1\r\nHost: chat.example\r\n{headers}Connection: close\r\n\r\n"
+        )
+        .as_bytes(),
     )
     .await
     .unwrap();

@@ -12,6 +12,7 @@
 pub mod accounts;
 pub mod config;
 pub mod link;
+pub mod metrics;
 pub mod ns;
 pub mod privacy;
 pub mod privacy_actor;

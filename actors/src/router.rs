@@ -20,6 +20,7 @@ use crate::user::{Deliver, DeliverBroadcast, DeliverSubscription, SharedPresence
 pub struct Router {
     pub config: Arc<ActorsConfig>,
     pub store: Store,
+    pub metrics: crate::metrics::Metrics,
     users: DashMap<BareJid, Addr<UserActor>>,
     arbiters: Vec<ArbiterHandle>,
 }
@@ -30,6 +31,7 @@ impl Router {
         Arc::new(Router {
             config: Arc::new(config),
             store,
+            metrics: Default::default(),
             users: DashMap::new(),
             arbiters,
         })
@@ -126,7 +128,10 @@ impl Router {
                 }
             }
         }
-        self.user(&bare).do_send(Deliver(stanza));
+        self.user(&bare).do_send(Deliver {
+            stanza,
+            routed_at: std::time::Instant::now(),
+        });
     }
 
     /// Routes a presence broadcast (available or unavailable, from a user's resource) to the

@@ -11,7 +11,7 @@ pub use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType};
 use crate::ns;
 
 /// The three stanza kinds of RFC 6120 §8.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
 pub enum Kind {
     Message,
     Presence,

@@ -19,6 +19,7 @@ use std::time::Duration;
 use actix::Actor;
 use base64::Engine as _;
 use cordial_actors::link::{link_pair, LinkReceiver, Outbound, StreamClose, StreamCondition};
+use cordial_actors::metrics::{Metrics, Transport as Via};
 use cordial_actors::resource::{FromClient, LinkClosed, ResourceActor};
 use cordial_actors::stanza::{self, DefinedCondition, ErrorType};
 use cordial_actors::user::Bind;
@@ -56,6 +57,7 @@ pub struct LinkContext {
     pub tls: tokio_native_tls::TlsAcceptor,
     pub throttle: throttle::Throttle,
     pub connections: crate::c2s::Connections,
+    pub sessions: crate::sessions::Sessions,
 }
 
 type Xs<'a> = XmlStream<&'a mut Framing, Stanza>;
@@ -125,6 +127,8 @@ enum Outcome {
 }
 
 async fn run(tcp: TcpStream, peer: SocketAddr, ctx: Arc<LinkContext>, direct_tls: bool) {
+    let via = if direct_tls { Via::Tls } else { Via::Tcp };
+    let _open = ctx.router.metrics.connection(via);
     let negotiation_deadline =
         Instant::now() + Duration::from_secs(ctx.config.limits.negotiation_timeout_secs);
     let transport = if direct_tls {
@@ -137,7 +141,7 @@ async fn run(tcp: TcpStream, peer: SocketAddr, ctx: Arc<LinkContext>, direct_tls
         Transport::Plain(tcp)
     };
     let mut io = Framing::new(transport);
-    streams(&mut io, peer, &ctx, direct_tls, true, negotiation_deadline).await;
+    streams(&mut io, peer, &ctx, direct_tls, via, negotiation_deadline).await;
     io.linger().await;
 }
 
@@ -151,10 +155,11 @@ pub async fn serve_pipe(
     secured: bool,
 ) {
     let deadline = Instant::now() + Duration::from_secs(ctx.config.limits.negotiation_timeout_secs);
+    let _open = ctx.router.metrics.connection(Via::Websocket);
     LIMITS
         .scope(link_limits(&ctx), async {
             let mut io = Framing::new(Transport::Pipe(pipe));
-            streams(&mut io, peer, &ctx, secured, false, deadline).await;
+            streams(&mut io, peer, &ctx, secured, Via::Websocket, deadline).await;
             io.linger().await;
         })
         .await
@@ -166,13 +171,14 @@ async fn streams(
     peer: SocketAddr,
     ctx: &LinkContext,
     secured: bool,
-    tls_possible: bool,
+    via: Via,
     negotiation_deadline: Instant,
 ) {
     let strip = io.strip();
     let mut state = Negotiation {
         secured,
-        tls_possible,
+        // A WebSocket's TLS is the HTTP server's.
+        tls_possible: via != Via::Websocket,
         user: None,
         failed_auths: 0,
         domain: None,
@@ -276,7 +282,9 @@ async fn streams(
                 }
                 state.secured = true;
             }
-            Outcome::Bound { full, bind_iq } => return session(xs, full, bind_iq, ctx).await,
+            Outcome::Bound { full, bind_iq } => {
+                return session(xs, full, bind_iq, ctx, (peer, via)).await
+            }
             Outcome::Closed => return,
         }
     }
@@ -853,8 +861,16 @@ fn bind_request(iq: &Element, state: &Negotiation) -> Result<Option<FullJid>, El
 
 /// A bound stream: the ResourceActor owns the session; this task moves stanzas between the
 /// socket and the actors until either side ends it.
-async fn session(mut xs: Xs<'_>, full: FullJid, bind_iq: Element, ctx: &LinkContext) {
+async fn session(
+    mut xs: Xs<'_>,
+    full: FullJid,
+    bind_iq: Element,
+    ctx: &LinkContext,
+    (peer, via): (SocketAddr, Via),
+) {
     let (handle, mut rx) = link_pair(ctx.config.limits.outbound_queue);
+    let metrics = &ctx.router.metrics;
+    let _counted = metrics.session();
     let raw = xs.get_stream().raw_out();
     let bare = full.to_bare();
     let resource = loop {
@@ -880,6 +896,7 @@ async fn session(mut xs: Xs<'_>, full: FullJid, bind_iq: Element, ctx: &LinkCont
         }
     };
     log::debug!("bound {full}");
+    let _listed = ctx.sessions.enter(full.clone(), peer, via, handle.clone());
     let result = Element::builder("bind", NS_BIND)
         .append(Element::builder("jid", NS_BIND).append(full.to_string()))
         .build();
@@ -899,28 +916,51 @@ async fn session(mut xs: Xs<'_>, full: FullJid, bind_iq: Element, ctx: &LinkCont
     } else {
         let limits = &ctx.config.limits;
         let mut rate = StanzaRate::new(limits.stanzas_per_sec, limits.stanza_burst, Instant::now());
-        pump(&mut xs, &raw, &mut rx, &resource, &ping, &full, &mut rate).await
+        let mut io = Io {
+            xs: &mut xs,
+            raw: &raw,
+            metrics,
+        };
+        pump(&mut io, &mut rx, &resource, &ping, &full, &mut rate).await
     };
     resource.do_send(LinkClosed);
     finish(&mut xs, stop).await;
 }
 
-/// Hands one outbound stanza to the stream. Pre-serialised XML goes around the serialiser:
-/// what the stream has buffered is flushed first, so the order is kept.
-async fn write_out(xs: &mut Xs<'_>, raw: &RawOut, out: Outbound) -> Result<(), ()> {
-    match out {
-        Outbound::Stanza(el) => xs.feed(&el).await.map_err(|_| ()),
-        Outbound::Xml(xml) => {
-            SinkExt::<&Element>::flush(xs).await.map_err(|_| ())?;
-            raw.append(&xml);
-            Ok(())
+/// A bound stream's writing side, with the counters its stanzas go into.
+struct Io<'a, 'x> {
+    xs: &'a mut Xs<'x>,
+    raw: &'a RawOut,
+    metrics: &'a Metrics,
+}
+
+impl Io<'_, '_> {
+    /// Hands one outbound stanza to the stream. Pre-serialised XML goes around the serialiser:
+    /// what the stream has buffered is flushed first, so the order is kept.
+    async fn write_out(&mut self, out: Outbound) -> Result<(), ()> {
+        match out {
+            Outbound::Stanza(el) => {
+                if let Some(kind) = stanza::kind(&el) {
+                    self.metrics.stanza_out(kind);
+                }
+                self.xs.feed(&el).await.map_err(|_| ())
+            }
+            Outbound::Xml(xml) => {
+                self.metrics.stanza_out_xml(&xml);
+                SinkExt::<&Element>::flush(self.xs).await.map_err(|_| ())?;
+                self.raw.append(&xml);
+                Ok(())
+            }
         }
+    }
+
+    async fn flush(&mut self) -> Result<(), ()> {
+        SinkExt::<&Element>::flush(self.xs).await.map_err(|_| ())
     }
 }
 
 async fn pump(
-    xs: &mut Xs<'_>,
-    raw: &RawOut,
+    io: &mut Io<'_, '_>,
     rx: &mut LinkReceiver,
     resource: &actix::Addr<ResourceActor>,
     ping: &Element,
@@ -939,43 +979,58 @@ async fn pump(
                 // a message): write it first, but never wait long on a client that does not read.
                 let drain = async {
                     while let Ok(more) = rx.stanzas.try_recv() {
-                        if write_out(xs, raw, more).await.is_err() {
+                        if io.write_out(more).await.is_err() {
                             return;
                         }
                     }
-                    let _ = SinkExt::<&Element>::flush(xs).await;
+                    let _ = io.flush().await;
                 };
                 let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
                 return Stop::Error(why);
             }
             Some(out) = rx.stanzas.recv() => {
-                if write_out(xs, raw, out).await.is_err() {
+                if io.write_out(out).await.is_err() {
                     return Stop::Gone;
                 }
                 // Write whatever else is queued in the same flush.
                 while let Ok(more) = rx.stanzas.try_recv() {
-                    if write_out(xs, raw, more).await.is_err() {
+                    if io.write_out(more).await.is_err() {
                         return Stop::Gone;
                     }
                 }
-                if SinkExt::<&Element>::flush(xs).await.is_err() {
+                if io.flush().await.is_err() {
                     return Stop::Gone;
                 }
             }
             _ = tokio::time::sleep_until(paused_until.unwrap_or_else(Instant::now)), if paused_until.is_some() => {}
-            inbound = read(xs, Some(ping)), if paused_until.is_none() => match inbound {
-                Ok(el) if stanza::kind(&el).is_some() => {
+            inbound = read(io.xs, Some(ping)), if paused_until.is_none() => match inbound {
+                Ok(el) => {
+                    let Some(kind) = stanza::kind(&el) else {
+                        return not_a_stanza(&el);
+                    };
+                    io.metrics.stanza_in(kind);
                     rate.spend();
                     if resource.send(FromClient(el)).await.is_err() {
                         return Stop::Gone;
                     }
                 }
-                Ok(el) if el.ns() != NS_CLIENT && ["message", "presence", "iq"].contains(&el.name()) => {
-                    return close(StreamCondition::InvalidNamespace, "Stanzas must be in the jabber:client namespace");
-                }
-                Ok(_) => return close(StreamCondition::UnsupportedStanzaType, "Only message, presence and iq are allowed after binding"),
                 Err(stop) => return stop,
             },
         }
+    }
+}
+
+/// The stream error for a top-level element on a bound stream that is not a stanza.
+fn not_a_stanza(el: &Element) -> Stop {
+    if el.ns() != NS_CLIENT && ["message", "presence", "iq"].contains(&el.name()) {
+        close(
+            StreamCondition::InvalidNamespace,
+            "Stanzas must be in the jabber:client namespace",
+        )
+    } else {
+        close(
+            StreamCondition::UnsupportedStanzaType,
+            "Only message, presence and iq are allowed after binding",
+        )
     }
 }

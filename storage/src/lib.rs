@@ -88,6 +88,19 @@ pub trait OfflineStore {
     fn offline_messages(&self, bare: &str) -> Result<Vec<(u64, String)>>;
     fn remove_offline(&self, bare: &str, ids: &[u64]) -> Result<()>;
     fn offline_count(&self, bare: &str) -> Result<usize>;
+    /// Every account's queue at once, by reading the keys only (for metrics).
+    fn offline_totals(&self) -> Result<OfflineTotals>;
+}
+
+/// The offline queues of all accounts together.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OfflineTotals {
+    /// Messages stored.
+    pub messages: usize,
+    /// Accounts with at least one message stored.
+    pub queues: usize,
+    /// The longest queue.
+    pub longest: usize,
 }
 
 /// A contact's subscription state (RFC 6121 §2.1.2.5, Appendix A).

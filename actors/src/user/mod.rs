@@ -476,7 +476,11 @@ impl Handler<OwnPresence> for UserActor {
 /// with the sender's `from`.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Deliver(pub Element);
+pub struct Deliver {
+    pub stanza: Element,
+    /// When the router took it, for the routing-latency metric.
+    pub routed_at: std::time::Instant,
+}
 
 /// A resource's presence broadcast to its subscribed contacts (RFC 6121 §4.2.2, §4.4.2,
 /// §4.5.2), serialised once for all of them: each recipient only adds its own `to`.
@@ -554,9 +558,10 @@ impl Handler<Deliver> for UserActor {
 
     fn handle(&mut self, msg: Deliver, ctx: &mut Context<Self>) {
         if self.retired {
-            return self.forward(msg.0);
+            return self.forward(msg.stanza);
         }
-        self.deliver(msg.0, ctx);
+        self.deliver(msg.stanza, ctx);
+        self.router.metrics.routed(msg.routed_at);
     }
 }
 

@@ -1,5 +1,5 @@
 use super::{utf8, Store};
-use crate::{keys, OfflinePush, OfflineStore, Result, StorageError};
+use crate::{keys, OfflinePush, OfflineStore, OfflineTotals, Result, StorageError};
 
 impl OfflineStore for Store {
     fn push_offline(&self, bare: &str, stanza_xml: &str, quota: usize) -> Result<OfflinePush> {
@@ -40,6 +40,31 @@ impl OfflineStore for Store {
             .keys()
             .count())
     }
+
+    fn offline_totals(&self) -> Result<OfflineTotals> {
+        let mut totals = OfflineTotals::default();
+        // Keys are the account prefix and 8 bytes of sequence number, grouped by account.
+        let mut current: Option<Vec<u8>> = None;
+        let mut run = 0;
+        for key in self.offline.iter().keys() {
+            let key = key?;
+            let account = key
+                .len()
+                .checked_sub(8)
+                .map(|n| &key[..n])
+                .ok_or_else(|| StorageError::Corrupt("offline key".into()))?;
+            if current.as_deref() != Some(account) {
+                totals.longest = totals.longest.max(run);
+                totals.queues += 1;
+                current = Some(account.to_vec());
+                run = 0;
+            }
+            run += 1;
+            totals.messages += 1;
+        }
+        totals.longest = totals.longest.max(run);
+        Ok(totals)
+    }
 }
 
 #[cfg(test)]
@@ -64,5 +89,18 @@ mod tests {
         store.remove_offline("b@x", &[msgs[0].0]).unwrap();
         assert_eq!(store.offline_count("b@x").unwrap(), 2);
         assert_eq!(store.offline_count("b@xy").unwrap(), 0);
+    }
+
+    #[test]
+    fn totals_cover_every_queue() {
+        let (_dir, store) = temp_store();
+        assert_eq!(store.offline_totals().unwrap(), Default::default());
+        for (who, n) in [("a@x", 2), ("b@x", 5), ("b@xy", 1)] {
+            for i in 0..n {
+                store.push_offline(who, &format!("<m{i}/>"), 10).unwrap();
+            }
+        }
+        let t = store.offline_totals().unwrap();
+        assert_eq!((t.messages, t.queues, t.longest), (8, 3, 5));
     }
 }

@@ -26,8 +26,9 @@
 //!   negotiation, limits and actors as TCP clients;
 //! - `GET /.well-known/host-meta` and `/.well-known/host-meta.json`: XEP-0156 discovery of that
 //!   endpoint;
-//! - with `web.admin_token` set, `/admin/metrics` (Prometheus text format) and the JSON admin API
-//!   under `/admin/api`, each requiring `Authorization: Bearer <token>`.
+//! - with `web.admin_token` set, `/admin/metrics` (Prometheus/OpenMetrics text) and the JSON
+//!   admin API under `/admin/api` (users, sessions, kick), each request requiring
+//!   `Authorization: Bearer <token>`; see [`ADMIN_PATH`].
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -39,6 +40,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::link::LinkContext;
 use crate::websocket;
+
+mod admin;
+pub use admin::{ADMIN_PATH, KICK_TEXT};
 
 /// The path of the WebSocket endpoint.
 pub const WEBSOCKET_PATH: &str = "/xmpp-websocket";
@@ -63,10 +67,14 @@ impl Xmpp {
 pub fn configure(xmpp: &Xmpp) -> impl FnOnce(&mut web::ServiceConfig) {
     let xmpp = xmpp.clone();
     move |cfg| {
+        let token = xmpp.ctx.config.web.admin_token.clone();
         cfg.app_data(web::Data::new(xmpp))
             .route(WEBSOCKET_PATH, web::get().to(websocket_endpoint))
             .route("/.well-known/host-meta", web::get().to(host_meta))
             .route("/.well-known/host-meta.json", web::get().to(host_meta_json));
+        if !token.is_empty() {
+            cfg.service(admin::scope(token));
+        }
     }
 }
 

@@ -1,0 +1,233 @@
+//! The admin scope: Prometheus metrics and a small JSON admin API, each request carrying
+//! `Authorization: Bearer <web.admin_token>`. Mounted only when the token is set.
+//!
+//! - `GET /admin/metrics`: OpenMetrics text (connections, sessions, stanzas in and out by kind,
+//!   routing latency, running accounts, offline queues);
+//! - `GET /admin/api/users`: accounts with their bound resources and offline messages;
+//! - `POST /admin/api/users` `{"jid": …, "password": …}`: creates an account (201; 409 if it
+//!   exists);
+//! - `DELETE /admin/api/users/{jid}`: deletes an account as `cordial deluser` does;
+//! - `GET /admin/api/sessions`: bound sessions (full JID, peer, transport, since);
+//! - `DELETE /admin/api/sessions/{jid}`: kicks every session of a bare JID, or the one of a
+//!   full JID, with the stream error `<policy-violation/>`.
+
+use std::collections::HashMap;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header;
+use actix_web::middleware::{from_fn, Next};
+use actix_web::{web, HttpResponse};
+use cordial_actors::accounts;
+use cordial_actors::link::{StreamClose, StreamCondition};
+use cordial_actors::metrics::gauge;
+use cordial_storage::{AccountStore, OfflineStore};
+use jid::Jid;
+use prometheus_client::registry::Registry;
+use serde::Deserialize;
+use serde_json::json;
+use subtle::ConstantTimeEq;
+
+use super::Xmpp;
+use crate::admin::account_jid;
+
+/// The path the admin scope is mounted under.
+pub const ADMIN_PATH: &str = "/admin";
+
+/// What a kicked client reads in its stream error.
+pub const KICK_TEXT: &str = "Disconnected by an administrator";
+
+pub(super) fn scope(
+    token: String,
+) -> actix_web::Scope<
+    impl actix_web::dev::ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    web::scope(ADMIN_PATH)
+        .wrap(from_fn(move |req, next| {
+            let allowed = bearer_matches(&req, &token);
+            authorize(allowed, req, next)
+        }))
+        .route("/metrics", web::get().to(metrics))
+        .route("/api/users", web::get().to(users))
+        .route("/api/users", web::post().to(add_user))
+        .route("/api/users/{jid}", web::delete().to(delete_user))
+        .route("/api/sessions", web::get().to(sessions))
+        .route("/api/sessions/{jid:.+}", web::delete().to(kick))
+}
+
+/// Whether the request carries `Authorization: Bearer <token>`, compared in constant time.
+fn bearer_matches(req: &ServiceRequest, token: &str) -> bool {
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|given| bool::from(given.trim().as_bytes().ct_eq(token.as_bytes())))
+}
+
+async fn authorize(
+    allowed: bool,
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if !allowed {
+        log::info!(
+            "{}: admin request without the right token",
+            req.peer_addr().map_or_else(String::new, |a| a.to_string())
+        );
+        let refused = HttpResponse::Unauthorized()
+            .insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"cordial admin\""))
+            .json(json!({"error": "a valid bearer token is required"}));
+        return Ok(req.into_response(refused).map_into_right_body());
+    }
+    Ok(next.call(req).await?.map_into_left_body())
+}
+
+fn error(status: actix_web::http::StatusCode, message: impl std::fmt::Display) -> HttpResponse {
+    HttpResponse::build(status).json(json!({"error": message.to_string()}))
+}
+
+fn internal(e: impl std::fmt::Display) -> HttpResponse {
+    log::error!("admin API: {e}");
+    error(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR, e)
+}
+
+/// Renders the metrics, reading the values kept in storage (a key-only scan of the offline
+/// queues) on a blocking thread.
+async fn metrics(xmpp: web::Data<Xmpp>) -> HttpResponse {
+    let ctx = xmpp.ctx.clone();
+    let rendered = web::block(move || -> Result<String, String> {
+        let router = &ctx.router;
+        let offline = router.store.offline_totals().map_err(|e| e.to_string())?;
+        let mut registry = Registry::with_prefix("cordial");
+        router.metrics.register(&mut registry);
+        let count = |n: usize| gauge(i64::try_from(n).unwrap_or(i64::MAX));
+        registry.register(
+            "accounts_active",
+            "Accounts with a running actor (online, or in use within the idle timeout)",
+            count(router.running_users()),
+        );
+        registry.register(
+            "offline_messages",
+            "Messages stored for accounts with no available resource",
+            count(offline.messages),
+        );
+        registry.register(
+            "offline_queues",
+            "Accounts with at least one offline message",
+            count(offline.queues),
+        );
+        registry.register(
+            "offline_queue_longest",
+            "Messages in the longest offline queue",
+            count(offline.longest),
+        );
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry)
+            .map_err(|e| e.to_string())?;
+        Ok(text)
+    })
+    .await;
+    match rendered {
+        Ok(Ok(text)) => HttpResponse::Ok()
+            .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+            .body(text),
+        Ok(Err(e)) => internal(e),
+        Err(e) => internal(e),
+    }
+}
+
+async fn users(xmpp: web::Data<Xmpp>) -> HttpResponse {
+    let ctx = xmpp.ctx.clone();
+    let listed = web::block(move || -> cordial_storage::Result<serde_json::Value> {
+        let mut resources: HashMap<String, usize> = HashMap::new();
+        for s in ctx.sessions.list() {
+            let bare = s.jid.split('/').next().unwrap_or_default().to_string();
+            *resources.entry(bare).or_default() += 1;
+        }
+        let store = &ctx.router.store;
+        let users = store
+            .accounts()?
+            .into_iter()
+            .map(|jid| {
+                let offline = store.offline_count(&jid)?;
+                let online = resources.get(&jid).copied().unwrap_or(0);
+                Ok(json!({"jid": jid, "resources": online, "offline_messages": offline}))
+            })
+            .collect::<cordial_storage::Result<Vec<_>>>()?;
+        Ok(json!({ "users": users }))
+    })
+    .await;
+    match listed {
+        Ok(Ok(v)) => HttpResponse::Ok().json(v),
+        Ok(Err(e)) => internal(e),
+        Err(e) => internal(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct NewUser {
+    jid: String,
+    password: String,
+}
+
+async fn add_user(xmpp: web::Data<Xmpp>, body: web::Json<NewUser>) -> HttpResponse {
+    use actix_web::http::StatusCode;
+    let router = &xmpp.ctx.router;
+    let bare = match account_jid(router, &body.jid) {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    if body.password.is_empty() {
+        return error(StatusCode::BAD_REQUEST, "the password must not be empty");
+    }
+    match accounts::create_account(router, &bare, &body.password).await {
+        Ok(true) => HttpResponse::Created().json(json!({"jid": bare.to_string()})),
+        Ok(false) => error(StatusCode::CONFLICT, format!("{bare} already exists")),
+        Err(e) => internal(e),
+    }
+}
+
+async fn delete_user(xmpp: web::Data<Xmpp>, jid: web::Path<String>) -> HttpResponse {
+    use actix_web::http::StatusCode;
+    let router = &xmpp.ctx.router;
+    let bare = match account_jid(router, &jid) {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    match accounts::delete_account(router, &bare).await {
+        Ok(true) => HttpResponse::Ok().json(json!({"deleted": bare.to_string()})),
+        Ok(false) => error(StatusCode::NOT_FOUND, format!("{bare} does not exist")),
+        Err(e) => internal(e),
+    }
+}
+
+async fn sessions(xmpp: web::Data<Xmpp>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "sessions": xmpp.ctx.sessions.list() }))
+}
+
+async fn kick(xmpp: web::Data<Xmpp>, jid: web::Path<String>) -> HttpResponse {
+    use actix_web::http::StatusCode;
+    let jid = match Jid::new(&jid) {
+        Ok(j) => j,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("{jid:?} is not a JID: {e}"),
+            )
+        }
+    };
+    let why = StreamClose::new(StreamCondition::PolicyViolation, KICK_TEXT.to_string());
+    match xmpp.ctx.sessions.kick(&jid, &why) {
+        0 => error(StatusCode::NOT_FOUND, format!("no session of {jid}")),
+        n => {
+            log::info!("admin API: kicked {n} session(s) of {jid}");
+            HttpResponse::Ok().json(json!({"kicked": n}))
+        }
+    }
+}
