@@ -103,6 +103,9 @@ async fn main() -> std::io::Result<()> {
         }
         app
     })
+    // XMPP stanzas are small: without this, Nagle's algorithm and delayed ACKs hold each one
+    // back by milliseconds.
+    .tcp_nodelay(true)
     .bind(&o.listen)?
     .run();
     log::info!(

@@ -161,6 +161,8 @@ impl Server {
                 actix_web::App::new().configure(web::configure(&app))
             })
             .workers(cores)
+            // Stanzas are small and latency matters: no Nagle delay, as on the c2s sockets.
+            .tcp_nodelay(true)
             .disable_signals()
             .bind(addr)
             .map_err(listen)?;

@@ -14,6 +14,8 @@ pub type Error = Box<dyn std::error::Error + Send + Sync>;
 pub enum Io {
     Plain(TcpStream),
     Tls(Box<tokio_native_tls::TlsStream<TcpStream>>),
+    /// XMPP over WebSocket, as bytes (see [`crate::ws`]).
+    Ws(tokio::io::DuplexStream),
 }
 
 impl AsyncRead for Io {
@@ -25,6 +27,7 @@ impl AsyncRead for Io {
         match self.get_mut() {
             Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Io::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Io::Ws(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
 }
@@ -38,18 +41,21 @@ impl AsyncWrite for Io {
         match self.get_mut() {
             Io::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Io::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Io::Ws(s) => Pin::new(s).poll_write(cx, buf),
         }
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
             Io::Plain(s) => Pin::new(s).poll_flush(cx),
             Io::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Io::Ws(s) => Pin::new(s).poll_flush(cx),
         }
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
             Io::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Io::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Io::Ws(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
 }
@@ -63,6 +69,8 @@ pub struct Target {
     pub password: String,
     /// SASL mechanism: PLAIN, SCRAM-SHA-1 or SCRAM-SHA-256.
     pub mechanism: String,
+    /// XMPP over WebSocket (RFC 7395) at this HTTP path of `addr` instead of TCP c2s.
+    pub websocket: Option<String>,
 }
 
 /// The reading half: rxml events turned into top-level elements.
@@ -175,7 +183,7 @@ fn header(domain: &str) -> String {
     format!("<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='{domain}' version='1.0'>")
 }
 
-async fn tcp(addr: SocketAddr, source: Option<IpAddr>) -> Result<TcpStream, Error> {
+pub(crate) async fn tcp(addr: SocketAddr, source: Option<IpAddr>) -> Result<TcpStream, Error> {
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()?
     } else {
@@ -196,11 +204,15 @@ async fn features(reader: &mut Reader) -> Result<Element, Error> {
 /// Opens a stream, optionally STARTTLS, and returns the features of the (secured) stream.
 async fn open(t: &Target, source: Option<IpAddr>) -> Result<(Reader, WriteHalf<Io>), Error> {
     let stream = tcp(t.addr, source).await?;
-    let (r, mut w) = tokio::io::split(Io::Plain(stream));
+    let io = match &t.websocket {
+        Some(path) => Io::Ws(crate::ws::connect(stream, t.addr, path).await?),
+        None => Io::Plain(stream),
+    };
+    let (r, mut w) = tokio::io::split(io);
     w.write_all(header(&t.domain).as_bytes()).await?;
     let mut reader = Reader::new(r);
     features(&mut reader).await?;
-    if !t.starttls {
+    if !t.starttls || t.websocket.is_some() {
         return Ok((reader, w));
     }
     w.write_all(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")

@@ -1,4 +1,5 @@
 //! What the load generator and the crash driver share: a minimal XMPP client that speaks to any
-//! server over TCP, independent of cordial's crates.
+//! server over TCP or WebSocket, independent of cordial's crates.
 
 pub mod client;
+pub mod ws;

@@ -34,6 +34,10 @@ struct Cli {
     /// Use STARTTLS (otherwise the server must allow authentication without TLS).
     #[arg(long)]
     starttls: bool,
+    /// Connect over XMPP-over-WebSocket (RFC 7395) to ws://HOST:PORT/PATH instead of TCP c2s
+    /// (PORT is then the HTTP port; the path defaults to /xmpp-websocket).
+    #[arg(long, num_args = 0..=1, default_missing_value = "/xmpp-websocket")]
+    websocket: Option<String>,
     #[arg(long, default_value = "bench-pw")]
     password: String,
     /// SASL mechanism for logins: PLAIN, SCRAM-SHA-1 or SCRAM-SHA-256.
@@ -531,6 +535,7 @@ fn main() {
             starttls: cli.starttls,
             password: cli.password.clone(),
             mechanism: cli.mechanism.clone(),
+            websocket: cli.websocket.clone(),
         },
         prefix: cli.prefix.clone(),
         sources: cli.sources.clone(),

@@ -179,6 +179,7 @@ async fn main() {
         starttls: false,
         password: "crash-pw".into(),
         mechanism: "PLAIN".into(),
+        websocket: None,
     };
     eprintln!("cordial-crash: seed {seed}, work dir {}", dir.display());
     if let Err(e) = server.start().await {

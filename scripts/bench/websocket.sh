@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# XMPP over WebSocket (RFC 7395) against TCP c2s on the same cordial server: the chat scenario
+# over each transport, alternated ROUNDS times in one run (same accounts, same rate).
+#
+#   scripts/bench/websocket.sh [N] [RATE] [ROUNDS]   defaults: 1000 100000 2
+#   env: DURATION (s, default 10)
+#
+# RATE is the offered load; set it above what the server can deliver to measure capacity.
+# Both transports run without TLS on loopback (ws:// counts as encrypted from loopback,
+# `web.trust_loopback`; TCP with `auth.require_tls = false`). Prints each run's JSON and a
+# summary per transport (delivered msg/s, p50, p99, server CPU per 1000 messages; medians over
+# the rounds) with WebSocket relative to TCP. Starts its own server on free loopback ports and a
+# temporary data dir, and stops it by PID.
+set -euo pipefail
+n=${1:-1000}
+rate=${2:-100000}
+rounds=${3:-2}
+duration=${DURATION:-10}
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+cd "$root"
+cargo build -q --release -p cordial -p cordial-bench
+. "$here/lib.sh"
+data=$(mktemp -d)
+port=$(free_port)
+web=$(free_port)
+cordial_toml "$data" "$port" false "$web"
+ulimit -n "$(ulimit -Hn)"
+RUST_LOG=warn "$root/target/release/cordial" serve --config "$data/cordial.toml" >"$data/server.log" 2>&1 &
+pid=$!
+trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$data"' EXIT
+for _ in $(seq 100); do
+  ss -ltn | grep -q "127.0.0.1:$port " && ss -ltn | grep -q "127.0.0.1:$web " && break
+  sleep 0.1
+done
+bench() { "$root/target/release/cordial-bench" --server-pid "$pid" "$@"; }
+bench --port "$port" register -n "$n" >/dev/null
+results="$data/results"
+: >"$results"
+for round in $(seq "$rounds"); do
+  for transport in tcp websocket; do
+    if [ "$transport" = tcp ]; then
+      args=(--port "$port")
+    else
+      args=(--port "$web" --websocket)
+    fi
+    out=$(bench "${args[@]}" --label "$transport" chat -n "$n" --rate "$rate" --duration "$duration")
+    echo "$out"
+    echo "$transport $out" >>"$results"
+  done
+done
+python3 - "$results" <<'PY'
+import json, statistics, sys
+by = {}
+for line in open(sys.argv[1]):
+    transport, js = line.split(" ", 1)
+    by.setdefault(transport, []).append(json.loads(js)["result"])
+base = None
+for transport in ("tcp", "websocket"):
+    runs = by[transport]
+    med = lambda f: statistics.median(f(r) for r in runs)
+    rate = med(lambda r: r["delivered_per_sec"])
+    cpu_per_k = med(lambda r: r["server_cpu_secs"] / max(1, r["delivered"]) * 1000)
+    p50, p99 = med(lambda r: r["p50_ms"]), med(lambda r: r["p99_ms"])
+    line = (f"{transport}: delivered {rate:.0f} msg/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms, "
+            f"server CPU {cpu_per_k * 1000:.1f} ms per 1000 messages")
+    if base is None:
+        base = (rate, cpu_per_k)
+    else:
+        line += (f"  (throughput {rate / base[0]:.3f}x, server CPU per message "
+                 f"{cpu_per_k / base[1]:.3f}x of TCP)")
+    print(line)
+PY
