@@ -2,4 +2,5 @@
 //! server over TCP or WebSocket, independent of cordial's crates.
 
 pub mod client;
+pub mod raw;
 pub mod ws;

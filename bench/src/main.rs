@@ -378,31 +378,34 @@ async fn chat(
     let mut tasks = Vec::new();
     for (_, s) in online {
         let client::Session {
-            mut reader,
-            mut writer,
-            ..
+            reader, mut writer, ..
         } = s;
         let (delivered, lat) = (delivered.clone(), lat.clone());
-        // Receiver: latency from the send time carried in the body.
+        // Receiver: latency from the send time carried in the body, read from the raw bytes
+        // (nothing but messages arrives once everyone is online).
         tasks.push(tokio::spawn(async move {
+            use tokio::io::AsyncReadExt;
             let mut mine = Vec::new();
             let stop = send_until + Duration::from_secs(3);
-            while let Ok(Ok(Some(e))) = tokio::time::timeout_at(stop.into(), reader.next()).await {
-                if e.name() != "message" {
-                    continue;
+            let mut raw = reader.into_raw();
+            let mut buf: Vec<u8> = Vec::with_capacity(8192);
+            let mut chunk = [0u8; 8192];
+            while let Ok(Ok(n)) = tokio::time::timeout_at(stop.into(), raw.read(&mut chunk)).await {
+                if n == 0 {
+                    break;
                 }
-                let Some(b) = e.get_child("body", "jabber:client") else {
-                    continue;
-                };
-                if let Some(t) = b
-                    .text()
-                    .strip_prefix("t=")
-                    .and_then(|t| t.parse::<u64>().ok())
-                {
-                    let now = epoch.elapsed().as_nanos() as u64;
-                    mine.push(now.saturating_sub(t) as f64 / 1e6);
-                    delivered.fetch_add(1, Ordering::Relaxed);
-                }
+                buf.extend_from_slice(&chunk[..n]);
+                let now = epoch.elapsed().as_nanos() as u64;
+                let used = cordial_bench::raw::scan(&buf, "message", |_, inner| {
+                    let sent_at = cordial_bench::raw::child_text(inner, "body")
+                        .and_then(|b| b.strip_prefix("t="))
+                        .and_then(|t| t.parse::<u64>().ok());
+                    if let Some(t) = sent_at {
+                        mine.push(now.saturating_sub(t) as f64 / 1e6);
+                        delivered.fetch_add(1, Ordering::Relaxed);
+                    }
+                });
+                buf.drain(..used);
             }
             lat.lock().unwrap().extend(mine);
         }));

@@ -25,6 +25,7 @@ use tokio::sync::watch;
 
 use crate::client::{self, Error, Io};
 use crate::{come_online, for_each, percentile, Ctx};
+use cordial_bench::raw;
 
 type Writer = Arc<tokio::sync::Mutex<WriteHalf<Io>>>;
 
@@ -113,86 +114,17 @@ struct RawPresence<'a> {
     status: Option<&'a str>,
 }
 
-/// The value of attribute `name` in a start tag (either quote style; JIDs need no unescaping).
-fn raw_attr<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
-    let mut rest = tag;
-    loop {
-        let i = rest.find(name)?;
-        let before = rest[..i].chars().last();
-        let after = &rest[i + name.len()..];
-        if matches!(before, Some(' ' | '\t' | '\n' | '\r')) {
-            if let Some(v) = after.strip_prefix('=') {
-                let q = v.chars().next()?;
-                if q == '\'' || q == '"' {
-                    let v = &v[1..];
-                    return v.find(q).map(|end| &v[..end]);
-                }
-            }
-        }
-        rest = after;
-    }
-}
-
 /// Scans `buf` for complete `<presence>` elements, calls `f` for each, and returns how many
 /// bytes were used up (the rest may be the start of an element still arriving).
-///
-/// Parsing every stanza into a tree cost this client more CPU per presence than the servers
-/// spent delivering it, so the presence readers look only for what they count.
 fn scan_presences(buf: &[u8], mut f: impl FnMut(RawPresence<'_>)) -> usize {
-    const OPEN: &[u8] = b"<presence";
-    const CLOSE: &[u8] = b"</presence>";
-    let find = |hay: &[u8], needle: &[u8], from: usize| {
-        hay.get(from..)?
-            .windows(needle.len())
-            .position(|w| w == needle)
-            .map(|p| p + from)
-    };
-    let mut pos = 0;
-    loop {
-        let Some(start) = find(buf, OPEN, pos) else {
-            // Keep a tail that could be the start of "<presence".
-            let tail = buf.len().saturating_sub(OPEN.len() - 1).max(pos);
-            return match buf[tail..].iter().rposition(|&b| b == b'<') {
-                Some(lt) if OPEN.starts_with(&buf[tail + lt..]) => tail + lt,
-                _ => buf.len(),
-            };
-        };
-        // "<presence" must be the whole name ("<presence>" or "<presence " …).
-        match buf.get(start + OPEN.len()) {
-            None => return start,
-            Some(b'>' | b' ' | b'/' | b'\t' | b'\n' | b'\r') => {}
-            Some(_) => {
-                pos = start + 1;
-                continue;
-            }
-        }
-        let Some(gt) = find(buf, b">", start) else {
-            return start;
-        };
-        let tag = std::str::from_utf8(&buf[start..gt]).unwrap_or("");
-        let (end, body) = if tag.ends_with('/') {
-            (gt + 1, "")
-        } else {
-            let Some(close) = find(buf, CLOSE, gt) else {
-                return start;
-            };
-            (
-                close + CLOSE.len(),
-                std::str::from_utf8(&buf[gt + 1..close]).unwrap_or(""),
-            )
-        };
-        let status = body.find("<status").and_then(|i| {
-            let rest = &body[i..];
-            let text = &rest[rest.find('>')? + 1..];
-            Some(&text[..text.find('<')?])
-        });
+    raw::scan(buf, "presence", |tag, body| {
+        let status = raw::child_text(body, "status");
         f(RawPresence {
-            from: raw_attr(tag, "from").unwrap_or(""),
-            type_: raw_attr(tag, "type"),
+            from: raw::attr(tag, "from").unwrap_or(""),
+            type_: raw::attr(tag, "type"),
             status,
         });
-        pos = end;
-    }
+    })
 }
 
 /// Reads one session until told to stop: answers subscription requests with `subscribed`,
@@ -625,7 +557,7 @@ mod tests {
         assert_eq!(&"<presences/><message/><prese"[used..], "<prese");
         // "xmlns:from" is not "from".
         assert_eq!(
-            raw_attr("<presence xfrom='no' from='yes'", "from"),
+            raw::attr("<presence xfrom='no' from='yes'", "from"),
             Some("yes")
         );
     }
