@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark: the same workload against cordial, Prosody and ejabberd in one run.
 #
-#   scripts/bench/compare.sh SCENARIO [N] [K]   SCENARIO: chat | idle | login | roster | presence | all
+#   scripts/bench/compare.sh SCENARIO [N] [K]   SCENARIO: chat | idle | login | roster | presence | all,
+#                                               or several separated by commas (idle,chat,login)
 #   env: RATE (chat msg/s, default 2*N), DURATION (s, default 10), HOLD (idle s, default 5),
 #        PRESENCE_RATE (presence changes/s in the flood, default 5*N), HUB (contacts of the
 #        fan-out hub, default min(N, 1000)),
 #        SERVERS (default "cordial prosody ejabberd"), MECH (SASL mechanism of every login:
-#        PLAIN, SCRAM-SHA-1; default PLAIN)
+#        PLAIN, SCRAM-SHA-1; default PLAIN), SOURCES (local addresses for the load generator's
+#        connections, comma separated, e.g. 127.0.0.2,127.0.0.3: ~28 000 ports each)
 #
 # Installs Prosody and ejabberd from Debian if missing, starts each with its own config and
 # data under a temporary dir on loopback ports that do not clash (authentication without TLS
 # allowed on loopback for all three alike, rate limits off), creates the same N accounts with
 # the same K-item rosters, runs cordial-bench, samples each server's RSS and CPU from /proc,
 # stops what it started (by PID, or ejabberd by its own control command), and writes
-# bench-results/<date>/{results.json,results.md,chart.svg}.
+# bench-results/<date>/{results,chart}-n<N>-k<K>.{json,md,svg}.
 set -euo pipefail
 scenario=${1:-chat}
 n=${2:-1000}
@@ -47,7 +49,9 @@ fi
 
 cargo build -q --release -p cordial -p cordial-bench
 bench_bin="$root/target/release/cordial-bench"
-bench() { "$bench_bin" --mechanism "$mech" "$@"; }
+bench() { "$bench_bin" --mechanism "$mech" ${SOURCES:+--sources "$SOURCES"} "$@"; }
+scenarios=${scenario//,/ }
+[ "$scenario" = all ] && scenarios="idle chat login roster presence"
 ulimit -n "$(ulimit -Hn)"
 
 tmp=$(mktemp -d)
@@ -254,24 +258,27 @@ for srv in $servers; do
   "start_$srv"
   bench --port "$port" --label "$srv" register -n "$n" >/dev/null || true
   # The presence scenario sets up its own accounts and subscriptions.
-  if [ "$k" -gt 0 ] && [ "$scenario" != presence ]; then
+  if [ "$k" -gt 0 ] && [ "$scenarios" != presence ]; then
     bench --port "$port" --label "$srv" rosters -n "$n" -k "$k" >/dev/null || true
   fi
   # idle first: its baseline is the server right after setup, before any session.
-  case $scenario in
-    idle|all) measured "$srv" idle idle -n "$n" --hold "$hold" ;;&
-    chat|all) measured "$srv" chat chat -n "$n" --rate "$rate" --duration "$duration" ;;&
-    login|all) measured "$srv" login --concurrency 16 login -n "$n" --duration "$duration" ;;&
-    roster|all)
+  for sc in $scenarios; do
+  case $sc in
+    idle) measured "$srv" idle idle -n "$n" --hold "$hold" ;;
+    chat) measured "$srv" chat chat -n "$n" --rate "$rate" --duration "$duration" ;;
+    login) measured "$srv" login --concurrency 16 login -n "$n" --duration "$duration" ;;
+    roster)
       measured "$srv" roster1000 roster -k 1000 --iterations 20 --user roster1k
-      if [ "${ROSTER10K:-0}" = 1 ]; then measured "$srv" roster10000 roster -k 10000 --iterations 5 --user roster10k; fi ;;&
-    presence|all)
+      if [ "${ROSTER10K:-0}" = 1 ]; then measured "$srv" roster10000 roster -k 10000 --iterations 5 --user roster10k; fi ;;
+    presence)
       # Its own accounts (presN, presNhub), subscribed both ways in a ring of K and to the hub.
       bench --port "$port" --label "$srv" --prefix pres register -n "$n" >/dev/null || true
       bench --port "$port" --label "$srv" --prefix pres subscriptions -n "$n" -k "$k" --hub "$hub" >&2 || true
       measured "$srv" presence --prefix pres presence -n "$n" -k "$k" --hub "$hub" \
         --rate "$presence_rate" --duration "$duration" ;;
+    *) echo "unknown scenario $sc" >&2; exit 2 ;;
   esac
+  done
   stop_server
 done
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Turns bench-results/<date>/raw/*.json into results.json, results.md (ratios relative to
-cordial) and chart.svg. Standard library only. Usage: report.py DIR N K"""
+"""Turns bench-results/<date>/raw/*-nN-kK.json into results-nN-kK.json, results-nN-kK.md (ratios relative to
+cordial) and chart-nN-kK.svg. Standard library only. Usage: report.py DIR N K"""
 import glob
 import json
 import os
@@ -105,10 +105,10 @@ if failures:
         md.append(f"- {f['server']} / {f['scenario']}: {f['error']}")
     md.append("")
 
-json.dump({"n": int(n), "k": int(k), "runs": runs, "failures": failures, "table": table}, open(os.path.join(out, "results.json"), "w"), indent=2)
-open(os.path.join(out, "results.md"), "w").write("\n".join(md) + "\n")
+json.dump({"n": int(n), "k": int(k), "runs": runs, "failures": failures, "table": table}, open(os.path.join(out, f"results-n{n}-k{k}.json"), "w"), indent=2)
+open(os.path.join(out, f"results-n{n}-k{k}.md"), "w").write("\n".join(md) + "\n")
 
-# chart.svg: one panel per headline metric, a bar per server.
+# chart-nN-kK.svg: one panel per headline metric, a bar per server.
 panels = [("chat", "delivered msg/s"), ("chat", "p99 latency"), ("idle", "RSS per session"), ("login", "logins/s"), ("roster1000", "roster get (1000 items) p50"), ("presence", "presence delivered/s (flood)"), ("presence", "hub fan-out to all contacts, p50")]
 panels = [(s, m) for s, m in panels if s in table and m in table[s]]
 colors = {"cordial": "#2b8a3e", "prosody": "#1971c2", "ejabberd": "#e8590c"}
@@ -128,5 +128,5 @@ for i, (scen, metric) in enumerate(panels):
         svg.append(f'<text x="{x + bw / 2}" y="{y - 4}" text-anchor="middle">{v:.3g}</text>')
         svg.append(f'<text x="{x + bw / 2}" y="{H + 16}" text-anchor="middle">{s}</text>')
 svg.append("</svg>")
-open(os.path.join(out, "chart.svg"), "w").write("\n".join(svg) + "\n")
+open(os.path.join(out, f"chart-n{n}-k{k}.svg"), "w").write("\n".join(svg) + "\n")
 print("\n".join(md))
