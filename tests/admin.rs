@@ -45,6 +45,11 @@ async fn get(s: &TestServer, path: &str) -> serde_json::Value {
     serde_json::from_str(&body).unwrap()
 }
 
+/// DELETE with the right token; the status.
+async fn delete(s: &TestServer, path: &str) -> StatusCode {
+    call(s, Method::DELETE, path, Some(TOKEN), None).await.0
+}
+
 async fn metrics(s: &TestServer) -> String {
     let (status, body) = call(s, Method::GET, "/admin/metrics", Some(TOKEN), None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -227,24 +232,14 @@ async fn admin_api_lists_users_and_sessions_and_kicks() {
         assert!(tokio::time::Instant::now() < deadline, "{sessions}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let (status, _) = call(
-        &s,
-        Method::DELETE,
-        "/admin/api/sessions/alice@localhost",
-        Some(TOKEN),
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = call(
-        &s,
-        Method::DELETE,
-        "/admin/api/sessions/@@",
-        Some(TOKEN),
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        delete(&s, "/admin/api/sessions/alice@localhost").await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        delete(&s, "/admin/api/sessions/@@").await,
+        StatusCode::BAD_REQUEST
+    );
 }
 
 #[actix_rt::test]
@@ -281,13 +276,12 @@ async fn admin_api_creates_and_deletes_accounts() {
     let dave = s.login("dave", "pw", "laptop").await;
     dave.close().await;
 
-    let del = |path: &'static str| call(&s, Method::DELETE, path, Some(TOKEN), None);
     assert_eq!(
-        del("/admin/api/users/dave@localhost").await.0,
+        delete(&s, "/admin/api/users/dave@localhost").await,
         StatusCode::OK
     );
     assert_eq!(
-        del("/admin/api/users/dave@localhost").await.0,
+        delete(&s, "/admin/api/users/dave@localhost").await,
         StatusCode::NOT_FOUND
     );
     let users = get(&s, "/admin/api/users").await;

@@ -30,9 +30,7 @@ run() { # LABEL BINARY
   data=$(mktemp -d -p "$work")
   port=$(free_port)
   cordial_toml "$data" "$port" false
-  RUST_LOG=warn "$bin" serve --config "$data/cordial.toml" >"$data/server.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 100); do ss -ltn | grep -q "127.0.0.1:$port " && break; sleep 0.1; done
+  serve_cordial "$bin" "$data" "$port"
   local b=("$root/target/release/cordial-bench" --port "$port" --server-pid "$pid")
   "${b[@]}" register -n "$n" >/dev/null
   out=$("${b[@]}" --label "$label" chat -n "$n" --rate "$rate" --duration "$duration")
@@ -44,23 +42,4 @@ for _ in $(seq "$rounds"); do
   run baseline "$base_bin"
   run this "$root/target/release/cordial"
 done
-python3 - "$work/results" <<'PY'
-import json, statistics, sys
-by = {}
-for line in open(sys.argv[1]):
-    label, js = line.split(" ", 1)
-    by.setdefault(label, []).append(json.loads(js)["result"])
-base = None
-for label in ("baseline", "this"):
-    runs = by[label]
-    med = lambda f: statistics.median(f(r) for r in runs)
-    rate = med(lambda r: r["delivered_per_sec"])
-    cpu = med(lambda r: r["server_cpu_secs"] / max(1, r["delivered"]) * 1000)
-    line = (f"{label}: delivered {rate:.0f} msg/s, p50 {med(lambda r: r['p50_ms']):.2f} ms, "
-            f"p99 {med(lambda r: r['p99_ms']):.2f} ms, server CPU {cpu * 1000:.1f} ms per 1000 messages")
-    if base is None:
-        base = (rate, cpu)
-    else:
-        line += f"  (throughput {rate / base[0]:.3f}x, CPU per message {cpu / base[1]:.3f}x of baseline)"
-    print(line)
-PY
+python3 "$here/summary.py" "$work/results" baseline baseline this

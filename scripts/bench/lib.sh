@@ -26,3 +26,18 @@ registration = true
 stanzas_per_sec = 0
 TOML
 }
+
+# Starts BINARY serve with DIR/cordial.toml in the background (log in DIR/server.log), sets
+# $pid, and waits until 127.0.0.1:PORT listens.
+# Usage: serve_cordial BINARY DIR PORT
+serve_cordial() {
+  local bin=$1 dir=$2 port=$3
+  RUST_LOG=warn "$bin" serve --config "$dir/cordial.toml" >"$dir/server.log" 2>&1 &
+  pid=$!
+  wait_listening "$port"
+}
+
+# Waits (up to 10 s) until 127.0.0.1:PORT listens.
+wait_listening() {
+  for _ in $(seq 100); do ss -ltn | grep -q "127.0.0.1:$1 " && return; sleep 0.1; done
+}

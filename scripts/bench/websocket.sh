@@ -26,13 +26,9 @@ port=$(free_port)
 web=$(free_port)
 cordial_toml "$data" "$port" false "$web"
 ulimit -n "$(ulimit -Hn)"
-RUST_LOG=warn "$root/target/release/cordial" serve --config "$data/cordial.toml" >"$data/server.log" 2>&1 &
-pid=$!
+serve_cordial "$root/target/release/cordial" "$data" "$port"
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$data"' EXIT
-for _ in $(seq 100); do
-  ss -ltn | grep -q "127.0.0.1:$port " && ss -ltn | grep -q "127.0.0.1:$web " && break
-  sleep 0.1
-done
+wait_listening "$web"
 bench() { "$root/target/release/cordial-bench" --server-pid "$pid" "$@"; }
 bench --port "$port" register -n "$n" >/dev/null
 results="$data/results"
@@ -49,25 +45,4 @@ for round in $(seq "$rounds"); do
     echo "$transport $out" >>"$results"
   done
 done
-python3 - "$results" <<'PY'
-import json, statistics, sys
-by = {}
-for line in open(sys.argv[1]):
-    transport, js = line.split(" ", 1)
-    by.setdefault(transport, []).append(json.loads(js)["result"])
-base = None
-for transport in ("tcp", "websocket"):
-    runs = by[transport]
-    med = lambda f: statistics.median(f(r) for r in runs)
-    rate = med(lambda r: r["delivered_per_sec"])
-    cpu_per_k = med(lambda r: r["server_cpu_secs"] / max(1, r["delivered"]) * 1000)
-    p50, p99 = med(lambda r: r["p50_ms"]), med(lambda r: r["p99_ms"])
-    line = (f"{transport}: delivered {rate:.0f} msg/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms, "
-            f"server CPU {cpu_per_k * 1000:.1f} ms per 1000 messages")
-    if base is None:
-        base = (rate, cpu_per_k)
-    else:
-        line += (f"  (throughput {rate / base[0]:.3f}x, server CPU per message "
-                 f"{cpu_per_k / base[1]:.3f}x of TCP)")
-    print(line)
-PY
+python3 "$here/summary.py" "$results" TCP tcp websocket
