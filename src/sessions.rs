@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use cordial_actors::link::{LinkHandle, StreamClose};
 use cordial_actors::metrics::Transport;
-use jid::{FullJid, Jid};
+use jid::{BareJid, FullJid, Jid};
 use serde::Serialize;
 
 struct Entry {
@@ -107,6 +107,20 @@ impl Sessions {
         all
     }
 
+    /// How many sessions are bound.
+    pub fn count(&self) -> usize {
+        self.inner.lock().len()
+    }
+
+    /// Bound sessions per account (bare JID), for the accounts that have any.
+    pub fn per_account(&self) -> HashMap<BareJid, usize> {
+        let mut n = HashMap::new();
+        for e in self.inner.lock().values() {
+            *n.entry(e.full.to_bare()).or_default() += 1;
+        }
+        n
+    }
+
     /// Closes the sessions of `jid` (every resource of a bare JID, one resource of a full JID)
     /// with the stream error `why`. Returns how many were asked to close.
     pub fn kick(&self, jid: &Jid, why: &StreamClose) -> usize {
@@ -144,6 +158,10 @@ mod tests {
         let _l3 = s.enter(full("b@x/1"), peer, Transport::Tls, b1);
         let jids: Vec<_> = s.list().into_iter().map(|i| i.jid).collect();
         assert_eq!(jids, ["a@x/1", "a@x/2", "b@x/1"]);
+        assert_eq!(s.count(), 3);
+        let per = s.per_account();
+        assert_eq!(per[&BareJid::new("a@x").unwrap()], 2);
+        assert_eq!(per[&BareJid::new("b@x").unwrap()], 1);
 
         let why = StreamClose::new(StreamCondition::PolicyViolation, None);
         assert_eq!(s.kick(&Jid::new("a@x/2").unwrap(), &why), 1);

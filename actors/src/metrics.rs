@@ -51,11 +51,7 @@ struct StanzaKind(Kind);
 
 impl EncodeLabelValue for StanzaKind {
     fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
-        encoder.write_str(match self.0 {
-            Kind::Message => "message",
-            Kind::Presence => "presence",
-            Kind::Iq => "iq",
-        })
+        encoder.write_str(self.0.name())
     }
 }
 
@@ -112,7 +108,6 @@ pub struct Metrics {
     routing: Histogram,
     connections: Family<TransportLabel, Gauge>,
     connections_each: [Gauge; 3],
-    sessions: Gauge,
 }
 
 impl Default for Metrics {
@@ -130,7 +125,6 @@ impl Default for Metrics {
             routing: Histogram::new(exponential_buckets(0.000_01, 4.0, 10)),
             connections,
             connections_each,
-            sessions: Gauge::default(),
         }
     }
 }
@@ -148,16 +142,12 @@ impl Metrics {
 
     /// A pre-serialised stanza written to a client, counted by the element it begins with.
     pub fn stanza_out_xml(&self, xml: &str) {
-        let kind = if xml.starts_with("<message") {
-            Kind::Message
-        } else if xml.starts_with("<presence") {
-            Kind::Presence
-        } else if xml.starts_with("<iq") {
-            Kind::Iq
-        } else {
-            return;
-        };
-        self.stanza_out(kind);
+        let name = xml
+            .strip_prefix('<')
+            .and_then(|x| x.split([' ', '>', '/', '\t', '\n', '\r']).next());
+        if let Some(kind) = name.and_then(Kind::from_name) {
+            self.stanza_out(kind);
+        }
     }
 
     /// A stanza the router took at `since` has been delivered, stored or bounced by the
@@ -171,37 +161,12 @@ impl Metrics {
         Open::new(self.connections_each[transport_index(transport)].clone())
     }
 
-    /// Counts a bound session until the guard is dropped.
-    pub fn session(&self) -> Open {
-        Open::new(self.sessions.clone())
-    }
-
-    /// Bound sessions now.
-    pub fn sessions(&self) -> i64 {
-        self.sessions.get()
-    }
-
-    /// Stanzas clients sent on bound streams so far, by kind.
-    pub fn stanzas_in_total(&self, kind: Kind) -> u64 {
-        self.stanzas_in.each[index(kind)].get()
-    }
-
-    /// Stanzas written to clients on bound streams so far, by kind.
-    pub fn stanzas_out_total(&self, kind: Kind) -> u64 {
-        self.stanzas_out.each[index(kind)].get()
-    }
-
     /// Adds these metrics to `registry` (names get the registry's prefix).
     pub fn register(&self, registry: &mut Registry) {
         registry.register(
             "connections",
             "Open client connections by transport",
             self.connections.clone(),
-        );
-        registry.register(
-            "sessions",
-            "Bound client sessions (resources)",
-            self.sessions.clone(),
         );
         registry.register(
             "stanzas_in",
@@ -224,7 +189,7 @@ impl Metrics {
 
 /// Keeps a gauge one higher while it lives.
 #[must_use = "the count drops when the guard does"]
-pub struct Open(Gauge<i64, std::sync::atomic::AtomicI64>);
+pub struct Open(Gauge);
 
 impl Open {
     fn new(g: Gauge) -> Self {
@@ -266,7 +231,6 @@ mod tests {
         m.stanza_out_xml("<iq type='result'/>");
         m.stanza_out_xml("<stream:features/>");
         let open = m.connection(Transport::Websocket);
-        let s = m.session();
         m.routed(Instant::now());
         let t = text(&m);
         assert!(
@@ -282,14 +246,12 @@ mod tests {
             t.contains("cordial_connections{transport=\"websocket\"} 1"),
             "{t}"
         );
-        assert!(t.contains("cordial_sessions 1"), "{t}");
         assert!(t.contains("cordial_routing_latency_seconds_count 1"), "{t}");
-        drop((open, s));
+        drop(open);
         let t = text(&m);
         assert!(
             t.contains("cordial_connections{transport=\"websocket\"} 0"),
             "{t}"
         );
-        assert!(t.contains("cordial_sessions 0"), "{t}");
     }
 }

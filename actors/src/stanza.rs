@@ -18,17 +18,33 @@ pub enum Kind {
     Iq,
 }
 
+impl Kind {
+    /// The stanza's element name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Message => "message",
+            Kind::Presence => "presence",
+            Kind::Iq => "iq",
+        }
+    }
+
+    /// The kind whose element is called `name`.
+    pub fn from_name(name: &str) -> Option<Kind> {
+        match name {
+            "message" => Some(Kind::Message),
+            "presence" => Some(Kind::Presence),
+            "iq" => Some(Kind::Iq),
+            _ => None,
+        }
+    }
+}
+
 /// The kind of a top-level element in the `jabber:client` namespace, if it is a stanza.
 pub fn kind(el: &Element) -> Option<Kind> {
     if el.ns() != ns::JABBER_CLIENT {
         return None;
     }
-    match el.name() {
-        "message" => Some(Kind::Message),
-        "presence" => Some(Kind::Presence),
-        "iq" => Some(Kind::Iq),
-        _ => None,
-    }
+    Kind::from_name(el.name())
 }
 
 /// The `type` attribute, with the RFC default for each kind when absent

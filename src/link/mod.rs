@@ -870,7 +870,6 @@ async fn session(
 ) {
     let (handle, mut rx) = link_pair(ctx.config.limits.outbound_queue);
     let metrics = &ctx.router.metrics;
-    let _counted = metrics.session();
     let raw = xs.get_stream().raw_out();
     let bare = full.to_bare();
     let resource = loop {

@@ -108,6 +108,11 @@ async fn metrics(xmpp: web::Data<Xmpp>) -> HttpResponse {
         router.metrics.register(&mut registry);
         let count = |n: usize| gauge(i64::try_from(n).unwrap_or(i64::MAX));
         registry.register(
+            "sessions",
+            "Bound client sessions (resources)",
+            count(ctx.sessions.count()),
+        );
+        registry.register(
             "accounts_active",
             "Accounts with a running actor (online, or in use within the idle timeout)",
             count(router.running_users()),
@@ -145,11 +150,12 @@ async fn metrics(xmpp: web::Data<Xmpp>) -> HttpResponse {
 async fn users(xmpp: web::Data<Xmpp>) -> HttpResponse {
     let ctx = xmpp.ctx.clone();
     let listed = web::block(move || -> cordial_storage::Result<serde_json::Value> {
-        let mut resources: HashMap<String, usize> = HashMap::new();
-        for s in ctx.sessions.list() {
-            let bare = s.jid.split('/').next().unwrap_or_default().to_string();
-            *resources.entry(bare).or_default() += 1;
-        }
+        let resources: HashMap<String, usize> = ctx
+            .sessions
+            .per_account()
+            .into_iter()
+            .map(|(bare, n)| (bare.to_string(), n))
+            .collect();
         let store = &ctx.router.store;
         let users = store
             .accounts()?
