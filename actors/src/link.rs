@@ -33,10 +33,11 @@ struct CloseSignal {
     notify: Notify,
 }
 
-/// What the actors queue for a client.
+/// What the actors queue for a client. Small on purpose (the element is boxed): the queue
+/// allocates its first block of slots when the session starts, idle or not.
 #[derive(Debug)]
 pub enum Outbound {
-    Stanza(Element),
+    Stanza(Box<Element>),
     /// A complete top-level stanza the actors serialised themselves (a whole roster result is
     /// built from cached item XML in one pass). Must be well-formed and carry its own
     /// `xmlns='jabber:client'`.
@@ -80,7 +81,7 @@ impl LinkHandle {
     /// stream is closed with `<policy-violation/>` instead of letting memory grow.
     /// Returns `false` when the stanza was not queued.
     pub fn send(&self, stanza: Element) -> bool {
-        self.queue(Outbound::Stanza(stanza))
+        self.queue(Outbound::Stanza(Box::new(stanza)))
     }
 
     /// Queues a pre-serialised stanza (see [`Outbound::Xml`]), like [`Self::send`].
@@ -134,6 +135,12 @@ impl CloseWatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_queue_slot_is_small() {
+        // Each session's queue allocates a block of 32 slots up front.
+        assert!(std::mem::size_of::<Outbound>() <= 24);
+    }
 
     #[tokio::test]
     async fn a_full_queue_closes_with_policy_violation() {

@@ -7,11 +7,12 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, BufReader, ReadBuf};
+use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_native_tls::TlsStream;
 
-/// Read buffer per connection. Small on purpose: idle sessions should cost little memory.
+/// Read buffer per connection while it has input to parse. It is allocated when the socket is
+/// read and given back when the socket has nothing more, so an idle session holds none.
 const READ_BUFFER: usize = 4096;
 
 /// How long, and how much, a closed link still reads from its peer (see [`Framing::linger`]).
@@ -132,7 +133,12 @@ impl RawOut {
 /// The buffered transport the XML stream reads from. Once the stanza builder has tripped a
 /// limit, every further read fails with [`LimitExceeded`].
 pub struct Framing {
-    inner: BufReader<Transport>,
+    transport: Transport,
+    /// Bytes read and not yet consumed are `rbuf[pos..filled]`. `rbuf` is empty (no allocation)
+    /// whenever the socket had nothing to read: most sessions are idle most of the time.
+    rbuf: Vec<u8>,
+    pos: usize,
+    filled: usize,
     raw: RawOut,
     strip: Strip,
 }
@@ -152,10 +158,25 @@ impl Strip {
 impl Framing {
     pub fn new(t: Transport) -> Self {
         Framing {
-            inner: BufReader::with_capacity(READ_BUFFER, t),
+            transport: t,
+            rbuf: Vec::new(),
+            pos: 0,
+            filled: 0,
             raw: RawOut::default(),
             strip: Strip::default(),
         }
+    }
+
+    /// Bytes read from the transport and not consumed yet.
+    fn buffered(&self) -> &[u8] {
+        &self.rbuf[self.pos..self.filled]
+    }
+
+    /// Forgets buffered input and gives the buffer back.
+    fn drop_buffer(&mut self) {
+        self.rbuf = Vec::new();
+        self.pos = 0;
+        self.filled = 0;
     }
 
     pub fn strip(&self) -> Strip {
@@ -175,7 +196,7 @@ impl Framing {
             if written == raw.len() {
                 break Poll::Ready(Ok(()));
             }
-            match Pin::new(self.inner.get_mut()).poll_write(cx, &raw[written..]) {
+            match Pin::new(&mut self.transport).poll_write(cx, &raw[written..]) {
                 Poll::Ready(Ok(0)) => break Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                 Poll::Ready(Ok(n)) => written += n,
                 Poll::Ready(Err(e)) => break Poll::Ready(Err(e)),
@@ -183,8 +204,8 @@ impl Framing {
             }
         };
         raw.drain(..written);
-        if raw.is_empty() && raw.capacity() > READ_BUFFER {
-            // A large roster should not pin its buffer for the rest of the session.
+        if raw.is_empty() && raw.capacity() > 0 {
+            // A roster result should not pin its buffer for the rest of the session.
             *raw = Vec::new();
         }
         result
@@ -194,17 +215,18 @@ impl Framing {
     /// and before the handshake are discarded, never read as if they had been encrypted
     /// (the STARTTLS command injection class of bugs).
     pub fn take_transport(&mut self) -> Transport {
-        let t = std::mem::replace(self.inner.get_mut(), Transport::Upgrading);
-        let leftover = self.inner.buffer().len();
+        let t = std::mem::replace(&mut self.transport, Transport::Upgrading);
+        let leftover = self.buffered().len();
         if leftover > 0 {
             log::warn!("discarding {leftover} plaintext bytes sent before the TLS handshake");
         }
-        self.inner = BufReader::with_capacity(READ_BUFFER, Transport::Upgrading);
+        self.drop_buffer();
         t
     }
 
     pub fn set_transport(&mut self, t: Transport) {
-        self.inner = BufReader::with_capacity(READ_BUFFER, t);
+        self.transport = t;
+        self.drop_buffer();
     }
 
     /// Lingering close: after our side of the stream is shut down, reads and discards what
@@ -214,17 +236,20 @@ impl Framing {
     pub async fn linger(&mut self) {
         use tokio::io::AsyncReadExt;
         let discard = async {
-            let mut sink = [0u8; READ_BUFFER];
-            let mut total = self.inner.buffer().len();
-            let transport = self.inner.get_mut();
+            let mut sink = vec![0u8; READ_BUFFER];
+            let mut total = self.buffered().len();
             while total < LINGER_BYTES {
-                match transport.read(&mut sink).await {
+                match self.transport.read(&mut sink).await {
                     Ok(0) | Err(_) => break,
                     Ok(n) => total += n,
                 }
             }
         };
         let _ = tokio::time::timeout(LINGER, discard).await;
+    }
+
+    fn consume_buffered(&mut self, amt: usize) {
+        self.pos = (self.pos + amt).min(self.filled);
     }
 
     fn tripped() -> Option<Limit> {
@@ -238,14 +263,22 @@ fn limit_error(l: Limit) -> io::Error {
 
 impl AsyncRead for Framing {
     fn poll_read(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         if let Some(l) = Framing::tripped() {
             return Poll::Ready(Err(limit_error(l)));
         }
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        let this = self.get_mut();
+        let buffered = this.buffered();
+        if buffered.is_empty() {
+            return Pin::new(&mut this.transport).poll_read(cx, buf);
+        }
+        let n = buffered.len().min(buf.remaining());
+        buf.put_slice(&buffered[..n]);
+        this.consume_buffered(n);
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -254,11 +287,30 @@ impl AsyncBufRead for Framing {
         if let Some(l) = Framing::tripped() {
             return Poll::Ready(Err(limit_error(l)));
         }
-        Pin::new(&mut self.get_mut().inner).poll_fill_buf(cx)
+        let this = self.get_mut();
+        if this.pos >= this.filled {
+            if this.rbuf.is_empty() {
+                this.rbuf = vec![0; READ_BUFFER];
+            }
+            let mut rb = ReadBuf::new(&mut this.rbuf);
+            match Pin::new(&mut this.transport).poll_read(cx, &mut rb) {
+                Poll::Ready(Ok(())) => {
+                    this.filled = rb.filled().len();
+                    this.pos = 0;
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => {
+                    // Nothing to read: an idle connection keeps no buffer.
+                    this.drop_buffer();
+                    return Poll::Pending;
+                }
+            }
+        }
+        Poll::Ready(Ok(this.buffered()))
     }
 
-    fn consume(mut self: Pin<&mut Self>, amt: usize) {
-        Pin::new(&mut self.inner).consume(amt)
+    fn consume(self: Pin<&mut Self>, amt: usize) {
+        self.get_mut().consume_buffered(amt)
     }
 }
 
@@ -289,13 +341,59 @@ impl AsyncWrite for Framing {
             let _ = self.poll_drain_raw(cx)?;
             return Poll::Ready(Ok(buf.len()));
         }
-        Pin::new(self.inner.get_mut()).poll_write(cx, buf)
+        Pin::new(&mut self.transport).poll_write(cx, buf)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         std::task::ready!(self.poll_drain_raw(cx))?;
-        Pin::new(self.inner.get_mut()).poll_flush(cx)
+        Pin::new(&mut self.transport).poll_flush(cx)
     }
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(self.inner.get_mut()).poll_shutdown(cx)
+        Pin::new(&mut self.transport).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::future::poll_fn;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn input_is_read_in_order_and_an_idle_link_keeps_no_buffer() {
+        let (mut peer, ours) = tokio::io::duplex(64);
+        let mut f = Framing::new(Transport::Pipe(ours));
+        peer.write_all(b"<message>hello").await.unwrap();
+        assert_eq!(f.fill_buf().await.unwrap(), b"<message>hello");
+        Pin::new(&mut f).consume(9);
+        // What was not consumed is still there, without another read.
+        assert_eq!(f.fill_buf().await.unwrap(), b"hello");
+        Pin::new(&mut f).consume(5);
+        // Nothing more to read: the read is pending and the buffer is given back.
+        let pending = poll_fn(|cx| Poll::Ready(Pin::new(&mut f).poll_fill_buf(cx).is_pending()));
+        assert!(pending.await);
+        assert_eq!(f.rbuf.capacity(), 0);
+        peer.write_all(b"</message>").await.unwrap();
+        assert_eq!(f.fill_buf().await.unwrap(), b"</message>");
+        drop(peer);
+        Pin::new(&mut f).consume(10);
+        assert!(f.fill_buf().await.unwrap().is_empty(), "end of stream");
+    }
+
+    #[tokio::test]
+    async fn bytes_buffered_before_a_transport_swap_are_discarded() {
+        // STARTTLS: plaintext sent after <starttls/> must never be read as if it came over
+        // the new transport.
+        let (mut peer, ours) = tokio::io::duplex(64);
+        let mut f = Framing::new(Transport::Pipe(ours));
+        peer.write_all(b"<starttls/><iq>injected</iq>")
+            .await
+            .unwrap();
+        assert!(f.fill_buf().await.unwrap().starts_with(b"<starttls/>"));
+        Pin::new(&mut f).consume(11);
+        let _old = f.take_transport();
+        let (mut peer2, ours2) = tokio::io::duplex(64);
+        f.set_transport(Transport::Pipe(ours2));
+        peer2.write_all(b"<stream>").await.unwrap();
+        assert_eq!(f.fill_buf().await.unwrap(), b"<stream>");
     }
 }

@@ -132,7 +132,7 @@ async fn run(tcp: TcpStream, peer: SocketAddr, ctx: Arc<LinkContext>, direct_tls
     let negotiation_deadline =
         Instant::now() + Duration::from_secs(ctx.config.limits.negotiation_timeout_secs);
     let transport = if direct_tls {
-        match tokio::time::timeout_at(negotiation_deadline, ctx.tls.accept(tcp)).await {
+        match tokio::time::timeout_at(negotiation_deadline, Box::pin(ctx.tls.accept(tcp))).await {
             Ok(Ok(s)) => Transport::Tls(Box::new(s)),
             Ok(Err(e)) => return log::debug!("{peer}: TLS handshake failed: {e}"),
             Err(_) => return log::debug!("{peer}: TLS handshake timed out"),
@@ -174,7 +174,6 @@ async fn streams(
     via: Via,
     negotiation_deadline: Instant,
 ) {
-    let strip = io.strip();
     let mut state = Negotiation {
         secured,
         // A WebSocket's TLS is the HTTP server's.
@@ -183,110 +182,158 @@ async fn streams(
         failed_auths: 0,
         domain: None,
     };
-    let timeouts = Timeouts {
-        read_timeout: ctx.config.idle_timeout(),
-        response_timeout: ctx.config.idle_timeout(),
-    };
     loop {
-        let accepted = match tokio::time::timeout_at(
+        // Each stream's negotiation is boxed and freed before the session starts: an async
+        // task is as large as its largest state, and an idle session should not carry the
+        // negotiation's for hours.
+        let step = Box::pin(one_stream(
+            &mut *io,
+            &mut state,
+            ctx,
+            peer,
             negotiation_deadline,
-            xmlstream::accept_stream(&mut *io, NS_CLIENT, timeouts),
-        )
-        .await
-        {
-            Err(_) => return log::debug!("{peer}: no stream header in time"),
-            Ok(Err(e)) => {
-                let Some(condition) = header_error_condition(&e) else {
-                    return log::debug!("{peer}: gone before the stream header: {e}");
-                };
-                log::info!("{peer}: bad stream header ({e}); closing with {condition:?}");
-                let domain = ctx.config.default_domain().to_string();
-                return raw_stream_error(io, &domain, condition, &e.to_string()).await;
-            }
-            Ok(Ok(a)) => a,
-        };
-        // RFC 6120 §4.7.2: `to` names the service; unknown -> <host-unknown/> (§4.9.3.6).
-        let requested = accepted.header().to.map(|t| t.to_string());
-        let domain = match (&state.domain, requested) {
-            (Some(d), Some(r)) if *d != r => None,
-            (Some(d), _) => Some(d.clone()),
-            (None, None) => Some(ctx.config.default_domain().to_string()),
-            (None, Some(r)) => ctx.config.domains.iter().find(|d| **d == r).cloned(),
-        };
-        let id = random_id();
-        let header = StreamHeader {
-            from: Some(
-                domain
-                    .clone()
-                    .unwrap_or_else(|| ctx.config.default_domain().into())
-                    .into(),
-            ),
-            to: None,
-            id: Some(id.into()),
-        };
-        let Ok(pending) = accepted.send_header(header).await else {
-            return;
-        };
-        let Some(domain) = domain else {
-            log::info!("{peer}: stream to a host we do not serve");
-            let e = StreamError::new(
-                StreamCondition::HostUnknown,
-                "en",
-                "This server does not serve that domain",
-            );
-            let _ = pending.send_error(&e).await;
-            return;
-        };
-        state.domain = Some(domain.clone());
-        let features = features(ctx, &state);
-        if features.sasl_mechanisms.is_empty() {
-            // xmpp-parsers 0.23 writes an empty <mechanisms/> when there is no mechanism, which
-            // clients read as "SASL offered, with nothing you support" (RFC 6120 §6.4.1 wants
-            // at least one <mechanism/>, and none after authentication).
-            strip.next_write(EMPTY_MECHANISMS);
-        }
-        let Ok(mut xs) = pending.send_features::<Stanza>(&features).await else {
-            return;
-        };
-        let outcome = match tokio::time::timeout_at(
-            negotiation_deadline,
-            negotiate(&mut xs, &mut state, ctx, &domain, peer),
-        )
-        .await
-        {
-            Ok(o) => o,
-            Err(_) => {
-                log::info!("{peer}: negotiation not completed in time");
-                send_close(
-                    &mut xs,
-                    &StreamClose::new(
-                        StreamCondition::ConnectionTimeout,
-                        "Negotiation took too long".to_string(),
-                    ),
-                )
-                .await;
-                Outcome::Closed
-            }
-        };
-        match outcome {
-            Outcome::Restart => continue,
-            Outcome::StartTls => {
-                drop(xs);
+        ))
+        .await;
+        match step {
+            Step::Restart => continue,
+            Step::StartTls => {
                 let Transport::Plain(tcp) = io.take_transport() else {
                     return;
                 };
-                match tokio::time::timeout_at(negotiation_deadline, ctx.tls.accept(tcp)).await {
+                match tokio::time::timeout_at(negotiation_deadline, Box::pin(ctx.tls.accept(tcp)))
+                    .await
+                {
                     Ok(Ok(s)) => io.set_transport(Transport::Tls(Box::new(s))),
                     Ok(Err(e)) => return log::debug!("{peer}: STARTTLS handshake failed: {e}"),
                     Err(_) => return log::debug!("{peer}: STARTTLS handshake timed out"),
                 }
                 state.secured = true;
             }
-            Outcome::Bound { full, bind_iq } => {
+            Step::Bound(xs, full, bind_iq) => {
                 return session(xs, full, bind_iq, ctx, (peer, via)).await
             }
-            Outcome::Closed => return,
+            Step::BadHeader(condition, text) => {
+                let domain = ctx.config.default_domain().to_string();
+                return raw_stream_error(io, &domain, condition, &text).await;
+            }
+            Step::Closed => return,
         }
+    }
+}
+
+/// How one stream's negotiation ended, with the stream itself when a resource was bound.
+enum Step<'a> {
+    /// The client's stream header could not be accepted: answer with our own header and this
+    /// stream error (RFC 6120 §4.9.1.1).
+    BadHeader(StreamCondition, String),
+    Restart,
+    StartTls,
+    Bound(Xs<'a>, FullJid, Element),
+    Closed,
+}
+
+/// One stream, from the client's header to the element that restarts it, binds a resource or
+/// ends it.
+async fn one_stream<'a>(
+    io: &'a mut Framing,
+    state: &mut Negotiation,
+    ctx: &LinkContext,
+    peer: SocketAddr,
+    negotiation_deadline: Instant,
+) -> Step<'a> {
+    let strip = io.strip();
+    let timeouts = Timeouts {
+        read_timeout: ctx.config.idle_timeout(),
+        response_timeout: ctx.config.idle_timeout(),
+    };
+    let accepted = match tokio::time::timeout_at(
+        negotiation_deadline,
+        xmlstream::accept_stream(&mut *io, NS_CLIENT, timeouts),
+    )
+    .await
+    {
+        Err(_) => {
+            log::debug!("{peer}: no stream header in time");
+            return Step::Closed;
+        }
+        Ok(Err(e)) => {
+            let Some(condition) = header_error_condition(&e) else {
+                log::debug!("{peer}: gone before the stream header: {e}");
+                return Step::Closed;
+            };
+            log::info!("{peer}: bad stream header ({e}); closing with {condition:?}");
+            return Step::BadHeader(condition, e.to_string());
+        }
+        Ok(Ok(a)) => a,
+    };
+    // RFC 6120 §4.7.2: `to` names the service; unknown -> <host-unknown/> (§4.9.3.6).
+    let requested = accepted.header().to.map(|t| t.to_string());
+    let domain = match (&state.domain, requested) {
+        (Some(d), Some(r)) if *d != r => None,
+        (Some(d), _) => Some(d.clone()),
+        (None, None) => Some(ctx.config.default_domain().to_string()),
+        (None, Some(r)) => ctx.config.domains.iter().find(|d| **d == r).cloned(),
+    };
+    let header = StreamHeader {
+        from: Some(
+            domain
+                .clone()
+                .unwrap_or_else(|| ctx.config.default_domain().into())
+                .into(),
+        ),
+        to: None,
+        id: Some(random_id().into()),
+    };
+    let Ok(pending) = accepted.send_header(header).await else {
+        return Step::Closed;
+    };
+    let Some(domain) = domain else {
+        log::info!("{peer}: stream to a host we do not serve");
+        let e = StreamError::new(
+            StreamCondition::HostUnknown,
+            "en",
+            "This server does not serve that domain",
+        );
+        let _ = pending.send_error(&e).await;
+        return Step::Closed;
+    };
+    state.domain = Some(domain.clone());
+    let features = features(ctx, state);
+    if features.sasl_mechanisms.is_empty() {
+        // xmpp-parsers 0.23 writes an empty <mechanisms/> when there is no mechanism, which
+        // clients read as "SASL offered, with nothing you support" (RFC 6120 §6.4.1 wants
+        // at least one <mechanism/>, and none after authentication).
+        strip.next_write(EMPTY_MECHANISMS);
+    }
+    let Ok(mut xs) = pending.send_features::<Stanza>(&features).await else {
+        return Step::Closed;
+    };
+    drop(features);
+    let outcome = match tokio::time::timeout_at(
+        negotiation_deadline,
+        negotiate(&mut xs, state, ctx, &domain, peer),
+    )
+    .await
+    {
+        Ok(o) => o,
+        Err(_) => {
+            log::info!("{peer}: negotiation not completed in time");
+            send_close(
+                &mut xs,
+                &StreamClose::new(
+                    StreamCondition::ConnectionTimeout,
+                    "Negotiation took too long".to_string(),
+                ),
+            )
+            .await;
+            Outcome::Closed
+        }
+    };
+    match outcome {
+        Outcome::Restart => Step::Restart,
+        Outcome::StartTls => Step::StartTls,
+        Outcome::Bound { full, bind_iq } => Step::Bound(xs, full, bind_iq),
+        Outcome::Closed => Step::Closed,
     }
 }
 
@@ -906,11 +953,12 @@ async fn session(
         .a("to", full.to_string())
         .append(Element::bare("ping", xmpp_parsers::ns::PING))
         .build();
-    let stop = if xs
-        .send(&stanza::iq_result(&bind_iq, Some(result)))
-        .await
-        .is_err()
-    {
+    let reply = stanza::iq_result(&bind_iq, Some(result));
+    // Neither is needed again; the session should not hold them for its lifetime.
+    drop(bind_iq);
+    let sent = xs.send(&reply).await;
+    drop(reply);
+    let stop = if sent.is_err() {
         Stop::Gone
     } else {
         let limits = &ctx.config.limits;
