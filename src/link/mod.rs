@@ -210,7 +210,7 @@ async fn streams(
                 state.secured = true;
             }
             Step::Bound(xs, full, bind_iq) => {
-                return session(xs, full, bind_iq, ctx, (peer, via)).await
+                return session(*xs, full, bind_iq, ctx, (peer, via)).await
             }
             Step::BadHeader(condition, text) => {
                 let domain = ctx.config.default_domain().to_string();
@@ -228,7 +228,8 @@ enum Step<'a> {
     BadHeader(StreamCondition, String),
     Restart,
     StartTls,
-    Bound(Xs<'a>, FullJid, Element),
+    /// Boxed, so that the caller's slot for a step stays small for the whole session.
+    Bound(Box<Xs<'a>>, FullJid, Element),
     Closed,
 }
 
@@ -332,7 +333,7 @@ async fn one_stream<'a>(
     match outcome {
         Outcome::Restart => Step::Restart,
         Outcome::StartTls => Step::StartTls,
-        Outcome::Bound { full, bind_iq } => Step::Bound(xs, full, bind_iq),
+        Outcome::Bound { full, bind_iq } => Step::Bound(Box::new(xs), full, bind_iq),
         Outcome::Closed => Step::Closed,
     }
 }
