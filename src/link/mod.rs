@@ -210,7 +210,12 @@ async fn streams(
                 state.secured = true;
             }
             Step::Bound(xs, full, bind_iq) => {
-                return session(*xs, full, bind_iq, ctx, (peer, via)).await
+                // Out of its box before the session, so the box is not kept for its lifetime.
+                let xs = {
+                    let boxed = xs;
+                    *boxed
+                };
+                return session(xs, full, bind_iq, ctx, (peer, via)).await;
             }
             Step::BadHeader(condition, text) => {
                 let domain = ctx.config.default_domain().to_string();
@@ -448,14 +453,15 @@ async fn raw_stream_error(io: &mut Framing, domain: &str, condition: StreamCondi
 }
 
 /// Reads the next top-level element, mapping every way a read can fail to what we must do.
-async fn read(xs: &mut Xs<'_>, on_soft_timeout: Option<&Element>) -> Result<Element, Stop> {
+/// On a bound stream (`bound` names the client), a silent connection is checked with a ping.
+async fn read(xs: &mut Xs<'_>, bound: Option<&FullJid>) -> Result<Element, Stop> {
     loop {
         match xs.next().await {
             Some(Ok(Stanza(el))) => return Ok(el),
             Some(Err(ReadError::SoftTimeout)) => {
                 // RFC 6120 §4.6.1: check the connection with a ping; its answer resets the timer.
-                if let Some(ping) = on_soft_timeout {
-                    if xs.send(ping).await.is_err() {
+                if let Some(full) = bound {
+                    if xs.send(&keepalive_ping(full)).await.is_err() {
                         return Err(Stop::Gone);
                     }
                 }
@@ -947,13 +953,6 @@ async fn session(
     let result = Element::builder("bind", NS_BIND)
         .append(Element::builder("jid", NS_BIND).append(full.to_string()))
         .build();
-    let ping = Element::builder("iq", NS_CLIENT)
-        .a("type", "get")
-        .a("id", "c2s-keepalive")
-        .a("from", full.domain().as_str())
-        .a("to", full.to_string())
-        .append(Element::bare("ping", xmpp_parsers::ns::PING))
-        .build();
     let reply = stanza::iq_result(&bind_iq, Some(result));
     // Neither is needed again; the session should not hold them for its lifetime.
     drop(bind_iq);
@@ -969,10 +968,21 @@ async fn session(
             raw: &raw,
             metrics,
         };
-        pump(&mut io, &mut rx, &resource, &ping, &full, &mut rate).await
+        pump(&mut io, &mut rx, &resource, &full, &mut rate).await
     };
     resource.do_send(LinkClosed);
     finish(&mut xs, stop).await;
+}
+
+/// The XEP-0199 ping that checks a silent bound stream (built when needed, not kept).
+fn keepalive_ping(full: &FullJid) -> Element {
+    Element::builder("iq", NS_CLIENT)
+        .a("type", "get")
+        .a("id", "c2s-keepalive")
+        .a("from", full.domain().as_str())
+        .a("to", full.to_string())
+        .append(Element::bare("ping", xmpp_parsers::ns::PING))
+        .build()
 }
 
 /// A bound stream's writing side, with the counters its stanzas go into.
@@ -1011,7 +1021,6 @@ async fn pump(
     io: &mut Io<'_, '_>,
     rx: &mut LinkReceiver,
     resource: &actix::Addr<ResourceActor>,
-    ping: &Element,
     full: &FullJid,
     rate: &mut StanzaRate,
 ) -> Stop {
@@ -1051,7 +1060,7 @@ async fn pump(
                 }
             }
             _ = tokio::time::sleep_until(paused_until.unwrap_or_else(Instant::now)), if paused_until.is_some() => {}
-            inbound = read(io.xs, Some(ping)), if paused_until.is_none() => match inbound {
+            inbound = read(io.xs, Some(full)), if paused_until.is_none() => match inbound {
                 Ok(el) => {
                     let Some(kind) = stanza::kind(&el) else {
                         return not_a_stanza(&el);
