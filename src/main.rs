@@ -8,6 +8,9 @@ use clap::{Args, Parser, Subcommand};
 use cordial::admin::{self, Request};
 use cordial::config::{Config, ConfigError, Listen};
 
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(
     name = "cordial",
