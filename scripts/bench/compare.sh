@@ -8,7 +8,10 @@
 #        fan-out hub, default min(N, 1000)),
 #        SERVERS (default "cordial prosody ejabberd"), MECH (SASL mechanism of every login:
 #        PLAIN, SCRAM-SHA-1; default PLAIN), SOURCES (local addresses for the load generator's
-#        connections, comma separated, e.g. 127.0.0.2,127.0.0.3: ~28 000 ports each)
+#        connections, comma separated, e.g. 127.0.0.2,127.0.0.3: ~28 000 ports each),
+#        PIN=SERVER_CPUS/BENCH_CPUS (e.g. PIN=0/1: each server on CPU 0, the load generator on
+#        CPU 1, with taskset, so that at saturation the generator does not take the server's
+#        core; results then go to bench-results/<date>/pinned/)
 #
 # Installs Prosody and ejabberd from Debian if missing, starts each with its own config and
 # data under a temporary dir on loopback ports that do not clash (authentication without TLS
@@ -49,14 +52,21 @@ fi
 
 cargo build -q --release -p cordial -p cordial-bench
 bench_bin="$root/target/release/cordial-bench"
-bench() { "$bench_bin" --mechanism "$mech" ${SOURCES:+--sources "$SOURCES"} "$@"; }
+pin_server="" pin_bench=""
+if [ -n "${PIN:-}" ]; then
+  pin_server=${PIN%/*} pin_bench=${PIN#*/}
+  command -v taskset >/dev/null || { echo "PIN needs taskset (util-linux)" >&2; exit 2; }
+fi
+bench() {
+  ${pin_bench:+taskset -c "$pin_bench"} "$bench_bin" --mechanism "$mech" ${SOURCES:+--sources "$SOURCES"} "$@"
+}
 scenarios=${scenario//,/ }
 [ "$scenario" = all ] && scenarios="idle chat login roster presence"
 ulimit -n "$(ulimit -Hn)"
 
 tmp=$(mktemp -d)
 chmod 755 "$tmp"
-out="$root/bench-results/$(date +%Y-%m-%d)"
+out="$root/bench-results/$(date +%Y-%m-%d)${PIN:+/pinned}"
 mkdir -p "$out/raw"
 port_cordial=26222
 port_prosody=26322
@@ -256,6 +266,8 @@ for srv in $servers; do
     exit 1
   fi
   "start_$srv"
+  # Every thread of the server, including those it has started already.
+  [ -n "$pin_server" ] && [ -n "$pid" ] && taskset -a -p -c "$pin_server" "$pid" >/dev/null
   bench --port "$port" --label "$srv" register -n "$n" >/dev/null || true
   # The presence scenario sets up its own accounts and subscriptions.
   if [ "$k" -gt 0 ] && [ "$scenarios" != presence ]; then

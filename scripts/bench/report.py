@@ -26,6 +26,7 @@ METRICS = {
         ("p50 latency", lambda r: r["result"]["p50_ms"], "ms", False),
         ("p99 latency", lambda r: r["result"]["p99_ms"], "ms", False),
         ("server CPU", lambda r: r["cpu_secs"], "s", False),
+        ("server CPU per 1000 messages", lambda r: r["result"]["server_cpu_secs"] * 1e6 / max(1, r["result"]["delivered"]), "ms", False),
         ("server RSS peak", lambda r: r["rss_peak_kib"] / 1024, "MiB", False),
     ],
     "idle": [
@@ -66,6 +67,9 @@ table = {}
 md = [f"# cordial vs Prosody vs ejabberd, N = {n}, K = {k}", "",
       "Ratios are relative to cordial in the same run (for 'higher is better' metrics, "
       "cordial/other; for 'lower is better', other/cordial — so > 1 means cordial is ahead).", ""]
+if os.environ.get("PIN"):
+    server_cpus, bench_cpus = os.environ["PIN"].split("/")
+    md += [f"Pinned with taskset: each server on CPU {server_cpus}, the load generator on CPU {bench_cpus}.", ""]
 for scen, metrics in METRICS.items():
     if scen not in by:
         continue
