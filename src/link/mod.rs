@@ -132,10 +132,9 @@ async fn run(tcp: TcpStream, peer: SocketAddr, ctx: Arc<LinkContext>, direct_tls
     let negotiation_deadline =
         Instant::now() + Duration::from_secs(ctx.config.limits.negotiation_timeout_secs);
     let transport = if direct_tls {
-        match tokio::time::timeout_at(negotiation_deadline, Box::pin(ctx.tls.accept(tcp))).await {
-            Ok(Ok(s)) => Transport::Tls(Box::new(s)),
-            Ok(Err(e)) => return log::debug!("{peer}: TLS handshake failed: {e}"),
-            Err(_) => return log::debug!("{peer}: TLS handshake timed out"),
+        match tls_handshake(ctx.as_ref(), tcp, negotiation_deadline, peer).await {
+            Some(t) => t,
+            None => return,
         }
     } else {
         Transport::Plain(tcp)
@@ -143,6 +142,28 @@ async fn run(tcp: TcpStream, peer: SocketAddr, ctx: Arc<LinkContext>, direct_tls
     let mut io = Framing::new(transport);
     streams(&mut io, peer, &ctx, direct_tls, via, negotiation_deadline).await;
     io.linger().await;
+}
+
+/// The server side of a TLS handshake (direct TLS or STARTTLS), within the negotiation's
+/// deadline; `None` (logged) when it failed. Boxed: the handshake's state is large and must not
+/// size the connection's task for the whole session.
+async fn tls_handshake(
+    ctx: &LinkContext,
+    tcp: TcpStream,
+    deadline: Instant,
+    peer: SocketAddr,
+) -> Option<Transport> {
+    match tokio::time::timeout_at(deadline, Box::pin(ctx.tls.accept(tcp))).await {
+        Ok(Ok(s)) => Some(Transport::Tls(Box::new(s))),
+        Ok(Err(e)) => {
+            log::debug!("{peer}: TLS handshake failed: {e}");
+            None
+        }
+        Err(_) => {
+            log::debug!("{peer}: TLS handshake timed out");
+            None
+        }
+    }
 }
 
 /// Serves one XMPP-over-WebSocket connection (RFC 7395): `pipe` carries the client's stream
@@ -200,13 +221,10 @@ async fn streams(
                 let Transport::Plain(tcp) = io.take_transport() else {
                     return;
                 };
-                match tokio::time::timeout_at(negotiation_deadline, Box::pin(ctx.tls.accept(tcp)))
-                    .await
-                {
-                    Ok(Ok(s)) => io.set_transport(Transport::Tls(Box::new(s))),
-                    Ok(Err(e)) => return log::debug!("{peer}: STARTTLS handshake failed: {e}"),
-                    Err(_) => return log::debug!("{peer}: STARTTLS handshake timed out"),
-                }
+                let Some(tls) = tls_handshake(ctx, tcp, negotiation_deadline, peer).await else {
+                    return;
+                };
+                io.set_transport(tls);
                 state.secured = true;
             }
             Step::Bound(xs, full, bind_iq) => {
