@@ -71,7 +71,25 @@ pub struct Ledger {
     pub inconsistent: Vec<String>,
 }
 
+/// How many accounts and pairs each kind of worker and check covers.
+#[derive(Clone, Copy)]
+pub struct Sizes {
+    pub roster_users: usize,
+    pub privacy_users: usize,
+    pub pairs: usize,
+    pub offline: usize,
+}
+
 impl Ledger {
+    pub fn sizes(&self) -> Sizes {
+        Sizes {
+            roster_users: self.roster_users,
+            privacy_users: self.privacy_users,
+            pairs: self.pairs.len(),
+            offline: self.offline.len(),
+        }
+    }
+
     pub fn new(cli: &Cli) -> Ledger {
         Ledger {
             roster_users: cli.roster_users,

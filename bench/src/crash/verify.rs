@@ -5,7 +5,7 @@ use std::time::Duration;
 use cordial_bench::client::{Error, Session, Target};
 use minidom::Element;
 
-use crate::ledger::{self, KEYS};
+use crate::ledger::{self, Sizes, KEYS};
 use crate::workers::{
     b_has_from, iq, iq_ok, login, stage_a, until, Shared, NS_BLOCKING, NS_PRIVACY, NS_ROSTER,
 };
@@ -20,15 +20,12 @@ pub async fn all(t: &Target, l: &Shared, round: usize, with_offline: bool) {
 }
 
 async fn checks(t: &Target, l: &Shared, round: usize, with_offline: bool) -> Result<(), Error> {
-    let (roster_users, privacy_users, pairs, offline) = {
-        let l = l.lock().unwrap();
-        (
-            l.roster_users,
-            l.privacy_users,
-            l.pairs.len(),
-            l.offline.len(),
-        )
-    };
+    let Sizes {
+        roster_users,
+        privacy_users,
+        pairs,
+        offline,
+    } = l.lock().unwrap().sizes();
     for i in 0..roster_users {
         roster(t, l, i, round).await?;
     }

@@ -11,7 +11,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::task::JoinHandle;
 
-use crate::ledger::{self, Ledger, KEYS};
+use crate::ledger::{self, Ledger, Sizes, KEYS};
 
 pub const NS_ROSTER: &str = "jabber:iq:roster";
 pub const NS_BLOCKING: &str = "urn:xmpp:blocking";
@@ -22,15 +22,12 @@ pub const TIMEOUT: Duration = Duration::from_secs(15);
 pub type Shared = Arc<Mutex<Ledger>>;
 
 pub fn spawn_all(target: &Target, ledger: &Shared, seed: u64) -> Vec<JoinHandle<()>> {
-    let (roster_users, privacy_users, pairs, offline) = {
-        let l = ledger.lock().unwrap();
-        (
-            l.roster_users,
-            l.privacy_users,
-            l.pairs.len(),
-            l.offline.len(),
-        )
-    };
+    let Sizes {
+        roster_users,
+        privacy_users,
+        pairs,
+        offline,
+    } = ledger.lock().unwrap().sizes();
     let rng = |n: usize| StdRng::seed_from_u64(seed.wrapping_add(n as u64));
     let (t, l) = (target, ledger);
     let mut tasks = Vec::new();
