@@ -142,10 +142,20 @@ impl Metrics {
 
     /// A pre-serialised stanza written to a client, counted by the element it begins with.
     pub fn stanza_out_xml(&self, xml: &str) {
-        let name = xml
-            .strip_prefix('<')
-            .and_then(|x| x.split([' ', '>', '/', '\t', '\n', '\r']).next());
-        if let Some(kind) = name.and_then(Kind::from_name) {
+        let kind = [Kind::Message, Kind::Presence, Kind::Iq]
+            .into_iter()
+            .find(|k| {
+                let name = k.name().as_bytes();
+                let b = xml.as_bytes();
+                b.len() > name.len() + 1
+                    && b[0] == b'<'
+                    && &b[1..=name.len()] == name
+                    && matches!(
+                        b[name.len() + 1],
+                        b' ' | b'>' | b'/' | b'\t' | b'\n' | b'\r'
+                    )
+            });
+        if let Some(kind) = kind {
             self.stanza_out(kind);
         }
     }
@@ -230,6 +240,10 @@ mod tests {
         m.stanza_in(Kind::Message);
         m.stanza_out_xml("<iq type='result'/>");
         m.stanza_out_xml("<stream:features/>");
+        m.stanza_out_xml("<presence to='a@b'><show>away</show></presence>");
+        m.stanza_out_xml("<presences/>");
+        m.stanza_out_xml("<message>");
+        m.stanza_out_xml("<iq");
         let open = m.connection(Transport::Websocket);
         m.routed(Instant::now());
         let t = text(&m);
@@ -238,10 +252,12 @@ mod tests {
             "{t}"
         );
         assert!(t.contains("cordial_stanzas_in_total{kind=\"iq\"} 0"), "{t}");
-        assert!(
-            t.contains("cordial_stanzas_out_total{kind=\"iq\"} 1"),
-            "{t}"
-        );
+        for kind in ["iq", "presence", "message"] {
+            assert!(
+                t.contains(&format!("cordial_stanzas_out_total{{kind=\"{kind}\"}} 1")),
+                "{t}"
+            );
+        }
         assert!(
             t.contains("cordial_connections{transport=\"websocket\"} 1"),
             "{t}"

@@ -4,7 +4,7 @@
 //! [`FromClient`], where `from` is checked and stamped with the full JID (a client never chooses
 //! its own `from`, RFC 6120 §8.1.2.1), `to` is classified once, and the stanza is handed to the
 //! user's own [`UserActor`], the server's IQ handlers or the [`Router`]. Stanzas for the client
-//! arrive as [`ToClient`] and go into the link's bounded queue.
+//! do not pass through here: the UserActor puts them straight into the link's bounded queue.
 
 use std::sync::Arc;
 
@@ -254,32 +254,6 @@ impl Handler<FromClient> for ResourceActor {
 
     fn handle(&mut self, msg: FromClient, ctx: &mut Context<Self>) {
         self.process(msg.0, ctx);
-    }
-}
-
-/// A stanza for the client.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct ToClient(pub Element);
-
-impl Handler<ToClient> for ResourceActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: ToClient, _: &mut Context<Self>) {
-        self.link.send(msg.0);
-    }
-}
-
-/// A pre-serialised stanza for the client (see [`crate::link::Outbound::Xml`]).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct ToClientXml(pub String);
-
-impl Handler<ToClientXml> for ResourceActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: ToClientXml, _: &mut Context<Self>) {
-        self.link.send_xml(msg.0);
     }
 }
 

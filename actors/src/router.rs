@@ -21,7 +21,9 @@ pub struct Router {
     pub config: Arc<ActorsConfig>,
     pub store: Store,
     pub metrics: crate::metrics::Metrics,
-    users: DashMap<BareJid, Addr<UserActor>>,
+    /// Running UserActors by normalised bare JID. Keyed by the string so that roster JIDs (kept
+    /// normalised) find their account without being parsed again on every broadcast.
+    users: DashMap<Box<str>, Addr<UserActor>, foldhash::fast::RandomState>,
     arbiters: Vec<ArbiterHandle>,
 }
 
@@ -32,7 +34,7 @@ impl Router {
             config: Arc::new(config),
             store,
             metrics: Default::default(),
-            users: DashMap::new(),
+            users: DashMap::with_hasher(Default::default()),
             arbiters,
         })
     }
@@ -49,12 +51,12 @@ impl Router {
     /// The UserActor of a local account, spawned if it is not running. The caller has checked
     /// that the account exists.
     pub fn user(self: &Arc<Self>, bare: &BareJid) -> Addr<UserActor> {
-        if let Some(a) = self.users.get(bare) {
+        if let Some(a) = self.users.get(bare.as_str()) {
             if a.connected() {
                 return a.clone();
             }
         }
-        let mut entry = self.users.entry(bare.clone()).or_insert_with(|| {
+        let mut entry = self.users.entry(bare.as_str().into()).or_insert_with(|| {
             let router = self.clone();
             let b = bare.clone();
             UserActor::start_in_arbiter(&self.arbiter_for(bare), move |_| UserActor::new(b, router))
@@ -71,13 +73,15 @@ impl Router {
 
     /// The UserActor of an account, only if one is running.
     pub fn running_user(&self, bare: &BareJid) -> Option<Addr<UserActor>> {
-        self.users.get(bare).map(|a| a.clone())
+        self.users.get(bare.as_str()).map(|a| a.clone())
     }
 
     /// Removes a UserActor from the table if the table still points at it. Returns whether it
     /// did; afterwards new stanzas for the account go to a fresh actor.
     pub fn retire(&self, bare: &BareJid, addr: &Addr<UserActor>) -> bool {
-        self.users.remove_if(bare, |_, a| a == addr).is_some()
+        self.users
+            .remove_if(bare.as_str(), |_, a| a == addr)
+            .is_some()
     }
 
     /// Number of running UserActors.
@@ -139,14 +143,20 @@ impl Router {
     /// UserActor has no available resource, so the presence is ignored as RFC 6121 §8.5.2.2.1
     /// says, without starting anything or reading storage.
     pub fn route_broadcast(self: &Arc<Self>, to: &str, presence: &Arc<SharedPresence>) {
+        // Roster JIDs are stored normalised: a running local account is found as it is.
+        if let Some(user) = self.users.get(to) {
+            return user.do_send(DeliverBroadcast(presence.clone()));
+        }
         let Ok(bare) = BareJid::new(to) else {
             return log::warn!("not broadcasting presence to the malformed roster JID {to:?}");
         };
         if !self.config.hosts(bare.domain().as_str()) {
             return self.route(presence.addressed(to));
         }
-        if let Some(user) = self.users.get(&bare) {
-            user.do_send(DeliverBroadcast(presence.clone()));
+        if bare.as_str() != to {
+            if let Some(user) = self.users.get(bare.as_str()) {
+                user.do_send(DeliverBroadcast(presence.clone()));
+            }
         }
     }
 

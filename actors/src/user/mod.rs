@@ -537,18 +537,25 @@ impl Handler<DeliverBroadcast> for UserActor {
             return;
         }
         self.privacy_ready();
-        // The sender as the stanza already carries it: nothing formatted per recipient.
+        // The sender as the stanza already carries it: nothing formatted per recipient. The
+        // stanza is serialised once; the last session to get it takes it without a copy.
         let from = msg.0.element.attr("from");
-        let mut xml = None;
+        let mut xml: Option<String> = None;
+        let mut last: Option<&LinkHandle> = None;
         for s in self.available() {
             if self.allows(
                 Some(s.full.resource().as_str()),
                 Direction::PresenceIn,
                 from,
             ) {
-                let x = xml.get_or_insert_with(|| msg.0.xml_to(self.bare.as_str()));
-                s.link.send_xml(x.clone());
+                if let Some(before) = last.replace(&s.link) {
+                    let x = xml.get_or_insert_with(|| msg.0.xml_to(self.bare.as_str()));
+                    before.send_xml(x.clone());
+                }
             }
+        }
+        if let Some(link) = last {
+            link.send_xml(xml.unwrap_or_else(|| msg.0.xml_to(self.bare.as_str())));
         }
     }
 }
