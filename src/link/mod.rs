@@ -1042,6 +1042,9 @@ async fn pump(
     full: &FullJid,
     rate: &mut StanzaRate,
 ) -> Stop {
+    // Built once: select! below re-creates its other futures on every turn.
+    let close = rx.close.requested();
+    tokio::pin!(close);
     loop {
         let paused_until = rate.wait_until(Instant::now());
         if paused_until.is_some() && rate.first_pause() {
@@ -1049,7 +1052,7 @@ async fn pump(
         }
         tokio::select! {
             biased;
-            why = rx.close.requested() => {
+            why = &mut close => {
                 // What was queued before the close was accepted for this client (an iq result,
                 // a message): write it first, but never wait long on a client that does not read.
                 let drain = async {
@@ -1077,7 +1080,8 @@ async fn pump(
                     return Stop::Gone;
                 }
             }
-            _ = tokio::time::sleep_until(paused_until.unwrap_or_else(Instant::now)), if paused_until.is_some() => {}
+            // An async block, so that no timer is set up on turns that do not pause.
+            _ = async { tokio::time::sleep_until(paused_until.unwrap_or_else(Instant::now)).await }, if paused_until.is_some() => {}
             inbound = read(io.xs, Some(full)), if paused_until.is_none() => match inbound {
                 Ok(el) => {
                     let Some(kind) = stanza::kind(&el) else {
