@@ -92,7 +92,7 @@ impl ResourceActor {
             ));
             return;
         }
-        stanza.set("from", self.full.to_string());
+        stanza.set("from", self.full.as_str().to_owned());
         let target = match stanza::classify(stanza.attr("to"), |d| self.router.config.hosts(d)) {
             Ok(t) => t,
             Err(stanza::MalformedJid) => {
@@ -107,13 +107,13 @@ impl ResourceActor {
         // From here on `to` is in normalised form (RFC 7622), so that what is routed, what
         // privacy lists compare and the `from` of any error bounced back all agree.
         let normalised = match &target {
-            Target::Bare(b) => Some(b.to_string()),
-            Target::Full(f) => Some(f.to_string()),
-            Target::Remote(j) => Some(j.to_string()),
+            Target::Bare(b) => Some(b.as_str()),
+            Target::Full(f) => Some(f.as_str()),
+            Target::Remote(j) => Some(j.as_str()),
             Target::None | Target::Host(_) => None,
         };
-        if let Some(n) = normalised.filter(|n| stanza.attr("to") != Some(n.as_str())) {
-            stanza.set("to", n);
+        if let Some(n) = normalised.filter(|n| stanza.attr("to") != Some(n)) {
+            stanza.set("to", n.to_string());
         }
         // RFC 6121 §2.1.5: a roster iq with no `to`, or to the user's own bare JID, is the
         // user's own roster, owned by the UserActor.
@@ -136,7 +136,7 @@ impl ResourceActor {
                 _ => {}
             }
         }
-        match (kind, target) {
+        match (kind, &target) {
             // RFC 6121 §4.2, §4.4: presence without `to` is the user's own broadcast.
             (Kind::Presence, Target::None) => self.user.do_send(OwnPresence {
                 full: self.full.clone(),
@@ -183,7 +183,7 @@ impl ResourceActor {
                 presence: stanza,
             }),
             (_, Target::Bare(_)) | (_, Target::Full(_)) | (_, Target::Remote(_)) => {
-                self.route_outbound(stanza)
+                self.route_outbound(stanza, kind, target)
             }
         }
     }
@@ -194,13 +194,13 @@ impl ResourceActor {
     /// user's own outbound stanzas (XEP-0016 §2.13, XEP-0191 §3.3): those are answered
     /// `<not-acceptable/>` with `<blocked/>`. Lists that need the roster to decide are checked
     /// by the UserActor, which holds it.
-    fn route_outbound(&self, stanza: Element) {
+    fn route_outbound(&self, stanza: Element, kind: Kind, target: Target) {
         let Some(list) = self.privacy.as_ref().filter(|l| l.has_outbound_items()) else {
-            return self.router.route(stanza);
+            return self.router.route_to(stanza, kind, target);
         };
         if let Some(allow) = list.fixed(Direction::Outbound) {
             if allow {
-                return self.router.route(stanza);
+                return self.router.route_to(stanza, kind, target);
             }
             if let Some(e) = privacy::blocked_error(&stanza) {
                 self.link.send(e);
@@ -210,14 +210,16 @@ impl ResourceActor {
         if list.needs_roster() {
             return self.user.do_send(CheckOutbound(stanza));
         }
-        let to = stanza.attr("to").and_then(|t| jid::Jid::new(t).ok());
-        match to {
-            Some(to) if !list.allows(Direction::Outbound, &to, &NoRoster) => {
-                if let Some(e) = privacy::blocked_error(&stanza) {
-                    self.link.send(e);
-                }
-            }
-            _ => self.router.route(stanza),
+        let to = match &target {
+            Target::Bare(b) => jid::Jid::from(b.clone()),
+            Target::Full(f) => jid::Jid::from(f.clone()),
+            Target::Remote(j) => j.clone(),
+            Target::None | Target::Host(_) => return self.router.route_to(stanza, kind, target),
+        };
+        if list.allows(Direction::Outbound, &to, &NoRoster) {
+            self.router.route_to(stanza, kind, target)
+        } else if let Some(e) = privacy::blocked_error(&stanza) {
+            self.link.send(e);
         }
     }
 }

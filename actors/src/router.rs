@@ -100,11 +100,21 @@ impl Router {
             log::debug!("not routing a non-stanza element <{}>", stanza.name());
             return;
         };
-        let target = stanza::classify(stanza.attr("to"), |d| self.config.hosts(d));
+        match stanza::classify(stanza.attr("to"), |d| self.config.hosts(d)) {
+            Ok(target) => self.route_to(stanza, kind, target),
+            Err(stanza::MalformedJid) => {
+                log::warn!("router asked to route a stanza without a user target; dropped")
+            }
+        }
+    }
+
+    /// [`Self::route`] for a stanza whose `to` the caller has already classified as `target`
+    /// (and written back in normalised form).
+    pub fn route_to(self: &Arc<Self>, stanza: Element, kind: Kind, target: Target) {
         let bare = match target {
-            Ok(Target::Bare(b)) => b,
-            Ok(Target::Full(f)) => f.to_bare(),
-            Ok(Target::Remote(_)) => {
+            Target::Bare(b) => b,
+            Target::Full(f) => f.to_bare(),
+            Target::Remote(_) => {
                 return self.bounce(
                     &stanza,
                     kind,
@@ -112,7 +122,7 @@ impl Router {
                     DefinedCondition::RemoteServerNotFound,
                 )
             }
-            Ok(Target::None) | Ok(Target::Host(_)) | Err(stanza::MalformedJid) => {
+            Target::None | Target::Host(_) => {
                 log::warn!("router asked to route a stanza without a user target; dropped");
                 return;
             }
