@@ -290,3 +290,27 @@ async fn user_actors_stop_when_idle_and_come_back_on_demand() {
     let m = bob.expect_where(|e| e.name() == "message").await;
     assert_eq!(body(&m).as_deref(), Some("after the nap"));
 }
+
+/// Long tokens (a body far longer than the parser's 8 KiB token limit, with character
+/// references across it, and a long attribute value) reach the recipient intact: the
+/// parser's buffer grows on demand instead of being reserved up front.
+#[actix_rt::test]
+async fn long_text_and_attribute_values_are_delivered_intact() {
+    let s = pair().await;
+    let mut bob = s.online("bob", "pw", "r", 0).await;
+    let mut alice = s.online("alice", "pw", "r", 0).await;
+    let text: String = (0..3000).map(|i| format!("{i} <&> ")).collect();
+    let escaped = text
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    let id = "i".repeat(4000);
+    alice
+        .send(&format!(
+            "<message to='bob@localhost' id='{id}' type='chat'><body>{escaped}</body></message>"
+        ))
+        .await;
+    let m = bob.expect_where(|e| e.name() == "message").await;
+    assert_eq!(m.attr("id"), Some(id.as_str()));
+    assert_eq!(body(&m).as_deref(), Some(text.as_str()));
+}
