@@ -11,7 +11,8 @@
 #        connections, comma separated, e.g. 127.0.0.2,127.0.0.3: ~28 000 ports each),
 #        PIN=SERVER_CPUS/BENCH_CPUS (e.g. PIN=0/1: each server on CPU 0, the load generator on
 #        CPU 1, with taskset, so that at saturation the generator does not take the server's
-#        core; results then go to bench-results/<date>/pinned/)
+#        core; results then go to bench-results/<date>/pinned/), RESULTS_DIR (where results go
+#        instead of bench-results/<date>[/pinned])
 #
 # Installs Prosody and ejabberd from Debian if missing, starts each with its own config and
 # data under a temporary dir on loopback ports that do not clash (authentication without TLS
@@ -66,7 +67,7 @@ ulimit -n "$(ulimit -Hn)"
 
 tmp=$(mktemp -d)
 chmod 755 "$tmp"
-out="$root/bench-results/$(date +%Y-%m-%d)${PIN:+/pinned}"
+out=${RESULTS_DIR:-"$root/bench-results/$(date +%Y-%m-%d)${PIN:+/pinned}"}
 mkdir -p "$out/raw"
 port_cordial=26222
 port_prosody=26322
