@@ -4,7 +4,8 @@
 //! [`FromClient`], where `from` is checked and stamped with the full JID (a client never chooses
 //! its own `from`, RFC 6120 §8.1.2.1), `to` is classified once, and the stanza is handed to the
 //! user's own [`UserActor`], the server's IQ handlers or the [`Router`]. Stanzas for the client
-//! do not pass through here: the UserActor puts them straight into the link's bounded queue.
+//! do not pass through here: the UserActor, or the router from the UserActor's published view,
+//! puts them straight into the link's bounded queue.
 
 use std::sync::Arc;
 

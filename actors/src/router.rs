@@ -15,7 +15,9 @@ use minidom::Element;
 
 use crate::config::ActorsConfig;
 use crate::stanza::{self, DefinedCondition, ErrorType, Kind, Target};
-use crate::user::{Deliver, DeliverBroadcast, DeliverSubscription, SharedPresence, UserActor};
+use crate::user::{
+    Deliver, DeliverBroadcast, DeliverSubscription, Delivery, SharedPresence, UserActor,
+};
 
 pub struct Router {
     pub config: Arc<ActorsConfig>,
@@ -23,8 +25,45 @@ pub struct Router {
     pub metrics: crate::metrics::Metrics,
     /// Running UserActors by normalised bare JID. Keyed by the string so that roster JIDs (kept
     /// normalised) find their account without being parsed again on every broadcast.
-    users: DashMap<Box<str>, Addr<UserActor>, foldhash::fast::RandomState>,
+    users: DashMap<Box<str>, Account, foldhash::fast::RandomState>,
     arbiters: Vec<ArbiterHandle>,
+}
+
+/// A running account: its actor, and what may be delivered to its sessions without the
+/// actor's mailbox (see [`Delivery`]).
+#[derive(Clone)]
+struct Account {
+    addr: Addr<UserActor>,
+    delivery: Arc<Delivery>,
+}
+
+impl Account {
+    fn start(router: &Arc<Router>, bare: &BareJid) -> Self {
+        let delivery = Arc::new(Delivery::default());
+        let (r, b, d) = (router.clone(), bare.clone(), delivery.clone());
+        let addr = UserActor::start_in_arbiter(&router.arbiter_for(bare), move |_| {
+            UserActor::new(b, r, d)
+        });
+        Account { addr, delivery }
+    }
+
+    /// A presence broadcast addressed to `to`, the account's bare JID.
+    fn broadcast(&self, to: &str, presence: &Arc<SharedPresence>) {
+        if !self.delivery.try_broadcast(presence, to) {
+            self.queue(DeliverBroadcast(presence.clone()));
+        }
+    }
+
+    /// Sends a stanza through the actor's mailbox, counted so that no later stanza takes the
+    /// shortcut past it.
+    fn queue<M>(&self, msg: M)
+    where
+        M: Message<Result = ()> + Send + 'static,
+        UserActor: Handler<M>,
+    {
+        self.delivery.queued();
+        self.addr.do_send(msg);
+    }
 }
 
 impl Router {
@@ -51,36 +90,35 @@ impl Router {
     /// The UserActor of a local account, spawned if it is not running. The caller has checked
     /// that the account exists.
     pub fn user(self: &Arc<Self>, bare: &BareJid) -> Addr<UserActor> {
+        self.account(bare).addr
+    }
+
+    fn account(self: &Arc<Self>, bare: &BareJid) -> Account {
         if let Some(a) = self.users.get(bare.as_str()) {
-            if a.connected() {
+            if a.addr.connected() {
                 return a.clone();
             }
         }
-        let mut entry = self.users.entry(bare.as_str().into()).or_insert_with(|| {
-            let router = self.clone();
-            let b = bare.clone();
-            UserActor::start_in_arbiter(&self.arbiter_for(bare), move |_| UserActor::new(b, router))
-        });
-        if !entry.connected() {
-            let router = self.clone();
-            let b = bare.clone();
-            *entry = UserActor::start_in_arbiter(&self.arbiter_for(bare), move |_| {
-                UserActor::new(b, router)
-            });
+        let mut entry = self
+            .users
+            .entry(bare.as_str().into())
+            .or_insert_with(|| Account::start(self, bare));
+        if !entry.addr.connected() {
+            *entry = Account::start(self, bare);
         }
         entry.clone()
     }
 
     /// The UserActor of an account, only if one is running.
     pub fn running_user(&self, bare: &BareJid) -> Option<Addr<UserActor>> {
-        self.users.get(bare.as_str()).map(|a| a.clone())
+        self.users.get(bare.as_str()).map(|a| a.addr.clone())
     }
 
     /// Removes a UserActor from the table if the table still points at it. Returns whether it
     /// did; afterwards new stanzas for the account go to a fresh actor.
     pub fn retire(&self, bare: &BareJid, addr: &Addr<UserActor>) -> bool {
         self.users
-            .remove_if(bare.as_str(), |_, a| a == addr)
+            .remove_if(bare.as_str(), |_, a| a.addr == *addr)
             .is_some()
     }
 
@@ -111,9 +149,9 @@ impl Router {
     /// [`Self::route`] for a stanza whose `to` the caller has already classified as `target`
     /// (and written back in normalised form).
     pub fn route_to(self: &Arc<Self>, stanza: Element, kind: Kind, target: Target) {
-        let bare = match target {
-            Target::Bare(b) => b,
-            Target::Full(f) => f.to_bare(),
+        let (bare, full) = match target {
+            Target::Bare(b) => (b, None),
+            Target::Full(f) => (f.to_bare(), Some(f)),
             Target::Remote(_) => {
                 return self.bounce(
                     &stanza,
@@ -142,10 +180,13 @@ impl Router {
                 }
             }
         }
-        self.user(&bare).do_send(Deliver {
-            stanza,
-            routed_at: std::time::Instant::now(),
-        });
+        let routed_at = std::time::Instant::now();
+        let account = self.account(&bare);
+        let resource = full.as_ref().map(|f| f.resource().as_str());
+        match account.delivery.try_deliver(stanza, kind, resource) {
+            Ok(()) => self.metrics.routed(routed_at),
+            Err(stanza) => account.queue(Deliver { stanza, routed_at }),
+        }
     }
 
     /// Routes a presence broadcast (available or unavailable, from a user's resource) to the
@@ -155,7 +196,7 @@ impl Router {
     pub fn route_broadcast(self: &Arc<Self>, to: &str, presence: &Arc<SharedPresence>) {
         // Roster JIDs are stored normalised: a running local account is found as it is.
         if let Some(user) = self.users.get(to) {
-            return user.do_send(DeliverBroadcast(presence.clone()));
+            return user.broadcast(to, presence);
         }
         let Ok(bare) = BareJid::new(to) else {
             return log::warn!("not broadcasting presence to the malformed roster JID {to:?}");
@@ -165,7 +206,7 @@ impl Router {
         }
         if bare.as_str() != to {
             if let Some(user) = self.users.get(bare.as_str()) {
-                user.do_send(DeliverBroadcast(presence.clone()));
+                user.broadcast(bare.as_str(), presence);
             }
         }
     }
@@ -185,7 +226,7 @@ impl Router {
             })
             .unwrap_or(false);
         match bare {
-            Some(b) if exists => self.user(&b).do_send(DeliverSubscription { stanza, key }),
+            Some(b) if exists => self.account(&b).queue(DeliverSubscription { stanza, key }),
             _ => {
                 if let Err(e) = self.store.outbox_done(&key) {
                     log::error!("dropping an outbox entry for a missing account: {e}");
@@ -270,7 +311,10 @@ impl Router {
     /// Asks every running UserActor to close its sessions.
     pub fn close_all(&self, why: crate::link::StreamClose) {
         for entry in self.users.iter() {
-            entry.value().do_send(crate::user::CloseAll(why.clone()));
+            entry
+                .value()
+                .addr
+                .do_send(crate::user::CloseAll(why.clone()));
         }
     }
 }

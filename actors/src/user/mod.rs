@@ -32,9 +32,11 @@ mod presence;
 mod privacy_iq;
 mod roster_iq;
 mod subscriptions;
+mod view;
 
 pub use privacy_iq::NS_BLOCKING;
 pub use subscriptions::subscription_presence;
+pub use view::Delivery;
 
 /// How long a retired UserActor keeps forwarding stanzas that were already on their way to it
 /// (at most the idle time itself).
@@ -78,10 +80,12 @@ pub struct UserActor {
     retired: bool,
     /// Privacy lists: the default list's snapshot and the lists' writers.
     privacy: privacy_iq::PrivacyState,
+    /// What the router may deliver without this actor (see [`view`]).
+    delivery: Arc<Delivery>,
 }
 
 impl UserActor {
-    pub fn new(bare: BareJid, router: Arc<Router>) -> Self {
+    pub fn new(bare: BareJid, router: Arc<Router>, delivery: Arc<Delivery>) -> Self {
         UserActor {
             bare,
             router,
@@ -92,6 +96,47 @@ impl UserActor {
             idle: None,
             retired: false,
             privacy: Default::default(),
+            delivery,
+        }
+    }
+
+    /// Publishes the sessions as they are now for the router's shortcut (see [`view`]). Call
+    /// after every change to the sessions, their availability or priority, or the privacy
+    /// lists that apply to them, before acting on the change.
+    fn publish_view(&self) {
+        let view = self.view_now();
+        self.delivery.publish(view);
+    }
+
+    fn view_now(&self) -> Option<view::View> {
+        if self.retired || !self.privacy.loaded {
+            return None;
+        }
+        let mut sessions = Vec::with_capacity(self.sessions.len());
+        for (r, s) in &self.sessions {
+            let list = self.effective_list(r);
+            if list.as_ref().is_some_and(|l| l.needs_roster()) {
+                return None;
+            }
+            sessions.push(view::ViewSession {
+                resource: r.as_str().into(),
+                link: s.link.clone(),
+                available: s.available,
+                priority: s.priority,
+                list,
+            });
+        }
+        Some(view::View { sessions })
+    }
+
+    /// The actor is done with a stanza the router counted with [`Delivery::queued`]: now, or
+    /// once the durable write the handler started (`ctx.wait`) is done and what follows it
+    /// has been queued for the sessions.
+    fn delivered(&self, ctx: &mut Context<Self>) {
+        if ctx.waiting() {
+            ctx.wait(actix::fut::ready(()).map(|(), act: &mut Self, _| act.delivery.done()));
+        } else {
+            self.delivery.done();
         }
     }
 
@@ -135,6 +180,7 @@ impl UserActor {
         self.idle = Some(ctx.run_later(idle, move |act, ctx| {
             if act.sessions.is_empty() && !act.retired {
                 act.retired = true;
+                act.publish_view();
                 act.router.retire(&act.bare, &ctx.address());
                 ctx.run_later(RETIRE_GRACE.min(idle), |_, ctx| ctx.stop());
             }
@@ -165,7 +211,7 @@ impl UserActor {
                     return;
                 }
                 let open: Vec<&Session> = self.available().filter(|s| lets_in(self, s)).collect();
-                let Some(top) = open.iter().map(|s| s.priority).filter(|p| *p >= 0).max() else {
+                let Some(top) = view::top_priority(open.iter().map(|s| s.priority)) else {
                     // Only negative priorities (or every session blocks the sender): offline
                     // storage if nothing blocks it (RFC 6121 §8.5.2.1.1).
                     if open.len() == self.available().count()
@@ -175,17 +221,14 @@ impl UserActor {
                     }
                     return;
                 };
-                for s in open.into_iter().filter(|s| s.priority == top) {
-                    s.link.send(stanza.clone());
-                }
+                let top = open.into_iter().filter(|s| s.priority == top);
+                view::send_each(top.map(|s| &s.link).collect(), stanza);
             }
             "headline" => {
-                for s in self
+                let open = self
                     .available()
-                    .filter(|s| s.priority >= 0 && lets_in(self, s))
-                {
-                    s.link.send(stanza.clone());
-                }
+                    .filter(|s| s.priority >= 0 && lets_in(self, s));
+                view::send_each(open.map(|s| &s.link).collect(), stanza);
             }
             "groupchat" => self.router.bounce(
                 &stanza,
@@ -420,6 +463,7 @@ impl Handler<Bind> for UserActor {
             )));
         }
         self.privacy_loaded();
+        self.publish_view();
         if let Some(d) = &self.privacy.default {
             let s = &self.sessions[msg_resource.as_str()];
             s.addr.do_send(crate::resource::SetPrivacy(Some(d.clone())));
@@ -452,6 +496,7 @@ impl Handler<Unbind> for UserActor {
         // RFC 6121 §4.6.1: unavailable also on an abrupt disconnect.
         self.went_away(resource);
         self.sessions.remove(resource);
+        self.publish_view();
         self.arm_idle_timer(ctx);
     }
 }
@@ -529,34 +574,31 @@ pub struct DeliverBroadcast(pub Arc<SharedPresence>);
 impl Handler<DeliverBroadcast> for UserActor {
     type Result = ();
 
-    fn handle(&mut self, msg: DeliverBroadcast, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: DeliverBroadcast, ctx: &mut Context<Self>) {
+        self.deliver_broadcast(&msg.0);
+        self.delivered(ctx);
+    }
+}
+
+impl UserActor {
+    fn deliver_broadcast(&mut self, presence: &Arc<SharedPresence>) {
         if self.retired {
-            return self.router.route_broadcast(self.bare.as_str(), &msg.0);
+            return self.router.route_broadcast(self.bare.as_str(), presence);
         }
         if self.available().next().is_none() {
             return;
         }
         self.privacy_ready();
-        // The sender as the stanza already carries it: nothing formatted per recipient. The
-        // stanza is serialised once; the last session to get it takes it without a copy.
-        let from = msg.0.element.attr("from");
-        let mut xml: Option<String> = None;
-        let mut last: Option<&LinkHandle> = None;
-        for s in self.available() {
-            if self.allows(
+        // The sender as the stanza already carries it: nothing formatted per recipient.
+        let from = presence.element.attr("from");
+        let open = self.available().filter(|s| {
+            self.allows(
                 Some(s.full.resource().as_str()),
                 Direction::PresenceIn,
                 from,
-            ) {
-                if let Some(before) = last.replace(&s.link) {
-                    let x = xml.get_or_insert_with(|| msg.0.xml_to(self.bare.as_str()));
-                    before.send_xml(x.clone());
-                }
-            }
-        }
-        if let Some(link) = last {
-            link.send_xml(xml.unwrap_or_else(|| msg.0.xml_to(self.bare.as_str())));
-        }
+            )
+        });
+        view::send_broadcast(open.map(|s| &s.link), presence, self.bare.as_str());
     }
 }
 
@@ -565,10 +607,12 @@ impl Handler<Deliver> for UserActor {
 
     fn handle(&mut self, msg: Deliver, ctx: &mut Context<Self>) {
         if self.retired {
-            return self.forward(msg.stanza);
+            self.forward(msg.stanza);
+        } else {
+            self.deliver(msg.stanza, ctx);
+            self.router.metrics.routed(msg.routed_at);
         }
-        self.deliver(msg.stanza, ctx);
-        self.router.metrics.routed(msg.routed_at);
+        self.delivered(ctx);
     }
 }
 
@@ -603,12 +647,14 @@ impl Handler<DeliverSubscription> for UserActor {
 
     fn handle(&mut self, msg: DeliverSubscription, ctx: &mut Context<Self>) {
         if self.retired {
-            return self.router.route_subscription(msg.stanza, msg.key);
+            self.router.route_subscription(msg.stanza, msg.key);
+        } else {
+            match SubType::parse(stanza::stanza_type(&msg.stanza)) {
+                Some(t) => self.process_inbound_subscription(t, msg.stanza, Some(msg.key), ctx),
+                None => log::error!("a non-subscription stanza came through the outbox"),
+            }
         }
-        match SubType::parse(stanza::stanza_type(&msg.stanza)) {
-            Some(t) => self.process_inbound_subscription(t, msg.stanza, Some(msg.key), ctx),
-            None => log::error!("a non-subscription stanza came through the outbox"),
-        }
+        self.delivered(ctx);
     }
 }
 

@@ -133,7 +133,8 @@ impl UserActor {
             }
         }
         if was_available {
-            return;
+            // The new priority applies to what the router delivers from now on.
+            return self.publish_view();
         }
         // §4.2.2: probes from the user's bare JID to every contact the user is subscribed to.
         for contact in self.presence_sources() {
@@ -148,6 +149,9 @@ impl UserActor {
         if priority >= 0 {
             self.deliver_offline_to(resource, ctx);
         }
+        // Published last: stored requests and offline messages are queued before anything
+        // the router delivers without this actor.
+        self.publish_view();
     }
 
     /// A resource became unavailable, by presence or by going away (§4.5, §4.6.3): its
@@ -162,6 +166,7 @@ impl UserActor {
         s.presence = None;
         let directed = std::mem::take(&mut s.directed);
         let full = s.full.clone();
+        self.publish_view();
         let own = self.sessions.get(resource).filter(|_| reflect);
         for other in self.available().chain(own) {
             other.link.send(presence.clone());

@@ -27,7 +27,7 @@ const MAX_ITEMS: usize = 1000;
 /// The account's privacy state as the UserActor holds it.
 #[derive(Default)]
 pub(super) struct PrivacyState {
-    loaded: bool,
+    pub(super) loaded: bool,
     /// The default list, compiled; `None` when the account has none.
     pub(super) default: Option<Arc<CompiledList>>,
     /// The writer of each list this actor has changed, by name.
@@ -176,6 +176,7 @@ impl UserActor {
     /// Tells each session's ResourceActor which list now applies to it (for the user's own
     /// outbound stanzas). Called after every change to lists, the default, or an active list.
     pub(super) fn publish_lists(&self) {
+        self.publish_view();
         for (r, s) in &self.sessions {
             s.addr.do_send(SetPrivacy(self.effective_list(r)));
         }
