@@ -5,10 +5,14 @@
 //! is full (RFC 6120 §4.9; the rumqttd link/router split). The link task holds the matching
 //! [`LinkReceiver`] and writes what arrives to the socket.
 
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 
+use futures::task::AtomicWaker;
 use minidom::Element;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::mpsc;
 pub use xmpp_parsers::stream_error::DefinedCondition as StreamCondition;
 
 /// Why the server closes a stream: the stream error condition and an optional text.
@@ -27,10 +31,13 @@ impl StreamClose {
     }
 }
 
+/// Polled by the link task on every turn, so the common case (no close asked) is one atomic
+/// load; the reason is only locked once a close was asked.
 #[derive(Default)]
 struct CloseSignal {
     reason: Mutex<Option<StreamClose>>,
-    notify: Notify,
+    asked: AtomicBool,
+    waker: AtomicWaker,
 }
 
 /// What the actors queue for a client. Small on purpose (the element is boxed): the queue
@@ -115,20 +122,26 @@ impl LinkHandle {
             *r = Some(reason);
         }
         drop(r);
-        self.close.notify.notify_one();
+        self.close.asked.store(true, Ordering::Release);
+        self.close.waker.wake();
         first
     }
 }
 
 impl CloseWatch {
     /// Resolves when the actors asked to close the stream.
-    pub async fn requested(&self) -> StreamClose {
-        loop {
-            if let Some(r) = self.0.reason.lock().expect("close reason lock").clone() {
-                return r;
+    pub fn requested(&self) -> impl Future<Output = StreamClose> + '_ {
+        let signal = &self.0;
+        std::future::poll_fn(move |cx| {
+            if !signal.asked.load(Ordering::Acquire) {
+                signal.waker.register(cx.waker());
+                if !signal.asked.load(Ordering::Acquire) {
+                    return Poll::Pending;
+                }
             }
-            self.0.notify.notified().await;
-        }
+            let reason = signal.reason.lock().expect("close reason lock").clone();
+            Poll::Ready(reason.expect("the reason is set before the close is asked"))
+        })
     }
 }
 

@@ -122,11 +122,14 @@ tokio::task_local! {
 pub struct RawOut(Arc<Mutex<Vec<u8>>>);
 
 impl RawOut {
-    pub fn append(&self, xml: &str) {
-        self.0
-            .lock()
-            .expect("raw output lock")
-            .extend_from_slice(xml.as_bytes());
+    /// Queues `xml`; when nothing else is waiting, its buffer is taken over without a copy.
+    pub fn append(&self, xml: String) {
+        let mut raw = self.0.lock().expect("raw output lock");
+        if raw.is_empty() {
+            *raw = xml.into_bytes();
+        } else {
+            raw.extend_from_slice(xml.as_bytes());
+        }
     }
 }
 

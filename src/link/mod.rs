@@ -13,7 +13,10 @@ pub mod sasl;
 pub mod throttle;
 
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use actix::Actor;
@@ -25,7 +28,7 @@ use cordial_actors::stanza::{self, DefinedCondition, ErrorType};
 use cordial_actors::user::Bind;
 use cordial_actors::xml::BuildAttr;
 use cordial_actors::Router;
-use futures::{SinkExt, StreamExt};
+use futures::{FutureExt, SinkExt, StreamExt};
 use jid::{BareJid, FullJid};
 use minidom::Element;
 use tokio::net::TcpStream;
@@ -470,40 +473,40 @@ async fn raw_stream_error(io: &mut Framing, domain: &str, condition: StreamCondi
     let _ = io.shutdown().await;
 }
 
-/// Reads the next top-level element, mapping every way a read can fail to what we must do.
-/// On a bound stream (`bound` names the client), a silent connection is checked with a ping.
-async fn read(xs: &mut Xs<'_>, bound: Option<&FullJid>) -> Result<Element, Stop> {
-    loop {
-        match xs.next().await {
-            Some(Ok(Stanza(el))) => return Ok(el),
-            Some(Err(ReadError::SoftTimeout)) => {
-                // RFC 6120 §4.6.1: check the connection with a ping; its answer resets the timer.
-                if let Some(full) = bound {
-                    if xs.send(&keepalive_ping(full)).await.is_err() {
-                        return Err(Stop::Gone);
-                    }
-                }
-            }
-            Some(Err(ReadError::StreamFooterReceived)) => return Err(Stop::Footer),
-            Some(Err(ReadError::ParseError(e))) => {
-                let limit = matches!(e, xso::error::Error::Other(m) if m == LIMIT_CROSSED);
-                return Err(if limit {
-                    close(
-                        StreamCondition::PolicyViolation,
-                        "The stanza exceeds the server's size or depth limit",
-                    )
-                } else {
-                    close(StreamCondition::BadFormat, "Unprocessable element")
-                });
-            }
-            Some(Err(ReadError::HardError(e))) => {
-                if e.kind() == std::io::ErrorKind::TimedOut {
-                    return Err(close(
-                        StreamCondition::ConnectionTimeout,
-                        "The connection was silent for too long",
-                    ));
-                }
-                return Err(match xml_error_condition(&e) {
+/// What one item read from the stream asks of us.
+enum Inbound {
+    Stanza(Element),
+    /// The connection was silent for a while: check it with a ping (RFC 6120 §4.6.1; its
+    /// answer resets the timer).
+    Ping,
+    Stop(Stop),
+}
+
+/// Maps every way a read can end to what we must do.
+fn inbound(item: Option<Result<Stanza, ReadError>>) -> Inbound {
+    match item {
+        Some(Ok(Stanza(el))) => Inbound::Stanza(el),
+        Some(Err(ReadError::SoftTimeout)) => Inbound::Ping,
+        Some(Err(ReadError::StreamFooterReceived)) => Inbound::Stop(Stop::Footer),
+        Some(Err(ReadError::ParseError(e))) => {
+            let limit = matches!(e, xso::error::Error::Other(m) if m == LIMIT_CROSSED);
+            Inbound::Stop(if limit {
+                close(
+                    StreamCondition::PolicyViolation,
+                    "The stanza exceeds the server's size or depth limit",
+                )
+            } else {
+                close(StreamCondition::BadFormat, "Unprocessable element")
+            })
+        }
+        Some(Err(ReadError::HardError(e))) => {
+            Inbound::Stop(if e.kind() == std::io::ErrorKind::TimedOut {
+                close(
+                    StreamCondition::ConnectionTimeout,
+                    "The connection was silent for too long",
+                )
+            } else {
+                match xml_error_condition(&e) {
                     Some(c @ StreamCondition::PolicyViolation) => {
                         close(c, "The stanza exceeds the server's size or depth limit")
                     }
@@ -513,9 +516,27 @@ async fn read(xs: &mut Xs<'_>, bound: Option<&FullJid>) -> Result<Element, Stop>
                     ),
                     Some(c) => close(c, "The XML is not well-formed"),
                     None => Stop::Gone,
-                });
+                }
+            })
+        }
+        None => Inbound::Stop(Stop::Gone),
+    }
+}
+
+/// Reads the next top-level element. On a bound stream (`bound` names the client), a silent
+/// connection is checked with a ping.
+async fn read(xs: &mut Xs<'_>, bound: Option<&FullJid>) -> Result<Element, Stop> {
+    loop {
+        match inbound(xs.next().await) {
+            Inbound::Stanza(el) => return Ok(el),
+            Inbound::Ping => {
+                if let Some(full) = bound {
+                    if xs.send(&keepalive_ping(full)).await.is_err() {
+                        return Err(Stop::Gone);
+                    }
+                }
             }
-            None => return Err(Stop::Gone),
+            Inbound::Stop(stop) => return Err(stop),
         }
     }
 }
@@ -985,6 +1006,7 @@ async fn session(
             xs: &mut xs,
             raw: &raw,
             metrics,
+            dirty: false,
         };
         pump(&mut io, &mut rx, &resource, &full, &mut rate).await
     };
@@ -1008,6 +1030,8 @@ struct Io<'a, 'x> {
     xs: &'a mut Xs<'x>,
     raw: &'a RawOut,
     metrics: &'a Metrics,
+    /// Whether the XML stream holds serialised stanzas not yet flushed.
+    dirty: bool,
 }
 
 impl Io<'_, '_> {
@@ -1019,20 +1043,52 @@ impl Io<'_, '_> {
                 if let Some(kind) = stanza::kind(&el) {
                     self.metrics.stanza_out(kind);
                 }
+                self.dirty = true;
                 self.xs.feed(&el).await.map_err(|_| ())
             }
             Outbound::Xml(xml) => {
                 self.metrics.stanza_out_xml(&xml);
-                SinkExt::<&Element>::flush(self.xs).await.map_err(|_| ())?;
-                self.raw.append(&xml);
+                if self.dirty {
+                    self.flush().await?;
+                }
+                self.raw.append(xml);
                 Ok(())
             }
         }
     }
 
+    /// Writes out everything handed over so far (the stream's own buffer, then raw XML).
     async fn flush(&mut self) -> Result<(), ()> {
+        self.dirty = false;
         SinkExt::<&Element>::flush(self.xs).await.map_err(|_| ())
     }
+}
+
+/// The waker the link task reads the socket with: it marks that the read side has something
+/// before it wakes the task, so that the turn after an outbound batch does not poll the reader
+/// (and its timers) again. The socket and timers keep the last waker they were given until
+/// they fire, so a reader left pending stays armed.
+struct ReadWake {
+    woken: AtomicBool,
+    task: std::task::Waker,
+}
+
+impl std::task::Wake for ReadWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        self.task.wake_by_ref();
+    }
+}
+
+/// What woke the link task.
+enum Turn {
+    Close(StreamClose),
+    Out(Outbound),
+    In(Option<Result<Stanza, ReadError>>),
 }
 
 async fn pump(
@@ -1042,17 +1098,48 @@ async fn pump(
     full: &FullJid,
     rate: &mut StanzaRate,
 ) -> Stop {
-    // Built once: select! below re-creates its other futures on every turn.
     let close = rx.close.requested();
     tokio::pin!(close);
+    let task = std::future::poll_fn(|cx| Poll::Ready(cx.waker().clone())).await;
+    let read_wake = Arc::new(ReadWake {
+        woken: AtomicBool::new(true),
+        task,
+    });
+    let read_waker = std::task::Waker::from(read_wake.clone());
+    // Set while reading is paused by the stanza rate limit.
+    let mut paused: Option<Pin<Box<tokio::time::Sleep>>> = None;
     loop {
-        let paused_until = rate.wait_until(Instant::now());
-        if paused_until.is_some() && rate.first_pause() {
-            log::info!("{full}: over the stanza rate limit; reading paused until it slows down");
-        }
-        tokio::select! {
-            biased;
-            why = &mut close => {
+        let mut polled = false;
+        let turn = std::future::poll_fn(|cx| {
+            // Polled again: the task was woken. If nothing below accounts for it (a TLS write
+            // that left the plain task waker with the socket, say), the reader is polled too.
+            let woken = std::mem::replace(&mut polled, true);
+            if let Poll::Ready(why) = close.poll_unpin(cx) {
+                return Poll::Ready(Turn::Close(why));
+            }
+            if let Poll::Ready(Some(out)) = rx.stanzas.poll_recv(cx) {
+                return Poll::Ready(Turn::Out(out));
+            }
+            if let Some(p) = paused.as_mut() {
+                if p.poll_unpin(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                paused = None;
+                read_wake.woken.store(true, Ordering::Release);
+            }
+            if read_wake.woken.swap(false, Ordering::AcqRel) || woken {
+                let mut rcx = Context::from_waker(&read_waker);
+                if let Poll::Ready(item) = io.xs.poll_next_unpin(&mut rcx) {
+                    // More may be buffered already: read again on the next turn.
+                    read_wake.woken.store(true, Ordering::Release);
+                    return Poll::Ready(Turn::In(item));
+                }
+            }
+            Poll::Pending
+        })
+        .await;
+        match turn {
+            Turn::Close(why) => {
                 // What was queued before the close was accepted for this client (an iq result,
                 // a message): write it first, but never wait long on a client that does not read.
                 let drain = async {
@@ -1066,7 +1153,7 @@ async fn pump(
                 let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
                 return Stop::Error(why);
             }
-            Some(out) = rx.stanzas.recv() => {
+            Turn::Out(out) => {
                 if io.write_out(out).await.is_err() {
                     return Stop::Gone;
                 }
@@ -1080,20 +1167,33 @@ async fn pump(
                     return Stop::Gone;
                 }
             }
-            // An async block, so that no timer is set up on turns that do not pause.
-            _ = async { tokio::time::sleep_until(paused_until.unwrap_or_else(Instant::now)).await }, if paused_until.is_some() => {}
-            inbound = read(io.xs, Some(full)), if paused_until.is_none() => match inbound {
-                Ok(el) => {
+            Turn::In(item) => match inbound(item) {
+                Inbound::Stanza(el) => {
                     let Some(kind) = stanza::kind(&el) else {
                         return not_a_stanza(&el);
                     };
                     io.metrics.stanza_in(kind);
                     rate.spend();
+                    if let Some(until) = rate.wait_until(Instant::now()) {
+                        if rate.first_pause() {
+                            log::info!(
+                                "{full}: over the stanza rate limit; reading paused until it slows down"
+                            );
+                        }
+                        paused = Some(Box::pin(tokio::time::sleep_until(until)));
+                    }
                     if resource.send(FromClient(el)).await.is_err() {
                         return Stop::Gone;
                     }
                 }
-                Err(stop) => return stop,
+                Inbound::Ping => {
+                    io.dirty = true;
+                    if io.xs.send(&keepalive_ping(full)).await.is_err() {
+                        return Stop::Gone;
+                    }
+                    io.dirty = false;
+                }
+                Inbound::Stop(stop) => return stop,
             },
         }
     }
