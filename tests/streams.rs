@@ -438,6 +438,46 @@ async fn rfc6120_4_4_keepalives_and_closing_handshake() {
     assert!(matches!(c.next().await, Got::Footer));
 }
 
+/// RFC 6120 §4.6.1: a bound client that falls silent is checked with a ping; stanzas for it
+/// still flow meanwhile; if it never answers, its stream ends with `<connection-timeout/>`.
+#[actix_rt::test]
+async fn rfc6120_4_6_1_a_silent_client_is_pinged_then_timed_out() {
+    let s = TestServer::start_with(|c| c.limits.idle_timeout_secs = 10).await;
+    s.add_user("alice", "pw").await;
+    s.add_user("bob", "pw").await;
+    let mut quiet = s.online("alice", "pw", "r", 0).await;
+    let mut bob = s.online("bob", "pw", "r", 0).await;
+    let Some(Got::Element(ping)) = quiet.next_within(std::time::Duration::from_secs(15)).await
+    else {
+        panic!("no ping to a silent client");
+    };
+    assert_eq!(ping.name(), "iq");
+    assert!(ping.has_child("ping", "urn:xmpp:ping"));
+    // Bob, as silent so far, answers his own ping, then talks to alice (not the server): her
+    // stream is still written to...
+    let bob_ping = bob
+        .expect_where(|e| e.name() == "iq" && e.attr("type") == Some("get"))
+        .await;
+    let id = bob_ping.attr("id").unwrap().to_string();
+    bob.send(&format!("<iq type='result' id='{id}' to='{DOMAIN}'/>"))
+        .await;
+    bob.send("<message to='alice@localhost/r' type='chat'><body>still there?</body></message>")
+        .await;
+    let m = quiet.expect_where(|e| e.name() == "message").await;
+    assert_eq!(body(&m).as_deref(), Some("still there?"));
+    // ...but what counts is that she says nothing: the stream is closed.
+    let Some(Got::Element(e)) = quiet.next_within(std::time::Duration::from_secs(15)).await else {
+        panic!("a client that never answers is not disconnected");
+    };
+    assert_eq!(e.name(), "error");
+    assert!(e.has_child("connection-timeout", "urn:ietf:params:xml:ns:xmpp-streams"));
+    // Bob, who kept talking to the server, is still served.
+    let r = bob
+        .iq("get", Some(DOMAIN), "<ping xmlns='urn:xmpp:ping'/>")
+        .await;
+    assert_eq!(r.attr("type"), Some("result"));
+}
+
 /// A client that does not read has a bounded queue and is disconnected when it overflows,
 /// while the sender is unaffected.
 #[actix_rt::test]
