@@ -3,7 +3,8 @@
 # its own fresh data dir, alternated ROUNDS times in one run, for before/after figures of a change.
 #
 #   scripts/bench/ab.sh BASELINE_BINARY [N] [RATE] [ROUNDS]   defaults: 1000 100000 2
-#   env: DURATION (s, default 10)
+#   env: DURATION (s, default 10); PIN=SERVER_CPUS/BENCH_CPUS (e.g. PIN=0/1) pins each
+#        server and the load generator with taskset, as compare.sh does
 #
 # Build the baseline from another commit with, e.g.:
 #   git worktree add /tmp/base <commit> && (cd /tmp/base && cargo build --release -p cordial)
@@ -32,6 +33,10 @@ run() { # LABEL BINARY
   cordial_toml "$data" "$port" false
   serve_cordial "$bin" "$data" "$port"
   local b=("$root/target/release/cordial-bench" --port "$port" --server-pid "$pid")
+  if [ -n "${PIN:-}" ]; then
+    taskset -a -p -c "${PIN%/*}" "$pid" >/dev/null
+    b=(taskset -c "${PIN#*/}" "${b[@]}")
+  fi
   "${b[@]}" register -n "$n" >/dev/null
   out=$("${b[@]}" --label "$label" chat -n "$n" --rate "$rate" --duration "$duration")
   echo "$out"
