@@ -343,6 +343,19 @@ pub struct Params {
     pub iterations: usize,
 }
 
+/// Waits, when the server's pid is known, until it uses under 5 % of a core over a second (at
+/// most five minutes).
+async fn server_quiet(ctx: &Ctx) {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while let Some(c0) = ctx.server_cpu() {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        match ctx.server_cpu() {
+            Some(c1) if c1 - c0 > 0.05 && Instant::now() < deadline => continue,
+            _ => return,
+        }
+    }
+}
+
 pub async fn presence(ctx: Arc<Ctx>, p: Params) -> serde_json::Value {
     let Params {
         n,
@@ -361,8 +374,10 @@ pub async fn presence(ctx: Arc<Ctx>, p: Params) -> serde_json::Value {
     let online = Arc::new(Online::start(&ctx, who.clone(), n, &sh).await);
     let online_count = online.writers.len();
     let login_secs = t0.elapsed().as_secs_f64();
-    // Initial presence and probe answers settle first.
+    // Initial presence and probe answers settle first, then whatever else the logins left the
+    // server to do, so that the fan-out measures the fan-out.
     let initial_presences = sh.settle().await;
+    server_quiet(&ctx).await;
 
     // 1. Hub fan-out.
     let mut fanout_ms = Vec::new();
