@@ -594,3 +594,46 @@ async fn rfc6121_4_presence_error_stops_broadcasts() {
     juliet.send("<presence><show>dnd</show></presence>").await;
     romeo.expect_silence(300).await;
 }
+
+/// A contact whose account went idle (its UserActor retired) and came back still gets the
+/// user's presence changes: the user's actor does not keep delivering through the contact's
+/// old actor.
+#[actix_rt::test]
+async fn a_contact_back_after_its_actor_retired_still_gets_presence_changes() {
+    let s = TestServer::start_with(|c| c.limits.user_idle_secs = 1).await;
+    s.add_user("alice", "pw").await;
+    s.add_user("bob", "pw").await;
+    let mut alice = s.online("alice", "pw", "r", 0).await;
+    let mut bob = s.online("bob", "pw", "r", 0).await;
+    for c in [&mut alice, &mut bob] {
+        c.iq("get", None, "<query xmlns='jabber:iq:roster'/>").await;
+    }
+    subscribe(&mut bob, "bob@localhost", &mut alice, "alice@localhost").await;
+    let status = |text: &'static str| {
+        move |e: &Element| {
+            e.name() == "presence"
+                && e.get_child("status", "jabber:client")
+                    .is_some_and(|s| s.text() == text)
+        }
+    };
+    alice
+        .send("<presence><status>one</status></presence>")
+        .await;
+    bob.expect_where(status("one")).await;
+    bob.close().await;
+    let mut waited = 0;
+    while s.handle().router().running_users() > 1 && waited < 50 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    assert_eq!(
+        s.handle().router().running_users(),
+        1,
+        "bob's actor retired"
+    );
+    let mut bob = s.online("bob", "pw", "r", 0).await;
+    alice
+        .send("<presence><status>two</status></presence>")
+        .await;
+    bob.expect_where(status("two")).await;
+}

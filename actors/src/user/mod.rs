@@ -82,6 +82,15 @@ pub struct UserActor {
     privacy: privacy_iq::PrivacyState,
     /// What the router may deliver without this actor (see [`view`]).
     delivery: Arc<Delivery>,
+    /// The presence subscribers' delivery handles, kept between broadcasts.
+    audience: Option<Audience>,
+}
+
+/// The delivery handle of each presence subscriber, in roster order, as last found; valid for
+/// the roster version and count of presence errors in `key`.
+struct Audience {
+    key: (u64, usize),
+    handles: Vec<Option<Arc<Delivery>>>,
 }
 
 impl UserActor {
@@ -97,6 +106,7 @@ impl UserActor {
             retired: false,
             privacy: Default::default(),
             delivery,
+            audience: None,
         }
     }
 
@@ -411,6 +421,8 @@ impl Actor for UserActor {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
+        // However it stopped, nothing may be delivered past it any more.
+        self.delivery.publish(None);
         log::debug!("user actor for {} stopped", self.bare);
     }
 }
