@@ -194,30 +194,10 @@ impl Router {
     /// UserActor has no available resource, so the presence is ignored as RFC 6121 §8.5.2.2.1
     /// says, without starting anything or reading storage.
     pub fn route_broadcast(self: &Arc<Self>, to: &str, presence: &Arc<SharedPresence>) {
-        self.route_broadcast_via(to, &mut None, presence)
-    }
-
-    /// [`Self::route_broadcast`] through `handle`, the contact's delivery handle as the caller
-    /// last found it: tried first, and replaced by what the table holds when it does not take
-    /// the broadcast (the account's actor retired or is starting).
-    pub fn route_broadcast_via(
-        self: &Arc<Self>,
-        to: &str,
-        handle: &mut Option<Arc<Delivery>>,
-        presence: &Arc<SharedPresence>,
-    ) {
-        if handle
-            .as_ref()
-            .is_some_and(|d| d.try_broadcast(presence, to))
-        {
-            return;
-        }
         // Roster JIDs are stored normalised: a running local account is found as it is.
         if let Some(user) = self.users.get(to) {
-            *handle = Some(user.delivery.clone());
             return user.broadcast(to, presence);
         }
-        *handle = None;
         let Ok(bare) = BareJid::new(to) else {
             return log::warn!("not broadcasting presence to the malformed roster JID {to:?}");
         };

@@ -82,15 +82,6 @@ pub struct UserActor {
     privacy: privacy_iq::PrivacyState,
     /// What the router may deliver without this actor (see [`view`]).
     delivery: Arc<Delivery>,
-    /// The presence subscribers' delivery handles, kept between broadcasts.
-    audience: Option<Audience>,
-}
-
-/// The delivery handle of each presence subscriber, in roster order, as last found; valid for
-/// the roster version and count of presence errors in `key`.
-struct Audience {
-    key: (u64, usize),
-    handles: Vec<Option<Arc<Delivery>>>,
 }
 
 impl UserActor {
@@ -106,7 +97,6 @@ impl UserActor {
             retired: false,
             privacy: Default::default(),
             delivery,
-            audience: None,
         }
     }
 

@@ -2,13 +2,11 @@
 //! its resources and to subscribed contacts, probes sent at initial presence and answered on
 //! the user's behalf, directed presence, and unavailable at logout and on abrupt disconnect.
 
-use std::sync::Arc;
-
 use actix::prelude::*;
 use jid::{FullJid, Jid};
 use minidom::Element;
 
-use super::{Audience, SharedPresence, UserActor};
+use super::{SharedPresence, UserActor};
 use crate::ns;
 use crate::privacy::Direction;
 use crate::stanza;
@@ -27,39 +25,6 @@ impl UserActor {
             .filter(|i| matches!(i.subscription.as_str(), "from" | "both"))
             .filter(|i| !self.presence_errors.contains(&i.jid))
             .map(|i| i.jid.as_str())
-    }
-
-    /// Routes a broadcast from `resource` to every contact subscribed to the user's presence
-    /// that the session's list lets it go to (RFC 3921 §10.11), and calls `told` with each.
-    ///
-    /// Each contact's delivery handle is kept from one broadcast to the next (in
-    /// [`Self::presence_subscribers`] order, while the roster version and the presence errors
-    /// stay as they were), so the router's table is only searched again for a contact whose
-    /// handle no longer takes broadcasts.
-    fn broadcast_to_subscribers(
-        &mut self,
-        resource: &str,
-        shared: &Arc<SharedPresence>,
-        mut told: impl FnMut(&str),
-    ) {
-        let key = (
-            self.roster.as_ref().map_or(0, |r| r.ver()),
-            self.presence_errors.len(),
-        );
-        let mut audience = match self.audience.take() {
-            Some(a) if a.key == key => a,
-            _ => Audience {
-                key,
-                handles: vec![None; self.presence_subscribers().count()],
-            },
-        };
-        for (contact, handle) in self.presence_subscribers().zip(audience.handles.iter_mut()) {
-            if self.allows_jid(Some(resource), Direction::PresenceOut, contact) {
-                self.router.route_broadcast_via(contact, handle, shared);
-                told(contact);
-            }
-        }
-        self.audience = Some(audience);
     }
 
     /// Contacts whose presence the user receives ("To" or "Both").
@@ -161,7 +126,12 @@ impl UserActor {
         }
         self.privacy_ready();
         let shared = SharedPresence::new(full, presence);
-        self.broadcast_to_subscribers(resource, &shared, |_| {});
+        for contact in self.presence_subscribers() {
+            // Presence-out items of the session's list (RFC 3921 §10.11).
+            if self.allows_jid(Some(resource), Direction::PresenceOut, contact) {
+                self.router.route_broadcast(contact, &shared);
+            }
+        }
         if was_available {
             // The new priority applies to what the router delivers from now on.
             return self.publish_view();
@@ -204,11 +174,15 @@ impl UserActor {
         self.privacy_ready();
         let shared = SharedPresence::new(full, presence);
         let mut told = Vec::new();
-        self.broadcast_to_subscribers(resource, &shared, |contact| {
+        for contact in self.presence_subscribers() {
+            if !self.allows_jid(Some(resource), Direction::PresenceOut, contact) {
+                continue;
+            }
+            self.router.route_broadcast(contact, &shared);
             if !directed.is_empty() {
                 told.push(contact.to_string());
             }
-        });
+        }
         told.sort();
         for to in directed {
             if told.binary_search(&to).is_err() {
