@@ -478,6 +478,23 @@ async fn rfc6120_4_6_1_a_silent_client_is_pinged_then_timed_out() {
     assert_eq!(r.attr("type"), Some("result"));
 }
 
+/// RFC 6120 §4.4: stanzas sent in the same packet as the closing tag are still answered,
+/// before the server's own closing tag.
+#[actix_rt::test]
+async fn rfc6120_4_4_a_request_sent_with_the_closing_tag_is_answered_first() {
+    let s = TestServer::start().await;
+    s.add_user("alice", "pw").await;
+    let mut c = s.login("alice", "pw", "r").await;
+    c.send(&format!(
+        "<iq type='get' id='last' to='{DOMAIN}'><ping xmlns='urn:xmpp:ping'/></iq></stream:stream>"
+    ))
+    .await;
+    let r = c.expect_where(|e| e.name() == "iq").await;
+    assert_eq!(r.attr("id"), Some("last"));
+    assert_eq!(r.attr("type"), Some("result"));
+    assert!(matches!(c.next().await, Got::Footer));
+}
+
 /// A client that does not read has a bounded queue and is disconnected when it overflows,
 /// while the sender is unaffected.
 #[actix_rt::test]

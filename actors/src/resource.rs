@@ -247,7 +247,8 @@ impl Actor for ResourceActor {
     }
 }
 
-/// A stanza the client sent, in order. The link awaits each one, which gives backpressure.
+/// A stanza the client sent, in order. The link waits when the mailbox is full, which gives
+/// backpressure.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct FromClient(pub Element);
@@ -258,6 +259,18 @@ impl Handler<FromClient> for ResourceActor {
     fn handle(&mut self, msg: FromClient, ctx: &mut Context<Self>) {
         self.process(msg.0, ctx);
     }
+}
+
+/// Answered once the actor has handled everything sent to it before (its mailbox is FIFO):
+/// the link waits for it before answering a client's closing stream tag.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Handled;
+
+impl Handler<Handled> for ResourceActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Handled, _: &mut Context<Self>) {}
 }
 
 /// Close the stream with a stream error (conflict, account deleted, shutdown).

@@ -23,7 +23,7 @@ use actix::Actor;
 use base64::Engine as _;
 use cordial_actors::link::{link_pair, LinkReceiver, Outbound, StreamClose, StreamCondition};
 use cordial_actors::metrics::{Metrics, Transport as Via};
-use cordial_actors::resource::{FromClient, LinkClosed, ResourceActor};
+use cordial_actors::resource::{FromClient, Handled, LinkClosed, ResourceActor};
 use cordial_actors::stanza::{self, DefinedCondition, ErrorType};
 use cordial_actors::user::Bind;
 use cordial_actors::xml::BuildAttr;
@@ -1182,8 +1182,16 @@ async fn pump(
                         }
                         paused = Some(Box::pin(tokio::time::sleep_until(until)));
                     }
-                    if resource.send(FromClient(el)).await.is_err() {
-                        return Stop::Gone;
+                    // Into the resource actor's bounded mailbox; only when it is full does the
+                    // link wait (backpressure), so the usual stanza costs no reply channel.
+                    match resource.try_send(FromClient(el)) {
+                        Ok(()) => {}
+                        Err(actix::prelude::SendError::Full(msg)) => {
+                            if resource.send(msg).await.is_err() {
+                                return Stop::Gone;
+                            }
+                        }
+                        Err(actix::prelude::SendError::Closed(_)) => return Stop::Gone,
                     }
                 }
                 Inbound::Ping => {
@@ -1192,6 +1200,20 @@ async fn pump(
                         return Stop::Gone;
                     }
                     io.dirty = false;
+                }
+                Inbound::Stop(Stop::Footer) => {
+                    // RFC 6120 §4.4: what the client sent before its closing tag is answered
+                    // before ours.
+                    let _ = resource.send(Handled).await;
+                    while let Ok(more) = rx.stanzas.try_recv() {
+                        if io.write_out(more).await.is_err() {
+                            return Stop::Gone;
+                        }
+                    }
+                    if io.flush().await.is_err() {
+                        return Stop::Gone;
+                    }
+                    return Stop::Footer;
                 }
                 Inbound::Stop(stop) => return stop,
             },

@@ -430,13 +430,19 @@ impl Hash for Namespace<'_> {
 
 impl Ord for Namespace<'_> {
 	fn cmp(&self, other: &Namespace<'_>) -> Ordering {
-		self.deref().cmp(other.deref())
+		let (a, b) = (self.deref(), other.deref());
+		// Namespaces are interned: the same name is mostly the same string.
+		if core::ptr::eq(a, b) {
+			return Ordering::Equal;
+		}
+		a.cmp(b)
 	}
 }
 
 impl PartialEq for Namespace<'_> {
 	fn eq(&self, other: &Namespace<'_>) -> bool {
-		self.deref() == other.deref()
+		let (a, b) = (self.deref(), other.deref());
+		core::ptr::eq(a, b) || a == b
 	}
 }
 
