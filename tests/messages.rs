@@ -271,16 +271,7 @@ async fn user_actors_stop_when_idle_and_come_back_on_demand() {
     let bob = s.online("bob", "pw", "r", 0).await;
     assert!(s.handle().router().running_users() >= 1);
     bob.close().await;
-    let mut waited = 0;
-    while s.handle().router().running_users() > 0 && waited < 50 {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        waited += 1;
-    }
-    assert_eq!(
-        s.handle().router().running_users(),
-        0,
-        "bob's actor retired"
-    );
+    assert_eq!(s.running_users_down_to(0).await, 0, "bob's actor retired");
     let mut alice = s.online("alice", "pw", "r", 0).await;
     alice.send(&chat("bob@localhost", "after the nap")).await;
     alice

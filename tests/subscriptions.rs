@@ -621,16 +621,7 @@ async fn a_contact_back_after_its_actor_retired_still_gets_presence_changes() {
         .await;
     bob.expect_where(status("one")).await;
     bob.close().await;
-    let mut waited = 0;
-    while s.handle().router().running_users() > 1 && waited < 50 {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        waited += 1;
-    }
-    assert_eq!(
-        s.handle().router().running_users(),
-        1,
-        "bob's actor retired"
-    );
+    assert_eq!(s.running_users_down_to(1).await, 1, "bob's actor retired");
     let mut bob = s.online("bob", "pw", "r", 0).await;
     alice
         .send("<presence><status>two</status></presence>")

@@ -70,6 +70,19 @@ impl TestServer {
         self.handle.as_ref().unwrap()
     }
 
+    /// Waits (at most 5 s) until no more than `n` UserActors are running, and returns how many
+    /// are: an account's actor retires `user_idle_secs` after its last session.
+    pub async fn running_users_down_to(&self, n: usize) -> usize {
+        let router = self.handle().router();
+        for _ in 0..50 {
+            if router.running_users() <= n {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        router.running_users()
+    }
+
     pub fn addr(&self) -> SocketAddr {
         self.handle().c2s_addr().unwrap()
     }
