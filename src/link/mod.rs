@@ -32,6 +32,7 @@ use futures::{FutureExt, SinkExt, StreamExt};
 use jid::{BareJid, FullJid};
 use minidom::Element;
 use tokio::net::TcpStream;
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_xmpp::xmlstream::{self, ReadError, StreamHeader, Timeouts, XmlStream};
 use xmpp_parsers::stream_error::StreamError;
@@ -1062,6 +1063,14 @@ impl Io<'_, '_> {
         self.dirty = false;
         SinkExt::<&Element>::flush(self.xs).await.map_err(|_| ())
     }
+
+    /// Writes what else the queue holds, then flushes it all in one go.
+    async fn write_queued(&mut self, queue: &mut mpsc::Receiver<Outbound>) -> Result<(), ()> {
+        while let Ok(more) = queue.try_recv() {
+            self.write_out(more).await?;
+        }
+        self.flush().await
+    }
 }
 
 /// The waker the link task reads the socket with: it marks that the read side has something
@@ -1142,28 +1151,15 @@ async fn pump(
             Turn::Close(why) => {
                 // What was queued before the close was accepted for this client (an iq result,
                 // a message): write it first, but never wait long on a client that does not read.
-                let drain = async {
-                    while let Ok(more) = rx.stanzas.try_recv() {
-                        if io.write_out(more).await.is_err() {
-                            return;
-                        }
-                    }
-                    let _ = io.flush().await;
-                };
+                let drain = io.write_queued(&mut rx.stanzas);
                 let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
                 return Stop::Error(why);
             }
             Turn::Out(out) => {
-                if io.write_out(out).await.is_err() {
-                    return Stop::Gone;
-                }
-                // Write whatever else is queued in the same flush.
-                while let Ok(more) = rx.stanzas.try_recv() {
-                    if io.write_out(more).await.is_err() {
-                        return Stop::Gone;
-                    }
-                }
-                if io.flush().await.is_err() {
+                // Whatever else is queued goes out in the same flush.
+                if io.write_out(out).await.is_err()
+                    || io.write_queued(&mut rx.stanzas).await.is_err()
+                {
                     return Stop::Gone;
                 }
             }
@@ -1195,22 +1191,16 @@ async fn pump(
                     }
                 }
                 Inbound::Ping => {
-                    io.dirty = true;
+                    // `send` flushes: nothing is left buffered after it.
                     if io.xs.send(&keepalive_ping(full)).await.is_err() {
                         return Stop::Gone;
                     }
-                    io.dirty = false;
                 }
                 Inbound::Stop(Stop::Footer) => {
                     // RFC 6120 §4.4: what the client sent before its closing tag is answered
                     // before ours.
                     let _ = resource.send(Handled).await;
-                    while let Ok(more) = rx.stanzas.try_recv() {
-                        if io.write_out(more).await.is_err() {
-                            return Stop::Gone;
-                        }
-                    }
-                    if io.flush().await.is_err() {
+                    if io.write_queued(&mut rx.stanzas).await.is_err() {
                         return Stop::Gone;
                     }
                     return Stop::Footer;
