@@ -1007,7 +1007,6 @@ async fn session(
             xs: &mut xs,
             raw: &raw,
             metrics,
-            dirty: false,
         };
         pump(&mut io, &mut rx, &resource, &full, &mut rate).await
     };
@@ -1031,43 +1030,25 @@ struct Io<'a, 'x> {
     xs: &'a mut Xs<'x>,
     raw: &'a RawOut,
     metrics: &'a Metrics,
-    /// Whether the XML stream holds serialised stanzas not yet flushed.
-    dirty: bool,
 }
 
 impl Io<'_, '_> {
-    /// Hands one outbound stanza to the stream. Pre-serialised XML goes around the serialiser:
-    /// what the stream has buffered is flushed first, so the order is kept.
-    async fn write_out(&mut self, out: Outbound) -> Result<(), ()> {
-        match out {
-            Outbound::Stanza(el) => {
-                if let Some(kind) = stanza::kind(&el) {
-                    self.metrics.stanza_out(kind);
-                }
-                self.dirty = true;
-                self.xs.feed(&el).await.map_err(|_| ())
-            }
-            Outbound::Xml(xml) => {
-                self.metrics.stanza_out_xml(&xml);
-                if self.dirty {
-                    self.flush().await?;
-                }
-                self.raw.append(xml);
-                Ok(())
-            }
-        }
+    /// Hands one outbound stanza to the socket. It goes around the XML stream's serialiser,
+    /// which only writes the stream's own elements (each flushed as it is sent).
+    fn write_out(&mut self, Outbound(xml): Outbound) {
+        self.metrics.stanza_out_xml(&xml);
+        self.raw.append(xml);
     }
 
     /// Writes out everything handed over so far (the stream's own buffer, then raw XML).
     async fn flush(&mut self) -> Result<(), ()> {
-        self.dirty = false;
         SinkExt::<&Element>::flush(self.xs).await.map_err(|_| ())
     }
 
     /// Writes what else the queue holds, then flushes it all in one go.
     async fn write_queued(&mut self, queue: &mut mpsc::Receiver<Outbound>) -> Result<(), ()> {
         while let Ok(more) = queue.try_recv() {
-            self.write_out(more).await?;
+            self.write_out(more);
         }
         self.flush().await
     }
@@ -1157,9 +1138,8 @@ async fn pump(
             }
             Turn::Out(out) => {
                 // Whatever else is queued goes out in the same flush.
-                if io.write_out(out).await.is_err()
-                    || io.write_queued(&mut rx.stanzas).await.is_err()
-                {
+                io.write_out(out);
+                if io.write_queued(&mut rx.stanzas).await.is_err() {
                     return Stop::Gone;
                 }
             }

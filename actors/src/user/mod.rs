@@ -545,7 +545,7 @@ impl SharedPresence {
     pub fn new(from: FullJid, mut element: Element) -> Arc<Self> {
         element.set("from", from.to_string());
         element.unset("to");
-        let xml = String::from(&element);
+        let xml = crate::xml::serialize(&element);
         Arc::new(SharedPresence { from, element, xml })
     }
 
@@ -556,7 +556,7 @@ impl SharedPresence {
         p
     }
 
-    /// The stanza addressed to `to`, serialised (for [`crate::link::Outbound::Xml`]).
+    /// The stanza addressed to `to`, serialised (for [`crate::link::Outbound`]).
     pub fn xml_to(&self, to: &str) -> String {
         let rest = self.xml.strip_prefix("<presence").unwrap_or(&self.xml);
         let mut out = String::with_capacity(self.xml.len() + to.len() + 8);

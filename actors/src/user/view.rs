@@ -237,11 +237,8 @@ mod tests {
     /// What a session's queue holds, as (name, to) pairs.
     fn queued(rx: &mut LinkReceiver) -> Vec<(String, String)> {
         let mut out = Vec::new();
-        while let Ok(o) = rx.stanzas.try_recv() {
-            let el = match o {
-                Outbound::Stanza(e) => *e,
-                Outbound::Xml(x) => x.parse().unwrap(),
-            };
+        while let Ok(Outbound(xml)) = rx.stanzas.try_recv() {
+            let el: Element = xml.parse().unwrap();
             out.push((
                 el.name().to_string(),
                 el.attr("to").unwrap_or("").to_string(),
