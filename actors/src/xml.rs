@@ -73,7 +73,10 @@ fn push_value(out: &mut String, value: &str) {
 /// value normalisation would otherwise turn into spaces).
 pub fn push_escaped(out: &mut String, s: &str) {
     let mut rest = s;
-    while let Some(i) = rest.find(['&', '<', '>', '\'', '"', '\n', '\r', '\t']) {
+    while let Some(i) = rest
+        .bytes()
+        .position(|b| matches!(b, b'&' | b'<' | b'>' | b'\'' | b'"' | b'\n' | b'\r' | b'\t'))
+    {
         out.push_str(&rest[..i]);
         out.push_str(match rest.as_bytes()[i] {
             b'&' => "&amp;",
@@ -183,7 +186,10 @@ fn write_element(
 /// otherwise turn into a line feed).
 fn push_text(out: &mut String, s: &str) {
     let mut rest = s;
-    while let Some(i) = rest.find(['&', '<', '>', '\r']) {
+    while let Some(i) = rest
+        .bytes()
+        .position(|b| matches!(b, b'&' | b'<' | b'>' | b'\r'))
+    {
         out.push_str(&rest[..i]);
         out.push_str(match rest.as_bytes()[i] {
             b'&' => "&amp;",
