@@ -45,12 +45,55 @@ pub type Result<T> = std::result::Result<T, StorageError>;
 
 /// The salted SCRAM keys of one hash function (RFC 5802 §3). The password itself, and the
 /// SaltedPassword or ClientKey (both password-equivalent), are never stored.
+///
+/// The byte fields are stored as base64 strings: a record is read on every login, and a JSON
+/// array of numbers took a sixth of a SCRAM login's CPU to parse. Records written as arrays by
+/// earlier versions still read.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScramKeys {
     pub iterations: u32,
+    #[serde(with = "bytes")]
     pub salt: Vec<u8>,
+    #[serde(with = "bytes")]
     pub stored_key: Vec<u8>,
+    #[serde(with = "bytes")]
     pub server_key: Vec<u8>,
+}
+
+/// Byte strings in records: written as base64, read as base64 or as an array of numbers.
+mod bytes {
+    use base64::Engine as _;
+    use serde::{de, Deserializer, Serializer};
+
+    const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&B64.encode(v))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        struct Bytes;
+        impl<'de> de::Visitor<'de> for Bytes {
+            type Value = Vec<u8>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("base64 or an array of bytes")
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Vec<u8>, E> {
+                B64.decode(v).map_err(E::custom)
+            }
+
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                while let Some(b) = seq.next_element()? {
+                    out.push(b);
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_any(Bytes)
+    }
 }
 
 /// What is stored for an account's password: SCRAM keys for SHA-1 and SHA-256.

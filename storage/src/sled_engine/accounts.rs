@@ -112,4 +112,35 @@ mod tests {
         assert!(!store.delete_account("a@x").unwrap());
         assert!(!store.account_exists("a@x").unwrap());
     }
+
+    #[test]
+    fn credentials_written_as_number_arrays_by_earlier_versions_still_read() {
+        let (_dir, store) = temp_store();
+        let old = creds(7);
+        let keys = |k: &crate::ScramKeys| {
+            serde_json::json!({
+                "iterations": k.iterations,
+                "salt": k.salt,
+                "stored_key": k.stored_key,
+                "server_key": k.server_key,
+            })
+        };
+        let record = serde_json::json!({"sha1": keys(&old.sha1), "sha256": keys(&old.sha256)});
+        assert!(record.to_string().contains("[7,7,7"), "{record}");
+        store
+            .accounts
+            .insert(crate::keys::account("old@x"), record.to_string().as_bytes())
+            .unwrap();
+        assert_eq!(store.credentials("old@x").unwrap(), Some(old));
+        // Written again, the keys are base64.
+        assert!(store.set_credentials("old@x", &creds(7)).unwrap());
+        let raw = store
+            .accounts
+            .get(crate::keys::account("old@x"))
+            .unwrap()
+            .unwrap();
+        let text = std::str::from_utf8(&raw).unwrap();
+        assert!(text.contains("\"salt\":\"BwcH"), "{text}");
+        assert_eq!(store.credentials("old@x").unwrap(), Some(creds(7)));
+    }
 }
