@@ -1,7 +1,9 @@
 //! A minimal XMPP client: TCP (optionally STARTTLS), SASL PLAIN, bind, and element-level I/O.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use base64::Engine as _;
@@ -71,6 +73,73 @@ pub struct Target {
     pub mechanism: String,
     /// XMPP over WebSocket (RFC 7395) at this HTTP path of `addr` instead of TCP c2s.
     pub websocket: Option<String>,
+    /// SCRAM salted passwords already derived, shared by every login of a run.
+    pub scram_keys: ScramKeys,
+}
+
+/// The SCRAM client's salted passwords (RFC 5802 §3: `Hi(password, salt, i)`), kept by user,
+/// hash, salt and iteration count, as RFC 5802 §5.1 lets a client do ("a client implementation
+/// MAY cache ClientKey&ServerKey (or just SaltedPassword) for later reauthentication"). The
+/// load generator's own PBKDF2 would otherwise take as much CPU per login as the server's
+/// whole SCRAM exchange, and a login benchmark would measure the client. A server that
+/// changes the salt (a new password) gets a fresh derivation.
+#[derive(Clone, Debug, Default)]
+pub struct ScramKeys(Arc<Mutex<HashMap<ScramKeyId, Vec<u8>>>>);
+
+type ScramKeyId = (String, &'static str, Vec<u8>, u32);
+
+impl ScramKeys {
+    fn salted(&self, user: &str, mechanism: &str, password: &str, salt: &[u8], i: u32) -> Vec<u8> {
+        let hash = if mechanism.starts_with("SCRAM-SHA-256") {
+            "sha-256"
+        } else {
+            "sha-1"
+        };
+        let id = (user.to_string(), hash, salt.to_vec(), i);
+        if let Some(k) = self.0.lock().unwrap().get(&id) {
+            return k.clone();
+        }
+        let key = if hash == "sha-256" {
+            pbkdf2::pbkdf2_hmac_array::<sha2::Sha256, 32>(password.as_bytes(), salt, i).to_vec()
+        } else {
+            pbkdf2::pbkdf2_hmac_array::<sha1::Sha1, 20>(password.as_bytes(), salt, i).to_vec()
+        };
+        self.0.lock().unwrap().insert(id, key.clone());
+        key
+    }
+}
+
+/// rsasl's client callback: the credentials, and the salted password from [`ScramKeys`].
+struct Credentials {
+    user: String,
+    password: String,
+    keys: ScramKeys,
+}
+
+impl rsasl::callback::SessionCallback for Credentials {
+    fn callback(
+        &self,
+        session: &rsasl::callback::SessionData,
+        context: &rsasl::callback::Context,
+        request: &mut rsasl::callback::Request<'_>,
+    ) -> Result<(), rsasl::prelude::SessionError> {
+        use rsasl::mechanisms::scram::properties::{Iterations, Salt, SaltedPassword};
+        use rsasl::property::{AuthId, Password};
+        if request.is::<SaltedPassword>() {
+            if let (Some(salt), Some(i)) =
+                (context.get_ref::<Salt>(), context.get_ref::<Iterations>())
+            {
+                let mech = session.mechanism().mechanism.as_str();
+                let key = self.keys.salted(&self.user, mech, &self.password, salt, *i);
+                request.satisfy::<SaltedPassword>(&key)?;
+            }
+            return Ok(());
+        }
+        request
+            .satisfy::<AuthId>(self.user.as_str())?
+            .satisfy::<Password>(self.password.as_bytes())?;
+        Ok(())
+    }
 }
 
 /// The reading half: rxml events turned into top-level elements.
@@ -261,7 +330,13 @@ async fn authenticate(
 ) -> Result<(), Error> {
     use rsasl::prelude::{Mechname, SASLClient, SASLConfig};
     let b64 = base64::engine::general_purpose::STANDARD;
-    let config = SASLConfig::with_credentials(None, user.to_string(), t.password.clone())?;
+    let config = SASLConfig::builder()
+        .with_default_mechanisms()
+        .with_callback(Credentials {
+            user: user.to_string(),
+            password: t.password.clone(),
+            keys: t.scram_keys.clone(),
+        })?;
     let mech = Mechname::parse(t.mechanism.as_bytes())?;
     let mut session = SASLClient::new(config).start_suggested(&[mech])?;
     let mut out = std::io::Cursor::new(Vec::new());

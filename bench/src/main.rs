@@ -539,6 +539,7 @@ fn main() {
             password: cli.password.clone(),
             mechanism: cli.mechanism.clone(),
             websocket: cli.websocket.clone(),
+            scram_keys: Default::default(),
         },
         prefix: cli.prefix.clone(),
         sources: cli.sources.clone(),

@@ -180,6 +180,7 @@ async fn main() {
         password: "crash-pw".into(),
         mechanism: "PLAIN".into(),
         websocket: None,
+        scram_keys: Default::default(),
     };
     eprintln!("cordial-crash: seed {seed}, work dir {}", dir.display());
     if let Err(e) = server.start().await {
