@@ -146,15 +146,18 @@ pub struct Framing {
     strip: Strip,
 }
 
-/// Bytes to leave out of the next write that contains them: for an element a serialiser we do
-/// not control writes where it must not (the caller names the exact bytes). A handle, so that
-/// it can be armed while an XML stream borrows the [`Framing`].
+/// Bytes to swap, in the next write that contains them, for others: for an element a
+/// serialiser we do not control writes where we write our own (the caller names the exact
+/// bytes). A handle, so that it can be armed while an XML stream borrows the [`Framing`].
 #[derive(Clone, Default)]
-pub struct Strip(Arc<Mutex<Option<&'static [u8]>>>);
+pub struct Strip(Arc<Mutex<Option<Swap>>>);
+
+/// The exact bytes to look for, and what goes out instead.
+type Swap = (&'static [u8], Vec<u8>);
 
 impl Strip {
-    pub fn next_write(&self, pattern: &'static [u8]) {
-        *self.0.lock().expect("strip lock") = Some(pattern);
+    pub fn replace_next(&self, pattern: &'static [u8], with: Vec<u8>) {
+        *self.0.lock().expect("strip lock") = Some((pattern, with));
     }
 }
 
@@ -326,12 +329,13 @@ impl AsyncWrite for Framing {
         std::task::ready!(self.poll_drain_raw(cx))?;
         let stripped = {
             let mut armed = self.strip.0.lock().expect("strip lock");
-            armed
-                .and_then(|p| Some((p, buf.windows(p.len()).position(|w| w == p)?)))
-                .map(|(pattern, at)| {
-                    *armed = None;
-                    [&buf[..at], &buf[at + pattern.len()..]].concat()
-                })
+            let at = armed
+                .as_ref()
+                .and_then(|(pattern, _)| buf.windows(pattern.len()).position(|w| w == *pattern));
+            at.and_then(|at| {
+                let (pattern, with) = armed.take()?;
+                Some([&buf[..at], &with, &buf[at + pattern.len()..]].concat())
+            })
         };
         if let Some(rest) = stripped {
             // The rest goes out through the raw buffer, ahead of anything written next; start
