@@ -7,7 +7,8 @@
 #        PRESENCE_RATE (presence changes/s in the flood, default 5*N), HUB (contacts of the
 #        fan-out hub, default min(N, 1000)),
 #        SERVERS (default "cordial prosody ejabberd"), MECH (SASL mechanism of every login:
-#        PLAIN, SCRAM-SHA-1; default PLAIN), SOURCES (local addresses for the load generator's
+#        SCRAM-SHA-1, what clients use and all three servers offer, or PLAIN, which makes each
+#        login a server-side PBKDF2 of the password; default SCRAM-SHA-1), SOURCES (local addresses for the load generator's
 #        connections, comma separated, e.g. 127.0.0.2,127.0.0.3: ~28 000 ports each),
 #        PIN=SERVER_CPUS/BENCH_CPUS (e.g. PIN=0/1: each server on CPU 0, the load generator on
 #        CPU 1, with taskset, so that at saturation the generator does not take the server's
@@ -28,7 +29,7 @@ rate=${RATE:-$((n * 2))}
 duration=${DURATION:-10}
 hold=${HOLD:-5}
 servers=${SERVERS:-cordial prosody ejabberd}
-mech=${MECH:-PLAIN}
+mech=${MECH:-SCRAM-SHA-1}
 presence_rate=${PRESENCE_RATE:-$((n * 5))}
 hub=${HUB:-$((n < 1000 ? n : 1000))}
 here=$(cd "$(dirname "$0")" && pwd)
