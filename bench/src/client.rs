@@ -89,6 +89,47 @@ pub struct ScramKeys(Arc<Mutex<HashMap<ScramKeyId, Vec<u8>>>>);
 type ScramKeyId = (String, &'static str, Vec<u8>, u32);
 
 impl ScramKeys {
+    /// The keys saved by [`Self::save`] in `path`, if it exists: every `cordial-bench` run
+    /// against the same server is one client that remembers them (compare.sh's idle, chat and
+    /// login phases are separate runs; at N = 10 000 a login run alone meets each account about
+    /// once, and without them it measured the load generator's PBKDF2).
+    pub fn load(path: &std::path::Path) -> Self {
+        let keys = ScramKeys::default();
+        let Ok(text) = std::fs::read_to_string(path) else {
+            return keys;
+        };
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let entries: Vec<(String, String, String, u32, String)> =
+            serde_json::from_str(&text).unwrap_or_default();
+        let mut map = keys.0.lock().unwrap();
+        for (user, hash, salt, i, key) in entries {
+            let hash = match hash.as_str() {
+                "sha-256" => "sha-256",
+                _ => "sha-1",
+            };
+            if let (Ok(salt), Ok(key)) = (b64.decode(salt), b64.decode(key)) {
+                map.insert((user, hash, salt, i), key);
+            }
+        }
+        drop(map);
+        keys
+    }
+
+    /// Writes the keys to `path` for the next run (see [`Self::load`]).
+    pub fn save(&self, path: &std::path::Path) -> std::io::Result<()> {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let entries: Vec<_> = self
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|((user, hash, salt, i), key)| {
+                (user.clone(), *hash, b64.encode(salt), *i, b64.encode(key))
+            })
+            .collect();
+        std::fs::write(path, serde_json::to_string(&entries)?)
+    }
+
     fn salted(&self, user: &str, mechanism: &str, password: &str, salt: &[u8], i: u32) -> Vec<u8> {
         let hash = if mechanism.starts_with("SCRAM-SHA-256") {
             "sha-256"

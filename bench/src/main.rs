@@ -56,6 +56,11 @@ struct Cli {
     /// (from /proc) per unit of work.
     #[arg(long, global = true)]
     server_pid: Option<u32>,
+    /// Keep SCRAM salted passwords in this file between runs, as a client that remembers
+    /// them would (RFC 5802 §5.1), so that logins measure the server's SCRAM work rather than
+    /// the load generator's PBKDF2.
+    #[arg(long, global = true)]
+    scram_cache: Option<std::path::PathBuf>,
     /// A label for the JSON output (server name).
     #[arg(long, global = true, default_value = "server")]
     label: String,
@@ -531,6 +536,10 @@ async fn roster(ctx: Arc<Ctx>, k: usize, iterations: usize, user: String) -> ser
 
 fn main() {
     let cli = Cli::parse();
+    let scram_keys = match &cli.scram_cache {
+        Some(path) => client::ScramKeys::load(path),
+        None => client::ScramKeys::default(),
+    };
     let ctx = Arc::new(Ctx {
         target: Target {
             addr: SocketAddr::new(cli.host, cli.port),
@@ -539,7 +548,7 @@ fn main() {
             password: cli.password.clone(),
             mechanism: cli.mechanism.clone(),
             websocket: cli.websocket.clone(),
-            scram_keys: Default::default(),
+            scram_keys: scram_keys.clone(),
         },
         prefix: cli.prefix.clone(),
         sources: cli.sources.clone(),
@@ -591,6 +600,14 @@ fn main() {
             }
         }
     });
+    if let Some(path) = &cli.scram_cache {
+        if let Err(e) = scram_keys.save(path) {
+            eprintln!(
+                "cordial-bench: could not save the SCRAM keys to {}: {e}",
+                path.display()
+            );
+        }
+    }
     println!(
         "{}",
         json!({"scenario": name, "server": cli.label, "result": result})

@@ -60,7 +60,9 @@ if [ -n "${PIN:-}" ]; then
   command -v taskset >/dev/null || { echo "PIN needs taskset (util-linux)" >&2; exit 2; }
 fi
 bench() {
-  ${pin_bench:+taskset -c "$pin_bench"} "$bench_bin" --mechanism "$mech" ${SOURCES:+--sources "$SOURCES"} "$@"
+  # One SCRAM key cache per server, shared by its runs (see cordial-bench --scram-cache).
+  ${pin_bench:+taskset -c "$pin_bench"} "$bench_bin" --mechanism "$mech" ${SOURCES:+--sources "$SOURCES"} \
+    --scram-cache "$tmp/scram-keys-$port.json" "$@"
 }
 scenarios=${scenario//,/ }
 [ "$scenario" = all ] && scenarios="idle chat login roster presence"
