@@ -143,21 +143,21 @@ pub struct Framing {
     pos: usize,
     filled: usize,
     raw: RawOut,
-    strip: Strip,
+    splice: Splice,
 }
 
 /// Bytes to swap, in the next write that contains them, for others: for an element a
 /// serialiser we do not control writes where we write our own (the caller names the exact
 /// bytes). A handle, so that it can be armed while an XML stream borrows the [`Framing`].
 #[derive(Clone, Default)]
-pub struct Strip(Arc<Mutex<Option<Swap>>>);
+pub struct Splice(Arc<Mutex<Option<Swap>>>);
 
 /// The exact bytes to look for, and what goes out instead.
 type Swap = (&'static [u8], Vec<u8>);
 
-impl Strip {
+impl Splice {
     pub fn replace_next(&self, pattern: &'static [u8], with: Vec<u8>) {
-        *self.0.lock().expect("strip lock") = Some((pattern, with));
+        *self.0.lock().expect("splice lock") = Some((pattern, with));
     }
 }
 
@@ -169,7 +169,7 @@ impl Framing {
             pos: 0,
             filled: 0,
             raw: RawOut::default(),
-            strip: Strip::default(),
+            splice: Splice::default(),
         }
     }
 
@@ -185,8 +185,8 @@ impl Framing {
         self.filled = 0;
     }
 
-    pub fn strip(&self) -> Strip {
-        self.strip.clone()
+    pub fn splice(&self) -> Splice {
+        self.splice.clone()
     }
 
     /// The handle through which pre-serialised stanzas reach this transport.
@@ -327,8 +327,8 @@ impl AsyncWrite for Framing {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         std::task::ready!(self.poll_drain_raw(cx))?;
-        let stripped = {
-            let mut armed = self.strip.0.lock().expect("strip lock");
+        let spliced = {
+            let mut armed = self.splice.0.lock().expect("splice lock");
             let at = armed
                 .as_ref()
                 .and_then(|(pattern, _)| buf.windows(pattern.len()).position(|w| w == *pattern));
@@ -337,7 +337,7 @@ impl AsyncWrite for Framing {
                 Some([&buf[..at], &with, &buf[at + pattern.len()..]].concat())
             })
         };
-        if let Some(rest) = stripped {
+        if let Some(rest) = spliced {
             // The rest goes out through the raw buffer, ahead of anything written next; start
             // writing it now, what remains is written before the next write or on flush.
             self.raw
@@ -384,6 +384,22 @@ mod tests {
         drop(peer);
         Pin::new(&mut f).consume(10);
         assert!(f.fill_buf().await.unwrap().is_empty(), "end of stream");
+    }
+
+    #[tokio::test]
+    async fn a_spliced_write_carries_our_bytes_in_place_of_the_pattern_once() {
+        use tokio::io::AsyncReadExt;
+        let (mut peer, ours) = tokio::io::duplex(256);
+        let mut f = Framing::new(Transport::Pipe(ours));
+        f.splice()
+            .replace_next(b"<empty/>", b"<full>ours</full>".to_vec());
+        f.write_all(b"<a/><empty/><b/>").await.unwrap();
+        f.write_all(b"<empty/>").await.unwrap();
+        f.flush().await.unwrap();
+        drop(f);
+        let mut got = String::new();
+        peer.read_to_string(&mut got).await.unwrap();
+        assert_eq!(got, "<a/><full>ours</full><b/><empty/>");
     }
 
     #[tokio::test]

@@ -50,7 +50,6 @@ const NS_BIND: &str = "urn:ietf:params:xml:ns:xmpp-bind";
 const NS_SESSION: &str = "urn:ietf:params:xml:ns:xmpp-session";
 const NS_REGISTER_FEATURE: &str = "http://jabber.org/features/iq-register";
 const NS_REGISTER: &str = "jabber:iq:register";
-/// How xmpp-parsers serialises an empty mechanism list.
 /// What tokio-xmpp 6 / xmpp-parsers 0.23 write for `StreamFeatures::default()`, the only way
 /// through their responder to a stream that carries stanzas: [`Framing`] swaps these bytes for
 /// the features we serialised (see [`features`]). The empty `<mechanisms/>` in it is theirs
@@ -275,7 +274,7 @@ async fn one_stream<'a>(
     peer: SocketAddr,
     negotiation_deadline: Instant,
 ) -> Step<'a> {
-    let strip = io.strip();
+    let splice = io.splice();
     let timeouts = Timeouts {
         read_timeout: ctx.config.idle_timeout(),
         response_timeout: ctx.config.idle_timeout(),
@@ -332,7 +331,7 @@ async fn one_stream<'a>(
         return Step::Closed;
     };
     state.domain = Some(domain.clone());
-    strip.replace_next(EMPTY_FEATURES, features(ctx, state).into_bytes());
+    splice.replace_next(EMPTY_FEATURES, features(ctx, state).into_bytes());
     let Ok(mut xs) = pending
         .send_features::<Stanza>(&StreamFeatures::default())
         .await
