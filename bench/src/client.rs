@@ -1,4 +1,4 @@
-//! A minimal XMPP client: TCP (optionally STARTTLS), SASL PLAIN, bind, and element-level I/O.
+//! A minimal XMPP client: TCP (optionally STARTTLS), SASL (PLAIN, SCRAM), bind, and element-level I/O.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};

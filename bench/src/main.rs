@@ -58,7 +58,8 @@ struct Cli {
     server_pid: Option<u32>,
     /// Keep SCRAM salted passwords in this file between runs, as a client that remembers
     /// them would (RFC 5802 §5.1), so that logins measure the server's SCRAM work rather than
-    /// the load generator's PBKDF2.
+    /// the load generator's PBKDF2. A salted password is as good as the password: for test
+    /// accounts only.
     #[arg(long, global = true)]
     scram_cache: Option<std::path::PathBuf>,
     /// A label for the JSON output (server name).
