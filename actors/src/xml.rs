@@ -72,11 +72,17 @@ fn push_value(out: &mut String, value: &str) {
 /// attribute value (whitespace other than spaces as character references, which attribute
 /// value normalisation would otherwise turn into spaces).
 pub fn push_escaped(out: &mut String, s: &str) {
+    push_escaping(out, s, |b| {
+        matches!(b, b'&' | b'<' | b'>' | b'\'' | b'"' | b'\n' | b'\r' | b'\t')
+    });
+}
+
+/// Appends `s` with each byte for which `special` holds written as its entity or character
+/// reference (`special` picks among `& < > ' " \n \r \t`, all ASCII, so every cut falls on a
+/// character boundary).
+fn push_escaping(out: &mut String, s: &str, special: impl Fn(u8) -> bool) {
     let mut rest = s;
-    while let Some(i) = rest
-        .bytes()
-        .position(|b| matches!(b, b'&' | b'<' | b'>' | b'\'' | b'"' | b'\n' | b'\r' | b'\t'))
-    {
+    while let Some(i) = rest.bytes().position(&special) {
         out.push_str(&rest[..i]);
         out.push_str(match rest.as_bytes()[i] {
             b'&' => "&amp;",
@@ -86,7 +92,8 @@ pub fn push_escaped(out: &mut String, s: &str) {
             b'"' => "&quot;",
             b'\n' => "&#xA;",
             b'\r' => "&#xD;",
-            _ => "&#x9;",
+            b'\t' => "&#x9;",
+            other => unreachable!("no reference for byte {other}"),
         });
         rest = &rest[i + 1..];
     }
@@ -185,21 +192,7 @@ fn write_element(
 /// Appends character data escaped for element content (`\r` too, which a parser would
 /// otherwise turn into a line feed).
 fn push_text(out: &mut String, s: &str) {
-    let mut rest = s;
-    while let Some(i) = rest
-        .bytes()
-        .position(|b| matches!(b, b'&' | b'<' | b'>' | b'\r'))
-    {
-        out.push_str(&rest[..i]);
-        out.push_str(match rest.as_bytes()[i] {
-            b'&' => "&amp;",
-            b'<' => "&lt;",
-            b'>' => "&gt;",
-            _ => "&#xD;",
-        });
-        rest = &rest[i + 1..];
-    }
-    out.push_str(rest);
+    push_escaping(out, s, |b| matches!(b, b'&' | b'<' | b'>' | b'\r'));
 }
 
 #[cfg(test)]
