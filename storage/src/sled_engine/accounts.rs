@@ -3,14 +3,82 @@ use sled::transaction::{ConflictableTransactionError, Transactional};
 use super::{decode, encode, utf8, Store};
 use crate::{keys, AccountStore, Credentials, Result};
 
+/// Every key stored for an account outside the accounts tree, per area.
+struct AccountKeys {
+    offline: Vec<sled::IVec>,
+    roster: Vec<sled::IVec>,
+    inbox: Vec<sled::IVec>,
+    privacy: Vec<sled::IVec>,
+}
+
+impl Store {
+    fn account_keys(&self, bare: &str) -> Result<AccountKeys> {
+        let prefix = keys::account_prefix(bare);
+        let scan = |tree: &sled::Tree| -> Result<Vec<sled::IVec>> {
+            Ok(tree
+                .scan_prefix(&prefix)
+                .keys()
+                .collect::<std::result::Result<_, _>>()?)
+        };
+        Ok(AccountKeys {
+            offline: scan(&self.offline)?,
+            roster: scan(&self.roster)?,
+            inbox: super::subscriptions::inbox_keys(self, bare)?,
+            privacy: scan(&self.privacy)?,
+        })
+    }
+
+    /// In one transaction: sets the account's credentials (`Some`, only if it does not exist:
+    /// creation) or removes it (`None`: deletion), and removes everything else stored under its
+    /// JID in every area (roster, roster version, inbox, offline, vCard, privacy lists and the
+    /// blocklist), so that nothing of an earlier owner of the JID survives into a new account.
+    /// Returns whether the account existed before.
+    fn replace_account(&self, bare: &str, create: Option<&Credentials>) -> Result<bool> {
+        let k = self.account_keys(bare)?;
+        let account = keys::account(bare);
+        let existed = (
+            &self.accounts,
+            &self.offline,
+            &self.vcards,
+            &self.roster,
+            &self.roster_meta,
+            &self.inbox,
+            &self.privacy,
+            &self.privacy_meta,
+        )
+            .transaction(
+                |(accounts, offline, vcards, roster, roster_meta, inbox, privacy, privacy_meta)| {
+                    let existed = match create {
+                        // Creation changes nothing when the account exists.
+                        Some(_) if accounts.get(&account)?.is_some() => return Ok(true),
+                        Some(c) => accounts.insert(account.as_slice(), encode(c))?.is_some(),
+                        None => accounts.remove(account.as_slice())?.is_some(),
+                    };
+                    for key in &k.offline {
+                        offline.remove(key)?;
+                    }
+                    for key in &k.roster {
+                        roster.remove(key)?;
+                    }
+                    roster_meta.remove(account.as_slice())?;
+                    for key in &k.inbox {
+                        inbox.remove(key)?;
+                    }
+                    vcards.remove(account.as_slice())?;
+                    for key in &k.privacy {
+                        privacy.remove(key)?;
+                    }
+                    privacy_meta.remove(account.as_slice())?;
+                    Ok::<_, ConflictableTransactionError<()>>(existed)
+                },
+            )?;
+        Ok(existed)
+    }
+}
+
 impl AccountStore for Store {
     fn create_account(&self, bare: &str, credentials: &Credentials) -> Result<bool> {
-        let created = self.accounts.compare_and_swap(
-            keys::account(bare),
-            None::<&[u8]>,
-            Some(encode(credentials)),
-        )?;
-        Ok(created.is_ok())
+        Ok(!self.replace_account(bare, Some(credentials))?)
     }
 
     fn credentials(&self, bare: &str) -> Result<Option<Credentials>> {
@@ -30,55 +98,7 @@ impl AccountStore for Store {
     }
 
     fn delete_account(&self, bare: &str) -> Result<bool> {
-        let prefix = keys::account_prefix(bare);
-        let offline_keys: Vec<_> = self
-            .offline
-            .scan_prefix(&prefix)
-            .keys()
-            .collect::<std::result::Result<_, _>>()?;
-        let roster_keys: Vec<_> = self
-            .roster
-            .scan_prefix(&prefix)
-            .keys()
-            .collect::<std::result::Result<_, _>>()?;
-        let inbox_keys = super::subscriptions::inbox_keys(self, bare)?;
-        let privacy_keys: Vec<_> = self
-            .privacy
-            .scan_prefix(&prefix)
-            .keys()
-            .collect::<std::result::Result<_, _>>()?;
-        let existed = (
-            &self.accounts,
-            &self.offline,
-            &self.vcards,
-            &self.roster,
-            &self.roster_meta,
-            &self.inbox,
-            &self.privacy,
-            &self.privacy_meta,
-        )
-            .transaction(
-                |(accounts, offline, vcards, roster, roster_meta, inbox, privacy, privacy_meta)| {
-                    let existed = accounts.remove(keys::account(bare))?.is_some();
-                    for k in &offline_keys {
-                        offline.remove(k)?;
-                    }
-                    for k in &roster_keys {
-                        roster.remove(k)?;
-                    }
-                    roster_meta.remove(keys::account(bare))?;
-                    for k in &inbox_keys {
-                        inbox.remove(k)?;
-                    }
-                    vcards.remove(keys::account(bare))?;
-                    for k in &privacy_keys {
-                        privacy.remove(k)?;
-                    }
-                    privacy_meta.remove(keys::account(bare))?;
-                    Ok::<_, ConflictableTransactionError<()>>(existed)
-                },
-            )?;
-        Ok(existed)
+        self.replace_account(bare, None)
     }
 
     fn account_exists(&self, bare: &str) -> Result<bool> {
@@ -111,6 +131,29 @@ mod tests {
         assert!(store.delete_account("a@x").unwrap());
         assert!(!store.delete_account("a@x").unwrap());
         assert!(!store.account_exists("a@x").unwrap());
+    }
+
+    /// Whatever an earlier owner of a JID left behind (written after its deletion by a
+    /// writer that raced it) is gone when the JID is registered again.
+    #[test]
+    fn creating_an_account_clears_what_an_earlier_owner_left() {
+        use crate::{OfflinePush, OfflineStore, VcardStore};
+        let (_dir, store) = temp_store();
+        assert!(store.create_account("a@x", &creds(1)).unwrap());
+        assert!(store.delete_account("a@x").unwrap());
+        let left = store.push_offline("a@x", "<message/>", 10).unwrap();
+        assert_eq!(left, OfflinePush::Stored);
+        store
+            .set_vcard("a@x", "<vCard xmlns='vcard-temp'/>")
+            .unwrap();
+        assert!(store.create_account("a@x", &creds(2)).unwrap());
+        assert!(store.offline_messages("a@x").unwrap().is_empty());
+        assert_eq!(store.vcard("a@x").unwrap(), None);
+        // Creation of an existing account changes nothing, not even its other areas.
+        store.push_offline("a@x", "<message/>", 10).unwrap();
+        assert!(!store.create_account("a@x", &creds(3)).unwrap());
+        assert_eq!(store.offline_messages("a@x").unwrap().len(), 1);
+        assert_eq!(store.credentials("a@x").unwrap(), Some(creds(2)));
     }
 
     #[test]
