@@ -253,3 +253,121 @@ async fn xep0077_registration_is_off_by_default() {
     c.send("<iq type='set' id='r1'><query xmlns='jabber:iq:register'><username>x</username><password>y</password></query></iq>").await;
     assert_eq!(c.expect_stream_error().await, "not-authorized");
 }
+
+/// Deleting an account (as `cordial deluser` and XEP-0077 `<remove/>` do) leaves nothing for
+/// the next owner of the JID: stanzas sent to it right after the deletion, while its actor
+/// would still be running, are answered as for a missing account (RFC 6121 §8.5.1) and never
+/// stored; whoever registers the JID again starts with no offline messages, an empty roster,
+/// no privacy lists, no blocklist and no vCard.
+#[actix_rt::test]
+async fn a_deleted_account_leaves_nothing_to_the_next_owner_of_its_jid() {
+    let s = TestServer::start().await;
+    s.add_user("alice", "pw").await;
+    s.add_user("bob", "old").await;
+    let mut alice = s.online("alice", "pw", "r", 0).await;
+    let mut bob = s.online("bob", "old", "r", 0).await;
+    alice
+        .iq("get", None, "<query xmlns='jabber:iq:roster'/>")
+        .await;
+    bob.iq("get", None, "<query xmlns='jabber:iq:roster'/>")
+        .await;
+    subscribe(&mut alice, "alice@localhost", &mut bob, "bob@localhost").await;
+    let r = bob
+        .iq(
+            "set",
+            None,
+            "<block xmlns='urn:xmpp:blocking'><item jid='eve@localhost'/></block>",
+        )
+        .await;
+    assert_eq!(r.attr("type"), Some("result"));
+    let r = bob
+        .iq(
+            "set",
+            None,
+            "<vCard xmlns='vcard-temp'><FN>Old Bob</FN></vCard>",
+        )
+        .await;
+    assert_eq!(r.attr("type"), Some("result"));
+    alice.until_ping().await;
+    bob.until_ping().await;
+
+    let router = s.handle().router().clone();
+    let bare = jid::BareJid::new("bob@localhost").unwrap();
+    assert!(cordial_actors::accounts::delete_account(&router, &bare)
+        .await
+        .unwrap());
+    assert_eq!(bob.expect_stream_error().await, "not-authorized");
+
+    // Right after the deletion: a message and an iq are answered <service-unavailable/>, a
+    // subscription request `unsubscribed`; nothing is stored.
+    alice
+        .send(
+            "<message to='bob@localhost' type='chat' id='m1'><body>are you there?</body></message>",
+        )
+        .await;
+    let e = alice.expect_where(|e| e.attr("id") == Some("m1")).await;
+    assert_eq!(error_condition(&e).as_deref(), Some("service-unavailable"));
+    let r = alice
+        .iq(
+            "get",
+            Some("bob@localhost"),
+            "<query xmlns='http://jabber.org/protocol/disco#info'/>",
+        )
+        .await;
+    assert_eq!(error_condition(&r).as_deref(), Some("service-unavailable"));
+    alice
+        .send("<presence to='bob@localhost' type='subscribe'/>")
+        .await;
+    alice.until_ping().await;
+
+    // The JID is registered again by someone else.
+    s.add_user("bob", "new").await;
+    let mut new = s.login("bob", "new", "r").await;
+    let roster = new
+        .iq("get", None, "<query xmlns='jabber:iq:roster'/>")
+        .await;
+    assert_eq!(
+        roster
+            .get_child("query", "jabber:iq:roster")
+            .unwrap()
+            .children()
+            .count(),
+        0,
+        "{}",
+        String::from(&roster)
+    );
+    let lists = new
+        .iq("get", None, "<query xmlns='jabber:iq:privacy'/>")
+        .await;
+    let q = lists.get_child("query", "jabber:iq:privacy").unwrap();
+    assert!(
+        q.children()
+            .all(|c| c.name() != "list" && c.attr("name").is_none()),
+        "{}",
+        String::from(&lists)
+    );
+    let blocklist = new
+        .iq("get", None, "<blocklist xmlns='urn:xmpp:blocking'/>")
+        .await;
+    assert_eq!(
+        blocklist
+            .get_child("blocklist", "urn:xmpp:blocking")
+            .unwrap()
+            .children()
+            .count(),
+        0
+    );
+    let vcard = new.iq("get", None, "<vCard xmlns='vcard-temp'/>").await;
+    assert!(
+        vcard
+            .get_child("vCard", "vcard-temp")
+            .is_none_or(|v| v.children().count() == 0),
+        "{}",
+        String::from(&vcard)
+    );
+    // Initial presence brings only its own reflection: no offline message, no request.
+    new.send("<presence/>").await;
+    let got = new.until_ping().await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].attr("from"), Some("bob@localhost/r"));
+}

@@ -255,3 +255,39 @@ async fn xep0054_vcards() {
         "Alice Liddell"
     );
 }
+
+/// RFC 6120 §8.2.3, §8.3.3.1: an iq whose type is not get, set, result or error (or that has
+/// none), and a request without an id, are answered `<bad-request/>` and go no further, to the
+/// server or to another user.
+#[actix_rt::test]
+async fn rfc6120_8_2_3_an_iq_of_unknown_type_or_without_id_is_a_bad_request() {
+    let s = TestServer::start().await;
+    s.add_user("alice", "pw").await;
+    s.add_user("bob", "pw").await;
+    let mut a = s.online("alice", "pw", "r", 0).await;
+    let mut b = s.online("bob", "pw", "r", 0).await;
+    for (to, id) in [
+        ("", "f1"),
+        (" to='localhost'", "f2"),
+        (" to='bob@localhost/r'", "f3"),
+    ] {
+        a.send(&format!(
+            "<iq type='fetch' id='{id}'{to}><ping xmlns='urn:xmpp:ping'/></iq>"
+        ))
+        .await;
+        let e = a.expect_where(|e| e.attr("id") == Some(id)).await;
+        assert_eq!(error_condition(&e).as_deref(), Some("bad-request"), "{id}");
+        assert_eq!(e.attr("to"), Some("alice@localhost/r"));
+    }
+    a.send("<iq id='t1' to='bob@localhost/r'><ping xmlns='urn:xmpp:ping'/></iq>")
+        .await;
+    let e = a.expect_where(|e| e.attr("id") == Some("t1")).await;
+    assert_eq!(error_condition(&e).as_deref(), Some("bad-request"));
+    a.send("<iq type='get' to='bob@localhost/r'><ping xmlns='urn:xmpp:ping'/></iq>")
+        .await;
+    let e = a.expect_element().await;
+    assert_eq!(error_condition(&e).as_deref(), Some("bad-request"));
+    assert!(a.until_ping().await.is_empty());
+    // None of them reached Bob.
+    assert!(b.until_ping().await.is_empty());
+}

@@ -68,7 +68,7 @@ async fn rfc6121_8_5_2_1_1_equal_top_priorities_all_receive() {
 }
 
 /// RFC 6121 §8.5.3.2.1: a chat to an unavailable full JID is treated as to the bare JID;
-/// groupchat gets `<service-unavailable/>`; headline to an account with no resource is dropped.
+/// normal, headline and groupchat get `<service-unavailable/>`; an error is dropped.
 #[actix_rt::test]
 async fn rfc6121_8_5_3_2_1_absent_full_jid_rules_per_type() {
     let s = pair().await;
@@ -85,6 +85,25 @@ async fn rfc6121_8_5_3_2_1_absent_full_jid_rules_per_type() {
         .expect_where(|e| e.name() == "message" && e.attr("id") == Some("g1"))
         .await;
     assert_eq!(error_condition(&e).as_deref(), Some("service-unavailable"));
+
+    // Only chat falls back to the bare JID: normal (also the default type) and headline are
+    // answered, and never reach another resource.
+    for (t, id) in [
+        (" type='normal'", "n1"),
+        ("", "n2"),
+        (" type='headline'", "h1"),
+    ] {
+        alice
+            .send(&format!(
+                "<message to='bob@localhost/gone'{t} id='{id}'><body>x</body></message>"
+            ))
+            .await;
+        let e = alice
+            .expect_where(|e| e.name() == "message" && e.attr("id") == Some(id))
+            .await;
+        assert_eq!(error_condition(&e).as_deref(), Some("service-unavailable"));
+        assert_eq!(e.attr("from"), Some("bob@localhost/gone"));
+    }
 
     alice
         .send("<message to='bob@localhost/gone' type='error'><body>x</body></message>")
@@ -242,8 +261,15 @@ async fn rfc6121_4_own_presence_and_unavailable_on_abrupt_disconnect() {
     b.send("<presence><show>away</show></presence>").await;
     let p = a.expect_where(|e| e.name() == "presence").await;
     assert_eq!(p.attr("from"), Some("alice@localhost/b"));
-    let reflected = b.expect_where(|e| e.name() == "presence").await;
-    assert_eq!(reflected.attr("from"), Some("alice@localhost/b"));
+    // b gets its own presence back, and a's (see the §4.2.2 test below).
+    let mut froms: Vec<String> = b
+        .until_ping()
+        .await
+        .iter()
+        .map(|e| e.attr("from").unwrap().to_string())
+        .collect();
+    froms.sort();
+    assert_eq!(froms, ["alice@localhost/a", "alice@localhost/b"]);
     drop(b); // the TCP connection just goes away
     let p = a.expect_where(|e| e.name() == "presence").await;
     assert_eq!(p.attr("from"), Some("alice@localhost/b"));
@@ -304,4 +330,74 @@ async fn long_text_and_attribute_values_are_delivered_intact() {
     let m = bob.expect_where(|e| e.name() == "message").await;
     assert_eq!(m.attr("id"), Some(id.as_str()));
     assert_eq!(body(&m).as_deref(), Some(text.as_str()));
+}
+
+/// RFC 6120 §10.1 and XEP-0160: when the server answers a client's iq, the messages the client
+/// sent before it to users who are offline are stored (durably: the crash test kills the server
+/// right after such answers). Checked in the store itself as soon as the answer arrives.
+#[actix_rt::test]
+async fn rfc6120_10_1_offline_messages_are_stored_before_a_later_iq_is_answered() {
+    let s = TestServer::start().await;
+    s.add_user("alice", "pw").await;
+    let offline: Vec<String> = (0..40).map(|i| format!("offline{i}")).collect();
+    for u in &offline {
+        s.add_user(u, "pw").await;
+    }
+    let mut alice = s.online("alice", "pw", "r", 0).await;
+    let store = s.handle().router().store.clone();
+    for round in 0..5 {
+        let mut burst = String::new();
+        for u in &offline {
+            burst.push_str(&chat(&format!("{u}@localhost"), &format!("{round}")));
+        }
+        alice.send(&burst).await;
+        alice.until_ping().await;
+        for u in &offline {
+            let stored =
+                cordial_storage::OfflineStore::offline_messages(&store, &format!("{u}@localhost"))
+                    .unwrap();
+            assert_eq!(
+                stored.len(),
+                round + 1,
+                "{u}: every message sent before the iq is stored when it is answered"
+            );
+        }
+    }
+}
+
+/// RFC 6121 §4.2.2: initial presence from a resource goes to every available resource of the
+/// account, itself included, and the new resource receives the current presence of the others.
+#[actix_rt::test]
+async fn rfc6121_4_2_2_a_new_resource_learns_the_presence_of_the_others() {
+    let s = pair().await;
+    let mut phone = s.login("bob", "pw", "phone").await;
+    phone
+        .send("<presence><show>away</show><status>on the move</status></presence>")
+        .await;
+    let own = phone.until_ping().await;
+    assert_eq!(own.len(), 1, "{own:?}");
+    let mut desk = s.login("bob", "pw", "desk").await;
+    desk.send("<presence><status>at the desk</status></presence>")
+        .await;
+    let got = desk.until_ping().await;
+    let mut seen: Vec<(String, String)> = got
+        .iter()
+        .map(|e| {
+            assert_eq!(e.name(), "presence", "{}", String::from(e));
+            assert_eq!(e.attr("type"), None);
+            let status = e.get_child("status", "jabber:client").map(|s| s.text());
+            (e.attr("from").unwrap().to_string(), status.unwrap())
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("bob@localhost/desk".to_string(), "at the desk".to_string()),
+            ("bob@localhost/phone".to_string(), "on the move".to_string()),
+        ]
+    );
+    let at_phone = phone.until_ping().await;
+    assert_eq!(at_phone.len(), 1);
+    assert_eq!(at_phone[0].attr("from"), Some("bob@localhost/desk"));
 }

@@ -628,3 +628,114 @@ async fn a_contact_back_after_its_actor_retired_still_gets_presence_changes() {
         .await;
     bob.expect_where(status("two")).await;
 }
+
+/// RFC 6120 §10.1, RFC 6121 §3.3.3: what slixmpp's `del_roster_item` does. Romeo and Juliet are
+/// mutual contacts; Romeo sends `unsubscribe` and, without waiting, the roster removal. Juliet's
+/// server answers the unsubscribe with her unavailable presence, and that must reach Romeo before
+/// the removal push: a client that creates roster entries for presence it receives (slixmpp
+/// does) would otherwise put Juliet back in his roster. The effects of Romeo's first stanza,
+/// on his account and on his local contact's, all come before those of his second.
+#[actix_rt::test]
+async fn rfc6120_10_1_an_unsubscribe_is_finished_before_the_removal_sent_after_it() {
+    let s = server().await;
+    let mut juliet = ready(&s, "juliet", "balcony").await;
+    let mut romeo = ready(&s, "romeo", "orchard").await;
+    // Several rounds: a race that is lost now and then must not be missed.
+    for round in 0..10 {
+        subscribe(
+            &mut romeo,
+            "romeo@localhost",
+            &mut juliet,
+            "juliet@localhost",
+        )
+        .await;
+        subscribe(
+            &mut juliet,
+            "juliet@localhost",
+            &mut romeo,
+            "romeo@localhost",
+        )
+        .await;
+        // What the subscriptions left behind for Romeo (the approval's presence and pushes).
+        romeo.until_ping().await;
+        let id = format!("remove-{round}");
+        romeo
+            .send(&format!(
+                "<presence to='juliet@localhost' type='unsubscribe'/>\
+                 <iq type='set' id='{id}'><query xmlns='{R}'>\
+                 <item jid='juliet@localhost' subscription='remove'/></query></iq>"
+            ))
+            .await;
+        let got = romeo.until_ping().await;
+        let what: Vec<String> = got
+            .iter()
+            .map(|e| match (e.name(), e.attr("type")) {
+                ("iq", Some("set")) => format!("push {}", sub(e).0),
+                ("iq", Some(t)) => format!("iq {t} {}", e.attr("id").unwrap_or("")),
+                (n, t) => format!(
+                    "{n} {} from {}",
+                    t.unwrap_or("available"),
+                    e.attr("from").unwrap_or("")
+                ),
+            })
+            .collect();
+        let unavailable = "presence unavailable from juliet@localhost/balcony".to_string();
+        let removed = "push remove".to_string();
+        // Exactly these, with Juliet's unavailable before the removal push.
+        let mut sorted = what.clone();
+        sorted.sort();
+        let mut expected = vec![
+            "push from".to_string(),
+            unavailable.clone(),
+            removed.clone(),
+            format!("iq result {id}"),
+        ];
+        expected.sort();
+        assert_eq!(sorted, expected, "round {round}: {what:?}");
+        let at = |w: &String| what.iter().position(|x| x == w).unwrap();
+        assert!(
+            at(&unavailable) < at(&removed),
+            "round {round}: Juliet's unavailable came after the removal push: {what:?}"
+        );
+        // Juliet saw the unsubscribe and, after the removal, the cancellation of her own
+        // subscription and Romeo's unavailable; then the next round starts clean.
+        gather(
+            &mut juliet,
+            &[
+                &presence("unsubscribe", "romeo@localhost"),
+                &presence("unsubscribed", "romeo@localhost"),
+            ],
+        )
+        .await;
+        juliet.until_ping().await;
+    }
+}
+
+/// RFC 6120 §10.1 across stanza kinds: a directed presence (which goes through the sender's
+/// account) and a message (which does not) sent one after the other to the same full JID
+/// arrive in that order, every time.
+#[actix_rt::test]
+async fn rfc6120_10_1_directed_presence_then_message_arrive_in_order() {
+    let s = server().await;
+    let mut juliet = ready(&s, "juliet", "balcony").await;
+    let mut romeo = ready(&s, "romeo", "orchard").await;
+    let mut burst = String::new();
+    for i in 0..40 {
+        burst.push_str(&format!(
+            "<presence to='juliet@localhost/balcony'><status>{i}</status></presence>\
+             <message to='juliet@localhost/balcony' type='chat'><body>{i}</body></message>"
+        ));
+    }
+    romeo.send(&burst).await;
+    for i in 0..40 {
+        let p = juliet.expect_element().await;
+        assert_eq!(p.name(), "presence", "stanza {i}: {}", String::from(&p));
+        assert_eq!(
+            p.get_child("status", "jabber:client").map(|s| s.text()),
+            Some(i.to_string())
+        );
+        let m = juliet.expect_element().await;
+        assert_eq!(m.name(), "message", "stanza {i}: {}", String::from(&m));
+        assert_eq!(body(&m), Some(i.to_string()));
+    }
+}

@@ -11,6 +11,7 @@
 
 pub mod accounts;
 pub mod config;
+pub mod in_order;
 pub mod link;
 pub mod metrics;
 pub mod ns;

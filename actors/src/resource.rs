@@ -15,6 +15,7 @@ use minidom::Element;
 
 use crate::xml::SetAttr;
 
+use crate::in_order::Outstanding;
 use crate::link::{LinkHandle, StreamClose, StreamCondition};
 use crate::privacy::{self, CompiledList, Direction, NoRoster, NS_PRIVACY};
 use crate::roster::NS_ROSTER;
@@ -33,6 +34,9 @@ pub struct ResourceActor {
     link: LinkHandle,
     /// The privacy list that applies to this session, as the UserActor last published it.
     privacy: Option<Arc<CompiledList>>,
+    /// What the client's earlier stanzas started in other actors and is not done yet: the
+    /// next stanza waits for it (RFC 6120 §10.1, see [`crate::in_order`]).
+    outstanding: Outstanding,
 }
 
 impl ResourceActor {
@@ -48,6 +52,7 @@ impl ResourceActor {
             router,
             link,
             privacy: None,
+            outstanding: Outstanding::default(),
         }
     }
 
@@ -94,6 +99,24 @@ impl ResourceActor {
             return;
         }
         stanza.set("from", self.full.as_str().to_owned());
+        // RFC 6120 §8.2.3: an iq's type is get, set, result or error, and a request carries an
+        // id to be answered with; anything else is answered <bad-request/> (§8.3.3.1) and goes
+        // no further (as Prosody does).
+        if kind == Kind::Iq {
+            let valid = match stanza.attr("type") {
+                Some("get" | "set") => stanza.attr("id").is_some(),
+                Some("result" | "error") => true,
+                _ => false,
+            };
+            if !valid {
+                return self.reply_error(
+                    &stanza,
+                    ErrorType::Modify,
+                    DefinedCondition::BadRequest,
+                    Some("An iq needs a type of get, set, result or error, and a request an id"),
+                );
+            }
+        }
         let target = match stanza::classify(stanza.attr("to"), |d| self.router.config.hosts(d)) {
             Ok(t) => t,
             Err(stanza::MalformedJid) => {
@@ -125,6 +148,7 @@ impl ResourceActor {
                     return self.user.do_send(RosterIq {
                         full: self.full.clone(),
                         iq: stanza,
+                        ticket: self.outstanding.ticket(),
                     })
                 }
                 // XEP-0016: privacy lists are the account's, kept by the UserActor.
@@ -132,6 +156,7 @@ impl ResourceActor {
                     return self.user.do_send(PrivacyIq {
                         full: self.full.clone(),
                         iq: stanza,
+                        ticket: self.outstanding.ticket(),
                     })
                 }
                 _ => {}
@@ -142,6 +167,7 @@ impl ResourceActor {
             (Kind::Presence, Target::None) => self.user.do_send(OwnPresence {
                 full: self.full.clone(),
                 presence: stanza,
+                ticket: self.outstanding.ticket(),
             }),
             // RFC 6120 §10.3.3: an iq without `to` is handled by the server for the account.
             (Kind::Iq, Target::None) | (Kind::Iq, Target::Host(_)) => {
@@ -167,7 +193,8 @@ impl ResourceActor {
             // bare JID.
             (Kind::Message, Target::None) => {
                 stanza.set("to", self.full.to_bare().to_string());
-                self.router.route(stanza);
+                self.router
+                    .route_with(stanza, Some(self.outstanding.ticket()));
             }
             (Kind::Message, Target::Host(_)) => self.reply_error(
                 &stanza,
@@ -182,6 +209,7 @@ impl ResourceActor {
             (Kind::Presence, _) => self.user.do_send(OutboundPresence {
                 full: self.full.clone(),
                 presence: stanza,
+                ticket: self.outstanding.ticket(),
             }),
             (_, Target::Bare(_)) | (_, Target::Full(_)) | (_, Target::Remote(_)) => {
                 self.route_outbound(stanza, kind, target)
@@ -197,11 +225,15 @@ impl ResourceActor {
     /// by the UserActor, which holds it.
     fn route_outbound(&self, stanza: Element, kind: Kind, target: Target) {
         let Some(list) = self.privacy.as_ref().filter(|l| l.has_outbound_items()) else {
-            return self.router.route_to(stanza, kind, target);
+            return self
+                .router
+                .route_to(stanza, kind, target, Some(self.outstanding.ticket()));
         };
         if let Some(allow) = list.fixed(Direction::Outbound) {
             if allow {
-                return self.router.route_to(stanza, kind, target);
+                return self
+                    .router
+                    .route_to(stanza, kind, target, Some(self.outstanding.ticket()));
             }
             if let Some(e) = privacy::blocked_error(&stanza) {
                 self.link.send(e);
@@ -209,16 +241,23 @@ impl ResourceActor {
             return;
         }
         if list.needs_roster() {
-            return self.user.do_send(CheckOutbound(stanza));
+            return self
+                .user
+                .do_send(CheckOutbound(stanza, self.outstanding.ticket()));
         }
         let to = match &target {
             Target::Bare(b) => jid::Jid::from(b.clone()),
             Target::Full(f) => jid::Jid::from(f.clone()),
             Target::Remote(j) => j.clone(),
-            Target::None | Target::Host(_) => return self.router.route_to(stanza, kind, target),
+            Target::None | Target::Host(_) => {
+                return self
+                    .router
+                    .route_to(stanza, kind, target, Some(self.outstanding.ticket()))
+            }
         };
         if list.allows(Direction::Outbound, &to, &NoRoster) {
-            self.router.route_to(stanza, kind, target)
+            self.router
+                .route_to(stanza, kind, target, Some(self.outstanding.ticket()))
         } else if let Some(e) = privacy::blocked_error(&stanza) {
             self.link.send(e);
         }
@@ -249,6 +288,11 @@ impl Actor for ResourceActor {
 
 /// A stanza the client sent, in order. The link waits when the mailbox is full, which gives
 /// backpressure.
+///
+/// A stanza is processed only once what the client's earlier stanzas started elsewhere is done
+/// (RFC 6120 §10.1): the actor waits, and with it the link once this mailbox is full. So a
+/// session never has more than one stanza of its own in its UserActor's mailbox, however fast
+/// the client sends.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct FromClient(pub Element);
@@ -257,20 +301,31 @@ impl Handler<FromClient> for ResourceActor {
     type Result = ();
 
     fn handle(&mut self, msg: FromClient, ctx: &mut Context<Self>) {
-        self.process(msg.0, ctx);
+        if self.outstanding.is_settled() {
+            return self.process(msg.0, ctx);
+        }
+        ctx.wait(
+            self.outstanding
+                .settled()
+                .into_actor(self)
+                .map(move |(), act, ctx| act.process(msg.0, ctx)),
+        );
     }
 }
 
-/// Answered once the actor has handled everything sent to it before (its mailbox is FIFO):
-/// the link waits for it before answering a client's closing stream tag.
+/// Answered once the actor has handled everything sent to it before (its mailbox is FIFO) and
+/// what that started elsewhere is done: the link waits for it before answering a client's
+/// closing stream tag.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Handled;
 
 impl Handler<Handled> for ResourceActor {
-    type Result = ();
+    type Result = AtomicResponse<Self, ()>;
 
-    fn handle(&mut self, _: Handled, _: &mut Context<Self>) {}
+    fn handle(&mut self, _: Handled, _: &mut Context<Self>) -> Self::Result {
+        AtomicResponse::new(Box::pin(self.outstanding.settled().into_actor(self)))
+    }
 }
 
 /// Close the stream with a stream error (conflict, account deleted, shutdown).

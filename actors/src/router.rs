@@ -14,6 +14,7 @@ use jid::{BareJid, Jid};
 use minidom::Element;
 
 use crate::config::ActorsConfig;
+use crate::in_order::Ticket;
 use crate::stanza::{self, DefinedCondition, ErrorType, Kind, Target};
 use crate::user::{
     Deliver, DeliverBroadcast, DeliverSubscription, Delivery, SharedPresence, UserActor,
@@ -134,21 +135,33 @@ impl Router {
     /// remote domains need server-to-server links, which are not built yet, and are answered
     /// `<remote-server-not-found/>` (RFC 6120 §8.3.3.16).
     pub fn route(self: &Arc<Self>, stanza: Element) {
+        self.route_with(stanza, None)
+    }
+
+    /// [`Self::route`] as part of a client's stanza: `ticket` is held until the receiving
+    /// actor is done with it (see [`crate::in_order`]).
+    pub fn route_with(self: &Arc<Self>, stanza: Element, ticket: Option<Ticket>) {
         let Some(kind) = stanza::kind(&stanza) else {
             log::debug!("not routing a non-stanza element <{}>", stanza.name());
             return;
         };
         match stanza::classify(stanza.attr("to"), |d| self.config.hosts(d)) {
-            Ok(target) => self.route_to(stanza, kind, target),
+            Ok(target) => self.route_to(stanza, kind, target, ticket),
             Err(stanza::MalformedJid) => {
                 log::warn!("router asked to route a stanza without a user target; dropped")
             }
         }
     }
 
-    /// [`Self::route`] for a stanza whose `to` the caller has already classified as `target`
-    /// (and written back in normalised form).
-    pub fn route_to(self: &Arc<Self>, stanza: Element, kind: Kind, target: Target) {
+    /// [`Self::route_with`] for a stanza whose `to` the caller has already classified as
+    /// `target` (and written back in normalised form).
+    pub fn route_to(
+        self: &Arc<Self>,
+        stanza: Element,
+        kind: Kind,
+        target: Target,
+        ticket: Option<Ticket>,
+    ) {
         let (bare, full) = match target {
             Target::Bare(b) => (b, None),
             Target::Full(f) => (f.to_bare(), Some(f)),
@@ -168,7 +181,7 @@ impl Router {
         if self.running_user(&bare).is_none() {
             match self.store.account_exists(bare.as_str()) {
                 Ok(true) => {}
-                Ok(false) => return self.process_to_nonexistent_account(&stanza, kind),
+                Ok(false) => return self.process_to_nonexistent_account(&stanza),
                 Err(e) => {
                     log::error!("account lookup for {bare} failed: {e}");
                     return self.bounce(
@@ -185,7 +198,11 @@ impl Router {
         let resource = full.as_ref().map(|f| f.resource().as_str());
         match account.delivery.try_deliver(stanza, kind, resource) {
             Ok(()) => self.metrics.routed(routed_at),
-            Err(stanza) => account.queue(Deliver { stanza, routed_at }),
+            Err(stanza) => account.queue(Deliver {
+                stanza,
+                routed_at,
+                ticket,
+            }),
         }
     }
 
@@ -213,7 +230,14 @@ impl Router {
 
     /// Routes a subscription stanza to a local account through its outbox entry `key`: the
     /// receiving UserActor deletes the entry when it applies the stanza.
-    pub fn route_subscription(self: &Arc<Self>, stanza: Element, key: OutboxKey) {
+    /// `ticket` is held until the receiver has applied it (and whatever it answers has been
+    /// routed in turn).
+    pub fn route_subscription(
+        self: &Arc<Self>,
+        stanza: Element,
+        key: OutboxKey,
+        ticket: Option<Ticket>,
+    ) {
         let bare = stanza
             .attr("to")
             .and_then(|t| Jid::new(t).ok())
@@ -226,12 +250,16 @@ impl Router {
             })
             .unwrap_or(false);
         match bare {
-            Some(b) if exists => self.account(&b).queue(DeliverSubscription { stanza, key }),
+            Some(b) if exists => self.account(&b).queue(DeliverSubscription {
+                stanza,
+                key,
+                ticket,
+            }),
             _ => {
                 if let Err(e) = self.store.outbox_done(&key) {
                     log::error!("dropping an outbox entry for a missing account: {e}");
                 }
-                self.process_to_nonexistent_account(&stanza, Kind::Presence);
+                self.process_to_nonexistent_account(&stanza);
             }
         }
     }
@@ -243,7 +271,7 @@ impl Router {
         let n = entries.len();
         for (key, xml) in entries {
             match xml.parse::<Element>() {
-                Ok(stanza) => self.route_subscription(stanza, key),
+                Ok(stanza) => self.route_subscription(stanza, key, None),
                 Err(e) => {
                     log::error!("dropping an unreadable outbox entry: {e}");
                     self.store.outbox_done(&key)?;
@@ -257,7 +285,10 @@ impl Router {
     /// `<service-unavailable/>` (never revealing more); presence is silently ignored, except
     /// that a subscription request or a probe is answered `unsubscribed` (§3.1.3, §4.3.2), so
     /// that the sender's request does not stay pending forever.
-    fn process_to_nonexistent_account(self: &Arc<Self>, stanza: &Element, kind: Kind) {
+    pub(crate) fn process_to_nonexistent_account(self: &Arc<Self>, stanza: &Element) {
+        let Some(kind) = stanza::kind(stanza) else {
+            return;
+        };
         if kind == Kind::Presence {
             if matches!(stanza.attr("type"), Some("subscribe") | Some("probe")) {
                 if let (Some(from), Some(to)) = (stanza.attr("from"), stanza.attr("to")) {

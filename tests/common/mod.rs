@@ -552,6 +552,27 @@ impl Client {
         reply
     }
 
+    /// Everything the server sends before it answers a ping sent now. The server processes a
+    /// client's stanzas in order (RFC 6120 §10.1), including what they start for local
+    /// contacts, so this is all that the client's earlier stanzas caused: a test can expect
+    /// an exact set without waiting for a fixed time.
+    pub async fn until_ping(&mut self) -> Vec<Element> {
+        let id = self.id();
+        self.send(&format!(
+            "<iq type='get' id='{id}'><ping xmlns='urn:xmpp:ping'/></iq>"
+        ))
+        .await;
+        let mut before = Vec::new();
+        loop {
+            let e = self.expect_element().await;
+            if e.name() == "iq" && e.attr("id") == Some(id.as_str()) {
+                assert_eq!(e.attr("type"), Some("result"), "{}", String::from(&e));
+                return before;
+            }
+            before.push(e);
+        }
+    }
+
     pub async fn close(mut self) {
         self.send("</stream:stream>").await;
         let _ = self.next_within(Duration::from_secs(2)).await;

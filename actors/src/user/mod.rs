@@ -7,6 +7,7 @@
 //! still reaches it for a grace period, then stops.
 
 use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +20,7 @@ use minidom::Element;
 
 use crate::xml::{BuildAttr, SetAttr};
 
+use crate::in_order::Ticket;
 use crate::link::{LinkHandle, StreamClose, StreamCondition};
 use crate::privacy::Direction;
 use crate::resource::{CloseStream, ResourceActor};
@@ -78,10 +80,33 @@ pub struct UserActor {
     last_unavailable: Option<String>,
     idle: Option<SpawnHandle>,
     retired: bool,
+    /// Whether the account exists, read from the store the first time it matters and set to
+    /// `false` by a deletion: nothing is ever stored for an account that does not exist.
+    exists: Option<bool>,
     /// Privacy lists: the default list's snapshot and the lists' writers.
     privacy: privacy_iq::PrivacyState,
     /// What the router may deliver without this actor (see [`view`]).
     delivery: Arc<Delivery>,
+    /// The message being handled, while it or the work it started runs (see [`Turn`]).
+    turn: Option<Rc<Turn>>,
+}
+
+/// What the message being handled holds until it is done, including the durable writes and
+/// other waits it started (which run after its handler has returned): the sending client's
+/// [`Ticket`] (RFC 6120 §10.1, see [`crate::in_order`]), handed on to whatever it routes to
+/// other local accounts, and the router's count of stanzas queued in this mailbox (see
+/// [`view`]). Both are released when the last piece of the work drops its reference.
+struct Turn {
+    ticket: Option<Ticket>,
+    counted: Option<Arc<Delivery>>,
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        if let Some(d) = &self.counted {
+            d.done();
+        }
+    }
 }
 
 impl UserActor {
@@ -95,9 +120,55 @@ impl UserActor {
             last_unavailable: None,
             idle: None,
             retired: false,
+            exists: None,
             privacy: Default::default(),
             delivery,
+            turn: None,
         }
+    }
+
+    /// Starts handling a message: `ticket` is the sending client's, `counted` whether the
+    /// router counted it with [`Delivery::queued`]. Ended by [`Self::end_turn`].
+    fn begin_turn(&mut self, ticket: Option<Ticket>, counted: bool) {
+        self.turn = Some(Rc::new(Turn {
+            ticket,
+            counted: counted.then(|| self.delivery.clone()),
+        }));
+    }
+
+    /// The handler has returned; what it holds is released once the waits it started are
+    /// done too.
+    fn end_turn(&mut self) {
+        self.turn = None;
+    }
+
+    /// The sending client's ticket, for what this message hands on to other actors.
+    fn ticket(&self) -> Option<Ticket> {
+        self.turn.as_ref().and_then(|t| t.ticket.clone())
+    }
+
+    /// Routes a stanza as part of the message being handled.
+    fn route(&self, stanza: Element) {
+        self.router.route_with(stanza, self.ticket());
+    }
+
+    /// Waits for `fut` before this actor handles anything else, then runs `then` as part of
+    /// the same turn (what it routes carries the same ticket; the turn ends after it).
+    ///
+    /// Use this rather than `ctx.wait` for the work of a message: actix runs the most recent
+    /// wait first, so only what holds the turn itself keeps it until the work is done.
+    fn wait_in_turn<T: 'static>(
+        &mut self,
+        ctx: &mut Context<Self>,
+        fut: impl ActorFuture<Self, Output = T> + 'static,
+        then: impl FnOnce(T, &mut Self, &mut Context<Self>) + 'static,
+    ) {
+        let turn = self.turn.clone();
+        ctx.wait(fut.map(move |out, act, ctx| {
+            let outer = std::mem::replace(&mut act.turn, turn);
+            then(out, act, ctx);
+            act.turn = outer;
+        }));
     }
 
     /// Publishes the sessions as they are now for the router's shortcut (see [`view`]). Call
@@ -129,17 +200,6 @@ impl UserActor {
         Some(view::View { sessions })
     }
 
-    /// The actor is done with a stanza the router counted with [`Delivery::queued`]: now, or
-    /// once the durable write the handler started (`ctx.wait`) is done and what follows it
-    /// has been queued for the sessions.
-    fn delivered(&self, ctx: &mut Context<Self>) {
-        if ctx.waiting() {
-            ctx.wait(actix::fut::ready(()).map(|(), act: &mut Self, _| act.delivery.done()));
-        } else {
-            self.delivery.done();
-        }
-    }
-
     /// The account's roster, read from the store the first time.
     fn roster(&mut self) -> cordial_storage::Result<&mut RosterState> {
         if self.roster.is_none() {
@@ -162,10 +222,10 @@ impl UserActor {
         then: impl FnOnce(&mut Self, cordial_storage::Result<()>) + 'static,
     ) {
         let store = self.router.store.clone();
-        ctx.wait(
-            async move { store.flush().await }
-                .into_actor(self)
-                .map(move |flushed, act, _| then(act, flushed)),
+        self.wait_in_turn(
+            ctx,
+            async move { store.flush().await }.into_actor(self),
+            move |flushed, act, _| then(act, flushed),
         );
     }
 
@@ -178,13 +238,39 @@ impl UserActor {
         }
         let idle = self.router.config.user_idle;
         self.idle = Some(ctx.run_later(idle, move |act, ctx| {
-            if act.sessions.is_empty() && !act.retired {
-                act.retired = true;
-                act.publish_view();
-                act.router.retire(&act.bare, &ctx.address());
-                ctx.run_later(RETIRE_GRACE.min(idle), |_, ctx| ctx.stop());
+            if act.sessions.is_empty() {
+                act.retire(ctx);
             }
         }));
+    }
+
+    /// Takes the actor out of the router's table: stanzas that still reach it are routed again
+    /// (to a new actor, or answered as for a missing account), and it stops after a grace
+    /// period.
+    fn retire(&mut self, ctx: &mut Context<Self>) {
+        if self.retired {
+            return;
+        }
+        self.retired = true;
+        self.publish_view();
+        self.router.retire(&self.bare, &ctx.address());
+        let grace = RETIRE_GRACE.min(self.router.config.user_idle);
+        ctx.run_later(grace, |_, ctx| ctx.stop());
+    }
+
+    /// Whether the account exists (see [`Self::exists`]). A failed read counts as existing:
+    /// the write that follows would fail the same way and be answered with an error.
+    fn account_exists(&mut self) -> bool {
+        if let Some(e) = self.exists {
+            return e;
+        }
+        match self.router.store.account_exists(self.bare.as_str()) {
+            Ok(e) => *self.exists.insert(e),
+            Err(e) => {
+                log::error!("account lookup for {} failed: {e}", self.bare);
+                true
+            }
+        }
     }
 
     /// RFC 6121 §8.5.2 (bare JID) and §8.5.3.2 (full JID of no connected resource), for
@@ -366,8 +452,20 @@ impl UserActor {
                 }
                 self.sessions[&r].link.send(stanza);
             }
-            // §8.5.3.2.1: message to an absent full JID.
-            (Kind::Message, _) => self.deliver_message_to_bare(stanza, from.as_deref(), ctx),
+            // §8.5.3.2.1: a chat message to an absent full JID is treated as sent to the bare
+            // JID; normal, headline and groupchat are answered <service-unavailable/> (only
+            // chat falls back); errors are dropped.
+            (Kind::Message, Some(_)) => match stanza::stanza_type(&stanza) {
+                "chat" => self.deliver_message_to_bare(stanza, from.as_deref(), ctx),
+                "error" => {}
+                _ => self.router.bounce(
+                    &stanza,
+                    Kind::Message,
+                    ErrorType::Cancel,
+                    DefinedCondition::ServiceUnavailable,
+                ),
+            },
+            (Kind::Message, None) => self.deliver_message_to_bare(stanza, from.as_deref(), ctx),
             (Kind::Presence, _) => unreachable!("presence is handled above"),
             // §8.5.3.2.2: iq to an absent full JID.
             (Kind::Iq, Some(_)) => self.router.bounce(
@@ -382,15 +480,15 @@ impl UserActor {
             (Kind::Iq, None) => {
                 let router = self.router.clone();
                 let bare = self.bare.clone();
-                ctx.wait(
-                    async move {
-                        if let Some(reply) =
-                            server_iq::on_behalf_of_account(&router, &bare, &stanza).await
-                        {
-                            router.route(reply);
+                self.wait_in_turn(
+                    ctx,
+                    async move { server_iq::on_behalf_of_account(&router, &bare, &stanza).await }
+                        .into_actor(self),
+                    |reply, act, _| {
+                        if let Some(reply) = reply {
+                            act.route(reply);
                         }
-                    }
-                    .into_actor(self),
+                    },
                 );
             }
         }
@@ -398,7 +496,7 @@ impl UserActor {
 
     /// Forwards a stanza that reached a retired actor to the account's current actor.
     fn forward(&self, stanza: Element) {
-        self.router.route(stanza);
+        self.route(stanza);
     }
 }
 
@@ -509,13 +607,16 @@ impl Handler<Unbind> for UserActor {
 pub struct OwnPresence {
     pub full: FullJid,
     pub presence: Element,
+    pub ticket: Ticket,
 }
 
 impl Handler<OwnPresence> for UserActor {
     type Result = ();
 
     fn handle(&mut self, msg: OwnPresence, ctx: &mut Context<Self>) {
+        self.begin_turn(Some(msg.ticket), false);
         self.process_own_presence(msg.full.resource().as_str(), msg.presence, ctx);
+        self.end_turn();
     }
 }
 
@@ -527,6 +628,8 @@ pub struct Deliver {
     pub stanza: Element,
     /// When the router took it, for the routing-latency metric.
     pub routed_at: std::time::Instant,
+    /// The sending client's, when a client's stanza brought it here.
+    pub ticket: Option<Ticket>,
 }
 
 /// A resource's presence broadcast to its subscribed contacts (RFC 6121 §4.2.2, §4.4.2,
@@ -576,9 +679,10 @@ pub struct DeliverBroadcast(pub Arc<SharedPresence>);
 impl Handler<DeliverBroadcast> for UserActor {
     type Result = ();
 
-    fn handle(&mut self, msg: DeliverBroadcast, ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: DeliverBroadcast, _: &mut Context<Self>) {
+        self.begin_turn(None, true);
         self.deliver_broadcast(&msg.0);
-        self.delivered(ctx);
+        self.end_turn();
     }
 }
 
@@ -608,13 +712,17 @@ impl Handler<Deliver> for UserActor {
     type Result = ();
 
     fn handle(&mut self, msg: Deliver, ctx: &mut Context<Self>) {
+        self.begin_turn(msg.ticket, true);
         if self.retired {
             self.forward(msg.stanza);
+        } else if !self.account_exists() {
+            // Deleted, or never was (an actor started just before a deletion): RFC 6121 §8.5.1.
+            self.router.process_to_nonexistent_account(&msg.stanza);
         } else {
             self.deliver(msg.stanza, ctx);
             self.router.metrics.routed(msg.routed_at);
         }
-        self.delivered(ctx);
+        self.end_turn();
     }
 }
 
@@ -625,13 +733,16 @@ impl Handler<Deliver> for UserActor {
 pub struct OutboundPresence {
     pub full: FullJid,
     pub presence: Element,
+    pub ticket: Ticket,
 }
 
 impl Handler<OutboundPresence> for UserActor {
     type Result = ();
 
     fn handle(&mut self, msg: OutboundPresence, ctx: &mut Context<Self>) {
+        self.begin_turn(Some(msg.ticket), false);
         self.process_outbound_presence(&msg.full, msg.presence, ctx);
+        self.end_turn();
     }
 }
 
@@ -642,21 +753,30 @@ impl Handler<OutboundPresence> for UserActor {
 pub struct DeliverSubscription {
     pub stanza: Element,
     pub key: OutboxKey,
+    /// The sending client's, when a client's stanza brought it here.
+    pub ticket: Option<Ticket>,
 }
 
 impl Handler<DeliverSubscription> for UserActor {
     type Result = ();
 
     fn handle(&mut self, msg: DeliverSubscription, ctx: &mut Context<Self>) {
+        self.begin_turn(msg.ticket, true);
         if self.retired {
-            self.router.route_subscription(msg.stanza, msg.key);
+            self.router
+                .route_subscription(msg.stanza, msg.key, self.ticket());
+        } else if !self.account_exists() {
+            if let Err(e) = self.router.store.outbox_done(&msg.key) {
+                log::error!("dropping an outbox entry for a missing account: {e}");
+            }
+            self.router.process_to_nonexistent_account(&msg.stanza);
         } else {
             match SubType::parse(stanza::stanza_type(&msg.stanza)) {
                 Some(t) => self.process_inbound_subscription(t, msg.stanza, Some(msg.key), ctx),
                 None => log::error!("a non-subscription stanza came through the outbox"),
             }
         }
-        self.delivered(ctx);
+        self.end_turn();
     }
 }
 
@@ -666,13 +786,16 @@ impl Handler<DeliverSubscription> for UserActor {
 pub struct RosterIq {
     pub full: FullJid,
     pub iq: Element,
+    pub ticket: Ticket,
 }
 
 impl Handler<RosterIq> for UserActor {
     type Result = ();
 
     fn handle(&mut self, msg: RosterIq, ctx: &mut Context<Self>) {
+        self.begin_turn(Some(msg.ticket), false);
         self.process_roster_iq(msg.full.resource().as_str(), msg.iq, ctx);
+        self.end_turn();
     }
 }
 
@@ -683,12 +806,14 @@ impl Handler<RosterIq> for UserActor {
 pub struct PrivacyIq {
     pub full: FullJid,
     pub iq: Element,
+    pub ticket: Ticket,
 }
 
 impl Handler<PrivacyIq> for UserActor {
     type Result = ();
 
     fn handle(&mut self, msg: PrivacyIq, ctx: &mut Context<Self>) {
+        self.begin_turn(Some(msg.ticket), false);
         let resource = msg.full.resource().as_str();
         let blocking =
             stanza::iq_payload(&msg.iq).is_some_and(|p| p.ns() == privacy_iq::NS_BLOCKING);
@@ -697,6 +822,7 @@ impl Handler<PrivacyIq> for UserActor {
         } else {
             self.process_privacy_iq(resource, msg.iq, ctx);
         }
+        self.end_turn();
     }
 }
 
@@ -704,13 +830,13 @@ impl Handler<PrivacyIq> for UserActor {
 /// decide whether the user may send it (XEP-0016 §2.13).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct CheckOutbound(pub Element);
+pub struct CheckOutbound(pub Element, pub Ticket);
 
 impl Handler<CheckOutbound> for UserActor {
     type Result = ();
 
     fn handle(&mut self, msg: CheckOutbound, _: &mut Context<Self>) {
-        let stanza = msg.0;
+        let CheckOutbound(stanza, ticket) = msg;
         let from = stanza.attr("from").and_then(|f| FullJid::new(f).ok());
         // A client's `to` is normalised before it is compared.
         let to = stanza
@@ -720,7 +846,7 @@ impl Handler<CheckOutbound> for UserActor {
         let resource = from.as_ref().map(|f| f.resource().to_string());
         self.privacy_ready();
         if self.allows(resource.as_deref(), Direction::Outbound, to.as_deref()) {
-            return self.router.route(stanza);
+            return self.router.route_with(stanza, Some(ticket));
         }
         if let (Some(r), Some(e)) = (resource, crate::privacy::blocked_error(&stanza)) {
             self.reply_to(&r, e);
@@ -752,18 +878,20 @@ impl Handler<CloseAll> for UserActor {
 pub struct DeleteAccount;
 
 impl Handler<DeleteAccount> for UserActor {
-    type Result = ResponseActFuture<Self, cordial_storage::Result<bool>>;
+    /// Atomic: nothing else this actor handles (a stanza to store, a roster write) can
+    /// interleave with the deletion.
+    type Result = AtomicResponse<Self, cordial_storage::Result<bool>>;
 
     fn handle(&mut self, _: DeleteAccount, _: &mut Context<Self>) -> Self::Result {
         // Unsubscribe every contact first (RFC 6121 §2.5.2 for each item), durably, so that
         // the cancellations reach them even if the server stops during the deletion.
         let removals = match self.write_all_removals() {
             Ok(r) => r,
-            Err(e) => return Box::pin(actix::fut::ready(Err(e))),
+            Err(e) => return AtomicResponse::new(Box::pin(actix::fut::ready(Err(e)))),
         };
         let store = self.router.store.clone();
         let bare = self.bare.clone();
-        Box::pin(
+        AtomicResponse::new(Box::pin(
             async move {
                 store.flush().await?;
                 Ok(())
@@ -785,7 +913,16 @@ impl Handler<DeleteAccount> for UserActor {
                 }
                 .into_actor(act)
             })
-            .map(|result, act, _| {
+            .map(|result, act, ctx| {
+                if result.is_ok() {
+                    // Nothing of the account stays with this actor, and nothing reaches it
+                    // any more: stanzas for the JID are answered as for a missing account
+                    // until it is registered again (by then with a fresh actor).
+                    act.exists = Some(false);
+                    act.privacy = Default::default();
+                    act.presence_errors.clear();
+                    act.retire(ctx);
+                }
                 for s in act.sessions.values() {
                     s.addr.do_send(CloseStream(StreamClose::new(
                         StreamCondition::NotAuthorized,
@@ -794,7 +931,7 @@ impl Handler<DeleteAccount> for UserActor {
                 }
                 result
             }),
-        )
+        ))
     }
 }
 

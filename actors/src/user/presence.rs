@@ -62,7 +62,7 @@ impl UserActor {
             .filter_map(|s| Some(Self::addressed(s.presence.as_ref()?, &s.full, contact)))
             .collect();
         for p in out {
-            self.router.route(p);
+            self.route(p);
         }
     }
 
@@ -78,7 +78,7 @@ impl UserActor {
             })
             .collect();
         for p in out {
-            self.router.route(p);
+            self.route(p);
         }
     }
 
@@ -121,6 +121,16 @@ impl UserActor {
         }
         let full = s.full.clone();
         let priority = s.priority;
+        if !was_available {
+            // §4.2.2: a resource that becomes available also learns the current presence of
+            // the account's other available resources (it is subscribed to its own account).
+            let new = &self.sessions[resource];
+            for other in self.available().filter(|o| o.full != full) {
+                if let Some(p) = &other.presence {
+                    new.link.send(p.clone());
+                }
+            }
+        }
         for other in self.available() {
             other.link.send(presence.clone());
         }
@@ -143,7 +153,7 @@ impl UserActor {
                 .a("from", self.bare.to_string())
                 .a("to", contact)
                 .build();
-            self.router.route(probe);
+            self.route(probe);
         }
         self.deliver_inbox_to(resource);
         if priority >= 0 {
@@ -186,7 +196,7 @@ impl UserActor {
         told.sort();
         for to in directed {
             if told.binary_search(&to).is_err() {
-                self.router.route(shared.addressed(&to));
+                self.route(shared.addressed(&to));
             }
         }
         if self.available().next().is_none() {
@@ -237,7 +247,7 @@ impl UserActor {
                 _ => {}
             }
         }
-        self.router.route(presence);
+        self.route(presence);
     }
 
     /// Presence addressed to this account from someone else (RFC 6121 §3, §4.3, §8.5.2.1.2,
@@ -286,7 +296,7 @@ impl UserActor {
         }
         if !self.sub_state(from).from() {
             let no = subscription_presence(self.bare.as_str(), from, SubType::Unsubscribed);
-            return self.router.route(no);
+            return self.route(no);
         }
         if self.available().next().is_some() {
             return self.send_current_presence_to(from);
@@ -307,7 +317,7 @@ impl UserActor {
                     .build(),
             );
         }
-        self.router.route(b.build());
+        self.route(b.build());
     }
 
     /// Inbound presence to the user's resources (§8.5.2.1.2, §8.5.3).

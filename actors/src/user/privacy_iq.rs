@@ -452,29 +452,25 @@ impl UserActor {
     ) {
         let resource = resource.to_string();
         let name = list.name.clone();
-        ctx.wait(
-            self.list_actor(&name)
-                .send(Replace(list))
-                .into_actor(self)
-                .map(move |r, act, _| match r {
-                    Ok(Ok(compiled)) => {
-                        let before = act.effective_lists();
-                        for s in act.sessions.values_mut() {
-                            if s.active.as_ref().is_some_and(|a| a.name == name) {
-                                s.active = Some(compiled.clone());
-                            }
-                        }
-                        if act.privacy.default.as_ref().is_some_and(|d| d.name == name) {
-                            act.privacy.default = Some(compiled);
-                        }
-                        act.lists_changed(before);
-                        act.reply_to(&resource, stanza::iq_result(&iq, None));
-                        act.push_privacy_list(&name);
+        let written = self.list_actor(&name).send(Replace(list)).into_actor(self);
+        self.wait_in_turn(ctx, written, move |r, act, _| match r {
+            Ok(Ok(compiled)) => {
+                let before = act.effective_lists();
+                for s in act.sessions.values_mut() {
+                    if s.active.as_ref().is_some_and(|a| a.name == name) {
+                        s.active = Some(compiled.clone());
                     }
-                    Ok(Err(e)) => act.write_failed(&resource, &iq, format!("writing: {e}")),
-                    Err(e) => act.write_failed(&resource, &iq, format!("list actor gone: {e}")),
-                }),
-        );
+                }
+                if act.privacy.default.as_ref().is_some_and(|d| d.name == name) {
+                    act.privacy.default = Some(compiled);
+                }
+                act.lists_changed(before);
+                act.reply_to(&resource, stanza::iq_result(&iq, None));
+                act.push_privacy_list(&name);
+            }
+            Ok(Err(e)) => act.write_failed(&resource, &iq, format!("writing: {e}")),
+            Err(e) => act.write_failed(&resource, &iq, format!("list actor gone: {e}")),
+        });
     }
 
     /// §10.8: remove a list; `<conflict/>` while it applies to another connected resource,
@@ -492,27 +488,26 @@ impl UserActor {
             return;
         }
         let resource = resource.to_string();
-        ctx.wait(self.list_actor(&name).send(Remove).into_actor(self).map(
-            move |r, act, _| match r {
-                Ok(Ok(_)) => {
-                    act.privacy.writers.remove(&name);
-                    let before = act.effective_lists();
-                    for s in act.sessions.values_mut() {
-                        if s.active.as_ref().is_some_and(|a| a.name == name) {
-                            s.active = None;
-                        }
+        let removed = self.list_actor(&name).send(Remove).into_actor(self);
+        self.wait_in_turn(ctx, removed, move |r, act, _| match r {
+            Ok(Ok(_)) => {
+                act.privacy.writers.remove(&name);
+                let before = act.effective_lists();
+                for s in act.sessions.values_mut() {
+                    if s.active.as_ref().is_some_and(|a| a.name == name) {
+                        s.active = None;
                     }
-                    if act.privacy.default.as_ref().is_some_and(|d| d.name == name) {
-                        act.privacy.default = None;
-                    }
-                    act.lists_changed(before);
-                    act.reply_to(&resource, stanza::iq_result(&iq, None));
-                    act.push_privacy_list(&name);
                 }
-                Ok(Err(e)) => act.write_failed(&resource, &iq, format!("removing: {e}")),
-                Err(e) => act.write_failed(&resource, &iq, format!("list actor gone: {e}")),
-            },
-        ));
+                if act.privacy.default.as_ref().is_some_and(|d| d.name == name) {
+                    act.privacy.default = None;
+                }
+                act.lists_changed(before);
+                act.reply_to(&resource, stanza::iq_result(&iq, None));
+                act.push_privacy_list(&name);
+            }
+            Ok(Err(e)) => act.write_failed(&resource, &iq, format!("removing: {e}")),
+            Err(e) => act.write_failed(&resource, &iq, format!("list actor gone: {e}")),
+        });
     }
 
     /// §10.2 rule 10: the list's name to every connected resource.
@@ -725,55 +720,54 @@ impl UserActor {
         let name = list.name.clone();
         let store = self.router.store.clone();
         let bare = self.bare.to_string();
-        ctx.wait(
-            self.list_actor(&name)
-                .send(Replace(list))
-                .into_actor(self)
-                .then(move |r, act, _| {
-                    let r = match r {
-                        Ok(Ok(compiled)) if make_default => store
-                            .set_default_privacy_list(&bare, Some(&name))
-                            .map(|_| (compiled, true))
-                            .map_err(|e| format!("setting the default: {e}")),
-                        Ok(Ok(compiled)) => Ok((compiled, false)),
-                        Ok(Err(e)) => Err(format!("writing: {e}")),
-                        Err(e) => Err(format!("list actor gone: {e}")),
-                    };
-                    async move {
-                        let (compiled, flush) = r?;
-                        if flush {
-                            store.flush().await.map_err(|e| format!("flushing: {e}"))?;
-                        }
-                        Ok::<_, String>(compiled)
+        let written = self
+            .list_actor(&name)
+            .send(Replace(list))
+            .into_actor(self)
+            .then(move |r, act, _| {
+                let r = match r {
+                    Ok(Ok(compiled)) if make_default => store
+                        .set_default_privacy_list(&bare, Some(&name))
+                        .map(|_| (compiled, true))
+                        .map_err(|e| format!("setting the default: {e}")),
+                    Ok(Ok(compiled)) => Ok((compiled, false)),
+                    Ok(Err(e)) => Err(format!("writing: {e}")),
+                    Err(e) => Err(format!("list actor gone: {e}")),
+                };
+                async move {
+                    let (compiled, flush) = r?;
+                    if flush {
+                        store.flush().await.map_err(|e| format!("flushing: {e}"))?;
                     }
-                    .into_actor(act)
-                })
-                .map(move |r, act, _| match r {
-                    Ok(compiled) => {
-                        let before = act.effective_lists();
-                        for s in act.sessions.values_mut() {
-                            if s.active.as_ref().is_some_and(|a| a.name == compiled.name) {
-                                s.active = Some(compiled.clone());
-                            }
-                        }
-                        let name = compiled.name.clone();
-                        act.privacy.default = Some(compiled);
-                        act.lists_changed(before);
-                        act.reply_to(&resource, stanza::iq_result(&iq, None));
-                        let what = if block { "block" } else { "unblock" };
-                        for s in act.sessions.values().filter(|s| s.blocklist) {
-                            let push = Element::builder("iq", ns::JABBER_CLIENT)
-                                .a("type", "set")
-                                .a("id", format!("block-push-{}", act.privacy.pushes))
-                                .a("to", s.full.to_string())
-                                .append(blocking_items(what, &changed))
-                                .build();
-                            s.link.send(push);
-                        }
-                        act.push_privacy_list(&name);
+                    Ok::<_, String>(compiled)
+                }
+                .into_actor(act)
+            });
+        self.wait_in_turn(ctx, written, move |r, act, _| match r {
+            Ok(compiled) => {
+                let before = act.effective_lists();
+                for s in act.sessions.values_mut() {
+                    if s.active.as_ref().is_some_and(|a| a.name == compiled.name) {
+                        s.active = Some(compiled.clone());
                     }
-                    Err(why) => act.write_failed(&resource, &iq, why),
-                }),
-        );
+                }
+                let name = compiled.name.clone();
+                act.privacy.default = Some(compiled);
+                act.lists_changed(before);
+                act.reply_to(&resource, stanza::iq_result(&iq, None));
+                let what = if block { "block" } else { "unblock" };
+                for s in act.sessions.values().filter(|s| s.blocklist) {
+                    let push = Element::builder("iq", ns::JABBER_CLIENT)
+                        .a("type", "set")
+                        .a("id", format!("block-push-{}", act.privacy.pushes))
+                        .a("to", s.full.to_string())
+                        .append(blocking_items(what, &changed))
+                        .build();
+                    s.link.send(push);
+                }
+                act.push_privacy_list(&name);
+            }
+            Err(why) => act.write_failed(&resource, &iq, why),
+        });
     }
 }

@@ -160,8 +160,8 @@ impl UserActor {
     /// Routes a stanza that may have an outbox entry.
     fn route_kept(&self, stanza: Element, key: Option<OutboxKey>) {
         match key {
-            Some(k) => self.router.route_subscription(stanza, k),
-            None => self.router.route(stanza),
+            Some(k) => self.router.route_subscription(stanza, k, self.ticket()),
+            None => self.route(stanza),
         }
     }
 
@@ -231,7 +231,7 @@ impl UserActor {
         }
         if changes_nothing(&w) {
             if o.route {
-                self.router.route(stanza);
+                self.route(stanza);
             }
             return;
         }
@@ -306,7 +306,7 @@ impl UserActor {
         if changes_nothing(&w) {
             self.consume_outbox(key);
             if let Some(r) = reply {
-                self.router.route(r);
+                self.route(r);
             }
             return;
         }

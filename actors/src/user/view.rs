@@ -144,7 +144,10 @@ impl View {
                 false => Ok(()),
             };
         }
-        if kind != Kind::Message {
+        // §8.5.3.2.1: of messages to an absent full JID only chat falls back to the bare JID;
+        // the actor answers the others.
+        let to_absent_resource = resource.is_some();
+        if kind != Kind::Message || to_absent_resource && stanza::stanza_type(&stanza) != "chat" {
             return Err(stanza);
         }
         // §8.5.2.1.1 and §8.5.3.2.1: a message for the account as a whole.
@@ -284,6 +287,15 @@ mod tests {
             .try_deliver(chat("b@x/r"), Kind::Message, Some("r"))
             .is_ok());
         assert_eq!(queued(&mut rx), [("message".into(), "b@x/r".into())]);
+        // A normal or headline message to a resource that is not connected is answered by
+        // the actor (§8.5.3.2.1); only chat falls back to the bare JID.
+        for t in ["normal", "headline"] {
+            let m: Element =
+                format!("<message xmlns='jabber:client' from='a@x/r' to='b@x/gone' type='{t}'/>")
+                    .parse()
+                    .unwrap();
+            assert!(d.try_deliver(m, Kind::Message, Some("gone")).is_err());
+        }
         // An iq to a resource that is not connected is answered by the actor.
         let iq: Element = "<iq xmlns='jabber:client' type='get' id='1' from='a@x/r' to='b@x/gone'><ping xmlns='urn:xmpp:ping'/></iq>".parse().unwrap();
         assert!(d.try_deliver(iq, Kind::Iq, Some("gone")).is_err());

@@ -323,14 +323,29 @@ async fn offline_sender(t: Target, l: Shared, o: usize, mut rng: StdRng) -> Resu
             ));
         }
         s.send(&out).await?;
-        iq_ok(
-            &mut s,
-            &format!("a{n}"),
-            "get",
-            Some(&rcpt),
-            "<query xmlns='http://jabber.org/protocol/disco#info'/>",
-        )
-        .await?;
+        // The answer to the iq that follows the messages is the acknowledgement (RFC 6120
+        // §10.1: the messages before it are processed, i.e. stored durably). Every other batch
+        // asks the recipient's account, whose actor handles the iq after the messages; the
+        // others ping the server, which answers by itself once the messages are stored.
+        if n % 2 == 0 {
+            iq_ok(
+                &mut s,
+                &format!("a{n}"),
+                "get",
+                Some(&rcpt),
+                "<query xmlns='http://jabber.org/protocol/disco#info'/>",
+            )
+            .await?;
+        } else {
+            iq_ok(
+                &mut s,
+                &format!("a{n}"),
+                "get",
+                None,
+                "<ping xmlns='urn:xmpp:ping'/>",
+            )
+            .await?;
+        }
         let mut l = l.lock().unwrap();
         l.offline[o].acked.extend(&batch);
         l.count("offline message", batch.len() as u64);
