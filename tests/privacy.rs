@@ -728,3 +728,88 @@ async fn lovers(s: &TestServer, presence: &str) -> (Client, Client) {
     drain(&mut romeo).await;
     (juliet, romeo)
 }
+
+/// XEP-0191 §3.6: a message from a JID the user blocks with the blocking command is answered
+/// `<service-unavailable/>`, to the bare JID, to a full JID and when the user is offline (and
+/// nothing is stored); a message refused by another XEP-0016 rule stays silent (RFC 3921
+/// §10.14). The blocklist is the default list's deny-all jid items, so the two agree.
+#[actix_rt::test]
+async fn xep0191_3_6_a_blocked_sender_is_told_service_unavailable() {
+    let s = server().await;
+    let mut juliet = s.online("juliet", "pw", "balcony", 0).await;
+    let mut tybalt = s.online("tybalt", "pw", "street", 0).await;
+    let mut nurse = s.online("nurse", "pw", "kitchen", 0).await;
+    let r = juliet
+        .iq(
+            "set",
+            None,
+            "<block xmlns='urn:xmpp:blocking'><item jid='tybalt@localhost'/></block>",
+        )
+        .await;
+    assert_eq!(r.attr("type"), Some("result"));
+    // A XEP-0016 rule in the same default list that refuses only the nurse's messages.
+    let r = juliet
+        .iq(
+            "get",
+            None,
+            "<query xmlns='jabber:iq:privacy'><list name='blocklist'/></query>",
+        )
+        .await;
+    let items: String = r
+        .get_child("query", P)
+        .unwrap()
+        .get_child("list", P)
+        .unwrap()
+        .children()
+        .map(String::from)
+        .collect();
+    let r = set_list(
+        &mut juliet,
+        "blocklist",
+        &format!(
+            "{items}<item type='jid' value='nurse@localhost' action='deny' order='1000'><message/></item>"
+        ),
+    )
+    .await;
+    assert_eq!(r.attr("type"), Some("result"), "{}", String::from(&r));
+    juliet.until_ping().await;
+    for (to, id) in [
+        ("juliet@localhost", "b1"),
+        ("juliet@localhost/balcony", "f1"),
+        ("juliet@localhost/gone", "g1"),
+    ] {
+        tybalt
+            .send(&format!(
+                "<message type='chat' to='{to}' id='{id}'><body>open up</body></message>"
+            ))
+            .await;
+        let e = tybalt.expect_where(|e| e.attr("id") == Some(id)).await;
+        assert_eq!(
+            error_condition(&e).as_deref(),
+            Some("service-unavailable"),
+            "{id}"
+        );
+    }
+    nurse
+        .send(&chat("juliet@localhost", "silently dropped"))
+        .await;
+    assert!(
+        nurse.until_ping().await.is_empty(),
+        "XEP-0016 refusals stay silent"
+    );
+    let got = juliet.until_ping().await;
+    assert!(got.is_empty(), "nothing reached Juliet: {got:?}");
+    // Offline: the blocked sender is told too, and nothing is stored.
+    juliet.close().await;
+    tybalt
+        .send("<message type='chat' to='juliet@localhost' id='o1'><body>later?</body></message>")
+        .await;
+    let e = tybalt.expect_where(|e| e.attr("id") == Some("o1")).await;
+    assert_eq!(error_condition(&e).as_deref(), Some("service-unavailable"));
+    let stored = cordial_storage::OfflineStore::offline_messages(
+        &s.handle().router().store,
+        "juliet@localhost",
+    )
+    .unwrap();
+    assert!(stored.is_empty());
+}

@@ -269,6 +269,9 @@ pub struct CompiledList {
     fixed: [Option<bool>; 5],
     needs_roster: bool,
     has_outbound: bool,
+    /// Keys of the items that make up the XEP-0191 blocklist when this is the default list:
+    /// jid items that deny every kind of stanza.
+    blocklist: std::collections::HashSet<String>,
 }
 
 /// What the user's roster says about the other entity.
@@ -318,6 +321,14 @@ impl CompiledList {
             )
         });
         let has_outbound = items.iter().any(|i| i.stanzas.all());
+        let blocklist = items
+            .iter()
+            .filter(|i| !i.allow && i.stanzas.all())
+            .filter_map(|i| match &i.what {
+                CompiledMatch::Jid(p) => Some(p.key()),
+                _ => None,
+            })
+            .collect();
         let mut steps: [Vec<Step>; 5] = Default::default();
         let mut fixed = [None; 5];
         for dir in Direction::ALL {
@@ -360,7 +371,19 @@ impl CompiledList {
             fixed,
             needs_roster,
             has_outbound,
+            blocklist,
         })
+    }
+
+    /// Whether `other` (a normalised JID) is matched by a blocklist item of this list (see
+    /// [`Self::blocklist`]): what XEP-0191 §3.6 answers with `<service-unavailable/>` when this
+    /// is the default list.
+    pub fn blocks(&self, other: &str) -> bool {
+        !self.blocklist.is_empty()
+            && JidPattern::keys_of(other)
+                .iter()
+                .flatten()
+                .any(|k| self.blocklist.contains(*k))
     }
 
     /// Whether any item depends on the roster (group or subscription items).

@@ -293,6 +293,8 @@ impl UserActor {
                 if self.available().next().is_none() {
                     if self.allows(None, Direction::MessageIn, from) {
                         self.store_offline(stanza, ctx);
+                    } else {
+                        self.refuse_message(&stanza, None, from);
                     }
                     return;
                 }
@@ -304,6 +306,8 @@ impl UserActor {
                         && self.allows(None, Direction::MessageIn, from)
                     {
                         self.store_offline(stanza, ctx);
+                    } else if open.is_empty() {
+                        self.refuse_message(&stanza, None, from);
                     }
                     return;
                 };
@@ -311,10 +315,15 @@ impl UserActor {
                 view::send_each(top.map(|s| &s.link).collect(), stanza);
             }
             "headline" => {
-                let open = self
+                let open: Vec<&LinkHandle> = self
                     .available()
-                    .filter(|s| s.priority >= 0 && lets_in(self, s));
-                view::send_each(open.map(|s| &s.link).collect(), stanza);
+                    .filter(|s| s.priority >= 0 && lets_in(self, s))
+                    .map(|s| &s.link)
+                    .collect();
+                if open.is_empty() {
+                    return self.refuse_message(&stanza, None, from);
+                }
+                view::send_each(open, stanza);
             }
             "groupchat" => self.router.bounce(
                 &stanza,
@@ -324,6 +333,31 @@ impl UserActor {
             ),
             // type='error' (and unknown types): silently ignored.
             _ => {}
+        }
+    }
+
+    /// XEP-0191 §3.6: a message refused by the privacy rules is answered
+    /// `<service-unavailable/>` when the sender is on the user's blocklist (the default list's
+    /// deny-all jid items) and the list that refused it is the default one; a refusal by any
+    /// other XEP-0016 rule stays silent (RFC 3921 §10.14). `resource`: the session whose list
+    /// refused it; `None` for the account as a whole (offline storage).
+    fn refuse_message(&self, stanza: &Element, resource: Option<&str>, from: Option<&str>) {
+        let (Some(from), Some(default)) = (from, self.privacy.default.as_ref()) else {
+            return;
+        };
+        let by_default = match resource {
+            Some(r) => self
+                .effective_list(r)
+                .is_some_and(|l| l.name == default.name),
+            None => true,
+        };
+        if by_default && default.blocks(from) {
+            self.router.bounce(
+                stanza,
+                Kind::Message,
+                ErrorType::Cancel,
+                DefinedCondition::ServiceUnavailable,
+            );
         }
     }
 
@@ -432,9 +466,13 @@ impl UserActor {
             Kind::Message => Direction::MessageIn,
             _ => Direction::IqIn,
         };
-        // RFC 3921 §10.14: a blocked message is dropped silently; a blocked iq get or set is
-        // answered <service-unavailable/>, other iqs are dropped.
-        let blocked = |act: &Self| {
+        // RFC 3921 §10.14: a blocked message is dropped silently (unless the blocklist blocked
+        // it, XEP-0191 §3.6); a blocked iq get or set is answered <service-unavailable/>, other
+        // iqs are dropped.
+        let blocked = |act: &Self, resource: Option<&str>| {
+            if kind == Kind::Message {
+                act.refuse_message(&stanza, resource, from.as_deref());
+            }
             if kind == Kind::Iq && matches!(stanza.attr("type"), Some("get") | Some("set")) {
                 act.router.bounce(
                     &stanza,
@@ -448,7 +486,7 @@ impl UserActor {
             // §8.5.3.1: a connected resource matching the full JID gets the stanza.
             (_, Some(r)) if self.sessions.contains_key(&r) => {
                 if !self.allows(Some(&r), dir, from.as_deref()) {
-                    return blocked(self);
+                    return blocked(self, Some(&r));
                 }
                 self.sessions[&r].link.send(stanza);
             }
@@ -476,7 +514,7 @@ impl UserActor {
             ),
             // §8.5.2.1.3: the server answers iqs to a bare JID on the account's behalf, as far
             // as the default list lets them in.
-            (Kind::Iq, None) if !self.allows(None, dir, from.as_deref()) => blocked(self),
+            (Kind::Iq, None) if !self.allows(None, dir, from.as_deref()) => blocked(self, None),
             (Kind::Iq, None) => {
                 let router = self.router.clone();
                 let bare = self.bare.clone();

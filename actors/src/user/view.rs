@@ -137,12 +137,13 @@ impl View {
                 s.link.send(stanza);
                 return Ok(());
             }
-            // A blocked iq get or set is answered by the actor; anything else blocked is
-            // dropped (RFC 3921 §10.14).
-            return match kind == Kind::Iq && matches!(stanza.attr("type"), Some("get" | "set")) {
-                true => Err(stanza),
-                false => Ok(()),
+            // A blocked message (which the blocklist answers, XEP-0191 §3.6) or iq get or set is
+            // for the actor; anything else blocked is dropped (RFC 3921 §10.14).
+            let answerable = match kind {
+                Kind::Message => true,
+                _ => matches!(stanza.attr("type"), Some("get" | "set")),
             };
+            return if answerable { Err(stanza) } else { Ok(()) };
         }
         // §8.5.3.2.1: of messages to an absent full JID only chat falls back to the bare JID;
         // the actor answers the others.
@@ -173,6 +174,10 @@ impl View {
                 .collect(),
             _ => return Err(stanza),
         };
+        if targets.is_empty() {
+            // Every session refused it: the actor answers a blocklisted sender.
+            return Err(stanza);
+        }
         send_each(targets, stanza);
         Ok(())
     }
