@@ -116,6 +116,26 @@ async def main():
         raise SystemExit("FAIL: the offline message has no delay stamp")
     print(f"offline message delivered with delay stamp {stamp.isoformat()}")
 
+    # Removing a mutual contact (RFC 6121 §2.5, §3.3): slixmpp's del_roster_item sends
+    # `unsubscribe`, then the roster removal, without waiting. The contact's unavailable (its
+    # server's answer to the unsubscribe) must reach alice before the removal push, or slixmpp
+    # re-creates the contact from that presence. A ping to the server is answered only after
+    # everything her earlier stanzas caused (RFC 6120 §10.1).
+    deadline = asyncio.get_running_loop().time() + TIMEOUT
+    while not alice.client_roster.presence(bob_jid):
+        if asyncio.get_running_loop().time() > deadline:
+            raise SystemExit("FAIL: alice never saw bob's presence after he came back")
+        await asyncio.sleep(0.1)
+    await alice.del_roster_item(bob_jid)
+    await alice.plugin["xep_0199"].ping(jid=domain, timeout=TIMEOUT)
+    if alice.client_roster.has_jid(bob_jid):
+        sub = alice.client_roster[bob_jid]["subscription"]
+        raise SystemExit(f"FAIL: bob is back in alice's client roster ({sub!r}) after removal")
+    stored = await alice.get_roster()
+    if any(i["jid"].bare == bob_jid for i in stored["roster"]["items"].values()):
+        raise SystemExit("FAIL: bob is still in alice's stored roster after removal")
+    print("contact removed with del_roster_item stays removed")
+
     alice.disconnect()
     bob.disconnect()
     print("OK")
