@@ -484,6 +484,13 @@ mod tests {
     }
 
     #[test]
+    fn whitespace_around_open_is_dropped() {
+        let open =
+            "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0'/>";
+        assert_eq!(inbound(&format!("\r\n {open}\n")), inbound(open));
+    }
+
+    #[test]
     fn open_in_the_wrong_namespace_keeps_it_wrong() {
         let Inbound::Bytes(h) = inbound("<open xmlns='urn:wrong' to='localhost' version='1.0'/>")
         else {

@@ -438,6 +438,89 @@ async fn rfc6120_4_4_keepalives_and_closing_handshake() {
     assert!(matches!(c.next().await, Got::Footer));
 }
 
+const NS_TLS: &str = "urn:ietf:params:xml:ns:xmpp-tls";
+
+/// RFC 6120 §11.7: whitespace before the first stream header (XML declaration included), sent
+/// on its own and in the header's packet, is skipped; the client logs in and binds.
+#[actix_rt::test]
+async fn rfc6120_11_7_whitespace_before_the_first_stream_header_is_accepted() {
+    let s = TestServer::start().await;
+    s.add_user("alice", "pw").await;
+    let mut c = Client::connect(s.addr()).await;
+    c.send("\r\n").await;
+    let f = c.open_after(" \n\t").await;
+    assert!(f.has_child("starttls", NS_TLS), "{}", String::from(&f));
+    c.starttls().await;
+    assert!(c.auth_scram("alice", "pw", "SCRAM-SHA-256").await);
+    c.restart().await;
+    assert_eq!(c.bind(Some("r")).await, "alice@localhost/r");
+}
+
+/// RFC 6120 §11.7: a newline after `<starttls/>` (plaintext, dropped before the handshake) and
+/// whitespace before the header of the encrypted stream are accepted.
+#[actix_rt::test]
+async fn rfc6120_11_7_whitespace_around_the_starttls_restart_is_accepted() {
+    let s = TestServer::start().await;
+    s.add_user("alice", "pw").await;
+    let mut c = Client::connect(s.addr()).await;
+    c.open().await;
+    c.upgrade_tls("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>\n")
+        .await;
+    c.send("\n").await;
+    let f = c.open_after("\r\n ").await;
+    assert!(f.has_child("mechanisms", "urn:ietf:params:xml:ns:xmpp-sasl"));
+    assert!(c.auth_scram("alice", "pw", "SCRAM-SHA-256").await);
+    c.restart().await;
+    assert_eq!(c.bind(Some("r")).await, "alice@localhost/r");
+}
+
+/// RFC 6120 §11.7: what go-sendxmpp does — `</auth>` followed by a newline, and the new
+/// stream header only after `<success/>` — logs in; so does whitespace in the header's packet.
+#[actix_rt::test]
+async fn rfc6120_11_7_whitespace_after_auth_before_the_sasl_restart_is_accepted() {
+    use base64::Engine as _;
+    let s = TestServer::start().await;
+    s.add_user("alice", "pw").await;
+    let mut c = Client::connect(s.addr()).await;
+    c.negotiate_tls().await;
+    let token = base64::engine::general_purpose::STANDARD.encode("\0alice\0pw");
+    c.send(&format!(
+        "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{token}</auth>\n"
+    ))
+    .await;
+    assert_eq!(c.expect_element().await.name(), "success");
+    c.restart().await;
+    assert_eq!(c.bind(Some("sendxmpp")).await, "alice@localhost/sendxmpp");
+
+    let mut c = Client::connect(s.addr()).await;
+    c.negotiate_tls().await;
+    assert!(c.auth_scram("alice", "pw", "SCRAM-SHA-1").await);
+    c.restart_after("\n \r\n").await;
+    assert_eq!(c.bind(Some("scram")).await, "alice@localhost/scram");
+}
+
+/// Whitespace before a header is bounded like everything a client sends: past
+/// `MAX_WHITESPACE_BEFORE_HEADER` bytes the stream ends with `<policy-violation/>` (RFC 6120
+/// §4.9.3.17), whether it came in one packet or many.
+#[actix_rt::test]
+async fn whitespace_before_a_stream_header_is_bounded() {
+    use cordial::link::framing::MAX_WHITESPACE_BEFORE_HEADER as MAX;
+    let s = TestServer::start().await;
+    let mut c = Client::connect(s.addr()).await;
+    c.send(&" ".repeat(MAX + 1)).await;
+    assert_eq!(c.expect_stream_error().await, "policy-violation");
+
+    let mut c = Client::connect(s.addr()).await;
+    for _ in 0..4 {
+        c.send(&"\n".repeat(MAX / 3)).await;
+    }
+    assert_eq!(c.expect_stream_error().await, "policy-violation");
+
+    // Up to the bound, it is accepted.
+    let mut c = Client::connect(s.addr()).await;
+    c.open_after(&"\t".repeat(MAX)).await;
+}
+
 /// RFC 6120 §4.6.1: a bound client that falls silent is checked with a ping; stanzas for it
 /// still flow meanwhile; if it never answers, its stream ends with `<connection-timeout/>`.
 #[actix_rt::test]

@@ -180,6 +180,40 @@ async fn rfc7395_websocket_client_chats_with_a_tcp_client() {
     assert!(alice.next().await.is_none(), "the WebSocket is closed");
 }
 
+/// RFC 7395 §3.3.3 with RFC 6120 §11.7: whitespace around `<open/>` and after `</auth>` (a
+/// message's trailing newline, as go-sendxmpp writes over TCP) does not break the restart.
+#[actix_rt::test]
+async fn rfc7395_whitespace_around_open_and_after_auth_is_accepted() {
+    let s = server_with_web(|_| {}).await;
+    s.add_user("alice", "pw").await;
+    let mut alice = WsClient::connect(&s).await;
+    let open = format!("\n <open xmlns='{NS_FRAMING}' to='{DOMAIN}' version='1.0'/>\n");
+    alice.send(&open).await;
+    assert_eq!(alice.expect().await.name(), "open");
+    assert_eq!(alice.expect().await.name(), "features");
+    let token = base64::engine::general_purpose::STANDARD.encode("\0alice\0pw");
+    alice
+        .send(&format!(
+            "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{token}</auth>\n"
+        ))
+        .await;
+    assert_eq!(alice.expect().await.name(), "success");
+    alice.send(&open).await;
+    assert_eq!(alice.expect().await.name(), "open");
+    let features = alice.expect().await;
+    assert!(features.has_child("bind", "urn:ietf:params:xml:ns:xmpp-bind"));
+    alice
+        .send("<iq xmlns='jabber:client' type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>\n")
+        .await;
+    let bound = alice.expect().await;
+    assert_eq!(
+        bound.attr("type"),
+        Some("result"),
+        "{}",
+        String::from(&bound)
+    );
+}
+
 /// The roster works over WebSocket like over TCP (same actors).
 #[actix_rt::test]
 async fn roster_get_over_websocket() {

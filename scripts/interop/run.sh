@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Interop with a real client library: builds cordial, starts `cordial serve` on a temporary data
-# dir and free loopback ports, creates two accounts with `cordial adduser` through the running
-# server's admin socket, and runs scripts/interop/slixmpp_chat.py (STARTTLS + SCRAM-SHA-256,
-# chat both ways, offline message with a delay stamp). Stops the server it started, by PID.
+# Interop with real clients: builds cordial, starts `cordial serve` on a temporary data dir and
+# free loopback ports, creates two accounts with `cordial adduser` through the running server's
+# admin socket, and runs scripts/interop/go_sendxmpp.sh (the go-sendxmpp command-line client:
+# offline message with its delay stamp, send and listen over STARTTLS and direct TLS), then
+# scripts/interop/slixmpp_chat.py (STARTTLS + SCRAM-SHA-256, chat both ways, roster,
+# subscriptions, offline message with a delay stamp). go-sendxmpp goes first: its offline check
+# needs an account that has not logged in yet. Stops the server it started, by PID.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -37,8 +40,16 @@ done
 "$bin" adduser alice@localhost --password 'alice pw' --data-dir "$data"
 "$bin" adduser bob@localhost --password 'bob pw' --data-dir "$data"
 
-if ! "$venv/bin/python" "$here/slixmpp_chat.py" 127.0.0.1 "$port" localhost alice 'alice pw' bob 'bob pw'; then
+server_log_tail() {
   echo "--- server log ---" >&2
   tail -50 "$log" >&2
+}
+
+if ! "$here/go_sendxmpp.sh" 127.0.0.1 "$port" "$tls_port" localhost alice 'alice pw' bob 'bob pw'; then
+  server_log_tail
+  exit 1
+fi
+if ! "$venv/bin/python" "$here/slixmpp_chat.py" 127.0.0.1 "$port" localhost alice 'alice pw' bob 'bob pw'; then
+  server_log_tail
   exit 1
 fi

@@ -7,17 +7,15 @@
 #     playwright-core): logs in, adds the TCP client as a contact, sees it online once the
 #     subscription is mutual, sends a message and reads the answer.
 # The screenshot and the logs are kept in target/web-artifacts/. Installs what it needs (npm
-# packages under tests/web, slixmpp in a venv, Debian's chromium). Stops what it started, by PID.
+# packages under tests/web, slixmpp in a venv; Debian's chromium and node through
+# scripts/install-deps.sh). Stops what it started, by PID.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 web="$root/tests/web"
 cd "$root"
 
-if ! command -v chromium >/dev/null; then
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q chromium >/dev/null
-fi
+"$root/scripts/install-deps.sh"
 (cd "$web" && npm install --no-audit --no-fund --loglevel=error)
 venv="$root/scripts/interop/.venv"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"

@@ -19,6 +19,10 @@ const READ_BUFFER: usize = 4096;
 const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
 const LINGER_BYTES: usize = 1 << 20;
 
+/// How much whitespace may come before a stream header (see [`Framing::expect_header`]): a
+/// line break or two in practice; past this the peer is sending whitespace for its own sake.
+pub const MAX_WHITESPACE_BEFORE_HEADER: usize = 4096;
+
 /// A connection's transport.
 pub enum Transport {
     Plain(TcpStream),
@@ -84,6 +88,8 @@ impl AsyncWrite for Transport {
 pub enum Limit {
     StanzaSize,
     Depth,
+    /// More than [`MAX_WHITESPACE_BEFORE_HEADER`] bytes of whitespace before a stream header.
+    WhitespaceBeforeHeader,
 }
 
 /// The error the framing returns once a limit was crossed, so the read stops at once instead
@@ -144,6 +150,10 @@ pub struct Framing {
     filled: usize,
     raw: RawOut,
     splice: Splice,
+    /// Set while the next input starts a new XML document (a stream header): whitespace is
+    /// skipped until something else comes, counted in `skipped`.
+    header_next: bool,
+    skipped: usize,
 }
 
 /// Bytes to swap, in the next write that contains them, for others: for an element a
@@ -170,7 +180,46 @@ impl Framing {
             filled: 0,
             raw: RawOut::default(),
             splice: Splice::default(),
+            header_next: false,
+            skipped: 0,
         }
+    }
+
+    /// Says that the next input starts a new XML document: the stream header, first or after a
+    /// restart (STARTTLS, SASL). Whitespace before it is skipped here, since the XML parser
+    /// would refuse it before a declaration or as the text of a document that has no root yet.
+    /// RFC 6120 §11.7 allows whitespace between first-level elements; it forbids it during
+    /// STARTTLS and SASL, yet clients such as go-sendxmpp end `</auth>` with a newline, which
+    /// then precedes the restart's header, and Prosody and ejabberd accept that.
+    /// At most [`MAX_WHITESPACE_BEFORE_HEADER`] bytes: past that, reads fail with
+    /// [`Limit::WhitespaceBeforeHeader`].
+    pub fn expect_header(&mut self) {
+        self.header_next = true;
+        self.skipped = 0;
+    }
+
+    /// Consumes buffered whitespace while a header is expected; `Ok(true)` if the buffer held
+    /// nothing else (more must be read).
+    fn skip_whitespace_before_header(&mut self) -> Result<bool, Limit> {
+        if !self.header_next {
+            return Ok(false);
+        }
+        let buffered = self.buffered();
+        let ws = buffered
+            .iter()
+            .position(|b| !is_xml_whitespace(*b))
+            .unwrap_or(buffered.len());
+        let all = ws == buffered.len();
+        self.consume_buffered(ws);
+        self.skipped += ws;
+        if self.skipped > MAX_WHITESPACE_BEFORE_HEADER {
+            let _ = LIMITS.try_with(|l| l.tripped.set(Some(Limit::WhitespaceBeforeHeader)));
+            return Err(Limit::WhitespaceBeforeHeader);
+        }
+        if !all {
+            self.header_next = false;
+        }
+        Ok(all)
     }
 
     /// Bytes read from the transport and not consumed yet.
@@ -222,9 +271,13 @@ impl Framing {
     /// (the STARTTLS command injection class of bugs).
     pub fn take_transport(&mut self) -> Transport {
         let t = std::mem::replace(&mut self.transport, Transport::Upgrading);
-        let leftover = self.buffered().len();
-        if leftover > 0 {
-            log::warn!("discarding {leftover} plaintext bytes sent before the TLS handshake");
+        let leftover = self.buffered();
+        if leftover.iter().any(|b| !is_xml_whitespace(*b)) {
+            let n = leftover.len();
+            log::warn!("discarding {n} plaintext bytes sent before the TLS handshake");
+        } else if !leftover.is_empty() {
+            // A line break after <starttls/> (go-sendxmpp): harmless, and dropped all the same.
+            log::debug!("discarding whitespace sent before the TLS handshake");
         }
         self.drop_buffer();
         t
@@ -263,6 +316,11 @@ impl Framing {
     }
 }
 
+/// XML's `S` production: space, tab, carriage return, line feed.
+fn is_xml_whitespace(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
 fn limit_error(l: Limit) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, LimitExceeded(l))
 }
@@ -277,10 +335,10 @@ impl AsyncRead for Framing {
             return Poll::Ready(Err(limit_error(l)));
         }
         let this = self.get_mut();
-        let buffered = this.buffered();
-        if buffered.is_empty() {
+        if this.buffered().is_empty() && !this.header_next {
             return Pin::new(&mut this.transport).poll_read(cx, buf);
         }
+        let buffered = std::task::ready!(Pin::new(&mut *this).poll_fill_buf(cx))?;
         let n = buffered.len().min(buf.remaining());
         buf.put_slice(&buffered[..n]);
         this.consume_buffered(n);
@@ -294,22 +352,33 @@ impl AsyncBufRead for Framing {
             return Poll::Ready(Err(limit_error(l)));
         }
         let this = self.get_mut();
-        if this.pos >= this.filled {
-            if this.rbuf.is_empty() {
-                this.rbuf = vec![0; READ_BUFFER];
+        loop {
+            if this.pos >= this.filled {
+                if this.rbuf.is_empty() {
+                    this.rbuf = vec![0; READ_BUFFER];
+                }
+                let mut rb = ReadBuf::new(&mut this.rbuf);
+                match Pin::new(&mut this.transport).poll_read(cx, &mut rb) {
+                    Poll::Ready(Ok(())) => {
+                        this.filled = rb.filled().len();
+                        this.pos = 0;
+                    }
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => {
+                        // Nothing to read: an idle connection keeps no buffer.
+                        this.drop_buffer();
+                        return Poll::Pending;
+                    }
+                }
+                if this.filled == 0 {
+                    // End of input.
+                    break;
+                }
             }
-            let mut rb = ReadBuf::new(&mut this.rbuf);
-            match Pin::new(&mut this.transport).poll_read(cx, &mut rb) {
-                Poll::Ready(Ok(())) => {
-                    this.filled = rb.filled().len();
-                    this.pos = 0;
-                }
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => {
-                    // Nothing to read: an idle connection keeps no buffer.
-                    this.drop_buffer();
-                    return Poll::Pending;
-                }
+            match this.skip_whitespace_before_header() {
+                Ok(true) => continue,
+                Ok(false) => break,
+                Err(l) => return Poll::Ready(Err(limit_error(l))),
             }
         }
         Poll::Ready(Ok(this.buffered()))
@@ -384,6 +453,39 @@ mod tests {
         drop(peer);
         Pin::new(&mut f).consume(10);
         assert!(f.fill_buf().await.unwrap().is_empty(), "end of stream");
+    }
+
+    #[tokio::test]
+    async fn whitespace_is_skipped_only_before_an_expected_header_and_only_so_much() {
+        use tokio::io::AsyncReadExt;
+        let (mut peer, ours) = tokio::io::duplex(8192);
+        let mut f = Framing::new(Transport::Pipe(ours));
+        f.expect_header();
+        peer.write_all(b" \r\n").await.unwrap();
+        // Only whitespace so far: nothing to hand over yet.
+        let pending = poll_fn(|cx| Poll::Ready(Pin::new(&mut f).poll_fill_buf(cx).is_pending()));
+        assert!(pending.await);
+        peer.write_all(b"\t<stream> <a/>").await.unwrap();
+        assert_eq!(f.fill_buf().await.unwrap(), b"<stream> <a/>");
+        Pin::new(&mut f).consume(13);
+        // Between elements, whitespace is the stream's (keepalives), not ours to drop.
+        peer.write_all(b" \n").await.unwrap();
+        assert_eq!(f.fill_buf().await.unwrap(), b" \n");
+        Pin::new(&mut f).consume(2);
+        // A restart: skipped again, through plain reads too...
+        f.expect_header();
+        peer.write_all(b"\n\n<stream>").await.unwrap();
+        let mut got = [0u8; 16];
+        let n = f.read(&mut got).await.unwrap();
+        assert_eq!(&got[..n], b"<stream>");
+        // ...up to the bound.
+        f.expect_header();
+        peer.write_all(&[b' '; MAX_WHITESPACE_BEFORE_HEADER + 1])
+            .await
+            .unwrap();
+        let e = f.fill_buf().await.unwrap_err();
+        let limit = e.get_ref().and_then(|e| e.downcast_ref::<LimitExceeded>());
+        assert_eq!(limit.map(|l| l.0), Some(Limit::WhitespaceBeforeHeader));
     }
 
     #[tokio::test]

@@ -275,6 +275,7 @@ async fn one_stream<'a>(
     negotiation_deadline: Instant,
 ) -> Step<'a> {
     let splice = io.splice();
+    io.expect_header();
     let timeouts = Timeouts {
         read_timeout: ctx.config.idle_timeout(),
         response_timeout: ctx.config.idle_timeout(),

@@ -123,8 +123,9 @@ pub enum StreamEnd {
     Invalid,
 }
 
-/// Reads a client stream from `input` the way a link does before negotiation (tokio-xmpp's
-/// `xmlstream` with this module's stanza builder under `limits`), answering the header and
+/// Reads a client stream from `input` the way a link does before negotiation (through a
+/// [`Framing`](super::framing::Framing), tokio-xmpp's `xmlstream` with this module's stanza
+/// builder under `limits`), answering the header and
 /// features into nothing, and returns the top-level elements it read and how it ended. For
 /// tests and fuzzing of the stream parser: it runs on a runtime of its own, so call it outside
 /// any async context.
@@ -132,21 +133,34 @@ pub fn read_client_stream(
     input: &[u8],
     limits: super::framing::LinkLimits,
 ) -> (Vec<Element>, StreamEnd) {
+    use super::framing::{Framing, Transport};
     use futures::StreamExt;
+    use tokio::io::AsyncWriteExt;
     use tokio_xmpp::xmlstream::{self, ReadError, StreamHeader, Timeouts};
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
         .expect("a current-thread runtime");
     rt.block_on(LIMITS.scope(limits, async move {
-        let mut io = tokio::io::join(input, tokio::io::sink());
+        // The whole input waits in the pipe, then its end; what we write (header, features)
+        // fits in the slack and is never read (`peer` stays open until we return).
+        let (mut peer, pipe) = tokio::io::duplex(input.len() + 64 * 1024);
+        if peer.write_all(input).await.is_err() || peer.shutdown().await.is_err() {
+            return (Vec::new(), StreamEnd::Closed);
+        }
+        let mut io = Framing::new(Transport::Pipe(pipe));
+        io.expect_header();
         let timeouts = Timeouts {
             read_timeout: std::time::Duration::from_secs(3600),
             response_timeout: std::time::Duration::from_secs(3600),
         };
         let Ok(accepted) = xmlstream::accept_stream(&mut io, "jabber:client", timeouts).await
         else {
-            return (Vec::new(), StreamEnd::BadHeader);
+            let end = match LIMITS.with(|l| l.tripped.get()) {
+                Some(limit) => StreamEnd::Limit(limit),
+                None => StreamEnd::BadHeader,
+            };
+            return (Vec::new(), end);
         };
         let Ok(pending) = accepted.send_header(StreamHeader::default()).await else {
             return (Vec::new(), StreamEnd::Closed);
@@ -216,5 +230,22 @@ mod tests {
         let bad = format!("{HEADER}<message><body></message>");
         assert_eq!(read(&bad, 1 << 16, 16).1, StreamEnd::Invalid);
         assert_eq!(read("<nonsense/>", 1 << 16, 16).1, StreamEnd::BadHeader);
+    }
+
+    #[test]
+    fn whitespace_before_the_header_is_skipped_up_to_its_limit() {
+        use crate::link::framing::MAX_WHITESPACE_BEFORE_HEADER as MAX;
+        let stream = |ws: &str| format!("{ws}{HEADER}<presence/></stream:stream>");
+        let (els, end) = read(&stream(" \r\n\t\n"), 1 << 16, 16);
+        assert_eq!((els.len(), end), (1, StreamEnd::Closed));
+        let (els, end) = read(&stream(&"\n".repeat(MAX)), 1 << 16, 16);
+        assert_eq!((els.len(), end), (1, StreamEnd::Closed));
+        let (els, end) = read(&stream(&" ".repeat(MAX + 1)), 1 << 16, 16);
+        assert_eq!(
+            (els.len(), end),
+            (0, StreamEnd::Limit(Limit::WhitespaceBeforeHeader))
+        );
+        // Anything else before the header is still refused.
+        assert_eq!(read(&stream(" x"), 1 << 16, 16).1, StreamEnd::BadHeader);
     }
 }

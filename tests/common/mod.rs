@@ -267,8 +267,20 @@ impl Client {
 
     /// Sends a stream header to `to` and reads the server's header and features.
     pub async fn open_to(&mut self, to: &str) -> Option<Element> {
+        self.open_with("", to).await
+    }
+
+    /// Sends `prefix` (whitespace, say) and a stream header in one write, and reads the
+    /// server's header and features.
+    pub async fn open_after(&mut self, prefix: &str) -> Element {
+        self.open_with(prefix, DOMAIN)
+            .await
+            .expect("stream features")
+    }
+
+    async fn open_with(&mut self, prefix: &str, to: &str) -> Option<Element> {
         self.send(&format!(
-            "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='{to}' version='1.0'>"
+            "{prefix}<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='{to}' version='1.0'>"
         ))
         .await;
         match self.next().await {
@@ -297,8 +309,15 @@ impl Client {
 
     /// STARTTLS on a stream whose features have been read.
     pub async fn starttls(&mut self) {
-        self.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+        self.upgrade_tls("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
             .await;
+        self.open().await;
+    }
+
+    /// Sends `starttls` (the `<starttls/>` element, as written), waits for `<proceed/>` and
+    /// runs the TLS handshake; the new stream is not opened yet.
+    pub async fn upgrade_tls(&mut self, starttls: &str) {
+        self.send(starttls).await;
         let proceed = self.expect_element().await;
         assert_eq!(proceed.name(), "proceed");
         let reader = self.reader.take().unwrap();
@@ -313,17 +332,21 @@ impl Client {
             next_id: self.next_id,
             ..Client::from_io(Io::Tls(Box::new(tls)), true)
         };
-        self.open().await;
     }
 
     /// A stream restart (after SASL success): new header, new parser state on our side.
     pub async fn restart(&mut self) {
+        self.restart_after("").await;
+    }
+
+    /// A stream restart whose header follows `prefix` (whitespace, say) in the same write.
+    pub async fn restart_after(&mut self, prefix: &str) {
         self.depth = 0;
         self.stack.clear();
         let reader = self.reader.take().unwrap();
         let (buf, _) = reader.into_inner();
         self.reader = Some(rxml::AsyncReader::new(buf));
-        self.open().await;
+        self.open_after(prefix).await;
     }
 
     pub fn mechanisms(&self) -> Vec<String> {
