@@ -113,6 +113,12 @@ impl LinkHandle {
         }
     }
 
+    /// How many stanzas wait in the queue (for tests).
+    #[cfg(test)]
+    pub(crate) fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
     /// Asks the link to send a stream error and close. The first reason given wins; returns
     /// whether this was it.
     pub fn close(&self, reason: StreamClose) -> bool {

@@ -357,3 +357,67 @@ impl Handler<LinkClosed> for ResourceActor {
         ctx.stop();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::link::link_pair;
+    use crate::user::hooks::{Hold, Probe};
+
+    /// Run every actor and task of this (single-threaded) test runtime until none has
+    /// anything left to do: not a wait for time, a wait for quiescence.
+    async fn settle() {
+        for _ in 0..2000 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// However fast a client sends, its session has at most one stanza of its own in its
+    /// UserActor's mailbox (the rest waits in the session's mailbox, and from there in the
+    /// link and the socket, whose reads stop when that fills): while the UserActor is busy it
+    /// gets one, and once it is free every stanza is answered, in order.
+    #[actix_rt::test]
+    async fn a_session_never_floods_its_account_actor() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = cordial_storage::Store::open(dir.path()).unwrap();
+        let router = Router::new(crate::ActorsConfig::default(), store, Vec::new());
+        let full: FullJid = "alice@localhost/r".parse().unwrap();
+        let user = router.user(&full.to_bare());
+        let (link, mut out) = link_pair(1000);
+        let link_probe = link.clone();
+        let session =
+            ResourceActor::new(full.clone(), user.clone(), router.clone(), link.clone()).start();
+        let bind = crate::user::Bind {
+            full,
+            addr: session.clone(),
+            link,
+        };
+        user.send(bind).await.unwrap().unwrap();
+        let (release, held) = tokio::sync::oneshot::channel();
+        user.do_send(Hold(held));
+        for i in 0..100 {
+            let iq: Element = format!(
+                "<iq xmlns='jabber:client' type='get' id='r{i}'><query xmlns='jabber:iq:roster'/></iq>"
+            )
+            .parse()
+            .unwrap();
+            session.do_send(FromClient(iq));
+        }
+        settle().await;
+        // Behind everything the session handed over while the actor was busy: when the actor
+        // gets to it, only what came before it has been answered.
+        let probe = user.send(Probe(link_probe));
+        release.send(()).unwrap();
+        assert_eq!(
+            probe.await.unwrap(),
+            1,
+            "one stanza of the session waited in the account actor's mailbox"
+        );
+        for i in 0..100 {
+            let crate::link::Outbound(xml) = out.stanzas.recv().await.unwrap();
+            let reply: Element = xml.parse().unwrap();
+            assert_eq!(reply.attr("id"), Some(format!("r{i}").as_str()));
+            assert_eq!(reply.attr("type"), Some("result"));
+        }
+    }
+}

@@ -973,6 +973,47 @@ impl Handler<DeleteAccount> for UserActor {
     }
 }
 
+/// Test hooks: keeps the actor busy until the sender lets go, and a message that tells where
+/// in the mailbox it was (how much of what came before it a link's queue holds).
+#[cfg(test)]
+pub(crate) mod hooks {
+    use super::*;
+
+    pub(crate) struct Hold(pub tokio::sync::oneshot::Receiver<()>);
+
+    impl Message for Hold {
+        type Result = ();
+    }
+
+    impl Handler<Hold> for UserActor {
+        type Result = ();
+
+        fn handle(&mut self, msg: Hold, ctx: &mut Context<Self>) {
+            ctx.wait(
+                async move {
+                    let _ = msg.0.await;
+                }
+                .into_actor(self),
+            );
+        }
+    }
+
+    /// Answers how many stanzas wait in a link's queue when the actor gets to it.
+    pub(crate) struct Probe(pub LinkHandle);
+
+    impl Message for Probe {
+        type Result = usize;
+    }
+
+    impl Handler<Probe> for UserActor {
+        type Result = usize;
+
+        fn handle(&mut self, msg: Probe, _: &mut Context<Self>) -> usize {
+            msg.0.queued()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
