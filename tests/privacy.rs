@@ -728,3 +728,69 @@ async fn lovers(s: &TestServer, presence: &str) -> (Client, Client) {
     drain(&mut romeo).await;
     (juliet, romeo)
 }
+
+/// Everything that arrives until the client has been silent for 300 ms.
+async fn all_until_silence(c: &mut Client) -> Vec<Element> {
+    let mut got = Vec::new();
+    while let Some(g) = c.next_within(std::time::Duration::from_millis(300)).await {
+        match g {
+            Got::Element(e) => got.push(e),
+            other => panic!("the stream ended: {other:?}"),
+        }
+    }
+    got
+}
+
+/// XEP-0191 §3.5: after "unblock all" the resources that asked for the blocklist get an iq set
+/// with an empty `<unblock/>` (not the list of what was blocked); besides it they get only the
+/// XEP-0016 push of the default list's name.
+#[actix_rt::test]
+async fn xep0191_3_5_unblock_all_pushes_an_empty_unblock() {
+    let s = server().await;
+    let mut watcher = s.login("juliet", "pw", "watcher").await;
+    let mut actor = s.login("juliet", "pw", "actor").await;
+    let r = watcher
+        .iq("get", None, &format!("<blocklist xmlns='{B}'/>"))
+        .await;
+    assert!(blocklist(&r).is_empty());
+    let r = actor
+        .iq(
+            "set",
+            None,
+            &format!(
+                "<block xmlns='{B}'><item jid='romeo@localhost'/><item jid='tybalt@localhost'/></block>"
+            ),
+        )
+        .await;
+    assert_eq!(r.attr("type"), Some("result"));
+    watcher.expect_where(block_push("block")).await;
+    drain(&mut watcher).await;
+    drain(&mut actor).await;
+
+    let r = actor
+        .iq("set", None, &format!("<unblock xmlns='{B}'/>"))
+        .await;
+    assert_eq!(r.attr("type"), Some("result"));
+    let got = all_until_silence(&mut watcher).await;
+    let shown: Vec<String> = got.iter().map(String::from).collect();
+    assert_eq!(got.len(), 2, "{shown:?}");
+    let unblock = got
+        .iter()
+        .find(|e| block_push("unblock")(e))
+        .unwrap_or_else(|| panic!("no unblock push: {shown:?}"));
+    assert_eq!(unblock.attr("to"), Some("juliet@localhost/watcher"));
+    let payload = unblock.get_child("unblock", B).unwrap();
+    assert_eq!(payload.children().count(), 0, "{shown:?}");
+    assert!(
+        got.iter().any(|e| e.get_child("query", P).is_some()),
+        "{shown:?}"
+    );
+    // The resource that never asked for the blocklist gets only the XEP-0016 push.
+    let got = all_until_silence(&mut actor).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].get_child("query", P).is_some());
+    let r = watcher
+        .iq("get", None, &format!("<blocklist xmlns='{B}'/>"))
+        .await;
+    assert!(blocklist(&r).is_empty());
+}

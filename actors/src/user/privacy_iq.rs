@@ -688,13 +688,16 @@ impl UserActor {
                 if changed.is_empty() {
                     return self.reply_to(resource, stanza::iq_result(&iq, None));
                 }
+                // §3.5: "unblock all" is pushed as an empty <unblock/>, not as its items.
+                let unblock_all = !block && payload.children().next().is_none();
+                let pushed = if unblock_all { Vec::new() } else { changed };
                 self.write_blocklist(
                     resource,
                     iq,
                     list,
                     default_name.is_none(),
                     block,
-                    changed,
+                    pushed,
                     ctx,
                 );
             }
@@ -708,8 +711,9 @@ impl UserActor {
     }
 
     /// Writes the default list after a block or unblock (making it the default if it is new),
-    /// then answers, applies it, and pushes: the XEP-0191 change to every resource that asked
-    /// for the blocklist (§3.3, §3.4), a XEP-0016 push to all.
+    /// then answers, applies it, and pushes: the XEP-0191 change (`pushed`, the items of the
+    /// `<block/>` or `<unblock/>` push; none for unblock-all) to every resource that asked for
+    /// the blocklist (§3.3–§3.5), a XEP-0016 push to all.
     #[allow(clippy::too_many_arguments)]
     fn write_blocklist(
         &mut self,
@@ -718,7 +722,7 @@ impl UserActor {
         list: PrivacyList,
         make_default: bool,
         block: bool,
-        changed: Vec<String>,
+        pushed: Vec<String>,
         ctx: &mut Context<Self>,
     ) {
         let resource = resource.to_string();
@@ -766,7 +770,7 @@ impl UserActor {
                                 .a("type", "set")
                                 .a("id", format!("block-push-{}", act.privacy.pushes))
                                 .a("to", s.full.to_string())
-                                .append(blocking_items(what, &changed))
+                                .append(blocking_items(what, &pushed))
                                 .build();
                             s.link.send(push);
                         }
