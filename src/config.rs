@@ -74,6 +74,8 @@ pub struct Roster {
     pub max_name_bytes: usize,
     /// Longest group name, in bytes (`<not-acceptable/>` beyond).
     pub max_group_bytes: usize,
+    /// Groups one item may be in (`<not-acceptable/>` beyond).
+    pub max_groups_per_item: usize,
     /// Roster versions whose removals stay known for incremental sync (RFC 6121 §2.6); a
     /// client further behind gets the full roster.
     pub tombstone_horizon: u64,
@@ -86,6 +88,7 @@ impl Default for Roster {
             max_items: d.max_items,
             max_name_bytes: d.max_name_bytes,
             max_group_bytes: d.max_group_bytes,
+            max_groups_per_item: d.max_groups_per_item,
             tombstone_horizon: d.tombstone_horizon,
         }
     }
@@ -379,6 +382,13 @@ impl Config {
             "an integer from 1 to 1048576",
         )?;
         in_range(
+            "roster.max_groups_per_item",
+            self.roster.max_groups_per_item,
+            1,
+            10_000,
+            "an integer from 1 to 10000",
+        )?;
+        in_range(
             "auth.max_attempts",
             self.auth.max_attempts,
             1,
@@ -438,6 +448,7 @@ impl Config {
                 max_items: self.roster.max_items,
                 max_name_bytes: self.roster.max_name_bytes,
                 max_group_bytes: self.roster.max_group_bytes,
+                max_groups_per_item: self.roster.max_groups_per_item,
                 tombstone_horizon: self.roster.tombstone_horizon,
             },
         }
@@ -457,6 +468,12 @@ mod tests {
         assert!(c.auth.require_tls);
         assert_eq!(c.limits.max_stanza_bytes, 262144);
         assert_eq!(c.limits.offline_quota, 1000);
+        assert_eq!(c.roster.max_groups_per_item, 64);
+        assert_eq!(c.actors_config().roster.max_groups_per_item, 64);
+        let e = Config::from_toml("[roster]\nmax_groups_per_item = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("roster.max_groups_per_item"), "{e}");
     }
 
     #[test]
