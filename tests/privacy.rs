@@ -1017,3 +1017,42 @@ async fn a_block_that_would_shift_orders_past_the_maximum_is_refused() {
         .await;
     assert_eq!(blocklist(&r), ["nurse@localhost"]);
 }
+
+/// A block without a default list creates one (XEP-0191 through XEP-0016); when the user
+/// already has a list named `blocklist` that is not the default, that list is left as it was
+/// and the new default list takes the next free name.
+#[actix_rt::test]
+async fn a_block_leaves_a_users_own_list_named_blocklist_alone() {
+    let s = server().await;
+    let mut juliet = s.login("juliet", "pw", "balcony").await;
+    let r = set_list(
+        &mut juliet,
+        "blocklist",
+        "<item type='jid' value='nurse@localhost' action='allow' order='5'><message/></item>",
+    )
+    .await;
+    assert_eq!(r.attr("type"), Some("result"));
+    let r = juliet
+        .iq("set", None, &block_of(&["romeo@localhost".to_string()]))
+        .await;
+    assert_eq!(r.attr("type"), Some("result"));
+    let r = juliet.iq("get", None, &q("<list name='blocklist'/>")).await;
+    assert_eq!(
+        list_items(&r, "value", "order"),
+        [("nurse@localhost".to_string(), "5".to_string())]
+    );
+    let r = juliet.iq("get", None, &q("")).await;
+    let d = r
+        .get_child("query", P)
+        .unwrap()
+        .get_child("default", P)
+        .unwrap();
+    assert_eq!(d.attr("name"), Some("blocklist-2"));
+    let r = juliet
+        .iq("get", None, &q("<list name='blocklist-2'/>"))
+        .await;
+    assert_eq!(
+        list_items(&r, "value", "order"),
+        [("romeo@localhost".to_string(), "0".to_string())]
+    );
+}
