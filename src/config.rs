@@ -63,6 +63,30 @@ pub struct Config {
     pub auth: Auth,
     pub limits: Limits,
     pub roster: Roster,
+    pub privacy: Privacy,
+}
+
+/// Privacy lists (XEP-0016) and the blocking command (XEP-0191), which edits the default list.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Privacy {
+    /// Lists per account; a set that would create one more (or a block that would create the
+    /// default list) is refused with `<not-acceptable/>`.
+    pub max_lists: usize,
+    /// Items per list, the blocklist (the default list's deny-all jid items) included; a list,
+    /// a `<block/>` or an `<unblock/>` with more, or a block that would take the default list
+    /// beyond it, is refused with `<not-acceptable/>`.
+    pub max_items: usize,
+}
+
+impl Default for Privacy {
+    fn default() -> Self {
+        let d = cordial_actors::privacy::PrivacyLimits::default();
+        Privacy {
+            max_lists: d.max_lists,
+            max_items: d.max_items,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -74,6 +98,8 @@ pub struct Roster {
     pub max_name_bytes: usize,
     /// Longest group name, in bytes (`<not-acceptable/>` beyond).
     pub max_group_bytes: usize,
+    /// Groups one item may be in (`<not-acceptable/>` beyond).
+    pub max_groups_per_item: usize,
     /// Roster versions whose removals stay known for incremental sync (RFC 6121 §2.6); a
     /// client further behind gets the full roster.
     pub tombstone_horizon: u64,
@@ -86,6 +112,7 @@ impl Default for Roster {
             max_items: d.max_items,
             max_name_bytes: d.max_name_bytes,
             max_group_bytes: d.max_group_bytes,
+            max_groups_per_item: d.max_groups_per_item,
             tombstone_horizon: d.tombstone_horizon,
         }
     }
@@ -201,6 +228,7 @@ impl Default for Config {
             auth: Auth::default(),
             limits: Limits::default(),
             roster: Roster::default(),
+            privacy: Privacy::default(),
         }
     }
 }
@@ -379,6 +407,27 @@ impl Config {
             "an integer from 1 to 1048576",
         )?;
         in_range(
+            "roster.max_groups_per_item",
+            self.roster.max_groups_per_item,
+            1,
+            10_000,
+            "an integer from 1 to 10000",
+        )?;
+        in_range(
+            "privacy.max_lists",
+            self.privacy.max_lists,
+            1,
+            10_000,
+            "an integer from 1 to 10000",
+        )?;
+        in_range(
+            "privacy.max_items",
+            self.privacy.max_items,
+            1,
+            100_000,
+            "an integer from 1 to 100000",
+        )?;
+        in_range(
             "auth.max_attempts",
             self.auth.max_attempts,
             1,
@@ -438,7 +487,12 @@ impl Config {
                 max_items: self.roster.max_items,
                 max_name_bytes: self.roster.max_name_bytes,
                 max_group_bytes: self.roster.max_group_bytes,
+                max_groups_per_item: self.roster.max_groups_per_item,
                 tombstone_horizon: self.roster.tombstone_horizon,
+            },
+            privacy: cordial_actors::privacy::PrivacyLimits {
+                max_lists: self.privacy.max_lists,
+                max_items: self.privacy.max_items,
             },
         }
     }
@@ -457,6 +511,34 @@ mod tests {
         assert!(c.auth.require_tls);
         assert_eq!(c.limits.max_stanza_bytes, 262144);
         assert_eq!(c.limits.offline_quota, 1000);
+        assert_eq!(c.roster.max_groups_per_item, 64);
+        assert_eq!(c.privacy.max_lists, 50);
+        assert_eq!(c.privacy.max_items, 1000);
+        let a = c.actors_config();
+        assert_eq!(a.roster.max_groups_per_item, 64);
+        assert_eq!((a.privacy.max_lists, a.privacy.max_items), (50, 1000));
+    }
+
+    #[test]
+    fn privacy_and_group_limits_are_read_and_checked() {
+        let c = Config::from_toml(
+            "[privacy]\nmax_lists = 3\nmax_items = 20\n[roster]\nmax_groups_per_item = 5\n",
+        )
+        .unwrap();
+        let a = c.actors_config();
+        assert_eq!((a.privacy.max_lists, a.privacy.max_items), (3, 20));
+        assert_eq!(a.roster.max_groups_per_item, 5);
+        for (toml, key) in [
+            ("[privacy]\nmax_lists = 0\n", "privacy.max_lists"),
+            ("[privacy]\nmax_items = 0\n", "privacy.max_items"),
+            (
+                "[roster]\nmax_groups_per_item = 0\n",
+                "roster.max_groups_per_item",
+            ),
+        ] {
+            let e = Config::from_toml(toml).unwrap_err().to_string();
+            assert!(e.contains(key) && e.contains("from 1 to"), "{e}");
+        }
     }
 
     #[test]

@@ -116,6 +116,109 @@ pub fn roster_privacy(data: &[u8]) {
     }
 }
 
+/// The item limit the `privacy_edits` target edits lists under: small, so that inputs reach it.
+pub const EDIT_MAX_ITEMS: usize = 16;
+
+/// Target `privacy_edits`: the edits the server applies to a stored privacy list, on arbitrary
+/// XML (a root in any namespace: minidom wants one). The root's children are applied in turn to one list (at first empty, named
+/// `blocklist`): a XEP-0016 `<list/>` replaces it as a set does, a XEP-0191 `<block/>` or
+/// `<unblock/>` edits it as the blocking command does ([`cordial_actors::blocking`]), under
+/// [`EDIT_MAX_ITEMS`]. After every step, taken or refused: nothing panicked; orders are
+/// strictly increasing (so unique; non-negative by type); the list holds at most the limit and
+/// serialises and parses back to itself (a stored list always reloads). A refused edit
+/// changed nothing. A block leaves every requested JID blocked, its new items first (orders
+/// 0, 1, …) and the items that were there behind them in the same order; an unblock leaves
+/// none of its JIDs (all, for unblock-all) blocked and every other item as it was.
+pub fn privacy_edits(data: &[u8]) {
+    use cordial_actors::blocking::{self, NS_BLOCKING};
+    use cordial_storage::{PrivacyList, PrivacyMatch};
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(root) = text.parse::<Element>() else {
+        return;
+    };
+    let mut list = PrivacyList {
+        name: "blocklist".into(),
+        items: Vec::new(),
+    };
+    for step in root.children() {
+        let before = list.clone();
+        if step.is("list", privacy::NS_PRIVACY) {
+            if let Ok(l) = privacy::parse_list(step, EDIT_MAX_ITEMS) {
+                list = l;
+            }
+        } else if step.ns() == NS_BLOCKING && matches!(step.name(), "block" | "unblock") {
+            let Ok(jids) = blocking::request_jids(step, EDIT_MAX_ITEMS) else {
+                continue;
+            };
+            let is_block = |i: &cordial_storage::PrivacyItem, j: &str| {
+                !i.allow && i.stanzas.all() && i.what == PrivacyMatch::Jid(j.to_string())
+            };
+            if step.name() == "block" {
+                match blocking::block(&mut list, &jids, EDIT_MAX_ITEMS) {
+                    Ok(new) => {
+                        let blocked = blocking::blocked_jids(&list);
+                        for j in &jids {
+                            assert!(blocked.contains(j), "{j} is not blocked after a block");
+                        }
+                        let n = new.len();
+                        for (k, (item, j)) in list.items.iter().zip(&new).enumerate() {
+                            assert!(is_block(item, j), "new block {k} is not {j}");
+                            assert_eq!(item.order as usize, k, "new blocks come first");
+                        }
+                        assert_eq!(list.items.len(), before.items.len() + n);
+                        for (after, was) in list.items[n..].iter().zip(&before.items) {
+                            assert_eq!(after.what, was.what, "the list's own items moved");
+                            assert_eq!(after.allow, was.allow);
+                            assert_eq!(after.stanzas, was.stanzas);
+                            assert_eq!(
+                                Some(after.order),
+                                was.order.checked_add(n as u32),
+                                "the list's own orders were not raised by the new blocks"
+                            );
+                        }
+                    }
+                    Err(_) => assert_eq!(list, before, "a refused block changed the list"),
+                }
+            } else {
+                let gone = blocking::unblock(&mut list, &jids);
+                let blocked = blocking::blocked_jids(&list);
+                if jids.is_empty() {
+                    assert!(blocked.is_empty(), "blocks left after unblock-all");
+                }
+                for j in &jids {
+                    assert!(
+                        !blocked.contains(j),
+                        "{j} is still blocked after an unblock"
+                    );
+                }
+                let kept: Vec<_> = before
+                    .items
+                    .iter()
+                    .filter(|i| !gone.iter().any(|j| is_block(i, j)))
+                    .cloned()
+                    .collect();
+                assert_eq!(list.items, kept, "an unblock touched other items");
+            }
+        }
+        assert!(
+            list.items.windows(2).all(|w| w[0].order < w[1].order),
+            "orders not strictly increasing"
+        );
+        assert!(
+            list.items.len() <= EDIT_MAX_ITEMS,
+            "more items than the limit"
+        );
+        let again = privacy::parse_list(&privacy::list_element(&list), EDIT_MAX_ITEMS);
+        assert_eq!(
+            again.as_ref(),
+            Ok(&list),
+            "a list after an edit does not parse back to itself"
+        );
+    }
+}
+
 /// The password of the account the `sasl` target attacks.
 pub const SASL_PASSWORD: &str = "secret-password";
 

@@ -41,6 +41,31 @@ fn roster_privacy() {
 }
 
 #[test]
+fn privacy_edits() {
+    replay("privacy_edits", cordial::fuzzing::privacy_edits);
+}
+
+/// The `privacy_edits` seeds reach the edits: each is XML whose root carries steps (an input
+/// that does not parse is skipped by the check, so a broken seed would test nothing).
+#[test]
+fn privacy_edits_seeds_are_edits() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/privacy_edits");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let root: minidom::Element = text
+            .parse()
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(
+            root.children()
+                .any(|c| matches!(c.name(), "block" | "unblock" | "list")),
+            "{}: no edits",
+            path.display()
+        );
+    }
+}
+
+#[test]
 fn sasl() {
     replay("sasl", cordial::fuzzing::sasl);
 }

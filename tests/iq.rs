@@ -256,6 +256,57 @@ async fn xep0054_vcards() {
     );
 }
 
+/// XEP-0030 §3.2 and §7: disco#info (and disco#items) on a node that the server or the account
+/// does not have is `<item-not-found/>`, and the same query without the node still answers.
+#[actix_rt::test]
+async fn xep0030_unknown_node_is_item_not_found() {
+    let s = TestServer::start().await;
+    s.add_user("alice", "pw").await;
+    s.add_user("bob", "pw").await;
+    let mut bob = s.online("bob", "pw", "r", 0).await;
+    let mut a = s.online("alice", "pw", "r", 0).await;
+    for (to, payload) in [
+        (
+            Some(DOMAIN),
+            "<query xmlns='http://jabber.org/protocol/disco#info' node='urn:example:nowhere'/>",
+        ),
+        (
+            None,
+            "<query xmlns='http://jabber.org/protocol/disco#info' node='urn:example:nowhere'/>",
+        ),
+        (
+            Some(DOMAIN),
+            "<query xmlns='http://jabber.org/protocol/disco#items' node='urn:example:nowhere'/>",
+        ),
+        (
+            Some("bob@localhost"),
+            "<query xmlns='http://jabber.org/protocol/disco#info' node='urn:example:nowhere'/>",
+        ),
+    ] {
+        let r = a.iq("get", to, payload).await;
+        assert_eq!(
+            error_condition(&r).as_deref(),
+            Some("item-not-found"),
+            "{to:?} {payload}"
+        );
+        let err = r.get_child("error", "jabber:client").unwrap();
+        assert_eq!(err.attr("type"), Some("cancel"), "{to:?} {payload}");
+    }
+    for to in [Some(DOMAIN), Some("bob@localhost")] {
+        let r = a
+            .iq(
+                "get",
+                to,
+                "<query xmlns='http://jabber.org/protocol/disco#info'/>",
+            )
+            .await;
+        assert_eq!(r.attr("type"), Some("result"), "{to:?}");
+    }
+    // The server answers for bob's bare JID: bob's client sees nothing of it.
+    bob.expect_silence(200).await;
+    a.expect_silence(100).await;
+}
+
 /// RFC 6120 §8.2.3, §8.3.3.1: an iq whose type is not get, set, result or error (or that has
 /// none), and a request without an id, are answered `<bad-request/>` and go no further, to the
 /// server or to another user.

@@ -10,7 +10,11 @@ use minidom::Element;
 const P: &str = "jabber:iq:privacy";
 
 async fn server() -> TestServer {
-    let s = TestServer::start().await;
+    server_with(|_| {}).await
+}
+
+async fn server_with(tweak: impl FnOnce(&mut cordial::config::Config)) -> TestServer {
+    let s = TestServer::start_with(tweak).await;
     for u in ["juliet", "romeo", "tybalt", "nurse"] {
         s.add_user(u, "pw").await;
     }
@@ -727,6 +731,330 @@ async fn lovers(s: &TestServer, presence: &str) -> (Client, Client) {
     drain(&mut juliet).await;
     drain(&mut romeo).await;
     (juliet, romeo)
+}
+
+/// Everything that arrives until the client has been silent for 300 ms.
+async fn all_until_silence(c: &mut Client) -> Vec<Element> {
+    let mut got = Vec::new();
+    while let Some(g) = c.next_within(std::time::Duration::from_millis(300)).await {
+        match g {
+            Got::Element(e) => got.push(e),
+            other => panic!("the stream ended: {other:?}"),
+        }
+    }
+    got
+}
+
+/// XEP-0191 §3.5: after "unblock all" the resources that asked for the blocklist get an iq set
+/// with an empty `<unblock/>` (not the list of what was blocked); besides it they get only the
+/// XEP-0016 push of the default list's name.
+#[actix_rt::test]
+async fn xep0191_3_5_unblock_all_pushes_an_empty_unblock() {
+    let s = server().await;
+    let mut watcher = s.login("juliet", "pw", "watcher").await;
+    let mut actor = s.login("juliet", "pw", "actor").await;
+    let r = watcher
+        .iq("get", None, &format!("<blocklist xmlns='{B}'/>"))
+        .await;
+    assert!(blocklist(&r).is_empty());
+    let r = actor
+        .iq(
+            "set",
+            None,
+            &format!(
+                "<block xmlns='{B}'><item jid='romeo@localhost'/><item jid='tybalt@localhost'/></block>"
+            ),
+        )
+        .await;
+    assert_eq!(r.attr("type"), Some("result"));
+    watcher.expect_where(block_push("block")).await;
+    drain(&mut watcher).await;
+    drain(&mut actor).await;
+
+    let r = actor
+        .iq("set", None, &format!("<unblock xmlns='{B}'/>"))
+        .await;
+    assert_eq!(r.attr("type"), Some("result"));
+    let got = all_until_silence(&mut watcher).await;
+    let shown: Vec<String> = got.iter().map(String::from).collect();
+    assert_eq!(got.len(), 2, "{shown:?}");
+    let unblock = got
+        .iter()
+        .find(|e| block_push("unblock")(e))
+        .unwrap_or_else(|| panic!("no unblock push: {shown:?}"));
+    assert_eq!(unblock.attr("to"), Some("juliet@localhost/watcher"));
+    let payload = unblock.get_child("unblock", B).unwrap();
+    assert_eq!(payload.children().count(), 0, "{shown:?}");
+    assert!(
+        got.iter().any(|e| e.get_child("query", P).is_some()),
+        "{shown:?}"
+    );
+    // The resource that never asked for the blocklist gets only the XEP-0016 push.
+    let got = all_until_silence(&mut actor).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].get_child("query", P).is_some());
+    let r = watcher
+        .iq("get", None, &format!("<blocklist xmlns='{B}'/>"))
+        .await;
+    assert!(blocklist(&r).is_empty());
+}
+
+/// The text of an error reply.
+fn error_text(r: &Element) -> String {
+    r.get_child("error", "jabber:client")
+        .and_then(|e| e.get_child("text", "urn:ietf:params:xml:ns:xmpp-stanzas"))
+        .map(|t| t.text())
+        .unwrap_or_default()
+}
+
+/// The names of the account's lists (a names get).
+async fn list_names(c: &mut Client) -> Vec<String> {
+    let r = c.iq("get", None, &q("")).await;
+    r.get_child("query", P)
+        .unwrap()
+        .children()
+        .filter(|c| c.name() == "list")
+        .map(|l| l.attr("name").unwrap().to_string())
+        .collect()
+}
+
+fn block_of(jids: &[String]) -> String {
+    let items: String = jids.iter().map(|j| format!("<item jid='{j}'/>")).collect();
+    format!("<block xmlns='{B}'>{items}</block>")
+}
+
+/// `privacy.max_items` bounds the blocklist (the default list's items): a `<block/>` that
+/// would take it beyond the limit is `<not-acceptable/>` with a text giving the limit, and
+/// nothing of it is stored or pushed, whether the request alone is too big or the list
+/// already holds blocks.
+#[actix_rt::test]
+async fn block_beyond_the_limit_is_not_acceptable_and_nothing_is_stored() {
+    let s = server_with(|c| c.privacy.max_items = 5).await;
+    let mut juliet = s.login("juliet", "pw", "balcony").await;
+    let mut watcher = s.login("juliet", "pw", "watcher").await;
+    watcher
+        .iq("get", None, &format!("<blocklist xmlns='{B}'/>"))
+        .await;
+    let six: Vec<String> = (0..6).map(|n| format!("u{n}@localhost")).collect();
+    let r = juliet.iq("set", None, &block_of(&six)).await;
+    assert_eq!(error_condition(&r).as_deref(), Some("not-acceptable"));
+    assert!(error_text(&r).contains("at most 5"), "{}", error_text(&r));
+    watcher.expect_silence(200).await;
+    let r = juliet
+        .iq("get", None, &format!("<blocklist xmlns='{B}'/>"))
+        .await;
+    assert!(blocklist(&r).is_empty());
+    assert!(list_names(&mut juliet).await.is_empty(), "no list created");
+
+    let r = juliet.iq("set", None, &block_of(&six[..3])).await;
+    assert_eq!(r.attr("type"), Some("result"));
+    drain(&mut watcher).await;
+    // Three blocked, one of them again and three new: six in all.
+    let r = juliet.iq("set", None, &block_of(&six[2..])).await;
+    assert_eq!(error_condition(&r).as_deref(), Some("not-acceptable"));
+    watcher.expect_silence(200).await;
+    let r = juliet
+        .iq("get", None, &format!("<blocklist xmlns='{B}'/>"))
+        .await;
+    assert_eq!(blocklist(&r), six[..3]);
+    // Up to the limit still works.
+    let r = juliet.iq("set", None, &block_of(&six[3..5])).await;
+    assert_eq!(r.attr("type"), Some("result"));
+    let r = juliet
+        .iq("get", None, &format!("<blocklist xmlns='{B}'/>"))
+        .await;
+    assert_eq!(blocklist(&r).len(), 5);
+    // A XEP-0016 list beyond the limit is refused the same way.
+    let items: String = (0..6)
+        .map(|n| format!("<item action='deny' order='{n}'><iq/></item>"))
+        .collect();
+    let r = set_list(&mut juliet, "long", &items).await;
+    assert_eq!(error_condition(&r).as_deref(), Some("not-acceptable"));
+    assert!(!list_names(&mut juliet).await.contains(&"long".to_string()));
+}
+
+/// A `<block/>` naming the same JIDs many times (in different spellings of one JID) blocks
+/// each once: the blocklist, the push and the default list hold every JID once, in the order
+/// of the request.
+#[actix_rt::test]
+async fn a_big_block_with_duplicates_is_stored_once_each() {
+    let s = server().await;
+    let mut juliet = s.login("juliet", "pw", "balcony").await;
+    juliet
+        .iq("get", None, &format!("<blocklist xmlns='{B}'/>"))
+        .await;
+    let distinct: Vec<String> = (0..300).map(|n| format!("u{n}@localhost")).collect();
+    let mut request = Vec::new();
+    for round in 0..3 {
+        for (n, j) in distinct.iter().enumerate() {
+            // The node is case-folded (RFC 7622): U7@localhost is u7@localhost.
+            request.push(if round == 1 {
+                format!("U{n}@localhost")
+            } else {
+                j.clone()
+            });
+        }
+    }
+    let r = juliet.iq("set", None, &block_of(&request)).await;
+    assert_eq!(r.attr("type"), Some("result"), "{}", String::from(&r));
+    let push = juliet.expect_where(block_push("block")).await;
+    let pushed: Vec<String> = push
+        .get_child("block", B)
+        .unwrap()
+        .children()
+        .map(|i| i.attr("jid").unwrap().to_string())
+        .collect();
+    assert_eq!(pushed, distinct);
+    let r = juliet
+        .iq("get", None, &format!("<blocklist xmlns='{B}'/>"))
+        .await;
+    assert_eq!(blocklist(&r), distinct);
+    let r = juliet.iq("get", None, &q("<list name='blocklist'/>")).await;
+    let items = list_items(&r, "value", "order");
+    let want: Vec<(String, String)> = distinct
+        .iter()
+        .enumerate()
+        .map(|(n, j)| (j.clone(), n.to_string()))
+        .collect();
+    assert_eq!(items, want);
+}
+
+/// `privacy.max_lists` bounds the lists of an account: a set that would create one more is
+/// `<not-acceptable/>` and creates nothing; replacing an existing list still works, and so
+/// does creating one after a removal. A block that would have to create the default list is
+/// refused the same way.
+#[actix_rt::test]
+async fn too_many_lists_is_not_acceptable() {
+    let s = server_with(|c| c.privacy.max_lists = 2).await;
+    let mut juliet = s.login("juliet", "pw", "balcony").await;
+    for name in ["one", "two"] {
+        let r = set_list(&mut juliet, name, "<item action='allow' order='1'/>").await;
+        assert_eq!(r.attr("type"), Some("result"), "{name}");
+    }
+    drain(&mut juliet).await;
+    let r = set_list(&mut juliet, "three", "<item action='allow' order='1'/>").await;
+    assert_eq!(error_condition(&r).as_deref(), Some("not-acceptable"));
+    assert!(error_text(&r).contains("at most 2"), "{}", error_text(&r));
+    // No push for a refused set.
+    juliet.expect_silence(200).await;
+    assert_eq!(list_names(&mut juliet).await, ["one", "two"]);
+    // No default list yet: blocking would create a third list.
+    let r = juliet
+        .iq("set", None, &block_of(&["romeo@localhost".to_string()]))
+        .await;
+    assert_eq!(error_condition(&r).as_deref(), Some("not-acceptable"));
+    assert_eq!(list_names(&mut juliet).await, ["one", "two"]);
+    let r = set_list(&mut juliet, "two", "<item action='deny' order='1'/>").await;
+    assert_eq!(r.attr("type"), Some("result"));
+    ok(&mut juliet, "<list name='one'/>").await;
+    let r = set_list(&mut juliet, "three", "<item action='allow' order='1'/>").await;
+    assert_eq!(r.attr("type"), Some("result"));
+    assert_eq!(list_names(&mut juliet).await, ["three", "two"]);
+}
+
+/// A block puts its items first by shifting the default list's orders up by the number of new
+/// blocks (XEP-0191 §5 of its relation to privacy lists). When that would take an order past
+/// the largest one the server keeps (2^32 - 1), the block is `<not-acceptable/>`: nothing
+/// panics or wraps, the list is unchanged, and after a restart it reads back and can be set
+/// again as it was read.
+#[actix_rt::test]
+async fn a_block_that_would_shift_orders_past_the_maximum_is_refused() {
+    let mut s = server().await;
+    let mut juliet = s.login("juliet", "pw", "balcony").await;
+    let items = "<item type='jid' value='nurse@localhost' action='deny' order='4294967294'/>                 <item action='allow' order='4294967295'/>";
+    let r = set_list(&mut juliet, "mine", items).await;
+    assert_eq!(r.attr("type"), Some("result"));
+    ok(&mut juliet, "<default name='mine'/>").await;
+    drain(&mut juliet).await;
+    let r = juliet
+        .iq(
+            "set",
+            None,
+            &block_of(&[
+                "romeo@localhost".to_string(),
+                "tybalt@localhost".to_string(),
+            ]),
+        )
+        .await;
+    assert_eq!(error_condition(&r).as_deref(), Some("not-acceptable"));
+    juliet.expect_silence(200).await;
+    let want = [
+        ("nurse@localhost".to_string(), "4294967294".to_string()),
+        ("allow".to_string(), "4294967295".to_string()),
+    ];
+    let read = |r: &Element| -> Vec<(String, String)> {
+        r.get_child("query", P)
+            .unwrap()
+            .get_child("list", P)
+            .unwrap()
+            .children()
+            .map(|i| {
+                (
+                    i.attr("value").or(i.attr("action")).unwrap().to_string(),
+                    i.attr("order").unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let r = juliet.iq("get", None, &q("<list name='mine'/>")).await;
+    assert_eq!(read(&r), want);
+    // The session still works, and so does a restart.
+    juliet.close().await;
+    s.restart().await;
+    let mut juliet = s.login("juliet", "pw", "balcony").await;
+    let r = juliet.iq("get", None, &q("<list name='mine'/>")).await;
+    assert_eq!(read(&r), want);
+    // The list as read is a valid set.
+    let list = r
+        .get_child("query", P)
+        .unwrap()
+        .get_child("list", P)
+        .unwrap();
+    let r = juliet.iq("set", None, &q(&String::from(list))).await;
+    assert_eq!(r.attr("type"), Some("result"), "{}", String::from(&r));
+    let r = juliet
+        .iq("get", None, &format!("<blocklist xmlns='{B}'/>"))
+        .await;
+    assert_eq!(blocklist(&r), ["nurse@localhost"]);
+}
+
+/// A block without a default list creates one (XEP-0191 through XEP-0016); when the user
+/// already has a list named `blocklist` that is not the default, that list is left as it was
+/// and the new default list takes the next free name.
+#[actix_rt::test]
+async fn a_block_leaves_a_users_own_list_named_blocklist_alone() {
+    let s = server().await;
+    let mut juliet = s.login("juliet", "pw", "balcony").await;
+    let r = set_list(
+        &mut juliet,
+        "blocklist",
+        "<item type='jid' value='nurse@localhost' action='allow' order='5'><message/></item>",
+    )
+    .await;
+    assert_eq!(r.attr("type"), Some("result"));
+    let r = juliet
+        .iq("set", None, &block_of(&["romeo@localhost".to_string()]))
+        .await;
+    assert_eq!(r.attr("type"), Some("result"));
+    let r = juliet.iq("get", None, &q("<list name='blocklist'/>")).await;
+    assert_eq!(
+        list_items(&r, "value", "order"),
+        [("nurse@localhost".to_string(), "5".to_string())]
+    );
+    let r = juliet.iq("get", None, &q("")).await;
+    let d = r
+        .get_child("query", P)
+        .unwrap()
+        .get_child("default", P)
+        .unwrap();
+    assert_eq!(d.attr("name"), Some("blocklist-2"));
+    let r = juliet
+        .iq("get", None, &q("<list name='blocklist-2'/>"))
+        .await;
+    assert_eq!(
+        list_items(&r, "value", "order"),
+        [("romeo@localhost".to_string(), "0".to_string())]
+    );
 }
 
 /// XEP-0191 §3.6: a message from a JID the user blocks with the blocking command is answered

@@ -12,6 +12,7 @@ async fn server() -> TestServer {
         c.roster.max_items = 3;
         c.roster.max_name_bytes = 20;
         c.roster.max_group_bytes = 10;
+        c.roster.max_groups_per_item = 3;
     })
     .await;
     s.add_user("juliet", "pw").await;
@@ -186,6 +187,41 @@ async fn rfc6121_2_3_3_set_error_cases() {
         assert_eq!(error_condition(&r).as_deref(), Some(cond), "{item}");
     }
     assert!(items(&get(&mut j, None).await).is_empty());
+}
+
+/// `roster.max_groups_per_item`: an item in more groups than the server allows is
+/// `<not-acceptable/>` (like an over-long group name, RFC 6121 §2.3.3) with a text giving the
+/// limit, and neither stored nor pushed; as many groups as the limit are fine, and an update
+/// beyond it leaves the stored item as it was.
+#[actix_rt::test]
+async fn an_item_in_too_many_groups_is_not_acceptable() {
+    let s = server().await;
+    let mut j = s.login("juliet", "pw", "r").await;
+    get(&mut j, None).await;
+    let four = "<item jid='romeo@localhost'><group>a</group><group>b</group><group>c</group><group>d</group></item>";
+    let r = set(&mut j, four).await;
+    assert_eq!(error_condition(&r).as_deref(), Some("not-acceptable"));
+    let text = r
+        .get_child("error", "jabber:client")
+        .unwrap()
+        .get_child("text", "urn:ietf:params:xml:ns:xmpp-stanzas")
+        .unwrap()
+        .text();
+    assert!(text.contains("at most 3"), "{text}");
+    j.expect_silence(200).await;
+    assert!(items(&get(&mut j, None).await).is_empty());
+
+    let three =
+        "<item jid='romeo@localhost'><group>a</group><group>b</group><group>c</group></item>";
+    assert_eq!(set(&mut j, three).await.attr("type"), Some("result"));
+    let (_, pushed) = push(&mut j).await;
+    assert_eq!(pushed.children().count(), 3);
+    let r = set(&mut j, four).await;
+    assert_eq!(error_condition(&r).as_deref(), Some("not-acceptable"));
+    j.expect_silence(200).await;
+    let got = items(&get(&mut j, None).await);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].2, ["a", "b", "c"]);
 }
 
 /// RFC 6121 §2.1.2.5: a `subscription` other than `remove` in a set is ignored.

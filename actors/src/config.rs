@@ -21,6 +21,8 @@ pub struct ActorsConfig {
     pub scram_iterations: u32,
     /// Roster size and length limits, and the tombstone horizon of roster versioning.
     pub roster: crate::roster::RosterLimits,
+    /// Privacy lists per account and items per list (the blocklist included).
+    pub privacy: crate::privacy::PrivacyLimits,
 }
 
 impl ActorsConfig {
@@ -40,6 +42,7 @@ impl Default for ActorsConfig {
             registration: false,
             scram_iterations: 4096,
             roster: crate::roster::RosterLimits::default(),
+            privacy: crate::privacy::PrivacyLimits::default(),
         }
     }
 }

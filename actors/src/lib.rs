@@ -10,6 +10,7 @@
 //! - [`server_iq`]: the server's own IQ handlers (disco, ping, version, vCard, registration).
 
 pub mod accounts;
+pub mod blocking;
 pub mod config;
 pub mod in_order;
 pub mod link;

@@ -5,6 +5,7 @@
 //! an immutable [`CompiledList`] and the user's roster, so whoever holds a snapshot can decide
 //! without asking an actor.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use cordial_storage::{PrivacyItem, PrivacyList, PrivacyMatch, PrivacyStanzas, Subscription};
@@ -15,32 +16,75 @@ use crate::xml::BuildAttr;
 
 pub const NS_PRIVACY: &str = "jabber:iq:privacy";
 
-/// Why a list in a set was refused: `<bad-request/>` with this text (XEP-0016 §2.5, §3).
-#[derive(Debug, PartialEq, Eq)]
-pub struct BadRequest(pub String);
+/// Limits from the configuration (`[privacy]`). Each is answered `<not-acceptable/>` with a
+/// text giving the limit (RFC 6120 §8.3.3.12: the request does not meet criteria the server
+/// defines; XEP-0016 and XEP-0191 name no condition of their own).
+#[derive(Clone, Copy, Debug)]
+pub struct PrivacyLimits {
+    /// Lists one account may hold; a set that would create one more is refused, and so is a
+    /// block that would have to create the default list.
+    pub max_lists: usize,
+    /// Items one list may hold. The blocklist is the default list's items (XEP-0191), so this
+    /// also bounds it; a `<block/>` or `<unblock/>` carrying more items than this is refused at
+    /// the first one beyond, before the rest are read.
+    pub max_items: usize,
+}
 
-fn bad(text: impl Into<String>) -> BadRequest {
-    BadRequest(text.into())
+impl Default for PrivacyLimits {
+    fn default() -> Self {
+        PrivacyLimits {
+            max_lists: 50,
+            max_items: 1000,
+        }
+    }
+}
+
+/// Why a list edit (a XEP-0016 set, a XEP-0191 block or unblock) was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// `<bad-request/>` (modify) with this text: the request breaks XEP-0016 §2.1 / §3 or
+    /// XEP-0191 §3.3.
+    BadRequest(String),
+    /// `<not-acceptable/>` (modify) with this text: beyond one of [`PrivacyLimits`], or an edit
+    /// that cannot be represented (orders past the largest the server keeps).
+    NotAcceptable(String),
+}
+
+impl Refused {
+    /// The text of the error.
+    pub fn text(&self) -> &str {
+        match self {
+            Refused::BadRequest(t) | Refused::NotAcceptable(t) => t,
+        }
+    }
+}
+
+fn bad(text: impl Into<String>) -> Refused {
+    Refused::BadRequest(text.into())
 }
 
 /// Parses a `<list/>` from a set. An empty list (no items) is returned as such; the caller
-/// treats it as a removal (XEP-0016 §2.8).
-pub fn parse_list(el: &Element, max_items: usize) -> Result<PrivacyList, BadRequest> {
+/// treats it as a removal (XEP-0016 §2.8). More than `max_items` items is refused at the first
+/// one beyond, before the rest are read.
+pub fn parse_list(el: &Element, max_items: usize) -> Result<PrivacyList, Refused> {
     let name = el
         .attr("name")
         .filter(|n| !n.is_empty())
         .ok_or_else(|| bad("a list needs a name"))?
         .to_string();
     let mut items: Vec<PrivacyItem> = Vec::new();
+    let mut orders = HashSet::new();
     for child in el.children() {
         if child.name() != "item" || child.ns() != NS_PRIVACY {
             return Err(bad(format!("unexpected <{}/> in a list", child.name())));
         }
         if items.len() >= max_items {
-            return Err(bad(format!("a list may hold at most {max_items} items")));
+            return Err(Refused::NotAcceptable(format!(
+                "a list may hold at most {max_items} items"
+            )));
         }
         let item = parse_item(child)?;
-        if items.iter().any(|i| i.order == item.order) {
+        if !orders.insert(item.order) {
             return Err(bad(format!("order {} is used twice", item.order)));
         }
         items.push(item);
@@ -49,7 +93,7 @@ pub fn parse_list(el: &Element, max_items: usize) -> Result<PrivacyList, BadRequ
     Ok(PrivacyList { name, items })
 }
 
-fn parse_item(el: &Element) -> Result<PrivacyItem, BadRequest> {
+fn parse_item(el: &Element) -> Result<PrivacyItem, Refused> {
     let allow = match el.attr("action") {
         Some("allow") => true,
         Some("deny") => false,
@@ -509,7 +553,7 @@ mod tests {
         ]))
     }
 
-    fn list(xml: &str) -> Result<PrivacyList, BadRequest> {
+    fn list(xml: &str) -> Result<PrivacyList, Refused> {
         let el: Element = format!("<list xmlns='{NS_PRIVACY}' name='l'>{xml}</list>")
             .parse()
             .unwrap();
@@ -549,10 +593,27 @@ mod tests {
             ("<item action='deny' order='1'><chat/></item>", "chat"),
         ] {
             let e = list(xml).expect_err(xml);
-            assert!(e.0.contains(why), "{xml}: {}", e.0);
+            assert!(matches!(e, Refused::BadRequest(_)), "{xml}: {e:?}");
+            assert!(e.text().contains(why), "{xml}: {}", e.text());
         }
         let el: Element = format!("<list xmlns='{NS_PRIVACY}'/>").parse().unwrap();
         assert!(parse_list(&el, 10).is_err());
+    }
+
+    #[test]
+    fn more_items_than_the_limit_are_not_acceptable() {
+        let items: String = (0..4)
+            .map(|n| format!("<item action='deny' order='{n}'/>"))
+            .collect();
+        let el: Element = format!("<list xmlns='{NS_PRIVACY}' name='l'>{items}</list>")
+            .parse()
+            .unwrap();
+        assert_eq!(parse_list(&el, 4).unwrap().items.len(), 4);
+        let e = parse_list(&el, 3).unwrap_err();
+        assert_eq!(
+            e,
+            Refused::NotAcceptable("a list may hold at most 3 items".into())
+        );
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //!
 //! The UserActor owns the roster and calls into this module; storage is `RosterStore`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use cordial_storage::{InboxSlot, Roster, RosterItem};
 use jid::Jid;
@@ -21,6 +22,8 @@ pub struct RosterLimits {
     pub max_items: usize,
     pub max_name_bytes: usize,
     pub max_group_bytes: usize,
+    /// Groups one item may be in (`<not-acceptable/>` beyond, like the length limits).
+    pub max_groups_per_item: usize,
     /// Versions' worth of tombstones kept for incremental sync before compaction.
     pub tombstone_horizon: u64,
 }
@@ -31,6 +34,7 @@ impl Default for RosterLimits {
             max_items: 10_000,
             max_name_bytes: 1023,
             max_group_bytes: 1023,
+            max_groups_per_item: 64,
             tombstone_horizon: 1000,
         }
     }
@@ -218,14 +222,18 @@ pub enum RosterSet {
 pub struct Refusal {
     pub type_: ErrorType,
     pub condition: DefinedCondition,
-    pub text: &'static str,
+    pub text: Cow<'static, str>,
 }
 
-fn refuse(type_: ErrorType, condition: DefinedCondition, text: &'static str) -> Refusal {
+fn refuse(
+    type_: ErrorType,
+    condition: DefinedCondition,
+    text: impl Into<Cow<'static, str>>,
+) -> Refusal {
     Refusal {
         type_,
         condition,
-        text,
+        text: text.into(),
     }
 }
 
@@ -275,7 +283,18 @@ pub fn parse_set(query: &Element, limits: &RosterLimits) -> Result<RosterSet, Re
         ));
     }
     let mut groups: Vec<String> = Vec::new();
+    let mut seen = HashSet::new();
     for g in item.children().filter(|c| c.is("group", NS_ROSTER)) {
+        if groups.len() >= limits.max_groups_per_item {
+            return Err(refuse(
+                ErrorType::Modify,
+                DefinedCondition::NotAcceptable,
+                format!(
+                    "An item may be in at most {} groups",
+                    limits.max_groups_per_item
+                ),
+            ));
+        }
         let text = g.text();
         if text.is_empty() {
             return Err(refuse(
@@ -291,7 +310,7 @@ pub fn parse_set(query: &Element, limits: &RosterLimits) -> Result<RosterSet, Re
                 "A group name is longer than the server allows",
             ));
         }
-        if groups.contains(&text) {
+        if !seen.insert(text.clone()) {
             return Err(refuse(
                 ErrorType::Modify,
                 DefinedCondition::BadRequest,
@@ -405,6 +424,35 @@ mod tests {
             cond(set("<item jid='a@b@c'/>")),
             DefinedCondition::JidMalformed
         );
+    }
+
+    #[test]
+    fn more_groups_than_the_limit_are_not_acceptable() {
+        let limits = RosterLimits {
+            max_groups_per_item: 3,
+            ..Default::default()
+        };
+        let groups = |n: usize| -> String {
+            let g: String = (0..n).map(|i| format!("<group>g{i}</group>")).collect();
+            format!("<item jid='a@x'>{g}</item>")
+        };
+        match parse_set(&q(&groups(3)), &limits).unwrap() {
+            RosterSet::Update { groups, .. } => assert_eq!(groups, ["g0", "g1", "g2"]),
+            other => panic!("{other:?}"),
+        }
+        let r = parse_set(&q(&groups(4)), &limits).unwrap_err();
+        assert_eq!(
+            (r.type_, r.condition),
+            (ErrorType::Modify, DefinedCondition::NotAcceptable)
+        );
+        assert_eq!(r.text, "An item may be in at most 3 groups");
+        // A duplicate within the limit is still <bad-request/>.
+        let r = parse_set(
+            &q("<item jid='a@x'><group>g</group><group>h</group><group>g</group></item>"),
+            &limits,
+        )
+        .unwrap_err();
+        assert_eq!(r.condition, DefinedCondition::BadRequest);
     }
 
     #[test]

@@ -70,6 +70,17 @@ fn single_payload(iq: &Element) -> Result<&Element, Option<Element>> {
     })
 }
 
+/// XEP-0030 §3.2 and §7: a disco#info or disco#items query on a node the entity does not have
+/// (the server and accounts have none) is `<item-not-found/>`.
+fn unknown_node(iq: &Element) -> Option<Element> {
+    error(
+        iq,
+        ErrorType::Cancel,
+        DefinedCondition::ItemNotFound,
+        Some("No such node"),
+    )
+}
+
 fn service_unavailable(iq: &Element) -> Option<Element> {
     error(
         iq,
@@ -116,7 +127,10 @@ pub async fn handle_for_session(
             }
             service_unavailable(iq)
         }
-        ns::DISCO_INFO if get && payload.attr("node").is_none() => Some(stanza::iq_result(
+        ns::DISCO_INFO | ns::DISCO_ITEMS if get && payload.attr("node").is_some() => {
+            unknown_node(iq)
+        }
+        ns::DISCO_INFO if get => Some(stanza::iq_result(
             iq,
             Some(disco_info(("server", "im"), &server_features(config))),
         )),
@@ -165,13 +179,13 @@ pub async fn on_behalf_of_account(
         .attr("from")
         .and_then(|f| jid::Jid::new(f).ok())
         .map(|j| j.to_bare());
+    let get = iq.attr("type") == Some("get");
     match payload.ns().as_str() {
-        ns::DISCO_INFO if iq.attr("type") == Some("get") && payload.attr("node").is_none() => {
-            Some(stanza::iq_result(
-                iq,
-                Some(disco_info(("account", "registered"), ACCOUNT_FEATURES)),
-            ))
-        }
+        ns::DISCO_INFO if get && payload.attr("node").is_some() => unknown_node(iq),
+        ns::DISCO_INFO if get => Some(stanza::iq_result(
+            iq,
+            Some(disco_info(("account", "registered"), ACCOUNT_FEATURES)),
+        )),
         // RFC 6121 §2.1.5 / §2.3.3: nobody may read or change another account's roster.
         crate::roster::NS_ROSTER => error(
             iq,

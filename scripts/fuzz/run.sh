@@ -4,7 +4,7 @@
 # (fuzz/seeds/<target>). A crash, hang or out-of-memory input is copied to
 # fuzz/regressions/<target>/, which tests/fuzz_regressions.rs replays in every test run.
 #
-#   scripts/fuzz/run.sh [SECONDS] [TARGET...]   defaults: 60, all four targets
+#   scripts/fuzz/run.sh [SECONDS] [TARGET...]   defaults: 60, all five targets
 #
 # Prints one line per target: executions, seconds, executions per second, and the verdict.
 set -euo pipefail
@@ -12,7 +12,7 @@ seconds=${1:-60}
 shift || true
 cd "$(dirname "$0")/../.."
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(stream_parser stanza_routing roster_privacy sasl)
+[ ${#targets[@]} -eq 0 ] && targets=(stream_parser stanza_routing roster_privacy privacy_edits sasl)
 rustup toolchain list | grep -q nightly || rustup toolchain install nightly --profile minimal
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 cargo +nightly fuzz build --release >/dev/null

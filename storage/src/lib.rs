@@ -376,6 +376,8 @@ pub trait PrivacyStore {
     /// Every list of the account, by name.
     fn privacy_lists(&self, bare: &str) -> Result<Vec<PrivacyList>>;
     fn privacy_list(&self, bare: &str, name: &str) -> Result<Option<PrivacyList>>;
+    /// The names of the account's lists, sorted (a key scan: no list is read).
+    fn privacy_list_names(&self, bare: &str) -> Result<Vec<String>>;
     /// Creates or replaces the list of that name.
     fn put_privacy_list(&self, bare: &str, list: &PrivacyList) -> Result<()>;
     /// Removes a list (and clears the default if it was the default). Returns whether it

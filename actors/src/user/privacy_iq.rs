@@ -9,20 +9,19 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use actix::prelude::*;
-use cordial_storage::{PrivacyItem, PrivacyList, PrivacyMatch, PrivacyStanzas, PrivacyStore};
+use cordial_storage::{PrivacyList, PrivacyStore};
 use minidom::Element;
 
 use super::UserActor;
+use crate::blocking;
 use crate::ns;
-use crate::privacy::{self, CompiledList, Direction, NoRoster, NS_PRIVACY};
+use crate::privacy::{self, CompiledList, Direction, NoRoster, Refused, NS_PRIVACY};
 use crate::privacy_actor::{PrivacyListActor, Remove, Replace};
 use crate::resource::SetPrivacy;
 use crate::stanza::{self, DefinedCondition, ErrorType};
 use crate::xml::{BuildAttr, SetAttr};
-use jid::Jid;
 
-/// Most items one list may hold.
-const MAX_ITEMS: usize = 1000;
+pub use crate::blocking::NS_BLOCKING;
 
 /// The account's privacy state as the UserActor holds it.
 #[derive(Default)]
@@ -218,11 +217,20 @@ impl UserActor {
 
     fn privacy_error(&self, resource: &str, iq: &Element, c: DefinedCondition, text: &str) {
         let type_ = match c {
-            DefinedCondition::BadRequest => ErrorType::Modify,
+            DefinedCondition::BadRequest | DefinedCondition::NotAcceptable => ErrorType::Modify,
             DefinedCondition::InternalServerError => ErrorType::Wait,
             _ => ErrorType::Cancel,
         };
         self.reply_error(resource, iq, type_, c, Some(text));
+    }
+
+    /// Answers a refused list edit: `<bad-request/>` or `<not-acceptable/>` with its text.
+    fn refuse(&self, resource: &str, iq: &Element, why: Refused) {
+        let c = match why {
+            Refused::BadRequest(_) => DefinedCondition::BadRequest,
+            Refused::NotAcceptable(_) => DefinedCondition::NotAcceptable,
+        };
+        self.privacy_error(resource, iq, c, why.text());
     }
 
     /// The stored list `name`, or `None` after answering `<item-not-found/>` (no such list)
@@ -297,9 +305,9 @@ impl UserActor {
                     let name = one.attr("name").unwrap_or_default().to_string();
                     self.remove_list(resource, iq, name, ctx)
                 }
-                "list" => match privacy::parse_list(one, MAX_ITEMS) {
+                "list" => match privacy::parse_list(one, self.router.config.privacy.max_items) {
                     Ok(list) => self.replace_list(resource, iq, list, ctx),
-                    Err(e) => self.privacy_error(resource, &iq, DefinedCondition::BadRequest, &e.0),
+                    Err(e) => self.refuse(resource, &iq, e),
                 },
                 _ => self.privacy_error(
                     resource,
@@ -320,17 +328,8 @@ impl UserActor {
 
     /// §10.3: the names of all lists, with the session's active list and the default.
     fn privacy_names(&self, resource: &str, iq: &Element) {
-        let lists = match self.router.store.privacy_lists(self.bare.as_str()) {
-            Ok(l) => l,
-            Err(e) => {
-                log::error!("reading the privacy lists of {}: {e}", self.bare);
-                return self.privacy_error(
-                    resource,
-                    iq,
-                    DefinedCondition::InternalServerError,
-                    "storage error",
-                );
-            }
+        let Some(names) = self.list_names(resource, iq) else {
+            return;
         };
         let mut q = Element::builder("query", NS_PRIVACY);
         let active = self.sessions.get(resource).and_then(|s| s.active.clone());
@@ -346,12 +345,8 @@ impl UserActor {
                 .build(),
             None => Element::bare("default", NS_PRIVACY),
         });
-        for l in lists {
-            q = q.append(
-                Element::builder("list", NS_PRIVACY)
-                    .a("name", l.name)
-                    .build(),
-            );
+        for name in names {
+            q = q.append(Element::builder("list", NS_PRIVACY).a("name", name).build());
         }
         self.reply_to(resource, stanza::iq_result(iq, Some(q.build())));
     }
@@ -426,7 +421,16 @@ impl UserActor {
         );
     }
 
-    /// The list's single writer, started on first use.
+    /// A list write or removal that did not happen ([`Self::write_failed`]); its writer is
+    /// let go, so that writers exist only for lists that are stored (at most
+    /// `privacy.max_lists`, which every creation is checked against before its writer starts).
+    fn list_write_failed(&mut self, name: &str, resource: &str, iq: &Element, why: String) {
+        self.privacy.writers.remove(name);
+        self.write_failed(resource, iq, why);
+    }
+
+    /// The list's single writer, started on first use. Callers check `privacy.max_lists`
+    /// before a write creates a list.
     fn list_actor(&mut self, name: &str) -> Addr<PrivacyListActor> {
         if let Some(a) = self.privacy.writers.get(name).filter(|a| a.connected()) {
             return a.clone();
@@ -450,6 +454,12 @@ impl UserActor {
         list: PrivacyList,
         ctx: &mut Context<Self>,
     ) {
+        let Some(names) = self.list_names(resource, &iq) else {
+            return;
+        };
+        if !names.contains(&list.name) && !self.room_for_a_list(resource, &iq, &names) {
+            return;
+        }
         let resource = resource.to_string();
         let name = list.name.clone();
         let written = self.list_actor(&name).send(Replace(list)).into_actor(self);
@@ -468,8 +478,8 @@ impl UserActor {
                 act.reply_to(&resource, stanza::iq_result(&iq, None));
                 act.push_privacy_list(&name);
             }
-            Ok(Err(e)) => act.write_failed(&resource, &iq, format!("writing: {e}")),
-            Err(e) => act.write_failed(&resource, &iq, format!("list actor gone: {e}")),
+            Ok(Err(e)) => act.list_write_failed(&name, &resource, &iq, format!("writing: {e}")),
+            Err(e) => act.list_write_failed(&name, &resource, &iq, format!("list actor gone: {e}")),
         });
     }
 
@@ -505,8 +515,8 @@ impl UserActor {
                 act.reply_to(&resource, stanza::iq_result(&iq, None));
                 act.push_privacy_list(&name);
             }
-            Ok(Err(e)) => act.write_failed(&resource, &iq, format!("removing: {e}")),
-            Err(e) => act.write_failed(&resource, &iq, format!("list actor gone: {e}")),
+            Ok(Err(e)) => act.list_write_failed(&name, &resource, &iq, format!("removing: {e}")),
+            Err(e) => act.list_write_failed(&name, &resource, &iq, format!("list actor gone: {e}")),
         });
     }
 
@@ -529,57 +539,46 @@ impl UserActor {
     }
 }
 
-pub const NS_BLOCKING: &str = "urn:xmpp:blocking";
-
-/// The list XEP-0191 creates as the default when the user blocks someone without having a
-/// default list.
-const BLOCKLIST_NAME: &str = "blocklist";
-
-/// The JIDs a list blocks in XEP-0191's sense: jid items that deny every stanza (XEP-0191 §6).
-fn blocked_jids(list: &PrivacyList) -> Vec<String> {
-    list.items
-        .iter()
-        .filter(|i| !i.allow && i.stanzas.all())
-        .filter_map(|i| match &i.what {
-            PrivacyMatch::Jid(j) => Some(j.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
-fn blocking_items(name: &str, jids: &[String]) -> Element {
-    let mut el = Element::bare(name, NS_BLOCKING);
-    for j in jids {
-        el.append_child(
-            Element::builder("item", NS_BLOCKING)
-                .a("jid", j.as_str())
-                .build(),
-        );
-    }
-    el
-}
-
-/// A block or unblock request's JIDs, normalised; `Err` with a text for `<bad-request/>`
-/// (`<jid-malformed/>` in XEP-0191 §3.2 terms).
-fn request_jids(el: &Element) -> Result<Vec<String>, String> {
-    let mut out = Vec::new();
-    for item in el.children() {
-        if item.name() != "item" || item.ns() != NS_BLOCKING {
-            return Err(format!("unexpected <{}/>", item.name()));
-        }
-        let v = item.attr("jid").ok_or("an item needs a jid")?;
-        let j = Jid::new(v).map_err(|e| format!("invalid JID {v:?}: {e}"))?;
-        let j = j.to_string();
-        if !out.contains(&j) {
-            out.push(j);
-        }
-    }
-    Ok(out)
+/// The name XEP-0191 gives the default list it creates when the user blocks someone without
+/// having one (`blocklist`, or `blocklist-2`, … if the user already has a list by that name,
+/// which is left alone).
+fn new_blocklist_name(names: &[String]) -> String {
+    let taken = |n: &str| names.iter().any(|x| x == n);
+    std::iter::once("blocklist".to_string())
+        .chain((2..).map(|n| format!("blocklist-{n}")))
+        .find(|n| !taken(n))
+        .expect("an unused name")
 }
 
 impl UserActor {
+    /// The names of the account's lists, or `None` after answering `<internal-server-error/>`.
+    fn list_names(&self, resource: &str, iq: &Element) -> Option<Vec<String>> {
+        match self.router.store.privacy_list_names(self.bare.as_str()) {
+            Ok(n) => Some(n),
+            Err(e) => {
+                self.write_failed(resource, iq, format!("reading the list names: {e}"));
+                None
+            }
+        }
+    }
+
+    /// Whether the account may create one more list (`privacy.max_lists`); if not, answers
+    /// `<not-acceptable/>`.
+    fn room_for_a_list(&self, resource: &str, iq: &Element, names: &[String]) -> bool {
+        let max = self.router.config.privacy.max_lists;
+        if names.len() < max {
+            return true;
+        }
+        self.refuse(
+            resource,
+            iq,
+            Refused::NotAcceptable(format!("an account may hold at most {max} privacy lists")),
+        );
+        false
+    }
+
     /// XEP-0191: blocklist, block, unblock. The blocklist is the default privacy list's jid
-    /// items that deny everything (§6), so both protocols see one truth.
+    /// items that deny everything ([`crate::blocking`]), so both protocols see one truth.
     pub(super) fn process_blocking_iq(
         &mut self,
         resource: &str,
@@ -616,18 +615,20 @@ impl UserActor {
                 if let Some(s) = self.sessions.get_mut(resource) {
                     s.blocklist = true;
                 }
-                let jids = current.as_ref().map(blocked_jids).unwrap_or_default();
+                let jids = current
+                    .as_ref()
+                    .map(blocking::blocked_jids)
+                    .unwrap_or_default();
                 self.reply_to(
                     resource,
-                    stanza::iq_result(&iq, Some(blocking_items("blocklist", &jids))),
+                    stanza::iq_result(&iq, Some(blocking::blocking_items("blocklist", &jids))),
                 );
             }
             (Some("set"), "block" | "unblock") => {
-                let jids = match request_jids(&payload) {
+                let max_items = self.router.config.privacy.max_items;
+                let jids = match blocking::request_jids(&payload, max_items) {
                     Ok(j) => j,
-                    Err(e) => {
-                        return self.privacy_error(resource, &iq, DefinedCondition::BadRequest, &e)
-                    }
+                    Err(e) => return self.refuse(resource, &iq, e),
                 };
                 let block = payload.name() == "block";
                 if block && jids.is_empty() {
@@ -638,58 +639,51 @@ impl UserActor {
                         "nothing to block",
                     );
                 }
-                let mut list = current.unwrap_or_else(|| PrivacyList {
-                    name: default_name
-                        .clone()
-                        .unwrap_or_else(|| BLOCKLIST_NAME.to_string()),
-                    items: Vec::new(),
-                });
-                let already = blocked_jids(&list);
-                let changed: Vec<String> = if block {
-                    let new: Vec<String> =
-                        jids.into_iter().filter(|j| !already.contains(j)).collect();
-                    // New blocks go first, so that they win over every other item; the other
-                    // items keep their relative order.
-                    let shift = new.len() as u32;
-                    for i in list.items.iter_mut() {
-                        i.order += shift;
+                let mut list = match current {
+                    Some(l) => l,
+                    // Nothing is blocked without a default list: unblocking changes nothing.
+                    None if !block => return self.reply_to(resource, stanza::iq_result(&iq, None)),
+                    // A block creates the default list (or writes the default that went
+                    // missing): one more list.
+                    None => {
+                        let Some(names) = self.list_names(resource, &iq) else {
+                            return;
+                        };
+                        if !self.room_for_a_list(resource, &iq, &names) {
+                            return;
+                        }
+                        PrivacyList {
+                            name: default_name
+                                .clone()
+                                .unwrap_or_else(|| new_blocklist_name(&names)),
+                            items: Vec::new(),
+                        }
                     }
-                    let mut items: Vec<PrivacyItem> = new
-                        .iter()
-                        .enumerate()
-                        .map(|(n, j)| PrivacyItem {
-                            what: PrivacyMatch::Jid(j.clone()),
-                            allow: false,
-                            order: n as u32,
-                            stanzas: PrivacyStanzas::default(),
-                        })
-                        .collect();
-                    items.append(&mut list.items);
-                    list.items = items;
-                    new
+                };
+                let changed = if block {
+                    match blocking::block(&mut list, &jids, max_items) {
+                        Ok(new) => new,
+                        Err(e) => return self.refuse(resource, &iq, e),
+                    }
                 } else {
-                    let gone: Vec<String> = if jids.is_empty() {
-                        already
-                    } else {
-                        jids.into_iter().filter(|j| already.contains(j)).collect()
-                    };
-                    list.items.retain(|i| {
-                        !(!i.allow
-                            && i.stanzas.all()
-                            && matches!(&i.what, PrivacyMatch::Jid(j) if gone.contains(j)))
-                    });
-                    gone
+                    blocking::unblock(&mut list, &jids)
                 };
                 if changed.is_empty() {
                     return self.reply_to(resource, stanza::iq_result(&iq, None));
                 }
+                // §3.5: "unblock all" is pushed as an empty <unblock/>, not as its items.
+                let pushed = if !block && jids.is_empty() {
+                    Vec::new()
+                } else {
+                    changed
+                };
                 self.write_blocklist(
                     resource,
                     iq,
                     list,
                     default_name.is_none(),
                     block,
-                    changed,
+                    pushed,
                     ctx,
                 );
             }
@@ -703,8 +697,9 @@ impl UserActor {
     }
 
     /// Writes the default list after a block or unblock (making it the default if it is new),
-    /// then answers, applies it, and pushes: the XEP-0191 change to every resource that asked
-    /// for the blocklist (§3.3, §3.4), a XEP-0016 push to all.
+    /// then answers, applies it, and pushes: the XEP-0191 change (`pushed`, the items of the
+    /// `<block/>` or `<unblock/>` push; none for unblock-all) to every resource that asked for
+    /// the blocklist (§3.3–§3.5), a XEP-0016 push to all.
     #[allow(clippy::too_many_arguments)]
     fn write_blocklist(
         &mut self,
@@ -713,13 +708,14 @@ impl UserActor {
         list: PrivacyList,
         make_default: bool,
         block: bool,
-        changed: Vec<String>,
+        pushed: Vec<String>,
         ctx: &mut Context<Self>,
     ) {
         let resource = resource.to_string();
         let name = list.name.clone();
         let store = self.router.store.clone();
         let bare = self.bare.to_string();
+        let default_name = name.clone();
         let written = self
             .list_actor(&name)
             .send(Replace(list))
@@ -727,7 +723,7 @@ impl UserActor {
             .then(move |r, act, _| {
                 let r = match r {
                     Ok(Ok(compiled)) if make_default => store
-                        .set_default_privacy_list(&bare, Some(&name))
+                        .set_default_privacy_list(&bare, Some(&default_name))
                         .map(|_| (compiled, true))
                         .map_err(|e| format!("setting the default: {e}")),
                     Ok(Ok(compiled)) => Ok((compiled, false)),
@@ -751,7 +747,6 @@ impl UserActor {
                         s.active = Some(compiled.clone());
                     }
                 }
-                let name = compiled.name.clone();
                 act.privacy.default = Some(compiled);
                 act.lists_changed(before);
                 act.reply_to(&resource, stanza::iq_result(&iq, None));
@@ -761,13 +756,13 @@ impl UserActor {
                         .a("type", "set")
                         .a("id", format!("block-push-{}", act.privacy.pushes))
                         .a("to", s.full.to_string())
-                        .append(blocking_items(what, &changed))
+                        .append(blocking::blocking_items(what, &pushed))
                         .build();
                     s.link.send(push);
                 }
                 act.push_privacy_list(&name);
             }
-            Err(why) => act.write_failed(&resource, &iq, why),
+            Err(why) => act.list_write_failed(&name, &resource, &iq, why),
         });
     }
 }

@@ -136,7 +136,7 @@ impl UserActor {
         let limits = self.router.config.roster;
         let set = match roster::parse_set(query, &limits) {
             Ok(s) => s,
-            Err(r) => return self.reply_error(resource, &iq, r.type_, r.condition, Some(r.text)),
+            Err(r) => return self.reply_error(resource, &iq, r.type_, r.condition, Some(&r.text)),
         };
         if let Err(e) = self.roster() {
             log::error!("reading the roster of {}: {e}", self.bare);

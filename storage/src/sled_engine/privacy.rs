@@ -28,6 +28,15 @@ impl PrivacyStore for Store {
             .transpose()
     }
 
+    fn privacy_list_names(&self, bare: &str) -> Result<Vec<String>> {
+        let prefix = keys::account_prefix(bare);
+        self.privacy
+            .scan_prefix(&prefix)
+            .keys()
+            .map(|k| utf8("privacy list name", &k?[prefix.len()..]))
+            .collect()
+    }
+
     fn put_privacy_list(&self, bare: &str, list: &PrivacyList) -> Result<()> {
         self.privacy
             .insert(list_key(bare, &list.name), encode(list))?;
@@ -95,6 +104,7 @@ mod tests {
             .map(|l| l.name)
             .collect();
         assert_eq!(names, ["home", "work"]);
+        assert_eq!(s.privacy_list_names("a@x").unwrap(), ["home", "work"]);
         s.put_privacy_list("a@x", &list("work", 7)).unwrap();
         assert_eq!(
             s.privacy_list("a@x", "work").unwrap(),
