@@ -478,7 +478,12 @@ async fn xep0191_block_and_unblock() {
         .await;
     assert_eq!(error_condition(&e).as_deref(), Some("not-acceptable"));
     juliet.expect_silence(200).await;
-    romeo.expect_silence(100).await;
+    // XEP-0191 §3.6: the blocked sender is told <service-unavailable/>, nothing more.
+    let e = romeo
+        .expect_where(|e| e.name() == "message" && e.attr("type") == Some("error"))
+        .await;
+    assert_eq!(error_condition(&e).as_deref(), Some("service-unavailable"));
+    assert!(romeo.until_ping().await.is_empty());
 
     // XEP-0016 sees the same truth: a default list with a deny-all jid item.
     let r = juliet.iq("get", None, &q("")).await;
