@@ -223,17 +223,20 @@ impl ResourceActor {
     /// user's own outbound stanzas (XEP-0016 §2.13, XEP-0191 §3.3): those are answered
     /// `<not-acceptable/>` with `<blocked/>`. Lists that need the roster to decide are checked
     /// by the UserActor, which holds it.
+    /// Routes a stanza of the client's, holding its next one until the receiver is done
+    /// (see [`crate::in_order`]).
+    fn route_in_turn(&self, stanza: Element, kind: Kind, target: Target) {
+        self.router
+            .route_to(stanza, kind, target, Some(self.outstanding.ticket()))
+    }
+
     fn route_outbound(&self, stanza: Element, kind: Kind, target: Target) {
         let Some(list) = self.privacy.as_ref().filter(|l| l.has_outbound_items()) else {
-            return self
-                .router
-                .route_to(stanza, kind, target, Some(self.outstanding.ticket()));
+            return self.route_in_turn(stanza, kind, target);
         };
         if let Some(allow) = list.fixed(Direction::Outbound) {
             if allow {
-                return self
-                    .router
-                    .route_to(stanza, kind, target, Some(self.outstanding.ticket()));
+                return self.route_in_turn(stanza, kind, target);
             }
             if let Some(e) = privacy::blocked_error(&stanza) {
                 self.link.send(e);
@@ -249,15 +252,10 @@ impl ResourceActor {
             Target::Bare(b) => jid::Jid::from(b.clone()),
             Target::Full(f) => jid::Jid::from(f.clone()),
             Target::Remote(j) => j.clone(),
-            Target::None | Target::Host(_) => {
-                return self
-                    .router
-                    .route_to(stanza, kind, target, Some(self.outstanding.ticket()))
-            }
+            Target::None | Target::Host(_) => return self.route_in_turn(stanza, kind, target),
         };
         if list.allows(Direction::Outbound, &to, &NoRoster) {
-            self.router
-                .route_to(stanza, kind, target, Some(self.outstanding.ticket()))
+            self.route_in_turn(stanza, kind, target)
         } else if let Some(e) = privacy::blocked_error(&stanza) {
             self.link.send(e);
         }

@@ -255,13 +255,21 @@ impl Router {
                 key,
                 ticket,
             }),
-            _ => {
-                if let Err(e) = self.store.outbox_done(&key) {
-                    log::error!("dropping an outbox entry for a missing account: {e}");
-                }
-                self.process_to_nonexistent_account(&stanza);
-            }
+            _ => self.subscription_to_missing_account(&stanza, &key),
         }
+    }
+
+    /// A subscription stanza carried by outbox entry `key` to an account that does not exist:
+    /// the entry is dropped and the stanza answered per RFC 6121 §8.5.1.
+    pub(crate) fn subscription_to_missing_account(
+        self: &Arc<Self>,
+        stanza: &Element,
+        key: &OutboxKey,
+    ) {
+        if let Err(e) = self.store.outbox_done(key) {
+            log::error!("dropping an outbox entry for a missing account: {e}");
+        }
+        self.process_to_nonexistent_account(stanza);
     }
 
     /// Routes again what the outbox still holds (stanzas whose receiver had not applied them

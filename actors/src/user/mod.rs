@@ -804,10 +804,8 @@ impl Handler<DeliverSubscription> for UserActor {
             self.router
                 .route_subscription(msg.stanza, msg.key, self.ticket());
         } else if !self.account_exists() {
-            if let Err(e) = self.router.store.outbox_done(&msg.key) {
-                log::error!("dropping an outbox entry for a missing account: {e}");
-            }
-            self.router.process_to_nonexistent_account(&msg.stanza);
+            self.router
+                .subscription_to_missing_account(&msg.stanza, &msg.key);
         } else {
             match SubType::parse(stanza::stanza_type(&msg.stanza)) {
                 Some(t) => self.process_inbound_subscription(t, msg.stanza, Some(msg.key), ctx),
