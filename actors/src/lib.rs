@@ -23,6 +23,7 @@ pub mod roster;
 pub mod router;
 pub mod server_iq;
 pub mod stanza;
+pub mod storage_error;
 pub mod subscription;
 pub mod user;
 pub mod xml;

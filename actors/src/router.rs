@@ -69,14 +69,30 @@ impl Account {
 
 impl Router {
     /// A router whose UserActors run on `arbiters` (the current arbiter when empty).
+    ///
+    /// Each time the store recovers from an outage, the outbox is routed again on the first
+    /// arbiter: subscription stanzas refused meanwhile reach their receiver without a restart.
     pub fn new(config: ActorsConfig, store: Store, arbiters: Vec<ArbiterHandle>) -> Arc<Self> {
-        Arc::new(Router {
+        let home = arbiters.first().cloned().or_else(Arbiter::try_current);
+        let router = Arc::new(Router {
             config: Arc::new(config),
             store,
             metrics: Default::default(),
             users: DashMap::with_hasher(Default::default()),
             arbiters,
-        })
+        });
+        let weak = Arc::downgrade(&router);
+        router.store.on_recovered(move || {
+            let (Some(router), Some(home)) = (weak.upgrade(), home.as_ref()) else {
+                return;
+            };
+            home.spawn_fn(move || match router.replay_outbox() {
+                Ok(0) => {}
+                Ok(n) => log::info!("storage is back: routing {n} subscription stanzas again"),
+                Err(e) => crate::storage_error::log(format_args!("reading the outbox"), &e),
+            });
+        });
+        router
     }
 
     fn arbiter_for(&self, bare: &BareJid) -> ArbiterHandle {
@@ -183,13 +199,10 @@ impl Router {
                 Ok(true) => {}
                 Ok(false) => return self.process_to_nonexistent_account(&stanza),
                 Err(e) => {
-                    log::error!("account lookup for {bare} failed: {e}");
-                    return self.bounce(
-                        &stanza,
-                        kind,
-                        ErrorType::Wait,
-                        DefinedCondition::InternalServerError,
-                    );
+                    let what = format_args!("looking up the account {bare}");
+                    crate::storage_error::log(what, &e);
+                    let (type_, condition) = crate::storage_error::answer(&e);
+                    return self.bounce(&stanza, kind, type_, condition);
                 }
             }
         }
@@ -267,13 +280,16 @@ impl Router {
         key: &OutboxKey,
     ) {
         if let Err(e) = self.store.outbox_done(key) {
-            log::error!("dropping an outbox entry for a missing account: {e}");
+            let what = format_args!("dropping an outbox entry for a missing account");
+            crate::storage_error::log(what, &e);
         }
         self.process_to_nonexistent_account(stanza);
     }
 
-    /// Routes again what the outbox still holds (stanzas whose receiver had not applied them
-    /// when the server stopped). Called once at startup.
+    /// Routes again what the outbox still holds: stanzas whose receiver had not applied them
+    /// when the server stopped, or could not apply them while the store refused writes.
+    /// Called at startup and each time the store recovers (see [`Self::new`]); the state
+    /// machine makes a repeat harmless.
     pub fn replay_outbox(self: &Arc<Self>) -> cordial_storage::Result<usize> {
         let entries = self.store.outbox()?;
         let n = entries.len();

@@ -231,15 +231,7 @@ async fn vcard(
                 iq,
                 Some(Element::bare("vCard", ns::VCARD)),
             )),
-            Err(e) => {
-                log::error!("reading vCard of {account}: {e}");
-                error(
-                    iq,
-                    ErrorType::Wait,
-                    DefinedCondition::InternalServerError,
-                    None,
-                )
-            }
+            Err(e) => storage_failed(iq, format_args!("reading vCard of {account}"), &e),
         };
     }
     if requester != account {
@@ -265,13 +257,7 @@ async fn vcard(
     match (stored, store.flush().await) {
         (Ok(()), Ok(())) => Some(stanza::iq_result(iq, None)),
         (Err(e), _) | (_, Err(e)) => {
-            log::error!("storing vCard of {account}: {e}");
-            error(
-                iq,
-                ErrorType::Wait,
-                DefinedCondition::InternalServerError,
-                None,
-            )
+            storage_failed(iq, format_args!("storing vCard of {account}"), &e)
         }
     }
 }
@@ -300,15 +286,7 @@ async fn register(
     if payload.has_child("remove", ns::REGISTER) {
         return match crate::accounts::delete_account(router, &bare).await {
             Ok(_) => Some(stanza::iq_result(iq, None)),
-            Err(e) => {
-                log::error!("cancelling registration of {bare}: {e}");
-                error(
-                    iq,
-                    ErrorType::Wait,
-                    DefinedCondition::InternalServerError,
-                    None,
-                )
-            }
+            Err(e) => storage_failed(iq, format_args!("cancelling registration of {bare}"), &e),
         };
     }
     let username = payload
@@ -344,14 +322,18 @@ async fn register(
     match crate::accounts::change_password(router, &bare, &password).await {
         Ok(true) => Some(stanza::iq_result(iq, None)),
         Ok(false) => error(iq, ErrorType::Cancel, DefinedCondition::ItemNotFound, None),
-        Err(e) => {
-            log::error!("changing the password of {bare}: {e}");
-            error(
-                iq,
-                ErrorType::Wait,
-                DefinedCondition::InternalServerError,
-                None,
-            )
-        }
+        Err(e) => storage_failed(iq, format_args!("changing the password of {bare}"), &e),
     }
+}
+
+/// A request that failed in the store: logged once per outage (see [`storage_error`]) and
+/// answered `<resource-constraint/>` while the store refuses writes.
+fn storage_failed(
+    iq: &Element,
+    what: std::fmt::Arguments,
+    e: &cordial_storage::StorageError,
+) -> Option<Element> {
+    crate::storage_error::log(what, e);
+    let (type_, condition) = crate::storage_error::answer(e);
+    error(iq, type_, condition, None)
 }

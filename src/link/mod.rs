@@ -919,13 +919,10 @@ async fn register(
                             Some("That username is taken"),
                         ),
                         Err(e) => {
-                            log::error!("in-band registration of {bare}: {e}");
-                            stanza::error_reply(
-                                iq,
-                                ErrorType::Wait,
-                                DefinedCondition::InternalServerError,
-                                None,
-                            )
+                            let what = format_args!("in-band registration of {bare}");
+                            cordial_actors::storage_error::log(what, &e);
+                            let (type_, condition) = cordial_actors::storage_error::answer(&e);
+                            stanza::error_reply(iq, type_, condition, None)
                         }
                     },
                 }

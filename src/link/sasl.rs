@@ -34,7 +34,8 @@ impl Callback {
         match self.store.credentials(&bare) {
             Ok(c) => c,
             Err(e) => {
-                log::error!("reading credentials of {bare}: {e}");
+                let what = format_args!("reading the credentials of {bare}");
+                cordial_actors::storage_error::log(what, &e);
                 None
             }
         }

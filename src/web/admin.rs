@@ -58,6 +58,7 @@ pub(super) fn scope(
         .route("/api/users", web::post().to(add_user))
         .route("/api/users/{jid}", web::delete().to(delete_user))
         .route("/api/sessions", web::get().to(sessions))
+        .route("/api/storage", web::get().to(storage))
         .route("/api/sessions/{jid:.+}", web::delete().to(kick))
 }
 
@@ -103,10 +104,13 @@ async fn metrics(xmpp: web::Data<Xmpp>) -> HttpResponse {
     let ctx = xmpp.ctx.clone();
     let rendered = web::block(move || -> Result<String, String> {
         let router = &ctx.router;
-        let offline = router.store.offline_totals().map_err(|e| e.to_string())?;
+        // During a storage outage the offline queues may not be readable: the metrics still
+        // answer, with the storage gauges saying why those are missing.
+        let offline = router.store.offline_totals();
         let mut registry = Registry::with_prefix("cordial");
         router.metrics.register(&mut registry);
         let count = |n: usize| gauge(i64::try_from(n).unwrap_or(i64::MAX));
+        let count64 = |n: u64| gauge(i64::try_from(n).unwrap_or(i64::MAX));
         registry.register(
             "sessions",
             "Bound client sessions (resources)",
@@ -117,6 +121,42 @@ async fn metrics(xmpp: web::Data<Xmpp>) -> HttpResponse {
             "Accounts with a running actor (online, or in use within the idle timeout)",
             count(router.running_users()),
         );
+        let health = router.store.health();
+        registry.register(
+            "storage_up",
+            "1 while the store takes writes, 0 while it refuses them (full or failing disk)",
+            gauge(i64::from(health.up)),
+        );
+        registry.register(
+            "storage_refusing_since_seconds",
+            "Unix time the current storage outage started; 0 while the store is up",
+            count64(health.refusing_since.map_or(0, unix_seconds)),
+        );
+        let counter = |n: u64| {
+            let c = prometheus_client::metrics::counter::Counter::<u64>::default();
+            c.inc_by(n);
+            c
+        };
+        registry.register(
+            "storage_refused_writes",
+            "Writes refused during storage outages since the server started",
+            counter(health.refused_writes),
+        );
+        registry.register(
+            "storage_outages",
+            "Storage outages since the server started",
+            counter(health.outages),
+        );
+        let offline = match offline {
+            Ok(o) => o,
+            Err(e) => {
+                log::debug!("metrics: offline queues not readable: {e}");
+                let mut text = String::new();
+                prometheus_client::encoding::text::encode(&mut text, &registry)
+                    .map_err(|e| e.to_string())?;
+                return Ok(text);
+            }
+        };
         registry.register(
             "offline_messages",
             "Messages stored for accounts with no available resource",
@@ -145,6 +185,25 @@ async fn metrics(xmpp: web::Data<Xmpp>) -> HttpResponse {
         Ok(Err(e)) => internal(e),
         Err(e) => internal(e),
     }
+}
+
+fn unix_seconds(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The store's health: up, or refusing writes since when and why (see
+/// `cordial_storage::Store`).
+async fn storage(xmpp: web::Data<Xmpp>) -> HttpResponse {
+    let h = xmpp.ctx.router.store.health();
+    HttpResponse::Ok().json(json!({
+        "state": if h.up { "up" } else { "refusing" },
+        "refusing_since": h.refusing_since.map(unix_seconds),
+        "last_error": h.last_error,
+        "refused_writes": h.refused_writes,
+        "outages": h.outages,
+        "reopened": h.reopened,
+    }))
 }
 
 async fn users(xmpp: web::Data<Xmpp>) -> HttpResponse {

@@ -1,21 +1,31 @@
 //! cordial's storage layer.
 //!
 //! One trait per area ([`AccountStore`], [`OfflineStore`], [`VcardStore`], [`RosterStore`],
-//! [`SubscriptionStore`]), key encoding in
-//! [`keys`], and one implementation file per area for the embedded engine ([sled](https://sled.rs))
-//! under `sled/`. Nothing here knows about actors, sockets or XML parsing: values are opaque
-//! strings or plain records.
+//! [`SubscriptionStore`], [`PrivacyStore`]), key encoding in [`keys`], and one implementation
+//! file per area for the embedded engine ([sled](https://sled.rs)) under `sled_engine/`.
+//! Nothing here knows about actors, sockets or XML parsing: values are opaque strings or plain
+//! records.
 //!
-//! Durability: writes land in sled's in-memory log at once; callers that are about to tell a
-//! client that something succeeded call [`Store::flush`] first. sled syncs only every 500 ms on
-//! its own, so an acknowledgement without a flush can be lost on a crash.
+//! Durability: writes land in the engine's in-memory log at once; callers that are about to
+//! tell a client that something succeeded call [`Store::flush`] first and answer an error if
+//! it fails. Nothing is synced behind the callers' backs except by the store's own flusher.
+//!
+//! Failure: [`Store`] tracks the store's health ([`HealthReport`]): the first failed write or
+//! flush starts an outage, during which writes are refused ([`StorageError::Unavailable`]),
+//! and the store reopens itself once the disk takes writes again (see `store.rs`). Test builds
+//! can fail it on command (feature `fault-injection`, module `faults`).
 
+#[cfg(feature = "fault-injection")]
+pub mod faults;
+mod health;
 pub mod keys;
 mod sled_engine;
+mod store;
 
 use serde::{Deserialize, Serialize};
 
-pub use sled_engine::Store;
+pub use health::HealthReport;
+pub use store::Store;
 
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +38,21 @@ pub enum StorageError {
     Flush(String),
     #[error("the database in {path} is in use by another process (is `cordial serve` running?)")]
     Locked { path: String },
+    /// The store is refusing writes until it recovers from an earlier failure.
+    #[error("storage is refusing writes until it recovers ({0})")]
+    Unavailable(String),
+}
+
+impl StorageError {
+    /// The store (or the disk under it) failed, rather than one record: the client should be
+    /// told to try again later (`<resource-constraint/>`, RFC 6120 §8.3.3.18), and the failure
+    /// is already logged once for the whole outage.
+    pub fn is_outage(&self) -> bool {
+        matches!(
+            self,
+            StorageError::Db(_) | StorageError::Flush(_) | StorageError::Unavailable(_)
+        )
+    }
 }
 
 impl<E: std::fmt::Debug> From<sled::transaction::TransactionError<E>> for StorageError {

@@ -28,6 +28,7 @@ use crate::roster::RosterState;
 use crate::router::Router;
 use crate::server_iq;
 use crate::stanza::{self, DefinedCondition, ErrorType, Kind};
+use crate::storage_error;
 use crate::subscription::SubType;
 
 mod presence;
@@ -73,6 +74,10 @@ pub struct UserActor {
     sessions: HashMap<String, Session>,
     /// The roster, loaded on first use and kept while the actor runs.
     roster: Option<RosterState>,
+    /// The store generation the roster was read in: after the store is reopened (recovery
+    /// from a failed disk) it is read again, since changes that were answered with an error
+    /// may or may not have been kept.
+    roster_generation: u64,
     /// Contacts whose server answered presence with an error: no more broadcasts to them
     /// until the user is next offline.
     presence_errors: HashSet<String>,
@@ -116,6 +121,7 @@ impl UserActor {
             router,
             sessions: HashMap::new(),
             roster: None,
+            roster_generation: 0,
             presence_errors: HashSet::new(),
             last_unavailable: None,
             idle: None,
@@ -130,6 +136,11 @@ impl UserActor {
     /// Starts handling a message: `ticket` is the sending client's, `counted` whether the
     /// router counted it with [`Delivery::queued`]. Ended by [`Self::end_turn`].
     fn begin_turn(&mut self, ticket: Option<Ticket>, counted: bool) {
+        if self.roster.is_some() && self.roster_generation != self.router.store.generation() {
+            if let Err(e) = self.roster() {
+                storage_error::log(format_args!("reading the roster of {}", self.bare), &e);
+            }
+        }
         self.turn = Some(Rc::new(Turn {
             ticket,
             counted: counted.then(|| self.delivery.clone()),
@@ -202,7 +213,12 @@ impl UserActor {
 
     /// The account's roster, read from the store the first time.
     fn roster(&mut self) -> cordial_storage::Result<&mut RosterState> {
+        let generation = self.router.store.generation();
+        if self.roster_generation != generation {
+            self.roster = None;
+        }
         if self.roster.is_none() {
+            self.roster_generation = generation;
             let stored = self.router.store.roster(self.bare.as_str())?;
             let inbox = self.router.store.inbox(self.bare.as_str())?;
             self.roster = Some(RosterState::new(stored, inbox));
@@ -267,7 +283,7 @@ impl UserActor {
         match self.router.store.account_exists(self.bare.as_str()) {
             Ok(e) => *self.exists.insert(e),
             Err(e) => {
-                log::error!("account lookup for {} failed: {e}", self.bare);
+                storage_error::log(format_args!("looking up the account {}", self.bare), &e);
                 true
             }
         }
@@ -373,9 +389,11 @@ impl UserActor {
         let quota = self.router.config.offline_quota;
         let store = self.router.store.clone();
         match store.push_offline(self.bare.as_str(), &String::from(&stanza), quota) {
-            Ok(OfflinePush::Stored) => self.flush_then(ctx, |_, flushed| {
+            // Kept only once it is on disk: a failed flush bounces the message, so that the
+            // sender never takes for delivered what a full disk did not keep.
+            Ok(OfflinePush::Stored) => self.flush_then(ctx, move |act, flushed| {
                 if let Err(e) = flushed {
-                    log::error!("flushing an offline message failed: {e}");
+                    act.offline_not_stored(stanza, &e);
                 }
             }),
             Ok(OfflinePush::QuotaExceeded) => {
@@ -387,16 +405,20 @@ impl UserActor {
                     DefinedCondition::ServiceUnavailable,
                 );
             }
-            Err(e) => {
-                log::error!("storing an offline message for {} failed: {e}", self.bare);
-                self.router.bounce(
-                    &stanza,
-                    Kind::Message,
-                    ErrorType::Wait,
-                    DefinedCondition::InternalServerError,
-                );
-            }
+            Err(e) => self.offline_not_stored(stanza, &e),
         }
+    }
+
+    /// A message that could not be stored offline goes back to its sender with the storage
+    /// error (`<resource-constraint/>` while the store is refusing writes).
+    fn offline_not_stored(&self, mut stanza: Element, e: &cordial_storage::StorageError) {
+        storage_error::log(
+            format_args!("storing an offline message for {}", self.bare),
+            e,
+        );
+        stanza.remove_child("delay", crate::ns::DELAY);
+        let (type_, condition) = storage_error::answer(e);
+        self.router.bounce(&stanza, Kind::Message, type_, condition);
     }
 
     /// Hands the stored offline messages to a resource that just became available with a
@@ -409,8 +431,10 @@ impl UserActor {
         let messages = match store.offline_messages(self.bare.as_str()) {
             Ok(m) => m,
             Err(e) => {
-                log::error!("reading offline messages of {} failed: {e}", self.bare);
-                return;
+                return storage_error::log(
+                    format_args!("reading the offline messages of {}", self.bare),
+                    &e,
+                );
             }
         };
         if messages.is_empty() {
@@ -427,13 +451,20 @@ impl UserActor {
             }
             ids.push(id);
         }
+        // If the removal is not kept, the messages are delivered again later: a duplicate,
+        // never a loss.
         if let Err(e) = store.remove_offline(self.bare.as_str(), &ids) {
-            log::error!("removing delivered offline messages failed: {e}");
-            return;
+            return storage_error::log(
+                format_args!("removing the delivered offline messages of {}", self.bare),
+                &e,
+            );
         }
-        self.flush_then(ctx, |_, flushed| {
+        self.flush_then(ctx, |act, flushed| {
             if let Err(e) = flushed {
-                log::error!("flush after offline delivery failed: {e}");
+                storage_error::log(
+                    format_args!("removing the delivered offline messages of {}", act.bare),
+                    &e,
+                );
             }
         });
     }

@@ -10,6 +10,7 @@ use super::{SharedPresence, UserActor};
 use crate::ns;
 use crate::privacy::Direction;
 use crate::stanza;
+use crate::storage_error;
 use crate::subscription::SubType;
 use crate::xml::{BuildAttr, SetAttr};
 
@@ -98,7 +99,7 @@ impl UserActor {
             return;
         }
         if let Err(e) = self.roster() {
-            log::error!("reading the roster of {}: {e}", self.bare);
+            storage_error::log(format_args!("reading the roster of {}", self.bare), &e);
         }
         let s = self.sessions.get_mut(resource).expect("checked above");
         let was_available = s.available;
@@ -292,7 +293,7 @@ impl UserActor {
     /// `unsubscribed`, so that a contact that believes it is subscribed learns otherwise.
     fn answer_probe(&mut self, from: &str) {
         if let Err(e) = self.roster() {
-            return log::error!("reading the roster of {}: {e}", self.bare);
+            return storage_error::log(format_args!("reading the roster of {}", self.bare), &e);
         }
         if !self.sub_state(from).from() {
             let no = subscription_presence(self.bare.as_str(), from, SubType::Unsubscribed);

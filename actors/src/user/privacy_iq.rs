@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use actix::prelude::*;
-use cordial_storage::{PrivacyList, PrivacyStore};
+use cordial_storage::{PrivacyList, PrivacyStore, StorageError};
 use minidom::Element;
 
 use super::UserActor;
@@ -19,6 +19,7 @@ use crate::privacy::{self, CompiledList, Direction, NoRoster, Refused, NS_PRIVAC
 use crate::privacy_actor::{PrivacyListActor, Remove, Replace};
 use crate::resource::SetPrivacy;
 use crate::stanza::{self, DefinedCondition, ErrorType};
+use crate::storage_error;
 use crate::xml::{BuildAttr, SetAttr};
 
 pub use crate::blocking::NS_BLOCKING;
@@ -54,7 +55,10 @@ impl UserActor {
                 self.privacy.default = list.as_ref().map(CompiledList::compile);
                 self.privacy.loaded = true;
             }
-            Err(e) => log::error!("reading the privacy lists of {}: {e}", self.bare),
+            Err(e) => storage_error::log(
+                format_args!("reading the privacy lists of {}", self.bare),
+                &e,
+            ),
         }
     }
 
@@ -78,7 +82,7 @@ impl UserActor {
                 .any(|s| s.active.as_ref().is_some_and(|l| l.needs_roster()));
         if needs_roster {
             if let Err(e) = self.roster() {
-                log::error!("reading the roster of {}: {e}", self.bare);
+                storage_error::log(format_args!("reading the roster of {}", self.bare), &e);
             }
         }
     }
@@ -130,7 +134,7 @@ impl UserActor {
     fn lists_changed(&mut self, before: Vec<(String, Option<Arc<CompiledList>>)>) {
         self.publish_lists();
         if let Err(e) = self.roster() {
-            return log::error!("reading the roster of {}: {e}", self.bare);
+            return storage_error::log(format_args!("reading the roster of {}", self.bare), &e);
         }
         let mut out = Vec::new();
         for (resource, old) in before {
@@ -248,13 +252,8 @@ impl UserActor {
                 None
             }
             Err(e) => {
-                log::error!("reading a privacy list of {}: {e}", self.bare);
-                self.privacy_error(
-                    resource,
-                    iq,
-                    DefinedCondition::InternalServerError,
-                    "storage error",
-                );
+                let what = format_args!("reading a privacy list of {}", self.bare);
+                self.reply_storage_error(resource, iq, what, &e);
                 None
             }
         }
@@ -395,13 +394,13 @@ impl UserActor {
             },
         };
         if let Err(e) = store.set_default_privacy_list(&bare, name.as_deref()) {
-            return self.write_failed(resource, iq, format!("setting the default: {e}"));
+            return self.write_failed(resource, iq, WriteFailed::Store("setting the default", e));
         }
         let iq = iq.clone();
         let resource = resource.to_string();
         self.flush_then(ctx, move |act, flushed| {
             if let Err(e) = flushed {
-                return act.write_failed(&resource, &iq, format!("flushing the default: {e}"));
+                return act.write_failed(&resource, &iq, WriteFailed::Store("the default", e));
             }
             let before = act.effective_lists();
             act.privacy.default = list;
@@ -410,21 +409,33 @@ impl UserActor {
         });
     }
 
-    /// A list write that did not happen: logged, and answered `<internal-server-error/>`.
-    fn write_failed(&self, resource: &str, iq: &Element, why: String) {
-        log::error!("privacy list of {}: {why}", self.bare);
-        self.privacy_error(
-            resource,
-            iq,
-            DefinedCondition::InternalServerError,
-            "storage error",
-        );
+    /// A list write that did not happen: logged, and answered with the storage error
+    /// (`<resource-constraint/>` while the store refuses writes) or `<internal-server-error/>`.
+    fn write_failed(&self, resource: &str, iq: &Element, why: WriteFailed) {
+        match why {
+            WriteFailed::Store(what, e) => {
+                let what = format_args!("privacy lists of {}: {what}", self.bare);
+                self.reply_storage_error(resource, iq, what, &e);
+            }
+            WriteFailed::WriterGone(e) => {
+                log::error!(
+                    "privacy lists of {}: the list's writer is gone: {e}",
+                    self.bare
+                );
+                self.privacy_error(
+                    resource,
+                    iq,
+                    DefinedCondition::InternalServerError,
+                    "internal error",
+                );
+            }
+        }
     }
 
     /// A list write or removal that did not happen ([`Self::write_failed`]); its writer is
     /// let go, so that writers exist only for lists that are stored (at most
     /// `privacy.max_lists`, which every creation is checked against before its writer starts).
-    fn list_write_failed(&mut self, name: &str, resource: &str, iq: &Element, why: String) {
+    fn list_write_failed(&mut self, name: &str, resource: &str, iq: &Element, why: WriteFailed) {
         self.privacy.writers.remove(name);
         self.write_failed(resource, iq, why);
     }
@@ -478,8 +489,10 @@ impl UserActor {
                 act.reply_to(&resource, stanza::iq_result(&iq, None));
                 act.push_privacy_list(&name);
             }
-            Ok(Err(e)) => act.list_write_failed(&name, &resource, &iq, format!("writing: {e}")),
-            Err(e) => act.list_write_failed(&name, &resource, &iq, format!("list actor gone: {e}")),
+            Ok(Err(e)) => {
+                act.list_write_failed(&name, &resource, &iq, WriteFailed::Store("writing", e))
+            }
+            Err(e) => act.list_write_failed(&name, &resource, &iq, WriteFailed::WriterGone(e)),
         });
     }
 
@@ -515,8 +528,10 @@ impl UserActor {
                 act.reply_to(&resource, stanza::iq_result(&iq, None));
                 act.push_privacy_list(&name);
             }
-            Ok(Err(e)) => act.list_write_failed(&name, &resource, &iq, format!("removing: {e}")),
-            Err(e) => act.list_write_failed(&name, &resource, &iq, format!("list actor gone: {e}")),
+            Ok(Err(e)) => {
+                act.list_write_failed(&name, &resource, &iq, WriteFailed::Store("removing", e))
+            }
+            Err(e) => act.list_write_failed(&name, &resource, &iq, WriteFailed::WriterGone(e)),
         });
     }
 
@@ -556,7 +571,11 @@ impl UserActor {
         match self.router.store.privacy_list_names(self.bare.as_str()) {
             Ok(n) => Some(n),
             Err(e) => {
-                self.write_failed(resource, iq, format!("reading the list names: {e}"));
+                self.write_failed(
+                    resource,
+                    iq,
+                    WriteFailed::Store("reading the list names", e),
+                );
                 None
             }
         }
@@ -599,13 +618,8 @@ impl UserActor {
             Some(n) => match self.router.store.privacy_list(self.bare.as_str(), n) {
                 Ok(l) => l,
                 Err(e) => {
-                    log::error!("reading the default list of {}: {e}", self.bare);
-                    return self.privacy_error(
-                        resource,
-                        &iq,
-                        DefinedCondition::InternalServerError,
-                        "storage error",
-                    );
+                    let what = format_args!("reading the default list of {}", self.bare);
+                    return self.reply_storage_error(resource, &iq, what, &e);
                 }
             },
             None => None,
@@ -724,18 +738,20 @@ impl UserActor {
                 let r = match r {
                     Ok(Ok(compiled)) if make_default => store
                         .set_default_privacy_list(&bare, Some(&default_name))
-                        .map(|_| (compiled, true))
-                        .map_err(|e| format!("setting the default: {e}")),
-                    Ok(Ok(compiled)) => Ok((compiled, false)),
-                    Ok(Err(e)) => Err(format!("writing: {e}")),
-                    Err(e) => Err(format!("list actor gone: {e}")),
+                        .map(|_| (compiled, Some(store.flush())))
+                        .map_err(|e| WriteFailed::Store("setting the default", e)),
+                    Ok(Ok(compiled)) => Ok((compiled, None)),
+                    Ok(Err(e)) => Err(WriteFailed::Store("writing", e)),
+                    Err(e) => Err(WriteFailed::WriterGone(e)),
                 };
                 async move {
                     let (compiled, flush) = r?;
-                    if flush {
-                        store.flush().await.map_err(|e| format!("flushing: {e}"))?;
+                    if let Some(flushed) = flush {
+                        flushed
+                            .await
+                            .map_err(|e| WriteFailed::Store("the default", e))?;
                     }
-                    Ok::<_, String>(compiled)
+                    Ok::<_, WriteFailed>(compiled)
                 }
                 .into_actor(act)
             });
@@ -765,4 +781,12 @@ impl UserActor {
             Err(why) => act.list_write_failed(&name, &resource, &iq, why),
         });
     }
+}
+
+/// Why a privacy list write did not happen.
+enum WriteFailed {
+    /// The store failed (what was being done, and the error).
+    Store(&'static str, StorageError),
+    /// The list's writer actor stopped before it answered.
+    WriterGone(MailboxError),
 }

@@ -1,12 +1,15 @@
 //! jabber:iq:roster (RFC 6121 §2) for the UserActor, the single writer of the account's roster.
 
 use actix::prelude::*;
-use cordial_storage::{ItemWrite, RosterChange, RosterItem, RosterStore, SubscriptionWrite};
+use cordial_storage::{
+    ItemWrite, RosterChange, RosterItem, RosterStore, StorageError, SubscriptionWrite,
+};
 use minidom::Element;
 
 use super::UserActor;
 use crate::roster::{self, RosterSet, NS_ROSTER};
 use crate::stanza::{self, DefinedCondition, ErrorType};
+use crate::storage_error;
 
 /// jabber:iq:roster (RFC 6121 §2): the UserActor is the single writer of the account's roster.
 impl UserActor {
@@ -29,15 +32,18 @@ impl UserActor {
         }
     }
 
-    /// `<internal-server-error/>` (wait) to a request that failed on our side.
-    fn reply_internal_error(&self, resource: &str, iq: &Element) {
-        self.reply_error(
-            resource,
-            iq,
-            ErrorType::Wait,
-            DefinedCondition::InternalServerError,
-            None,
-        );
+    /// A request that failed in the store: logged (see [`storage_error`]) and answered
+    /// `<resource-constraint/>` while the store refuses writes, else `<internal-server-error/>`.
+    pub(super) fn reply_storage_error(
+        &self,
+        resource: &str,
+        iq: &Element,
+        what: std::fmt::Arguments,
+        e: &StorageError,
+    ) {
+        storage_error::log(what, e);
+        let (type_, condition) = storage_error::answer(e);
+        self.reply_error(resource, iq, type_, condition, None);
     }
 
     /// One push per interested resource for each change (RFC 6121 §2.1.6), never repeated.
@@ -79,8 +85,12 @@ impl UserActor {
         let current_ver = match self.roster() {
             Ok(r) => r.ver(),
             Err(e) => {
-                log::error!("reading the roster of {}: {e}", self.bare);
-                return self.reply_internal_error(resource, iq);
+                return self.reply_storage_error(
+                    resource,
+                    iq,
+                    format_args!("reading the roster of {}", self.bare),
+                    &e,
+                );
             }
         };
         let Some(s) = self.sessions.get_mut(resource) else {
@@ -113,7 +123,7 @@ impl UserActor {
                     return;
                 }
                 Ok(None) => {}
-                Err(e) => log::error!("roster changes of {}: {e}", self.bare),
+                Err(e) => storage_error::log(format_args!("roster changes of {}", self.bare), &e),
             }
         }
         let xml = self
@@ -139,8 +149,12 @@ impl UserActor {
             Err(r) => return self.reply_error(resource, &iq, r.type_, r.condition, Some(&r.text)),
         };
         if let Err(e) = self.roster() {
-            log::error!("reading the roster of {}: {e}", self.bare);
-            return self.reply_internal_error(resource, &iq);
+            return self.reply_storage_error(
+                resource,
+                &iq,
+                format_args!("reading the roster of {}", self.bare),
+                &e,
+            );
         }
         let store = self.router.store.clone();
         let outcome = match set {
@@ -157,7 +171,7 @@ impl UserActor {
                 Ok(Some(removal)) => {
                     let bare = self.bare.as_str();
                     if let Err(e) = store.compact_roster(bare, limits.tombstone_horizon) {
-                        log::error!("compacting the roster of {bare}: {e}");
+                        storage_error::log(format_args!("compacting the roster of {bare}"), &e);
                     }
                     Ok((removal.ver, roster::removed_element(&jid), Some(removal)))
                 }
@@ -200,15 +214,23 @@ impl UserActor {
         let (ver, pushed, removed) = match outcome {
             Ok(o) => o,
             Err(e) => {
-                log::error!("writing the roster of {}: {e}", self.bare);
-                return self.reply_internal_error(resource, &iq);
+                return self.reply_storage_error(
+                    resource,
+                    &iq,
+                    format_args!("writing the roster of {}", self.bare),
+                    &e,
+                );
             }
         };
         let resource = resource.to_string();
         self.flush_then(ctx, move |act, flushed| {
             if let Err(e) = flushed {
-                log::error!("flushing the roster of {}: {e}", act.bare);
-                return act.reply_internal_error(&resource, &iq);
+                return act.reply_storage_error(
+                    &resource,
+                    &iq,
+                    format_args!("flushing the roster of {}", act.bare),
+                    &e,
+                );
             }
             act.push_to_interested(ver, &pushed);
             act.reply_to(&resource, stanza::iq_result(&iq, None));

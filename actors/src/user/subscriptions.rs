@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 use cordial_storage::{
-    InboxSlot, ItemWrite, OutboxKey, RosterItem, Subscription, SubscriptionStore,
+    InboxSlot, ItemWrite, OutboxKey, RosterItem, StorageError, Subscription, SubscriptionStore,
     SubscriptionWrite, SubscriptionWritten,
 };
 use jid::{BareJid, FullJid, Jid};
@@ -23,6 +23,7 @@ use crate::privacy::Direction;
 use crate::roster;
 use crate::router::Router;
 use crate::stanza::{DefinedCondition, ErrorType};
+use crate::storage_error;
 use crate::subscription::{self, State, SubType};
 use crate::xml::{BuildAttr, SetAttr};
 
@@ -120,26 +121,34 @@ impl UserActor {
 
     /// Writes a change, makes it durable, pushes the changed item to the interested resources,
     /// then runs `then` (routing and presence): nothing leaves before it is on disk.
+    ///
+    /// A change the store cannot keep changes nothing that anyone sees. `asked_by` (the session
+    /// that sent the stanza, and the stanza) is answered with the storage error; a change asked
+    /// for by a contact's stanza keeps that stanza's outbox entry, which the router routes
+    /// again once the store is back.
     fn commit_change(
         &mut self,
         ctx: &mut Context<Self>,
         w: SubscriptionWrite,
+        asked_by: Option<(String, Element)>,
         then: impl FnOnce(&mut Self, SubscriptionWritten) + 'static,
     ) {
+        let contact = w.contact.clone();
+        let refuse = move |act: &mut Self, e: &StorageError| {
+            let what = format_args!("the subscription of {} with {contact}", act.bare);
+            match &asked_by {
+                Some((resource, stanza)) => act.reply_storage_error(resource, stanza, what, e),
+                None => storage_error::log(what, e),
+            }
+        };
         let done = match self.write_change(&w) {
             Ok(d) => d,
-            Err(e) => {
-                return log::error!(
-                    "writing the subscription of {} with {}: {e}",
-                    self.bare,
-                    w.contact
-                )
-            }
+            Err(e) => return refuse(self, &e),
         };
         let contact = w.contact;
         self.flush_then(ctx, move |act, flushed| {
             if let Err(e) = flushed {
-                return log::error!("flushing the subscription of {}: {e}", act.bare);
+                return refuse(act, &e);
             }
             if let Some(ver) = done.ver {
                 act.push_contact(ver, &contact);
@@ -196,8 +205,8 @@ impl UserActor {
         stanza.set("from", self.bare.to_string());
         stanza.set("to", contact.clone());
         if let Err(e) = self.roster() {
-            log::error!("reading the roster of {}: {e}", self.bare);
-            return;
+            let what = format_args!("reading the roster of {}", self.bare);
+            return self.reply_storage_error(full.resource().as_str(), &stanza, what, &e);
         }
         let old = self.sub_state(&contact);
         let o = subscription::outbound(old, t);
@@ -235,7 +244,8 @@ impl UserActor {
             }
             return;
         }
-        self.commit_change(ctx, w, move |act, done| {
+        let asked_by = Some((full.resource().to_string(), stanza.clone()));
+        self.commit_change(ctx, w, asked_by, move |act, done| {
             if o.route {
                 act.route_kept(stanza, done.outbox.into_iter().next());
             }
@@ -260,7 +270,7 @@ impl UserActor {
             return self.consume_outbox(key);
         };
         if let Err(e) = self.roster() {
-            return log::error!("reading the roster of {}: {e}", self.bare);
+            return storage_error::log(format_args!("reading the roster of {}", self.bare), &e);
         }
         // RFC 3921 §10.2 rule 4: privacy lists come before subscription handling; a request or
         // answer from an entity the default list blocks (presence-in) changes nothing.
@@ -310,7 +320,7 @@ impl UserActor {
             }
             return;
         }
-        self.commit_change(ctx, w, move |act, done| {
+        self.commit_change(ctx, w, None, move |act, done| {
             if i.deliver {
                 for s in act
                     .available()
@@ -331,7 +341,7 @@ impl UserActor {
     fn consume_outbox(&self, key: Option<OutboxKey>) {
         if let Some(k) = key {
             if let Err(e) = self.router.store.outbox_done(&k) {
-                log::error!("dropping a delivered outbox entry: {e}");
+                storage_error::log(format_args!("dropping a delivered outbox entry"), &e);
             }
         }
     }
@@ -364,7 +374,8 @@ impl UserActor {
                 ..Default::default()
             };
             if let Err(e) = self.write_change(&w) {
-                log::error!("clearing a delivered notification of {}: {e}", self.bare);
+                let what = format_args!("clearing a delivered notification of {}", self.bare);
+                storage_error::log(what, &e);
             }
         }
     }

@@ -1,6 +1,6 @@
 use sled::transaction::{ConflictableTransactionError, Transactional};
 
-use super::{decode, encode, utf8, Store};
+use super::{decode, encode, utf8, Engine};
 use crate::{keys, AccountStore, Credentials, Result};
 
 /// Every key stored for an account outside the accounts tree, per area.
@@ -11,7 +11,7 @@ struct AccountKeys {
     privacy: Vec<sled::IVec>,
 }
 
-impl Store {
+impl Engine {
     fn account_keys(&self, bare: &str) -> Result<AccountKeys> {
         let prefix = keys::account_prefix(bare);
         let scan = |tree: &sled::Tree| -> Result<Vec<sled::IVec>> {
@@ -76,7 +76,7 @@ impl Store {
     }
 }
 
-impl AccountStore for Store {
+impl AccountStore for Engine {
     fn create_account(&self, bare: &str, credentials: &Credentials) -> Result<bool> {
         Ok(!self.replace_account(bare, Some(credentials))?)
     }

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use super::roster::{Entry, Meta};
-use super::{decode, Store};
+use super::{decode, Engine};
 use crate::{Credentials, PrivacyList, Result};
 
 /// The account part of a per-account key (`bare || 0x00 || suffix`).
@@ -15,7 +15,7 @@ fn show(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-impl Store {
+impl Engine {
     /// Every problem found in the stored state, in words; empty when it is consistent:
     /// records decode, every per-account record belongs to an existing account, each roster
     /// has its version record, every roster entry carries a version no higher than the roster's

@@ -1,8 +1,8 @@
-//! The sled engine: one file per area.
+//! The sled engine: one file per area. [`crate::Store`] wraps it with health tracking and
+//! in-process recovery; nothing outside this crate sees it.
 
 mod accounts;
 mod check;
-mod flusher;
 mod offline;
 mod privacy;
 mod roster;
@@ -13,9 +13,12 @@ use std::path::Path;
 
 use crate::{Result, StorageError};
 
-/// The sled-backed store. Cheap to clone (sled handles are reference counted).
-#[derive(Clone)]
-pub struct Store {
+/// How big sled's log segments are. sled's default (512 KiB) keeps up to a segment per tree
+/// half-empty; smaller segments are cleaned sooner, so a small disk holds more.
+const SEGMENT_SIZE: usize = 512 * 1024;
+
+/// One open sled database and its trees.
+pub(crate) struct Engine {
     db: sled::Db,
     accounts: sled::Tree,
     offline: sled::Tree,
@@ -26,25 +29,34 @@ pub struct Store {
     outbox: sled::Tree,
     privacy: sled::Tree,
     privacy_meta: sled::Tree,
-    flusher: flusher::Flusher,
 }
 
-impl Store {
+impl Engine {
     /// Opens (or creates) the database in `dir`. Fails with [`StorageError::Locked`] when
-    /// another process holds it: sled allows one process per database.
-    pub fn open(dir: &Path) -> Result<Self> {
-        let db = sled::Config::new().path(dir).open().map_err(|e| match e {
-            sled::Error::Io(ref io) if io.kind() == std::io::ErrorKind::WouldBlock => {
-                StorageError::Locked {
-                    path: dir.display().to_string(),
+    /// another process (or a not yet released earlier handle) holds it.
+    ///
+    /// sled's own periodic flush is off: every flush goes through the store's flusher, so that
+    /// a failed write to disk is always seen by someone who can answer for it.
+    pub(crate) fn open(dir: &Path) -> Result<Self> {
+        let db = sled::Config::new()
+            .path(dir)
+            .segment_size(SEGMENT_SIZE)
+            .flush_every_ms(None)
+            .open()
+            .map_err(|e| match e {
+                sled::Error::Io(ref io) if io.kind() == std::io::ErrorKind::WouldBlock => {
+                    StorageError::Locked {
+                        path: dir.display().to_string(),
+                    }
                 }
-            }
-            sled::Error::Io(ref io) if io.to_string().contains("lock") => StorageError::Locked {
-                path: dir.display().to_string(),
-            },
-            other => StorageError::Db(other),
-        })?;
-        Ok(Store {
+                sled::Error::Io(ref io) if io.to_string().contains("lock") => {
+                    StorageError::Locked {
+                        path: dir.display().to_string(),
+                    }
+                }
+                other => StorageError::Db(other),
+            })?;
+        Ok(Engine {
             accounts: db.open_tree("accounts")?,
             offline: db.open_tree("offline")?,
             vcards: db.open_tree("vcards")?,
@@ -54,18 +66,14 @@ impl Store {
             outbox: db.open_tree("outbox")?,
             privacy: db.open_tree("privacy")?,
             privacy_meta: db.open_tree("privacy_meta")?,
-            flusher: flusher::Flusher::start(db.clone()),
             db,
         })
     }
 
-    /// Makes every write so far durable. Call before acknowledging a change to a client.
-    ///
-    /// Group commit: concurrent callers share one `fsync` (see [`flusher`]). sled's own
-    /// `flush_async` is not used: it runs on sled's thread pool, which its I/O also needs, and
-    /// deadlocks under many concurrent flushes.
-    pub async fn flush(&self) -> Result<()> {
-        self.flusher.flush().await
+    /// Writes everything so far to disk and syncs it.
+    pub(crate) fn flush(&self) -> Result<()> {
+        self.db.flush()?;
+        Ok(())
     }
 }
 
@@ -96,8 +104,8 @@ pub(crate) fn creds(tag: u8) -> crate::Credentials {
 }
 
 #[cfg(test)]
-pub(crate) fn temp_store() -> (tempfile::TempDir, Store) {
+pub(crate) fn temp_store() -> (tempfile::TempDir, Engine) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = Engine::open(dir.path()).unwrap();
     (dir, store)
 }

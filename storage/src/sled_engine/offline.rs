@@ -1,7 +1,7 @@
-use super::{utf8, Store};
+use super::{utf8, Engine};
 use crate::{keys, OfflinePush, OfflineStore, OfflineTotals, Result, StorageError};
 
-impl OfflineStore for Store {
+impl OfflineStore for Engine {
     fn push_offline(&self, bare: &str, stanza_xml: &str, quota: usize) -> Result<OfflinePush> {
         if self.offline_count(bare)? >= quota {
             return Ok(OfflinePush::QuotaExceeded);

@@ -3,7 +3,7 @@
 
 use sled::transaction::{ConflictableTransactionError, Transactional};
 
-use super::{decode, encode, utf8, Store};
+use super::{decode, encode, utf8, Engine};
 use crate::{keys, PrivacyList, PrivacyStore, Result};
 
 fn list_key(bare: &str, name: &str) -> Vec<u8> {
@@ -12,7 +12,7 @@ fn list_key(bare: &str, name: &str) -> Vec<u8> {
     k
 }
 
-impl PrivacyStore for Store {
+impl PrivacyStore for Engine {
     fn privacy_lists(&self, bare: &str) -> Result<Vec<PrivacyList>> {
         self.privacy
             .scan_prefix(keys::account_prefix(bare))

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, Transactional};
 
-use super::{decode, encode, Store};
+use super::{decode, encode, Engine};
 use crate::{
     keys, ItemWrite, Result, Roster, RosterChange, RosterItem, RosterStore, SubscriptionStore,
     SubscriptionWrite,
@@ -39,7 +39,7 @@ pub(super) fn tx_decode<T: serde::de::DeserializeOwned>(
         .map_err(|e| ConflictableTransactionError::Abort(format!("{what}: {e}")))
 }
 
-impl Store {
+impl Engine {
     fn roster_meta(&self, bare: &str) -> Result<Meta> {
         self.roster_meta
             .get(keys::account(bare))?
@@ -57,7 +57,7 @@ impl Store {
     }
 }
 
-impl RosterStore for Store {
+impl RosterStore for Engine {
     fn roster(&self, bare: &str) -> Result<Roster> {
         let meta = self.roster_meta(bare)?;
         let items = self

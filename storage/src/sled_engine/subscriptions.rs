@@ -7,13 +7,13 @@
 use sled::transaction::Transactional;
 
 use super::roster::{tx_decode, Entry, Meta, TxError};
-use super::{encode, utf8, Store};
+use super::{encode, utf8, Engine};
 use crate::{
     keys, InboxSlot, ItemWrite, OutboxKey, Result, RosterItem, SubscriptionStore,
     SubscriptionWrite, SubscriptionWritten,
 };
 
-impl SubscriptionStore for Store {
+impl SubscriptionStore for Engine {
     fn write_subscription(&self, bare: &str, w: &SubscriptionWrite) -> Result<SubscriptionWritten> {
         let meta_key = keys::account(bare);
         let item_key = keys::roster(bare, &w.contact);
@@ -134,7 +134,7 @@ impl SubscriptionStore for Store {
 }
 
 /// Inbox keys of an account, for deleting the account.
-pub(super) fn inbox_keys(store: &Store, bare: &str) -> Result<Vec<sled::IVec>> {
+pub(super) fn inbox_keys(store: &Engine, bare: &str) -> Result<Vec<sled::IVec>> {
     Ok(store
         .inbox
         .scan_prefix(keys::account_prefix(bare))

@@ -1,7 +1,7 @@
-use super::{utf8, Store};
+use super::{utf8, Engine};
 use crate::{keys, Result, VcardStore};
 
-impl VcardStore for Store {
+impl VcardStore for Engine {
     fn vcard(&self, bare: &str) -> Result<Option<String>> {
         self.vcards
             .get(keys::account(bare))?

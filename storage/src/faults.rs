@@ -1,0 +1,65 @@
+//! Fault injection for tests (feature `fault-injection`): writes, flushes or both fail with
+//! ENOSPC or EIO on command, as they do on a full or failing disk, until cleared. While a fault
+//! is set the store also cannot recover (its probe of the disk fails too), exactly as when the
+//! disk is still full.
+
+use std::sync::Mutex;
+
+use crate::StorageError;
+
+/// The errno a fault mimics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// ENOSPC: the disk is full.
+    NoSpace,
+    /// EIO: the disk failed.
+    Io,
+}
+
+impl Fault {
+    pub(crate) fn error(self) -> StorageError {
+        let errno = match self {
+            Fault::NoSpace => 28,
+            Fault::Io => 5,
+        };
+        StorageError::Db(sled::Error::Io(std::io::Error::from_raw_os_error(errno)))
+    }
+}
+
+/// The faults set on one store.
+#[derive(Default)]
+pub struct Faults {
+    writes: Mutex<Option<Fault>>,
+    flushes: Mutex<Option<Fault>>,
+}
+
+impl Faults {
+    /// Every write fails with `fault` before it reaches the engine, until [`Self::clear`].
+    pub fn fail_writes(&self, fault: Fault) {
+        *self.writes.lock().expect("faults lock") = Some(fault);
+    }
+
+    /// Writes land in memory, but every flush fails with `fault` (what a full disk does),
+    /// until [`Self::clear`].
+    pub fn fail_flushes(&self, fault: Fault) {
+        *self.flushes.lock().expect("faults lock") = Some(fault);
+    }
+
+    /// The disk is fine again.
+    pub fn clear(&self) {
+        *self.writes.lock().expect("faults lock") = None;
+        *self.flushes.lock().expect("faults lock") = None;
+    }
+
+    pub(crate) fn write(&self) -> Option<Fault> {
+        *self.writes.lock().expect("faults lock")
+    }
+
+    pub(crate) fn flush(&self) -> Option<Fault> {
+        *self.flushes.lock().expect("faults lock")
+    }
+
+    pub(crate) fn any(&self) -> Option<Fault> {
+        self.write().or(self.flush())
+    }
+}
