@@ -287,3 +287,39 @@ async fn admin_api_creates_and_deletes_accounts() {
     let users = get(&s, "/admin/api/users").await;
     assert_eq!(users["users"], serde_json::json!([]));
 }
+
+/// An operator sees a storage outage: `/admin/api/storage` says refusing, since when and why,
+/// and the metrics say the store is down and count what it refused; both show it up again
+/// once the disk takes writes, without a restart.
+#[actix_rt::test]
+async fn a_storage_outage_shows_in_the_admin_api_and_the_metrics() {
+    use cordial_storage::faults::Fault;
+    let s = server().await;
+    s.add_user("alice", "pw").await;
+    let up = get(&s, "/admin/api/storage").await;
+    assert_eq!(up["state"], "up");
+    assert_eq!(sample(&metrics(&s).await, "cordial_storage_up"), Some(1.0));
+
+    let store = s.handle().router().store.clone();
+    store.faults().fail_flushes(Fault::NoSpace);
+    let mut alice = s.online("alice", "pw", "r", 0).await;
+    let r = alice
+        .iq("set", None, "<vCard xmlns='vcard-temp'><FN>Alice</FN></vCard>")
+        .await;
+    assert_eq!(error_condition(&r).as_deref(), Some("resource-constraint"));
+    let down = get(&s, "/admin/api/storage").await;
+    assert_eq!(down["state"], "refusing", "{down}");
+    assert!(down["refusing_since"].as_u64().unwrap() > 0);
+    assert!(down["last_error"].as_str().unwrap().contains("No space left"));
+    let text = metrics(&s).await;
+    assert_eq!(sample(&text, "cordial_storage_up"), Some(0.0), "{text}");
+    assert!(sample(&text, "cordial_storage_refused_writes_total").unwrap() >= 1.0);
+    assert!(sample(&text, "cordial_storage_refusing_since_seconds").unwrap() > 0.0);
+
+    store.faults().clear();
+    metric_reaches(&s, "cordial_storage_up", 1.0).await;
+    let back = get(&s, "/admin/api/storage").await;
+    assert_eq!(back["state"], "up");
+    assert_eq!(back["outages"], 1);
+    assert_eq!(back["refusing_since"], serde_json::Value::Null);
+}
