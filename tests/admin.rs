@@ -304,13 +304,20 @@ async fn a_storage_outage_shows_in_the_admin_api_and_the_metrics() {
     store.faults().fail_flushes(Fault::NoSpace);
     let mut alice = s.online("alice", "pw", "r", 0).await;
     let r = alice
-        .iq("set", None, "<vCard xmlns='vcard-temp'><FN>Alice</FN></vCard>")
+        .iq(
+            "set",
+            None,
+            "<vCard xmlns='vcard-temp'><FN>Alice</FN></vCard>",
+        )
         .await;
     assert_eq!(error_condition(&r).as_deref(), Some("resource-constraint"));
     let down = get(&s, "/admin/api/storage").await;
     assert_eq!(down["state"], "refusing", "{down}");
     assert!(down["refusing_since"].as_u64().unwrap() > 0);
-    assert!(down["last_error"].as_str().unwrap().contains("No space left"));
+    assert!(down["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("No space left"));
     let text = metrics(&s).await;
     assert_eq!(sample(&text, "cordial_storage_up"), Some(0.0), "{text}");
     assert!(sample(&text, "cordial_storage_refused_writes_total").unwrap() >= 1.0);
