@@ -136,6 +136,7 @@ async fn one_run(cli: &Cli, work: &Path, run: usize, seed: u64) -> Result<Outcom
         }
     }
     let fill_secs = t_fill.elapsed().as_secs_f64();
+    let used_after_fill = fs.used().ok();
     eprintln!(
         "cordial-faults: {} run {run}: {} sent, first bounce at {:?}, {:.1} s",
         cli.kind.name(),
@@ -217,7 +218,7 @@ async fn one_run(cli: &Cli, work: &Path, run: usize, seed: u64) -> Result<Outcom
         }
     }
     if !errors.is_empty() {
-        errors.push(format!("server log: {}", server.log_tail(5)));
+        errors.push(format!("server logs: {}", server.log_tail(3)));
     }
     if let Err(e) = fs.unmount() {
         errors.push(format!("unmounting: {e}"));
@@ -275,6 +276,7 @@ async fn one_run(cli: &Cli, work: &Path, run: usize, seed: u64) -> Result<Outcom
         "fit_received": count(0..fit_end, &|i| got(i) > 0),
         "used_before_load": used_before,
         "used_at_first_bounce": used_at_first_bounce,
+        "used_after_fill": used_after_fill,
         "bytes_per_message": per_message(used_at_first_bounce),
         "bytes_per_message_marginal":
             per_message(used_at_first_bounce.map(|u| u.saturating_sub(used_before))),

@@ -271,17 +271,21 @@ VirtualHost "localhost"
         }
     }
 
-    /// The last lines of the newest server log, for reports.
+    /// The last lines of each of this run's server logs, for reports.
     pub fn log_tail(&self, lines: usize) -> String {
-        let mut text =
-            std::fs::read_to_string(self.dir.join(format!("server-{}.log", self.starts)))
-                .unwrap_or_default();
+        let mut out = Vec::new();
+        let mut files: Vec<String> = (1..=self.starts)
+            .map(|i| format!("server-{i}.log"))
+            .collect();
         if self.kind == Kind::Prosody {
-            text.push_str(
-                &std::fs::read_to_string(self.dir.join("prosody.log")).unwrap_or_default(),
-            );
+            files.push("prosody.log".into());
         }
-        let all: Vec<&str> = text.lines().collect();
-        all[all.len().saturating_sub(lines)..].join("\n")
+        for f in files {
+            let text = std::fs::read_to_string(self.dir.join(&f)).unwrap_or_default();
+            let all: Vec<&str> = text.lines().collect();
+            let tail = &all[all.len().saturating_sub(lines)..];
+            out.push(format!("{f}: {}", tail.join(" | ")));
+        }
+        out.join("\n")
     }
 }
