@@ -13,3 +13,4 @@ cargo test --workspace --all-targets
 PROFILE=debug scripts/crash/run.sh "${CRASH_KILLS:-5}"
 scripts/interop/run.sh
 scripts/web/run.sh
+PROFILE=debug scripts/faults/run.sh 2
