@@ -202,6 +202,12 @@ pub struct Limits {
     pub idle_timeout_secs: u64,
     /// Seconds a client has to complete authentication and binding.
     pub negotiation_timeout_secs: u64,
+    /// Seconds a closed connection still reads and discards what the client sends, until the
+    /// client closes too (lingering close): a client whose input we stopped reading (an
+    /// oversized stanza, say) then reads our stream error instead of a connection reset
+    /// (RFC 6120 §4.4). A client can make the server read for this long at most, at its own
+    /// sending rate; nothing read is kept. 0: close at once.
+    pub linger_secs: u64,
     /// Seconds an account's actor lives on after its last session ends.
     pub user_idle_secs: u64,
     /// Open client connections from one IP address; more are closed with
@@ -266,6 +272,7 @@ impl Default for Limits {
             vcard_max_bytes: 64 * 1024,
             idle_timeout_secs: 300,
             negotiation_timeout_secs: 60,
+            linger_secs: 5,
             user_idle_secs: 60,
             max_connections_per_ip: 256,
             loopback_exempt: true,
@@ -400,6 +407,13 @@ impl Config {
             "an integer from 5 to 3600",
         )?;
         in_range(
+            "limits.linger_secs",
+            l.linger_secs,
+            0,
+            60,
+            "an integer from 0 to 60",
+        )?;
+        in_range(
             "limits.stanza_burst",
             l.stanza_burst,
             1,
@@ -473,6 +487,11 @@ impl Config {
         Duration::from_secs(self.limits.idle_timeout_secs)
     }
 
+    /// How long a closed connection reads on (see [`Limits::linger_secs`]).
+    pub fn linger(&self) -> Duration {
+        Duration::from_secs(self.limits.linger_secs)
+    }
+
     /// The part the actors need.
     pub fn actors_config(&self) -> cordial_actors::ActorsConfig {
         cordial_actors::ActorsConfig {
@@ -539,6 +558,21 @@ mod tests {
             let e = Config::from_toml(toml).unwrap_err().to_string();
             assert!(e.contains(key) && e.contains("from 1 to"), "{e}");
         }
+    }
+
+    #[test]
+    fn the_linger_is_five_seconds_can_be_off_and_is_bounded() {
+        let c = Config::from_toml("").unwrap();
+        assert_eq!(c.linger(), Duration::from_secs(5));
+        let off = Config::from_toml("[limits]\nlinger_secs = 0\n").unwrap();
+        assert!(off.linger().is_zero());
+        let e = Config::from_toml("[limits]\nlinger_secs = 61\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("limits.linger_secs") && e.contains("0 to 60"),
+            "{e}"
+        );
     }
 
     #[test]

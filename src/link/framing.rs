@@ -15,9 +15,10 @@ use tokio_native_tls::TlsStream;
 /// read and given back when the socket has nothing more, so an idle session holds none.
 const READ_BUFFER: usize = 4096;
 
-/// How long, and how much, a closed link still reads from its peer (see [`Framing::linger`]).
-const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
-const LINGER_BYTES: usize = 1 << 20;
+/// What [`Framing::linger`] reads into, allocated once per lingering close and reused for
+/// every read: larger than [`READ_BUFFER`], since a peer still sending may have megabytes in
+/// flight and each read is a system call.
+const LINGER_READ: usize = 16 * 1024;
 
 /// How much whitespace may come before a stream header (see [`Framing::expect_header`]): a
 /// line break or two in practice; past this the peer is sending whitespace for its own sake.
@@ -154,6 +155,9 @@ pub struct Framing {
     /// skipped until something else comes, counted in `skipped`.
     header_next: bool,
     skipped: usize,
+    /// Our side of the transport has been shut down (after a TLS close_notify, or a FIN on
+    /// plain TCP): see [`Framing::linger`].
+    shut_down: bool,
 }
 
 /// Bytes to swap, in the next write that contains them, for others: for an element a
@@ -182,6 +186,7 @@ impl Framing {
             splice: Splice::default(),
             header_next: false,
             skipped: 0,
+            shut_down: false,
         }
     }
 
@@ -288,23 +293,58 @@ impl Framing {
         self.drop_buffer();
     }
 
-    /// Lingering close: after our side of the stream is shut down, reads and discards what
-    /// the peer still sends (at most 1 MiB, for at most 2 s) until it closes
-    /// too. Closing a socket with unread input makes the kernel send a reset, which can reach
-    /// the client before it has read our stream error.
-    pub async fn linger(&mut self) {
-        use tokio::io::AsyncReadExt;
+    /// Lingering close (RFC 6120 §4.4: the peer should be able to read our stream error and
+    /// closing tag before the TCP connection ends). Closing a socket with unread input makes
+    /// the kernel reset the connection, and the reset can take with it what the peer has not
+    /// read yet (a client still writing an oversized stanza has not: its write fails, or its
+    /// stack drops what it had received). So our side is shut down first, with what we wrote
+    /// out (the TLS close_notify, then a FIN under it), and what the peer still sends is read
+    /// and discarded until it closes too, or `within` is over.
+    ///
+    /// Bounded by time only, never by a byte count: a fast client can have more in flight
+    /// than any small count (its stanza, its socket buffers, ours). What a peer can make us
+    /// read is bounded by `within` and its sending rate; none of it is kept (one buffer,
+    /// reused), and under TLS it is read from the TCP socket, not decrypted. `within` zero:
+    /// no lingering, the socket is closed at once.
+    pub async fn linger(&mut self, within: std::time::Duration) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        if within.is_zero() {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + within;
+        if !self.shut_down {
+            // Most ends have shut down already (with the stream error or closing tag); the
+            // others (a timeout, a peer gone) say nothing more, but close in order too.
+            let close = async {
+                let _ = self.flush().await;
+                let _ = self.shutdown().await;
+            };
+            let _ = tokio::time::timeout_at(deadline, close).await;
+        }
+        self.drop_buffer();
+        let mut sink = vec![0u8; LINGER_READ];
         let discard = async {
-            let mut sink = vec![0u8; READ_BUFFER];
-            let mut total = self.buffered().len();
-            while total < LINGER_BYTES {
-                match self.transport.read(&mut sink).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => total += n,
+            let input: &mut (dyn AsyncRead + Unpin + Send) = match &mut self.transport {
+                Transport::Plain(tcp) => tcp,
+                Transport::Tls(tls) => {
+                    // The close_notify is out; now the FIN under it, which native-tls leaves
+                    // to us. What follows is discarded, so it need not be decrypted.
+                    let tcp = tls.get_mut().get_mut().get_mut();
+                    let _ = tcp.shutdown().await;
+                    tcp
+                }
+                Transport::Pipe(pipe) => pipe,
+                Transport::Upgrading => return,
+            };
+            // Each read waits for input: the loop ends at the peer's end of stream or on an
+            // error (a reset), and never spins.
+            while let Ok(n) = input.read(&mut sink).await {
+                if n == 0 {
+                    break;
                 }
             }
         };
-        let _ = tokio::time::timeout(LINGER, discard).await;
+        let _ = tokio::time::timeout_at(deadline, discard).await;
     }
 
     fn consume_buffered(&mut self, amt: usize) {
@@ -424,7 +464,10 @@ impl AsyncWrite for Framing {
         Pin::new(&mut self.transport).poll_flush(cx)
     }
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.transport).poll_shutdown(cx)
+        let done = std::task::ready!(Pin::new(&mut self.transport).poll_shutdown(cx));
+        // Only once: a second TLS shutdown would wait for the peer's close_notify.
+        self.shut_down = true;
+        Poll::Ready(done)
     }
 }
 
@@ -502,6 +545,51 @@ mod tests {
         let mut got = String::new();
         peer.read_to_string(&mut got).await.unwrap();
         assert_eq!(got, "<a/><full>ours</full><b/><empty/>");
+    }
+
+    #[tokio::test]
+    async fn a_lingering_close_reads_what_the_peer_sends_until_it_closes_however_much() {
+        // More than any small byte count: the peer's write completes (it is never cut off),
+        // and the linger ends when the peer closes, long before its time is up.
+        let (mut peer, ours) = tokio::io::duplex(64 * 1024);
+        let mut f = Framing::new(Transport::Pipe(ours));
+        let writer = tokio::spawn(async move {
+            peer.write_all(&vec![b'x'; 8 << 20]).await?;
+            peer.shutdown().await
+        });
+        let lingered = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            f.linger(std::time::Duration::from_secs(60)),
+        )
+        .await;
+        assert!(lingered.is_ok(), "the linger ends when the peer closes");
+        // Closed, as the link task closes it after lingering: nothing was left unread.
+        drop(f);
+        writer.await.unwrap().expect("the peer wrote all of it");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lingering_close_flushes_and_shuts_down_first_and_ends_in_time() {
+        use tokio::io::AsyncReadExt;
+        let (mut peer, ours) = tokio::io::duplex(1024);
+        let mut f = Framing::new(Transport::Pipe(ours));
+        // Output still waiting to be written (as the link's raw stanzas may be).
+        f.raw_out()
+            .append("<stream:error/></stream:stream>".to_string());
+        let started = tokio::time::Instant::now();
+        let linger = f.linger(std::time::Duration::from_secs(5));
+        let peer_reads = async {
+            // The peer reads our output to its end while we linger, and never closes.
+            let mut got = String::new();
+            peer.read_to_string(&mut got).await.unwrap();
+            assert_eq!(got, "<stream:error/></stream:stream>");
+            std::future::pending::<()>().await
+        };
+        tokio::select! {
+            _ = linger => {}
+            _ = peer_reads => unreachable!(),
+        }
+        assert_eq!(started.elapsed(), std::time::Duration::from_secs(5));
     }
 
     #[tokio::test]

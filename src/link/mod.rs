@@ -150,7 +150,7 @@ async fn run(tcp: TcpStream, peer: SocketAddr, ctx: Arc<LinkContext>, direct_tls
     };
     let mut io = Framing::new(transport);
     streams(&mut io, peer, &ctx, direct_tls, via, negotiation_deadline).await;
-    io.linger().await;
+    io.linger(ctx.config.linger()).await;
 }
 
 /// The server side of a TLS handshake (direct TLS or STARTTLS), within the negotiation's
@@ -190,7 +190,7 @@ pub async fn serve_pipe(
         .scope(link_limits(&ctx), async {
             let mut io = Framing::new(Transport::Pipe(pipe));
             streams(&mut io, peer, &ctx, secured, Via::Websocket, deadline).await;
-            io.linger().await;
+            io.linger(ctx.config.linger()).await;
         })
         .await
 }
