@@ -31,6 +31,8 @@ impl Fault {
 pub struct Faults {
     writes: Mutex<Option<Fault>>,
     flushes: Mutex<Option<Fault>>,
+    stalled: std::sync::atomic::AtomicBool,
+    stuck_after: Mutex<Option<std::time::Duration>>,
 }
 
 impl Faults {
@@ -45,8 +47,22 @@ impl Faults {
         *self.flushes.lock().expect("faults lock") = Some(fault);
     }
 
+    /// Every flush hangs until [`Self::clear`], as sled's can when the disk fills during a
+    /// large write.
+    pub fn stall_flushes(&self) {
+        self.stalled
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// How long a flush may take before the store gives up on the process (default 30 s).
+    pub fn stuck_after(&self, limit: std::time::Duration) {
+        *self.stuck_after.lock().expect("faults lock") = Some(limit);
+    }
+
     /// The disk is fine again.
     pub fn clear(&self) {
+        self.stalled
+            .store(false, std::sync::atomic::Ordering::Release);
         *self.writes.lock().expect("faults lock") = None;
         *self.flushes.lock().expect("faults lock") = None;
     }
@@ -57,6 +73,14 @@ impl Faults {
 
     pub(crate) fn flush(&self) -> Option<Fault> {
         *self.flushes.lock().expect("faults lock")
+    }
+
+    pub(crate) fn stalled(&self) -> bool {
+        self.stalled.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub(crate) fn stuck_limit(&self) -> Option<std::time::Duration> {
+        *self.stuck_after.lock().expect("faults lock")
     }
 
     pub(crate) fn any(&self) -> Option<Fault> {

@@ -50,6 +50,10 @@ const RETRY_MAX: Duration = Duration::from_secs(2);
 /// of the engine's segments.
 const PROBE_BYTES: usize = 2 << 20;
 const PROBE_FILE: &str = "recovery-probe";
+/// A flush that has not returned after this long never will: sled can hang for good when the
+/// disk fills in the middle of a large write, holding its locks, so the engine cannot be
+/// reopened in this process. The store then calls its fatal hook (exit for a restart).
+const STUCK_AFTER: Duration = Duration::from_secs(30);
 
 /// What runs when the store cannot be recovered in process.
 type FatalHook = Arc<dyn Fn(&str) + Send + Sync>;
@@ -66,6 +70,10 @@ struct Shared {
     health: Health,
     flusher: mpsc::Sender<Ticket>,
     recovering: AtomicBool,
+    /// When the flush in progress started (milliseconds since the store opened, plus one; 0:
+    /// none), for the watchdog.
+    flushing_since: AtomicU64,
+    opened: std::time::Instant,
     /// The generation of the last engine opened.
     generations: AtomicU64,
     recovered_hooks: Mutex<Vec<Box<dyn Fn() + Send + Sync>>>,
@@ -101,6 +109,8 @@ impl Store {
             health: Health::default(),
             flusher: tx,
             recovering: AtomicBool::new(false),
+            flushing_since: AtomicU64::new(0),
+            opened: std::time::Instant::now(),
             generations: AtomicU64::new(1),
             recovered_hooks: Mutex::new(Vec::new()),
             on_fatal: Mutex::new(Arc::new(exit_on_fatal)),
@@ -112,6 +122,11 @@ impl Store {
             .name("cordial-flush".into())
             .spawn(move || flusher(weak, rx))
             .map_err(|e| StorageError::Flush(format!("starting the flusher: {e}")))?;
+        let weak = Arc::downgrade(&shared);
+        std::thread::Builder::new()
+            .name("cordial-watchdog".into())
+            .spawn(move || watchdog(weak))
+            .map_err(|e| StorageError::Flush(format!("starting the watchdog: {e}")))?;
         Ok(Store { shared })
     }
 
@@ -263,6 +278,14 @@ impl Shared {
         hook(why);
     }
 
+    fn stuck_after(&self) -> Duration {
+        #[cfg(feature = "fault-injection")]
+        if let Some(limit) = self.faults.stuck_limit() {
+            return limit;
+        }
+        STUCK_AFTER
+    }
+
     /// The injected fault a flush or the recovery must report (test builds).
     fn injected(&self, flush: bool) -> Option<StorageError> {
         #[cfg(feature = "fault-injection")]
@@ -340,14 +363,45 @@ fn flush_live(shared: &Arc<Shared>, live: &Live) -> std::result::Result<(), Stri
             .unwrap_or_else(|| "an earlier flush failed".into()));
     }
     live.dirty.store(false, Ordering::Release);
+    let started = shared.opened.elapsed().as_millis() as u64 + 1;
+    shared.flushing_since.store(started, Ordering::Release);
+    #[cfg(feature = "fault-injection")]
+    while shared.faults.stalled() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let result = match shared.injected(true) {
         Some(e) => Err(e),
         None => live.engine.flush(),
     };
+    shared.flushing_since.store(0, Ordering::Release);
     result.map_err(|e| {
         let e = shared.failed(live, StorageError::Flush(e.to_string()));
         e.to_string()
     })
+}
+
+/// The watchdog thread: a flush that does not return within [`STUCK_AFTER`] is fatal (see
+/// there). It ends with the store, or after calling the fatal hook once.
+fn watchdog(shared: Weak<Shared>) {
+    loop {
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let limit = shared.stuck_after();
+        let since = shared.flushing_since.load(Ordering::Acquire);
+        if since != 0 {
+            let now = shared.opened.elapsed().as_millis() as u64 + 1;
+            if now.saturating_sub(since) >= limit.as_millis() as u64 {
+                shared.health.failed("a flush to disk never returned");
+                return shared.fatal(&format!(
+                    "a flush to disk has not returned for {} s; the engine is stuck",
+                    limit.as_secs_f32()
+                ));
+            }
+        }
+        drop(shared);
+        std::thread::sleep((limit / 10).min(Duration::from_secs(1)));
+    }
 }
 
 /// The recovery thread: waits with backoff until the disk takes writes, then opens the engine
@@ -680,5 +734,28 @@ mod fault_tests {
         store.push_offline("b@x", "<n/>", 10).unwrap();
         WROTE_IN.with(|w| w.set(1));
         assert!(block_on(store.flush()).is_err(), "generation 1 is gone");
+    }
+
+    /// A flush that hangs (sled's can, when the disk fills in a large write) is not waited on
+    /// for ever: the store gives up on the process, so that its supervisor restarts it.
+    #[test]
+    fn a_flush_that_never_returns_is_fatal() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (tx, rx) = mpsc::channel();
+        let tx = Mutex::new(tx);
+        store.on_fatal(move |why| tx.lock().unwrap().send(why.to_owned()).unwrap());
+        store.faults().stuck_after(Duration::from_millis(200));
+        store.push_offline("b@x", "<m/>", 10).unwrap();
+        store.faults().stall_flushes();
+        let pending = store.flush();
+        let why = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the fatal hook ran");
+        assert!(why.contains("has not returned"), "{why}");
+        assert!(!store.health().up);
+        assert!(rx.try_recv().is_err(), "the fatal hook runs once");
+        store.faults().clear();
+        drop(block_on(pending));
     }
 }
