@@ -165,6 +165,13 @@ pub(crate) fn creds(tag: u8) -> crate::Credentials {
 }
 
 #[cfg(test)]
+pub(crate) fn temp_store() -> (tempfile::TempDir, Engine) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Engine::open(dir.path()).unwrap();
+    (dir, store)
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -203,11 +210,4 @@ mod tests {
         assert_eq!(layout.segment_size, 512 * 1024);
         assert!(!layout.compressed);
     }
-}
-
-#[cfg(test)]
-pub(crate) fn temp_store() -> (tempfile::TempDir, Engine) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Engine::open(dir.path()).unwrap();
-    (dir, store)
 }
