@@ -12,6 +12,7 @@
 pub mod accounts;
 pub mod blocking;
 pub mod config;
+pub mod delivery;
 pub mod in_order;
 pub mod link;
 pub mod metrics;

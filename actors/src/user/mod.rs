@@ -20,6 +20,7 @@ use minidom::Element;
 
 use crate::xml::{BuildAttr, SetAttr};
 
+use crate::delivery::{self, Audience, Candidate, Decision, Incoming};
 use crate::in_order::Ticket;
 use crate::link::{LinkHandle, StreamClose, StreamCondition};
 use crate::privacy::Direction;
@@ -208,7 +209,11 @@ impl UserActor {
                 list,
             });
         }
-        Some(view::View { sessions })
+        let default = self.privacy.default.clone();
+        if default.as_ref().is_some_and(|l| l.needs_roster()) {
+            return None;
+        }
+        Some(view::View { sessions, default })
     }
 
     /// The account's roster, read from the store the first time.
@@ -286,94 +291,6 @@ impl UserActor {
                 storage_error::log(format_args!("looking up the account {}", self.bare), &e);
                 true
             }
-        }
-    }
-
-    /// RFC 6121 §8.5.2 (bare JID) and §8.5.3.2 (full JID of no connected resource), for
-    /// messages.
-    ///
-    /// Privacy lists come first (RFC 3921 §10.2 rule 4): only sessions whose list lets the
-    /// message in are candidates, and a message that would be stored offline must pass the
-    /// default list; a blocked message is dropped without an error (§10.14).
-    fn deliver_message_to_bare(
-        &mut self,
-        stanza: Element,
-        from: Option<&str>,
-        ctx: &mut Context<Self>,
-    ) {
-        let lets_in = |act: &Self, s: &Session| {
-            act.allows(Some(s.full.resource().as_str()), Direction::MessageIn, from)
-        };
-        match stanza::stanza_type(&stanza) {
-            "normal" | "chat" => {
-                if self.available().next().is_none() {
-                    if self.allows(None, Direction::MessageIn, from) {
-                        self.store_offline(stanza, ctx);
-                    } else {
-                        self.refuse_message(&stanza, None, from);
-                    }
-                    return;
-                }
-                let open: Vec<&Session> = self.available().filter(|s| lets_in(self, s)).collect();
-                let Some(top) = view::top_priority(open.iter().map(|s| s.priority)) else {
-                    // Only negative priorities (or every session blocks the sender): offline
-                    // storage if nothing blocks it (RFC 6121 §8.5.2.1.1).
-                    if open.len() == self.available().count()
-                        && self.allows(None, Direction::MessageIn, from)
-                    {
-                        self.store_offline(stanza, ctx);
-                    } else if open.is_empty() {
-                        self.refuse_message(&stanza, None, from);
-                    }
-                    return;
-                };
-                let top = open.into_iter().filter(|s| s.priority == top);
-                view::send_each(top.map(|s| &s.link).collect(), stanza);
-            }
-            "headline" => {
-                let open: Vec<&LinkHandle> = self
-                    .available()
-                    .filter(|s| s.priority >= 0 && lets_in(self, s))
-                    .map(|s| &s.link)
-                    .collect();
-                if open.is_empty() {
-                    return self.refuse_message(&stanza, None, from);
-                }
-                view::send_each(open, stanza);
-            }
-            "groupchat" => self.router.bounce(
-                &stanza,
-                Kind::Message,
-                ErrorType::Cancel,
-                DefinedCondition::ServiceUnavailable,
-            ),
-            // type='error' (and unknown types): silently ignored.
-            _ => {}
-        }
-    }
-
-    /// XEP-0191 §3.6: a message refused by the privacy rules is answered
-    /// `<service-unavailable/>` when the sender is on the user's blocklist (the default list's
-    /// deny-all jid items) and the list that refused it is the default one; a refusal by any
-    /// other XEP-0016 rule stays silent (RFC 3921 §10.14). `resource`: the session whose list
-    /// refused it; `None` for the account as a whole (offline storage).
-    fn refuse_message(&self, stanza: &Element, resource: Option<&str>, from: Option<&str>) {
-        let (Some(from), Some(default)) = (from, self.privacy.default.as_ref()) else {
-            return;
-        };
-        let by_default = match resource {
-            Some(r) => self
-                .effective_list(r)
-                .is_some_and(|l| l.name == default.name),
-            None => true,
-        };
-        if by_default && default.blocks(from) {
-            self.router.bounce(
-                stanza,
-                Kind::Message,
-                ErrorType::Cancel,
-                DefinedCondition::ServiceUnavailable,
-            );
         }
     }
 
@@ -491,62 +408,16 @@ impl UserActor {
             return self.process_inbound_presence(stanza, target, ctx);
         }
         self.privacy_ready();
-        // The server stamped `from` in normalised form: compared as text.
-        let from = stanza.attr("from").map(str::to_string);
-        let dir = match kind {
-            Kind::Message => Direction::MessageIn,
-            _ => Direction::IqIn,
-        };
-        // RFC 3921 §10.14: a blocked message is dropped silently (unless the blocklist blocked
-        // it, XEP-0191 §3.6); a blocked iq get or set is answered <service-unavailable/>, other
-        // iqs are dropped.
-        let blocked = |act: &Self, resource: Option<&str>| {
-            if kind == Kind::Message {
-                act.refuse_message(&stanza, resource, from.as_deref());
-            }
-            if kind == Kind::Iq && matches!(stanza.attr("type"), Some("get") | Some("set")) {
-                act.router.bounce(
-                    &stanza,
-                    Kind::Iq,
-                    ErrorType::Cancel,
-                    DefinedCondition::ServiceUnavailable,
-                );
-            }
-        };
-        match (kind, resource) {
-            // §8.5.3.1: a connected resource matching the full JID gets the stanza.
-            (_, Some(r)) if self.sessions.contains_key(&r) => {
-                if !self.allows(Some(&r), dir, from.as_deref()) {
-                    return blocked(self, Some(&r));
-                }
-                self.sessions[&r].link.send(stanza);
-            }
-            // §8.5.3.2.1: a chat message to an absent full JID is treated as sent to the bare
-            // JID; normal, headline and groupchat are answered <service-unavailable/> (only
-            // chat falls back); errors are dropped.
-            (Kind::Message, Some(_)) => match stanza::stanza_type(&stanza) {
-                "chat" => self.deliver_message_to_bare(stanza, from.as_deref(), ctx),
-                "error" => {}
-                _ => self.router.bounce(
-                    &stanza,
-                    Kind::Message,
-                    ErrorType::Cancel,
-                    DefinedCondition::ServiceUnavailable,
-                ),
-            },
-            (Kind::Message, None) => self.deliver_message_to_bare(stanza, from.as_deref(), ctx),
-            (Kind::Presence, _) => unreachable!("presence is handled above"),
-            // §8.5.3.2.2: iq to an absent full JID.
-            (Kind::Iq, Some(_)) => self.router.bounce(
+        match delivery::decide(&*self, Incoming::of(&stanza, kind, resource.as_deref())) {
+            Decision::Sessions(links) => view::send_each(links, stanza),
+            Decision::StoreOffline => self.store_offline(stanza, ctx),
+            Decision::Refuse => self.router.bounce(
                 &stanza,
-                Kind::Iq,
+                kind,
                 ErrorType::Cancel,
                 DefinedCondition::ServiceUnavailable,
             ),
-            // §8.5.2.1.3: the server answers iqs to a bare JID on the account's behalf, as far
-            // as the default list lets them in.
-            (Kind::Iq, None) if !self.allows(None, dir, from.as_deref()) => blocked(self, None),
-            (Kind::Iq, None) => {
+            Decision::OnBehalf => {
                 let router = self.router.clone();
                 let bare = self.bare.clone();
                 self.wait_in_turn(
@@ -560,12 +431,43 @@ impl UserActor {
                     },
                 );
             }
+            Decision::Ignore => {}
         }
     }
 
     /// Forwards a stanza that reached a retired actor to the account's current actor.
     fn forward(&self, stanza: Element) {
         self.route(stanza);
+    }
+}
+
+/// The account as RFC 6121 §8 and the privacy rules see it (see [`delivery`]); the lists may
+/// need the roster (call `privacy_ready` first).
+impl Audience for UserActor {
+    fn sessions(&self) -> impl Iterator<Item = Candidate<'_>> {
+        self.sessions.iter().map(|(r, s)| Candidate {
+            resource: r,
+            available: s.available,
+            priority: s.priority,
+            link: &s.link,
+        })
+    }
+
+    fn allows(&self, resource: Option<&str>, dir: Direction, from: Option<&str>) -> bool {
+        UserActor::allows(self, resource, dir, from)
+    }
+
+    fn blocklisted(&self, resource: Option<&str>, from: &str) -> bool {
+        let Some(default) = self.privacy.default.as_ref() else {
+            return false;
+        };
+        let by_default = match resource {
+            Some(r) => self
+                .effective_list(r)
+                .is_some_and(|l| l.name == default.name),
+            None => true,
+        };
+        by_default && default.blocks(from)
     }
 }
 
@@ -766,14 +668,11 @@ impl UserActor {
         self.privacy_ready();
         // The sender as the stanza already carries it: nothing formatted per recipient.
         let from = presence.element.attr("from");
-        let open = self.available().filter(|s| {
-            self.allows(
-                Some(s.full.resource().as_str()),
-                Direction::PresenceIn,
-                from,
-            )
-        });
-        view::send_broadcast(open.map(|s| &s.link), presence, self.bare.as_str());
+        view::send_broadcast(
+            delivery::broadcast(self, from),
+            presence,
+            self.bare.as_str(),
+        );
     }
 }
 

@@ -27,9 +27,10 @@ use std::sync::{Arc, PoisonError, RwLock};
 use minidom::Element;
 
 use super::SharedPresence;
+use crate::delivery::{self, Audience, Candidate, Decision, Incoming};
 use crate::link::LinkHandle;
 use crate::privacy::{CompiledList, Direction, NoRoster};
-use crate::stanza::{self, Kind};
+use crate::stanza::Kind;
 
 /// Shared between an account's UserActor and the router's table.
 #[derive(Default)]
@@ -41,9 +42,12 @@ pub struct Delivery {
     view: RwLock<Option<View>>,
 }
 
-/// The account's sessions as the delivery rules see them.
+/// The account's sessions and lists as the delivery rules see them.
 pub(super) struct View {
     pub(super) sessions: Vec<ViewSession>,
+    /// The default list (for a message that would be stored offline); never one that needs
+    /// the roster.
+    pub(super) default: Option<Arc<CompiledList>>,
 }
 
 pub(super) struct ViewSession {
@@ -55,12 +59,45 @@ pub(super) struct ViewSession {
     pub(super) list: Option<Arc<CompiledList>>,
 }
 
-impl ViewSession {
-    fn lets_in(&self, dir: Direction, from: Option<&str>) -> bool {
-        match (&self.list, from) {
+impl Audience for View {
+    fn sessions(&self) -> impl Iterator<Item = Candidate<'_>> {
+        self.sessions.iter().map(|s| Candidate {
+            resource: &s.resource,
+            available: s.available,
+            priority: s.priority,
+            link: &s.link,
+        })
+    }
+
+    fn allows(&self, resource: Option<&str>, dir: Direction, from: Option<&str>) -> bool {
+        let list = match resource {
+            Some(r) => self.session(r).and_then(|s| s.list.as_ref()),
+            None => self.default.as_ref(),
+        };
+        match (list, from) {
             (Some(list), Some(from)) => list.allows_text(dir, from, &NoRoster),
             _ => true,
         }
+    }
+
+    fn blocklisted(&self, resource: Option<&str>, from: &str) -> bool {
+        let Some(default) = &self.default else {
+            return false;
+        };
+        let by_default = match resource {
+            Some(r) => self
+                .session(r)
+                .and_then(|s| s.list.as_ref())
+                .is_some_and(|l| l.name == default.name),
+            None => true,
+        };
+        by_default && default.blocks(from)
+    }
+}
+
+impl View {
+    fn session(&self, resource: &str) -> Option<&ViewSession> {
+        self.sessions.iter().find(|s| *s.resource == *resource)
     }
 }
 
@@ -90,7 +127,8 @@ impl Delivery {
     }
 
     /// Delivers a message or iq (with `from` stamped, `to` normalised; `resource` is the one
-    /// `to` names) if the view decides it. Gives the stanza back when the actor must.
+    /// `to` names) if [`delivery::decide`] sends it to sessions or drops it. Gives the stanza
+    /// back when the actor must act (store it, answer it, answer for the account).
     pub(crate) fn try_deliver(
         &self,
         stanza: Element,
@@ -100,9 +138,16 @@ impl Delivery {
         if kind == Kind::Presence {
             return Err(stanza);
         }
-        self.with_view(|v| match v {
-            Some(v) => v.deliver(stanza, kind, resource),
-            None => Err(stanza),
+        self.with_view(|v| {
+            let Some(v) = v else { return Err(stanza) };
+            match delivery::decide(v, Incoming::of(&stanza, kind, resource)) {
+                Decision::Sessions(links) => {
+                    send_each(links, stanza);
+                    Ok(())
+                }
+                Decision::Ignore => Ok(()),
+                Decision::StoreOffline | Decision::Refuse | Decision::OnBehalf => Err(stanza),
+            }
         })
     }
 
@@ -112,81 +157,10 @@ impl Delivery {
         self.with_view(|v| {
             let Some(v) = v else { return false };
             let from = presence.element.attr("from");
-            let open = v
-                .sessions
-                .iter()
-                .filter(|s| s.available && s.lets_in(Direction::PresenceIn, from))
-                .map(|s| &s.link);
-            send_broadcast(open, presence, to);
+            send_broadcast(delivery::broadcast(v, from), presence, to);
             true
         })
     }
-}
-
-impl View {
-    /// The rules of `UserActor::deliver` for what needs no more than the sessions.
-    fn deliver(&self, stanza: Element, kind: Kind, resource: Option<&str>) -> Result<(), Element> {
-        let from = stanza.attr("from");
-        let dir = match kind {
-            Kind::Message => Direction::MessageIn,
-            _ => Direction::IqIn,
-        };
-        // §8.5.3.1: a connected resource matching the full JID.
-        if let Some(s) = resource.and_then(|r| self.sessions.iter().find(|s| *s.resource == *r)) {
-            if s.lets_in(dir, from) {
-                s.link.send(stanza);
-                return Ok(());
-            }
-            // A blocked message (which the blocklist answers, XEP-0191 §3.6) or iq get or set is
-            // for the actor; anything else blocked is dropped (RFC 3921 §10.14).
-            let answerable = match kind {
-                Kind::Message => true,
-                _ => matches!(stanza.attr("type"), Some("get" | "set")),
-            };
-            return if answerable { Err(stanza) } else { Ok(()) };
-        }
-        // §8.5.3.2.1: of messages to an absent full JID only chat falls back to the bare JID;
-        // the actor answers the others.
-        let to_absent_resource = resource.is_some();
-        if kind != Kind::Message || to_absent_resource && stanza::stanza_type(&stanza) != "chat" {
-            return Err(stanza);
-        }
-        // §8.5.2.1.1 and §8.5.3.2.1: a message for the account as a whole.
-        let open = || {
-            self.sessions
-                .iter()
-                .filter(|s| s.available && s.lets_in(dir, from))
-        };
-        let targets: Vec<&LinkHandle> = match stanza::stanza_type(&stanza) {
-            "normal" | "chat" => {
-                // None: offline storage or a drop, which the actor decides.
-                let Some(top) = top_priority(open().map(|s| s.priority)) else {
-                    return Err(stanza);
-                };
-                open()
-                    .filter(|s| s.priority == top)
-                    .map(|s| &s.link)
-                    .collect()
-            }
-            "headline" => open()
-                .filter(|s| s.priority >= 0)
-                .map(|s| &s.link)
-                .collect(),
-            _ => return Err(stanza),
-        };
-        if targets.is_empty() {
-            // Every session refused it: the actor answers a blocklisted sender.
-            return Err(stanza);
-        }
-        send_each(targets, stanza);
-        Ok(())
-    }
-}
-
-/// RFC 6121 §8.5.2.1.1: the highest non-negative priority among the sessions that may get a
-/// normal or chat message to the bare JID, if there is one.
-pub(super) fn top_priority(priorities: impl Iterator<Item = i8>) -> Option<i8> {
-    priorities.filter(|p| *p >= 0).max()
 }
 
 /// Queues `stanza` on each link; the last one takes it without a copy.
@@ -257,7 +231,10 @@ mod tests {
 
     fn delivery(sessions: Vec<ViewSession>) -> Delivery {
         let d = Delivery::default();
-        d.publish(Some(View { sessions }));
+        d.publish(Some(View {
+            sessions,
+            default: None,
+        }));
         d
     }
 
