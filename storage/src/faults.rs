@@ -32,6 +32,9 @@ pub struct Faults {
     writes: Mutex<Option<Fault>>,
     flushes: Mutex<Option<Fault>>,
     stalled: std::sync::atomic::AtomicBool,
+    /// The stall ends with this fault when the store nudges the engine (see
+    /// [`Self::stall_flushes_until_nudged`]).
+    until_nudged: Mutex<Option<Fault>>,
     stuck_after: Mutex<Option<std::time::Duration>>,
 }
 
@@ -54,6 +57,14 @@ impl Faults {
             .store(true, std::sync::atomic::Ordering::Release);
     }
 
+    /// Every flush hangs until the store nudges the engine, then fails with `fault`: what
+    /// sled 0.34 does when a background write of its log fails (the flush waiting for it is
+    /// not woken until another operation sees the error).
+    pub fn stall_flushes_until_nudged(&self, fault: Fault) {
+        *self.until_nudged.lock().expect("faults lock") = Some(fault);
+        self.stall_flushes();
+    }
+
     /// How long a flush may take before the store gives up on the process (default 30 s).
     pub fn stuck_after(&self, limit: std::time::Duration) {
         *self.stuck_after.lock().expect("faults lock") = Some(limit);
@@ -61,6 +72,7 @@ impl Faults {
 
     /// The disk is fine again.
     pub fn clear(&self) {
+        *self.until_nudged.lock().expect("faults lock") = None;
         self.stalled
             .store(false, std::sync::atomic::Ordering::Release);
         *self.writes.lock().expect("faults lock") = None;
@@ -73,6 +85,15 @@ impl Faults {
 
     pub(crate) fn flush(&self) -> Option<Fault> {
         *self.flushes.lock().expect("faults lock")
+    }
+
+    /// The store nudged the engine: a stall that waits for it ends in its fault.
+    pub(crate) fn nudged(&self) {
+        if let Some(f) = self.until_nudged.lock().expect("faults lock").take() {
+            *self.flushes.lock().expect("faults lock") = Some(f);
+            self.stalled
+                .store(false, std::sync::atomic::Ordering::Release);
+        }
     }
 
     pub(crate) fn stalled(&self) -> bool {

@@ -50,6 +50,9 @@ const RETRY_MAX: Duration = Duration::from_secs(2);
 /// of the engine's segments.
 const PROBE_BYTES: usize = 2 << 20;
 const PROBE_FILE: &str = "recovery-probe";
+/// A flush that has not returned after this long is nudged (see [`watchdog`]), and again each
+/// time this much more has passed.
+const NUDGE_AFTER: Duration = Duration::from_secs(1);
 /// A flush that has not returned after this long never will: sled can hang for good when the
 /// disk fills in the middle of a large write, holding its locks, so the engine cannot be
 /// reopened in this process. The store then calls its fatal hook (exit for a restart).
@@ -278,6 +281,19 @@ impl Shared {
         hook(why);
     }
 
+    /// Wakes a flush stuck in the engine (see [`watchdog`]).
+    fn nudge(&self) {
+        log::debug!("a flush is taking long; nudging the engine");
+        #[cfg(feature = "fault-injection")]
+        self.faults.nudged();
+        let live = self.live.read().expect("live lock").clone();
+        if let Some(live) = live {
+            if let Err(e) = live.engine.nudge() {
+                log::debug!("the nudge failed too: {e}");
+            }
+        }
+    }
+
     fn stuck_after(&self) -> Duration {
         #[cfg(feature = "fault-injection")]
         if let Some(limit) = self.faults.stuck_limit() {
@@ -380,9 +396,16 @@ fn flush_live(shared: &Arc<Shared>, live: &Live) -> std::result::Result<(), Stri
     })
 }
 
-/// The watchdog thread: a flush that does not return within [`STUCK_AFTER`] is fatal (see
-/// there). It ends with the store, or after calling the fatal hook once.
+/// The watchdog thread, for a flush that does not return.
+///
+/// sled 0.34 can leave a flush waiting for ever: when a background write of its log fails
+/// (ENOSPC) on the path that does not wake the threads waiting for the log to be stable, the
+/// flush only wakes when another operation sees the error and wakes them. So after
+/// [`NUDGE_AFTER`] the watchdog makes such an operation (a one-byte write), and the flush
+/// returns the error. A flush still not back after [`STUCK_AFTER`] is fatal. The thread ends
+/// with the store, or after calling the fatal hook once.
 fn watchdog(shared: Weak<Shared>) {
+    let mut nudged_at = 0;
     loop {
         let Some(shared) = shared.upgrade() else {
             return;
@@ -391,7 +414,13 @@ fn watchdog(shared: Weak<Shared>) {
         let since = shared.flushing_since.load(Ordering::Acquire);
         if since != 0 {
             let now = shared.opened.elapsed().as_millis() as u64 + 1;
-            if now.saturating_sub(since) >= limit.as_millis() as u64 {
+            let waited = now.saturating_sub(since);
+            let nudge_every = NUDGE_AFTER.as_millis() as u64;
+            if waited >= nudge_every && now.saturating_sub(nudged_at) >= nudge_every {
+                nudged_at = now;
+                shared.nudge();
+            }
+            if waited >= limit.as_millis() as u64 {
                 shared.health.failed("a flush to disk never returned");
                 return shared.fatal(&format!(
                     "a flush to disk has not returned for {} s; the engine is stuck",
@@ -400,7 +429,7 @@ fn watchdog(shared: Weak<Shared>) {
             }
         }
         drop(shared);
-        std::thread::sleep((limit / 10).min(Duration::from_secs(1)));
+        std::thread::sleep((limit / 10).min(NUDGE_AFTER / 4));
     }
 }
 
@@ -757,5 +786,27 @@ mod fault_tests {
         assert!(rx.try_recv().is_err(), "the fatal hook runs once");
         store.faults().clear();
         drop(block_on(pending));
+    }
+
+    /// sled can leave a flush waiting after a failed background write until another operation
+    /// wakes it: the watchdog's nudge does, the flush reports the failure, and the store
+    /// recovers once the disk takes writes.
+    #[test]
+    fn a_flush_left_waiting_by_the_engine_is_woken_and_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (tx, rx) = mpsc::channel::<String>();
+        let tx = Mutex::new(tx);
+        store.on_fatal(move |why| tx.lock().unwrap().send(why.to_owned()).unwrap());
+        store.push_offline("b@x", "<m/>", 10).unwrap();
+        store.faults().stall_flushes_until_nudged(Fault::NoSpace);
+        let e = block_on(store.flush()).unwrap_err();
+        assert!(e.is_outage(), "{e}");
+        assert!(!store.health().up);
+        store.faults().clear();
+        wait_until("the store recovers", || store.health().up);
+        store.push_offline("b@x", "<n/>", 10).unwrap();
+        block_on(store.flush()).unwrap();
+        assert!(rx.try_recv().is_err(), "not fatal");
     }
 }

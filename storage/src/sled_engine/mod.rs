@@ -126,6 +126,13 @@ impl Engine {
         })
     }
 
+    /// A one-byte write that no reader sees: it wakes a flush that sled left waiting after a
+    /// failed background write (see `store::watchdog`).
+    pub(crate) fn nudge(&self) -> Result<()> {
+        self.db.insert(b"cordial-nudge", &[0u8][..])?;
+        Ok(())
+    }
+
     /// Writes everything so far to disk and syncs it.
     pub(crate) fn flush(&self) -> Result<()> {
         self.db.flush()?;
