@@ -36,6 +36,7 @@ impl Engine {
     fn replace_account(&self, bare: &str, create: Option<&Credentials>) -> Result<bool> {
         let k = self.account_keys(bare)?;
         let account = keys::account(bare);
+        self.forget_offline_count(bare);
         let existed = (
             &self.accounts,
             &self.offline,

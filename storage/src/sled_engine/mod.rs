@@ -81,6 +81,8 @@ pub(crate) struct Engine {
     outbox: sled::Tree,
     privacy: sled::Tree,
     privacy_meta: sled::Tree,
+    /// Offline messages per account, counted on first use (see `offline_count`).
+    offline_counts: std::sync::Mutex<std::collections::HashMap<Box<str>, usize>>,
 }
 
 impl Engine {
@@ -122,6 +124,7 @@ impl Engine {
             privacy: db.open_tree("privacy")?,
             privacy_meta: db.open_tree("privacy_meta")?,
             log,
+            offline_counts: Default::default(),
             db,
         })
     }

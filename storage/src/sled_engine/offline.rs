@@ -1,14 +1,32 @@
 use super::{utf8, Engine};
 use crate::{keys, OfflinePush, OfflineStore, OfflineTotals, Result, StorageError};
 
+impl Engine {
+    /// The queue of `bare` changed in a way not counted here (messages removed, the account
+    /// deleted): it is counted again on next use.
+    pub(crate) fn forget_offline_count(&self, bare: &str) {
+        self.offline_counts
+            .lock()
+            .expect("offline counts lock")
+            .remove(bare);
+    }
+}
+
 impl OfflineStore for Engine {
     fn push_offline(&self, bare: &str, stanza_xml: &str, quota: usize) -> Result<OfflinePush> {
-        if self.offline_count(bare)? >= quota {
+        // The account's actor is the only writer of its queue, so the count read here still
+        // holds when the message is inserted.
+        let count = self.offline_count(bare)?;
+        if count >= quota {
             return Ok(OfflinePush::QuotaExceeded);
         }
         let seq = self.db.generate_id()?;
         self.offline
             .insert(keys::offline(bare, seq), stanza_xml.as_bytes())?;
+        self.offline_counts
+            .lock()
+            .expect("offline counts lock")
+            .insert(bare.into(), count + 1);
         Ok(OfflinePush::Stored)
     }
 
@@ -29,16 +47,33 @@ impl OfflineStore for Engine {
         for id in ids {
             batch.remove(keys::offline(bare, *id));
         }
+        self.forget_offline_count(bare);
         self.offline.apply_batch(batch)?;
         Ok(())
     }
 
+    /// Counted once per account (a scan of its queue), then kept: a scan per stored message
+    /// made a long queue quadratic, and while the disk is full every scan can make sled try
+    /// (and fail) to rewrite the pages it reads.
     fn offline_count(&self, bare: &str) -> Result<usize> {
-        Ok(self
-            .offline
-            .scan_prefix(keys::account_prefix(bare))
-            .keys()
-            .count())
+        if let Some(n) = self
+            .offline_counts
+            .lock()
+            .expect("offline counts lock")
+            .get(bare)
+        {
+            return Ok(*n);
+        }
+        let mut n = 0;
+        for key in self.offline.scan_prefix(keys::account_prefix(bare)).keys() {
+            key?;
+            n += 1;
+        }
+        self.offline_counts
+            .lock()
+            .expect("offline counts lock")
+            .insert(bare.into(), n);
+        Ok(n)
     }
 
     fn offline_totals(&self) -> Result<OfflineTotals> {
