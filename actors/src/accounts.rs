@@ -99,8 +99,8 @@ mod ops {
     use jid::BareJid;
 
     use super::derive_credentials;
+    use crate::protocol::DeleteAccount;
     use crate::router::Router;
-    use crate::user::DeleteAccount;
 
     /// Creates an account; `Ok(false)` if it exists. Durable when this returns.
     pub async fn create_account(

@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod ns;
 pub mod privacy;
 pub mod privacy_actor;
+pub mod protocol;
 pub mod resource;
 pub mod roster;
 pub mod router;

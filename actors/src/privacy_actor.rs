@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use actix::prelude::*;
-use cordial_storage::{PrivacyList, PrivacyStore, StorageError, Store};
+use cordial_storage::{PrivacyStore, StorageError, Store};
+
+use crate::protocol::{Remove, Replace};
 
 use crate::privacy::CompiledList;
 
@@ -24,11 +26,6 @@ impl Actor for PrivacyListActor {
     type Context = Context<Self>;
 }
 
-/// Creates or replaces the list; the reply comes once it is on disk.
-#[derive(Message)]
-#[rtype(result = "Result<Arc<CompiledList>, StorageError>")]
-pub struct Replace(pub PrivacyList);
-
 impl Handler<Replace> for PrivacyListActor {
     type Result = ResponseFuture<Result<Arc<CompiledList>, StorageError>>;
 
@@ -43,12 +40,6 @@ impl Handler<Replace> for PrivacyListActor {
         })
     }
 }
-
-/// Removes the list (and the account's default, if it was the default); the reply comes once
-/// that is on disk. Answers whether the list existed.
-#[derive(Message)]
-#[rtype(result = "Result<bool, StorageError>")]
-pub struct Remove;
 
 impl Handler<Remove> for PrivacyListActor {
     type Result = ResponseFuture<Result<bool, StorageError>>;

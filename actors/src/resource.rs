@@ -18,14 +18,16 @@ use crate::xml::SetAttr;
 use crate::in_order::Outstanding;
 use crate::link::{LinkHandle, StreamClose, StreamCondition};
 use crate::privacy::{self, CompiledList, Direction, NoRoster, NS_PRIVACY};
+use crate::protocol::{
+    CheckOutbound, CloseStream, FromClient, Handled, LinkClosed, OutboundPresence, OwnPresence,
+    PrivacyIq, RosterIq, SetPrivacy, Unbind,
+};
 use crate::roster::NS_ROSTER;
 use crate::router::Router;
 use crate::server_iq;
 use crate::stanza::{self, DefinedCondition, ErrorType, Kind, Target};
+use crate::user::UserActor;
 use crate::user::NS_BLOCKING;
-use crate::user::{
-    CheckOutbound, OutboundPresence, OwnPresence, PrivacyIq, RosterIq, Unbind, UserActor,
-};
 
 pub struct ResourceActor {
     full: FullJid,
@@ -262,12 +264,6 @@ impl ResourceActor {
     }
 }
 
-/// The privacy list that now applies to the session (published by the UserActor whenever it
-/// changes).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct SetPrivacy(pub Option<Arc<CompiledList>>);
-
 impl Handler<SetPrivacy> for ResourceActor {
     type Result = ();
 
@@ -283,17 +279,6 @@ impl Actor for ResourceActor {
         log::debug!("session {} ended", self.full);
     }
 }
-
-/// A stanza the client sent, in order. The link waits when the mailbox is full, which gives
-/// backpressure.
-///
-/// A stanza is processed only once what the client's earlier stanzas started elsewhere is done
-/// (RFC 6120 §10.1): the actor waits, and with it the link once this mailbox is full. So a
-/// session never has more than one stanza of its own in its UserActor's mailbox, however fast
-/// the client sends.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct FromClient(pub Element);
 
 impl Handler<FromClient> for ResourceActor {
     type Result = ();
@@ -311,13 +296,6 @@ impl Handler<FromClient> for ResourceActor {
     }
 }
 
-/// Answered once the actor has handled everything sent to it before (its mailbox is FIFO) and
-/// what that started elsewhere is done: the link waits for it before answering a client's
-/// closing stream tag.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Handled;
-
 impl Handler<Handled> for ResourceActor {
     type Result = AtomicResponse<Self, ()>;
 
@@ -326,11 +304,6 @@ impl Handler<Handled> for ResourceActor {
     }
 }
 
-/// Close the stream with a stream error (conflict, account deleted, shutdown).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct CloseStream(pub StreamClose);
-
 impl Handler<CloseStream> for ResourceActor {
     type Result = ();
 
@@ -338,11 +311,6 @@ impl Handler<CloseStream> for ResourceActor {
         self.link.close(msg.0);
     }
 }
-
-/// The link task has ended: the socket is gone, cleanly or not.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct LinkClosed;
 
 impl Handler<LinkClosed> for ResourceActor {
     type Result = ();

@@ -15,10 +15,9 @@ use minidom::Element;
 
 use crate::config::ActorsConfig;
 use crate::in_order::Ticket;
+use crate::protocol::{Deliver, DeliverBroadcast, DeliverSubscription, SharedPresence};
 use crate::stanza::{self, DefinedCondition, ErrorType, Kind, Target};
-use crate::user::{
-    Deliver, DeliverBroadcast, DeliverSubscription, Delivery, SharedPresence, UserActor,
-};
+use crate::user::{Delivery, UserActor};
 
 pub struct Router {
     pub config: Arc<ActorsConfig>,
@@ -369,7 +368,7 @@ impl Router {
             entry
                 .value()
                 .addr
-                .do_send(crate::user::CloseAll(why.clone()));
+                .do_send(crate::protocol::CloseAll(why.clone()));
         }
     }
 }

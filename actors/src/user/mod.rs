@@ -12,9 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use cordial_storage::{
-    AccountStore, OfflinePush, OfflineStore, OutboxKey, RosterStore, SubscriptionStore,
-};
+use cordial_storage::{AccountStore, OfflinePush, OfflineStore, RosterStore, SubscriptionStore};
 use jid::{BareJid, FullJid, Jid};
 use minidom::Element;
 
@@ -24,7 +22,12 @@ use crate::delivery::{self, Audience, Candidate, Decision, Incoming};
 use crate::in_order::Ticket;
 use crate::link::{LinkHandle, StreamClose, StreamCondition};
 use crate::privacy::Direction;
-use crate::resource::{CloseStream, ResourceActor};
+use crate::protocol::{
+    Bind, CheckOutbound, CloseAll, CloseStream, DeleteAccount, Deliver, DeliverBroadcast,
+    DeliverSubscription, OutboundPresence, OwnPresence, PrivacyIq, Retired, RosterIq,
+    SharedPresence, Unbind,
+};
+use crate::resource::ResourceActor;
 use crate::roster::RosterState;
 use crate::router::Router;
 use crate::server_iq;
@@ -486,19 +489,6 @@ impl Actor for UserActor {
     }
 }
 
-/// A link has bound `full` (RFC 6120 §7). Replies `Err(Retired)` when this actor is retiring,
-/// so that the caller asks the router again.
-#[derive(Message)]
-#[rtype(result = "Result<(), Retired>")]
-pub struct Bind {
-    pub full: FullJid,
-    pub addr: Addr<ResourceActor>,
-    pub link: LinkHandle,
-}
-
-#[derive(Debug)]
-pub struct Retired;
-
 impl Handler<Bind> for UserActor {
     type Result = Result<(), Retired>;
 
@@ -537,19 +527,11 @@ impl Handler<Bind> for UserActor {
         self.publish_view();
         if let Some(d) = &self.privacy.default {
             let s = &self.sessions[msg_resource.as_str()];
-            s.addr.do_send(crate::resource::SetPrivacy(Some(d.clone())));
+            s.addr.do_send(crate::protocol::SetPrivacy(Some(d.clone())));
         }
         self.arm_idle_timer(ctx);
         Ok(())
     }
-}
-
-/// A resource's link went away (logout or abrupt disconnect).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Unbind {
-    pub full: FullJid,
-    pub addr: Addr<ResourceActor>,
 }
 
 impl Handler<Unbind> for UserActor {
@@ -572,15 +554,6 @@ impl Handler<Unbind> for UserActor {
     }
 }
 
-/// Presence without `to` from one of the account's resources.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct OwnPresence {
-    pub full: FullJid,
-    pub presence: Element,
-    pub ticket: Ticket,
-}
-
 impl Handler<OwnPresence> for UserActor {
     type Result = ();
 
@@ -590,62 +563,6 @@ impl Handler<OwnPresence> for UserActor {
         self.end_turn();
     }
 }
-
-/// A stanza addressed to this account (its bare JID or one of its full JIDs), already stamped
-/// with the sender's `from`.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Deliver {
-    pub stanza: Element,
-    /// When the router took it, for the routing-latency metric.
-    pub routed_at: std::time::Instant,
-    /// The sending client's, when a client's stanza brought it here.
-    pub ticket: Option<Ticket>,
-}
-
-/// A resource's presence broadcast to its subscribed contacts (RFC 6121 §4.2.2, §4.4.2,
-/// §4.5.2), serialised once for all of them: each recipient only adds its own `to`.
-#[derive(Debug)]
-pub struct SharedPresence {
-    /// The sending resource.
-    pub from: FullJid,
-    /// The stanza with `from` and without `to`.
-    pub element: Element,
-    /// `element` serialised, beginning with `<presence`.
-    xml: String,
-}
-
-impl SharedPresence {
-    pub fn new(from: FullJid, mut element: Element) -> Arc<Self> {
-        element.set("from", from.to_string());
-        element.unset("to");
-        let xml = crate::xml::serialize(&element);
-        Arc::new(SharedPresence { from, element, xml })
-    }
-
-    /// The stanza addressed to `to`, as an element.
-    pub fn addressed(&self, to: &str) -> Element {
-        let mut p = self.element.clone();
-        p.set("to", to.to_string());
-        p
-    }
-
-    /// The stanza addressed to `to`, serialised (for [`crate::link::Outbound`]).
-    pub fn xml_to(&self, to: &str) -> String {
-        let rest = self.xml.strip_prefix("<presence").unwrap_or(&self.xml);
-        let mut out = String::with_capacity(self.xml.len() + to.len() + 8);
-        out.push_str("<presence to=\"");
-        crate::xml::push_escaped(&mut out, to);
-        out.push('"');
-        out.push_str(rest);
-        out
-    }
-}
-
-/// A [`SharedPresence`] for this account's available resources.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct DeliverBroadcast(pub Arc<SharedPresence>);
 
 impl Handler<DeliverBroadcast> for UserActor {
     type Result = ();
@@ -694,16 +611,6 @@ impl Handler<Deliver> for UserActor {
     }
 }
 
-/// Presence with a `to` from one of the account's resources (directed presence and
-/// subscription stanzas), already stamped with the resource's full JID.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct OutboundPresence {
-    pub full: FullJid,
-    pub presence: Element,
-    pub ticket: Ticket,
-}
-
 impl Handler<OutboundPresence> for UserActor {
     type Result = ();
 
@@ -712,17 +619,6 @@ impl Handler<OutboundPresence> for UserActor {
         self.process_outbound_presence(&msg.full, msg.presence, ctx);
         self.end_turn();
     }
-}
-
-/// A subscription stanza from a local account, carried by its outbox entry `key` (see
-/// [`cordial_storage::OutboxKey`]).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct DeliverSubscription {
-    pub stanza: Element,
-    pub key: OutboxKey,
-    /// The sending client's, when a client's stanza brought it here.
-    pub ticket: Option<Ticket>,
 }
 
 impl Handler<DeliverSubscription> for UserActor {
@@ -746,15 +642,6 @@ impl Handler<DeliverSubscription> for UserActor {
     }
 }
 
-/// A roster iq from one of the account's own resources (no `to`, or the account's bare JID).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct RosterIq {
-    pub full: FullJid,
-    pub iq: Element,
-    pub ticket: Ticket,
-}
-
 impl Handler<RosterIq> for UserActor {
     type Result = ();
 
@@ -763,16 +650,6 @@ impl Handler<RosterIq> for UserActor {
         self.process_roster_iq(msg.full.resource().as_str(), msg.iq, ctx);
         self.end_turn();
     }
-}
-
-/// A privacy list (XEP-0016) or blocking command (XEP-0191) iq from one of the account's own
-/// resources.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct PrivacyIq {
-    pub full: FullJid,
-    pub iq: Element,
-    pub ticket: Ticket,
 }
 
 impl Handler<PrivacyIq> for UserActor {
@@ -791,12 +668,6 @@ impl Handler<PrivacyIq> for UserActor {
         self.end_turn();
     }
 }
-
-/// A message or iq from one of the account's resources whose privacy list needs the roster to
-/// decide whether the user may send it (XEP-0016 §2.13).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct CheckOutbound(pub Element, pub Ticket);
 
 impl Handler<CheckOutbound> for UserActor {
     type Result = ();
@@ -820,11 +691,6 @@ impl Handler<CheckOutbound> for UserActor {
     }
 }
 
-/// Closes every session of the account (account deleted, server shutting down).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct CloseAll(pub StreamClose);
-
 impl Handler<CloseAll> for UserActor {
     type Result = ();
 
@@ -834,14 +700,6 @@ impl Handler<CloseAll> for UserActor {
         }
     }
 }
-
-/// Deletes the account and everything stored for it, then closes its sessions with
-/// `<not-authorized/>`. Done by the UserActor so that no roster write of the account can
-/// interleave with the deletion, and so that what it holds in memory goes with it.
-/// `Ok(false)` if there was no such account.
-#[derive(Message)]
-#[rtype(result = "cordial_storage::Result<bool>")]
-pub struct DeleteAccount;
 
 impl Handler<DeleteAccount> for UserActor {
     /// Atomic: nothing else this actor handles (a stanza to store, a roster write) can

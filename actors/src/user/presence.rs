@@ -6,9 +6,10 @@ use actix::prelude::*;
 use jid::{FullJid, Jid};
 use minidom::Element;
 
-use super::{SharedPresence, UserActor};
+use super::UserActor;
 use crate::ns;
 use crate::privacy::Direction;
+use crate::protocol::SharedPresence;
 use crate::stanza;
 use crate::storage_error;
 use crate::subscription::SubType;

@@ -26,10 +26,10 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use minidom::Element;
 
-use super::SharedPresence;
 use crate::delivery::{self, Audience, Candidate, Decision, Incoming};
 use crate::link::LinkHandle;
 use crate::privacy::{CompiledList, Direction, NoRoster};
+use crate::protocol::SharedPresence;
 use crate::stanza::Kind;
 
 /// Shared between an account's UserActor and the router's table.
