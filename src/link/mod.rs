@@ -7,6 +7,7 @@
 //! that is not authenticated and bound.
 
 pub mod framing;
+mod ns;
 pub mod parser;
 pub mod rate;
 pub mod sasl;
@@ -43,13 +44,6 @@ use framing::{Framing, LimitExceeded, LinkLimits, RawOut, Transport, LIMITS};
 use parser::{Stanza, LIMIT_CROSSED};
 use rate::StanzaRate;
 
-const NS_CLIENT: &str = "jabber:client";
-const NS_TLS: &str = "urn:ietf:params:xml:ns:xmpp-tls";
-const NS_SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
-const NS_BIND: &str = "urn:ietf:params:xml:ns:xmpp-bind";
-const NS_SESSION: &str = "urn:ietf:params:xml:ns:xmpp-session";
-const NS_REGISTER_FEATURE: &str = "http://jabber.org/features/iq-register";
-const NS_REGISTER: &str = "jabber:iq:register";
 /// What tokio-xmpp 6 / xmpp-parsers 0.23 write for `StreamFeatures::default()`, the only way
 /// through their responder to a stream that carries stanzas: [`Framing`] swaps these bytes for
 /// the features we serialised (see [`features`]). The empty `<mechanisms/>` in it is theirs
@@ -282,7 +276,7 @@ async fn one_stream<'a>(
     };
     let accepted = match tokio::time::timeout_at(
         negotiation_deadline,
-        xmlstream::accept_stream(&mut *io, NS_CLIENT, timeouts),
+        xmlstream::accept_stream(&mut *io, ns::JABBER_CLIENT, timeouts),
     )
     .await
     {
@@ -404,34 +398,34 @@ fn features(ctx: &LinkContext, state: &Negotiation) -> String {
     };
     if state.user.is_none() {
         if !state.secured && state.tls_possible {
-            children.push(flag("starttls", NS_TLS, ctx.config.auth.require_tls));
+            children.push(flag("starttls", ns::TLS, ctx.config.auth.require_tls));
         }
         // RFC 6120 §6.4.1: no <mechanisms/> at all when none is offered.
         let offered = offered_mechanisms(ctx, state);
         if !offered.is_empty() {
             children.push(
-                Element::builder("mechanisms", NS_SASL)
+                Element::builder("mechanisms", ns::SASL)
                     .append_all(
                         offered
                             .into_iter()
-                            .map(|m| Element::builder("mechanism", NS_SASL).append(m).build()),
+                            .map(|m| Element::builder("mechanism", ns::SASL).append(m).build()),
                     )
                     .build(),
             );
         }
         if ctx.config.auth.registration && auth_allowed(ctx, state) {
-            children.push(Element::bare("register", NS_REGISTER_FEATURE));
+            children.push(Element::bare("register", ns::REGISTER_FEATURE));
         }
     } else {
-        children.push(flag("bind", NS_BIND, true));
+        children.push(flag("bind", ns::BIND, true));
         // RFC 6121 §2.6.1: roster versioning.
         children.push(Element::bare("ver", "urn:xmpp:features:rosterver"));
         // RFC 6121 §3.4: subscription pre-approval.
         children.push(Element::bare("sub", "urn:xmpp:features:pre-approval"));
         // RFC 3921 §3 session establishment, marked optional (draft-cridland-xmpp-session).
         children.push(
-            Element::builder("session", NS_SESSION)
-                .append(Element::bare("optional", NS_SESSION))
+            Element::builder("session", ns::SESSION)
+                .append(Element::bare("optional", ns::SESSION))
                 .build(),
         );
     }
@@ -491,7 +485,8 @@ async fn raw_stream_error(io: &mut Framing, domain: &str, condition: StreamCondi
     use tokio::io::AsyncWriteExt;
     let err: Element = StreamError::new(condition, "en", text).into();
     let doc = format!(
-        "<?xml version='1.0'?><stream:stream xmlns='{NS_CLIENT}' xmlns:stream='http://etherx.jabber.org/streams' id='{}' from='{}' version='1.0'>{}</stream:stream>",
+        "<?xml version='1.0'?><stream:stream xmlns='{}' xmlns:stream='http://etherx.jabber.org/streams' id='{}' from='{}' version='1.0'>{}</stream:stream>",
+        ns::JABBER_CLIENT,
         random_id(),
         domain,
         String::from(&err)
@@ -591,7 +586,7 @@ async fn finish(xs: &mut Xs<'_>, stop: Stop) {
 }
 
 fn sasl_el(name: &str, data: Option<&[u8]>) -> Element {
-    let mut b = Element::builder(name, NS_SASL);
+    let mut b = Element::builder(name, ns::SASL);
     if let Some(d) = data.filter(|d| !d.is_empty()) {
         b = b.append(base64::engine::general_purpose::STANDARD.encode(d));
     }
@@ -599,10 +594,10 @@ fn sasl_el(name: &str, data: Option<&[u8]>) -> Element {
 }
 
 fn sasl_failure(condition: &str, text: Option<&str>) -> Element {
-    let mut b = Element::builder("failure", NS_SASL).append(Element::bare(condition, NS_SASL));
+    let mut b = Element::builder("failure", ns::SASL).append(Element::bare(condition, ns::SASL));
     if let Some(t) = text {
         b = b.append(
-            Element::builder("text", NS_SASL)
+            Element::builder("text", ns::SASL)
                 .a("xml:lang", "en")
                 .append(t),
         );
@@ -645,30 +640,30 @@ async fn negotiate(
         };
         let ns = el.ns();
         let result = match (ns.as_str(), el.name()) {
-            (NS_TLS, "starttls")
+            (ns::TLS, "starttls")
                 if !state.secured && state.tls_possible && state.user.is_none() =>
             {
-                if xs.send(&Element::bare("proceed", NS_TLS)).await.is_err() {
+                if xs.send(&Element::bare("proceed", ns::TLS)).await.is_err() {
                     return Outcome::Closed;
                 }
                 return Outcome::StartTls;
             }
-            (NS_SASL, "auth") if state.user.is_none() => {
+            (ns::SASL, "auth") if state.user.is_none() => {
                 authenticate(xs, state, ctx, domain, el, peer).await
             }
-            (NS_CLIENT, "iq")
+            (ns::JABBER_CLIENT, "iq")
                 if state.user.is_none()
                     && ctx.config.auth.registration
-                    && el.get_child("query", NS_REGISTER).is_some() =>
+                    && el.get_child("query", ns::REGISTER).is_some() =>
             {
                 register(xs, state, ctx, domain, &el).await
             }
-            (NS_CLIENT, "iq") if state.user.is_some() => match bind_request(&el, state) {
+            (ns::JABBER_CLIENT, "iq") if state.user.is_some() => match bind_request(&el, state) {
                 Ok(Some(full)) => return Outcome::Bound { full, bind_iq: el },
                 Ok(None) => Ok(None),
                 Err(reply) => xs.send(&reply).await.map(|_| None).map_err(|_| Stop::Gone),
             },
-            (NS_CLIENT, "iq" | "message" | "presence") => Err(close(
+            (ns::JABBER_CLIENT, "iq" | "message" | "presence") => Err(close(
                 StreamCondition::NotAuthorized,
                 if state.user.is_none() {
                     "Authenticate first"
@@ -676,7 +671,7 @@ async fn negotiate(
                     "Bind a resource first"
                 },
             )),
-            (NS_CLIENT, _) | (NS_TLS, _) | (NS_SASL, _) => Err(close(
+            (ns::JABBER_CLIENT, _) | (ns::TLS, _) | (ns::SASL, _) => Err(close(
                 StreamCondition::UnsupportedStanzaType,
                 "Unexpected element at this point of the negotiation",
             )),
@@ -814,17 +809,17 @@ async fn sasl_exchange(
             }
             sasl::Step::Challenge(data) => {
                 let challenge = match data.is_empty() {
-                    true => Element::bare("challenge", NS_SASL),
+                    true => Element::bare("challenge", ns::SASL),
                     false => sasl_el("challenge", Some(&data)),
                 };
                 xs.send(&challenge).await.map_err(|_| Stop::Gone)?;
                 let next = read(xs, None).await?;
                 match (next.ns().as_str(), next.name()) {
-                    (NS_SASL, "response") => match sasl_data(&next) {
+                    (ns::SASL, "response") => match sasl_data(&next) {
                         Ok(d) => input = Some(d.unwrap_or_default()),
                         Err(()) => return Ok(Err("incorrect-encoding")),
                     },
-                    (NS_SASL, "abort") => return Ok(Err("aborted")),
+                    (ns::SASL, "abort") => return Ok(Err("aborted")),
                     _ => {
                         return Err(close(
                             StreamCondition::NotAuthorized,
@@ -854,36 +849,36 @@ async fn register(
         )
     } else {
         let query = iq
-            .get_child("query", NS_REGISTER)
+            .get_child("query", ns::REGISTER)
             .expect("checked by the caller");
         match iq.attr("type") {
             Some("get") => Some(stanza::iq_result(
                 iq,
                 Some(
-                    Element::builder("query", NS_REGISTER)
+                    Element::builder("query", ns::REGISTER)
                         .append(
-                            Element::builder("instructions", NS_REGISTER)
+                            Element::builder("instructions", ns::REGISTER)
                                 .append("Choose a username and password."),
                         )
-                        .append(Element::bare("username", NS_REGISTER))
-                        .append(Element::bare("password", NS_REGISTER))
+                        .append(Element::bare("username", ns::REGISTER))
+                        .append(Element::bare("password", ns::REGISTER))
                         .build(),
                 ),
             )),
             Some("set") => {
                 let username = query
-                    .get_child("username", NS_REGISTER)
+                    .get_child("username", ns::REGISTER)
                     .map(|e| e.text())
                     .unwrap_or_default();
                 let password = query
-                    .get_child("password", NS_REGISTER)
+                    .get_child("password", ns::REGISTER)
                     .map(|e| e.text())
                     .unwrap_or_default();
                 let bare = jid::NodePart::new(&username)
                     .ok()
                     .and_then(|n| BareJid::new(&format!("{n}@{domain}")).ok());
                 match bare {
-                    _ if query.has_child("remove", NS_REGISTER) => stanza::error_reply(
+                    _ if query.has_child("remove", ns::REGISTER) => stanza::error_reply(
                         iq,
                         ErrorType::Auth,
                         DefinedCondition::NotAuthorized,
@@ -945,9 +940,9 @@ fn bind_request(iq: &Element, state: &Negotiation) -> Result<Option<FullJid>, El
         .expect("only called after authentication");
     let error = |t, c, text| stanza::error_reply(iq, t, c, text).unwrap_or_else(|| iq.clone());
     if iq.attr("type") == Some("set") {
-        if let Some(bind) = iq.get_child("bind", NS_BIND) {
+        if let Some(bind) = iq.get_child("bind", ns::BIND) {
             let requested = bind
-                .get_child("resource", NS_BIND)
+                .get_child("resource", ns::BIND)
                 .map(|r| r.text())
                 .unwrap_or_default();
             let resource = if requested.trim().is_empty() {
@@ -965,7 +960,7 @@ fn bind_request(iq: &Element, state: &Negotiation) -> Result<Option<FullJid>, El
                 )),
             };
         }
-        if iq.get_child("session", NS_SESSION).is_some() {
+        if iq.get_child("session", ns::SESSION).is_some() {
             return Err(stanza::iq_result(iq, None));
         }
     }
@@ -1013,8 +1008,8 @@ async fn session(
     };
     log::debug!("bound {full}");
     let _listed = ctx.sessions.enter(full.clone(), peer, via, handle.clone());
-    let result = Element::builder("bind", NS_BIND)
-        .append(Element::builder("jid", NS_BIND).append(full.to_string()))
+    let result = Element::builder("bind", ns::BIND)
+        .append(Element::builder("jid", ns::BIND).append(full.to_string()))
         .build();
     let reply = stanza::iq_result(&bind_iq, Some(result));
     // Neither is needed again; the session should not hold them for its lifetime.
@@ -1039,12 +1034,12 @@ async fn session(
 
 /// The XEP-0199 ping that checks a silent bound stream (built when needed, not kept).
 fn keepalive_ping(full: &FullJid) -> Element {
-    Element::builder("iq", NS_CLIENT)
+    Element::builder("iq", ns::JABBER_CLIENT)
         .a("type", "get")
         .a("id", "c2s-keepalive")
         .a("from", full.domain().as_str())
         .a("to", full.to_string())
-        .append(Element::bare("ping", xmpp_parsers::ns::PING))
+        .append(Element::bare("ping", ns::PING))
         .build()
 }
 
@@ -1216,7 +1211,7 @@ async fn pump(
 
 /// The stream error for a top-level element on a bound stream that is not a stanza.
 fn not_a_stanza(el: &Element) -> Stop {
-    if el.ns() != NS_CLIENT && ["message", "presence", "iq"].contains(&el.name()) {
+    if el.ns() != ns::JABBER_CLIENT && ["message", "presence", "iq"].contains(&el.name()) {
         close(
             StreamCondition::InvalidNamespace,
             "Stanzas must be in the jabber:client namespace",
