@@ -12,6 +12,7 @@ pub mod framing;
 mod ns;
 pub mod parser;
 pub mod rate;
+mod register;
 pub mod sasl;
 pub mod throttle;
 
@@ -49,6 +50,7 @@ use close::{
 use framing::{Framing, LinkLimits, RawOut, Transport, LIMITS};
 use parser::Stanza;
 use rate::StanzaRate;
+use register::register;
 
 /// What tokio-xmpp 6 / xmpp-parsers 0.23 write for `StreamFeatures::default()`, the only way
 /// through their responder to a stream that carries stanzas: [`Framing`] swaps these bytes for
@@ -499,105 +501,6 @@ async fn negotiate(
             }
         }
     }
-}
-
-/// In-band registration before authentication (XEP-0077 §3.1).
-async fn register(
-    xs: &mut Xs<'_>,
-    state: &Negotiation,
-    ctx: &LinkContext,
-    domain: &str,
-    iq: &Element,
-) -> Result<Option<Outcome>, Stop> {
-    let reply = if !auth_allowed(ctx, state) {
-        stanza::error_reply(
-            iq,
-            ErrorType::Cancel,
-            DefinedCondition::NotAuthorized,
-            Some("Use STARTTLS before registering"),
-        )
-    } else {
-        let query = iq
-            .get_child("query", ns::REGISTER)
-            .expect("checked by the caller");
-        match iq.attr("type") {
-            Some("get") => Some(stanza::iq_result(
-                iq,
-                Some(
-                    Element::builder("query", ns::REGISTER)
-                        .append(
-                            Element::builder("instructions", ns::REGISTER)
-                                .append("Choose a username and password."),
-                        )
-                        .append(Element::bare("username", ns::REGISTER))
-                        .append(Element::bare("password", ns::REGISTER))
-                        .build(),
-                ),
-            )),
-            Some("set") => {
-                let username = query
-                    .get_child("username", ns::REGISTER)
-                    .map(|e| e.text())
-                    .unwrap_or_default();
-                let password = query
-                    .get_child("password", ns::REGISTER)
-                    .map(|e| e.text())
-                    .unwrap_or_default();
-                let bare = jid::NodePart::new(&username)
-                    .ok()
-                    .and_then(|n| BareJid::new(&format!("{n}@{domain}")).ok());
-                match bare {
-                    _ if query.has_child("remove", ns::REGISTER) => stanza::error_reply(
-                        iq,
-                        ErrorType::Auth,
-                        DefinedCondition::NotAuthorized,
-                        Some("Log in to cancel a registration"),
-                    ),
-                    None => stanza::error_reply(
-                        iq,
-                        ErrorType::Modify,
-                        DefinedCondition::JidMalformed,
-                        Some("The username is not a valid JID localpart"),
-                    ),
-                    Some(_) if password.is_empty() => stanza::error_reply(
-                        iq,
-                        ErrorType::Modify,
-                        DefinedCondition::NotAcceptable,
-                        Some("A password is required"),
-                    ),
-                    Some(bare) => match cordial_actors::accounts::create_account(
-                        &ctx.router,
-                        &bare,
-                        &password,
-                    )
-                    .await
-                    {
-                        Ok(true) => {
-                            log::info!("registered {bare} in band");
-                            Some(stanza::iq_result(iq, None))
-                        }
-                        Ok(false) => stanza::error_reply(
-                            iq,
-                            ErrorType::Cancel,
-                            DefinedCondition::Conflict,
-                            Some("That username is taken"),
-                        ),
-                        Err(e) => {
-                            let what = format_args!("in-band registration of {bare}");
-                            cordial_actors::storage_error::log(what, &e);
-                            let (type_, condition) = cordial_actors::storage_error::answer(&e);
-                            stanza::error_reply(iq, type_, condition, None)
-                        }
-                    },
-                }
-            }
-            _ => None,
-        }
-    };
-    if let Some(r) = reply {
-        xs.send(&r).await.map_err(|_| Stop::Gone)?;
-    }
-    Ok(None)
 }
 
 /// Resource binding (RFC 6120 §7). `Ok(Some(full))` to bind; `Ok(None)` for an iq handled here
