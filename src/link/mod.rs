@@ -7,6 +7,7 @@
 //! that is not authenticated and bound.
 
 mod auth;
+mod bind;
 mod close;
 pub mod framing;
 mod ns;
@@ -28,7 +29,7 @@ use base64::Engine as _;
 use cordial_actors::link::{link_pair, LinkReceiver, Outbound, StreamClose, StreamCondition};
 use cordial_actors::metrics::{Metrics, Transport as Via};
 use cordial_actors::resource::{FromClient, Handled, LinkClosed, ResourceActor};
-use cordial_actors::stanza::{self, DefinedCondition, ErrorType};
+use cordial_actors::stanza;
 use cordial_actors::user::Bind;
 use cordial_actors::xml::BuildAttr;
 use cordial_actors::Router;
@@ -44,6 +45,7 @@ use xmpp_parsers::stream_features::StreamFeatures;
 
 use crate::config::Config;
 use auth::{auth_allowed, authenticate, offered_mechanisms};
+use bind::bind_request;
 use close::{
     close, finish, header_error_condition, inbound, raw_stream_error, send_close, Inbound, Stop,
 };
@@ -501,46 +503,6 @@ async fn negotiate(
             }
         }
     }
-}
-
-/// Resource binding (RFC 6120 §7). `Ok(Some(full))` to bind; `Ok(None)` for an iq handled here
-/// (the legacy session iq); `Err(reply)` for an iq answered with an error.
-fn bind_request(iq: &Element, state: &Negotiation) -> Result<Option<FullJid>, Element> {
-    let user = state
-        .user
-        .as_ref()
-        .expect("only called after authentication");
-    let error = |t, c, text| stanza::error_reply(iq, t, c, text).unwrap_or_else(|| iq.clone());
-    if iq.attr("type") == Some("set") {
-        if let Some(bind) = iq.get_child("bind", ns::BIND) {
-            let requested = bind
-                .get_child("resource", ns::BIND)
-                .map(|r| r.text())
-                .unwrap_or_default();
-            let resource = if requested.trim().is_empty() {
-                format!("cordial-{}", random_id())
-            } else {
-                requested
-            };
-            // RFC 6120 §7.7.2.1: a resourcepart that fails resourceprep -> <bad-request/>.
-            return match jid::ResourcePart::new(&resource) {
-                Ok(r) => Ok(Some(user.with_resource(&r))),
-                Err(_) => Err(error(
-                    ErrorType::Modify,
-                    DefinedCondition::BadRequest,
-                    Some("The resource is not a valid resourcepart"),
-                )),
-            };
-        }
-        if iq.get_child("session", ns::SESSION).is_some() {
-            return Err(stanza::iq_result(iq, None));
-        }
-    }
-    Err(error(
-        ErrorType::Cancel,
-        DefinedCondition::NotAllowed,
-        Some("Bind a resource first"),
-    ))
 }
 
 /// A bound stream: the ResourceActor owns the session; this task moves stanzas between the
