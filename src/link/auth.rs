@@ -12,7 +12,8 @@ use jid::BareJid;
 use minidom::Element;
 
 use super::close::{close, Stop};
-use super::{ns, read, sasl, throttle, LinkContext, Negotiation, Outcome, Xs};
+use super::negotiation::{read, Negotiation, Outcome};
+use super::{ns, sasl, throttle, LinkContext, Xs};
 
 /// May this stream authenticate (or register) yet?
 pub(super) fn auth_allowed(ctx: &LinkContext, state: &Negotiation) -> bool {

@@ -7,7 +7,8 @@ use cordial_actors::stanza::{self, DefinedCondition, ErrorType};
 use jid::FullJid;
 use minidom::Element;
 
-use super::{ns, random_id, Negotiation};
+use super::negotiation::Negotiation;
+use super::{ns, random_id};
 
 /// Resource binding (RFC 6120 §7). `Ok(Some(full))` to bind; `Ok(None)` for an iq handled here
 /// (the legacy session iq); `Err(reply)` for an iq answered with an error.

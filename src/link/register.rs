@@ -12,7 +12,8 @@ use minidom::Element;
 
 use super::auth::auth_allowed;
 use super::close::Stop;
-use super::{ns, LinkContext, Negotiation, Outcome, Xs};
+use super::negotiation::{Negotiation, Outcome};
+use super::{ns, LinkContext, Xs};
 
 /// In-band registration before authentication (XEP-0077 §3.1).
 pub(super) async fn register(
