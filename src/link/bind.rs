@@ -4,19 +4,15 @@
 //! resource's session has started.
 
 use cordial_actors::stanza::{self, DefinedCondition, ErrorType};
-use jid::FullJid;
+use jid::{BareJid, FullJid};
 use minidom::Element;
 
-use super::negotiation::Negotiation;
 use super::{ns, random_id};
 
-/// Resource binding (RFC 6120 §7). `Ok(Some(full))` to bind; `Ok(None)` for an iq handled here
-/// (the legacy session iq); `Err(reply)` for an iq answered with an error.
-pub(super) fn bind_request(iq: &Element, state: &Negotiation) -> Result<Option<FullJid>, Element> {
-    let user = state
-        .user
-        .as_ref()
-        .expect("only called after authentication");
+/// Resource binding (RFC 6120 §7) for the account `user` authenticated as: it cannot be asked
+/// for before authentication. `Ok(Some(full))` to bind; `Err(reply)` for an iq answered here,
+/// with the empty result of a legacy session request or an error.
+pub(super) fn bind_request(iq: &Element, user: &BareJid) -> Result<Option<FullJid>, Element> {
     let error = |t, c, text| stanza::error_reply(iq, t, c, text).unwrap_or_else(|| iq.clone());
     if iq.attr("type") == Some("set") {
         if let Some(bind) = iq.get_child("bind", ns::BIND) {

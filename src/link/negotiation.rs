@@ -307,39 +307,36 @@ async fn negotiate(
             }
         };
         let ns = el.ns();
-        let result = match (ns.as_str(), el.name()) {
-            (ns::TLS, "starttls")
-                if !state.secured && state.tls_possible && state.user.is_none() =>
-            {
+        // By namespace, element and the account SASL authenticated, if any: binding is only
+        // reached with one (RFC 6120 §7.1), so `bind_request` needs no check of its own.
+        let result = match (ns.as_str(), el.name(), &state.user) {
+            (ns::TLS, "starttls", None) if !state.secured && state.tls_possible => {
                 if xs.send(&Element::bare("proceed", ns::TLS)).await.is_err() {
                     return Outcome::Closed;
                 }
                 return Outcome::StartTls;
             }
-            (ns::SASL, "auth") if state.user.is_none() => {
-                authenticate(xs, state, ctx, domain, el, peer).await
-            }
-            (ns::JABBER_CLIENT, "iq")
-                if state.user.is_none()
-                    && ctx.config.auth.registration
+            (ns::SASL, "auth", None) => authenticate(xs, state, ctx, domain, el, peer).await,
+            (ns::JABBER_CLIENT, "iq", None)
+                if ctx.config.auth.registration
                     && el.get_child("query", ns::REGISTER).is_some() =>
             {
                 register(xs, state, ctx, domain, &el).await
             }
-            (ns::JABBER_CLIENT, "iq") if state.user.is_some() => match bind_request(&el, state) {
+            (ns::JABBER_CLIENT, "iq", Some(user)) => match bind_request(&el, user) {
                 Ok(Some(full)) => return Outcome::Bound { full, bind_iq: el },
                 Ok(None) => Ok(None),
                 Err(reply) => xs.send(&reply).await.map(|_| None).map_err(|_| Stop::Gone),
             },
-            (ns::JABBER_CLIENT, "iq" | "message" | "presence") => Err(close(
+            (ns::JABBER_CLIENT, "iq" | "message" | "presence", user) => Err(close(
                 StreamCondition::NotAuthorized,
-                if state.user.is_none() {
+                if user.is_none() {
                     "Authenticate first"
                 } else {
                     "Bind a resource first"
                 },
             )),
-            (ns::JABBER_CLIENT, _) | (ns::TLS, _) | (ns::SASL, _) => Err(close(
+            (ns::JABBER_CLIENT, _, _) | (ns::TLS, _, _) | (ns::SASL, _, _) => Err(close(
                 StreamCondition::UnsupportedStanzaType,
                 "Unexpected element at this point of the negotiation",
             )),
