@@ -20,6 +20,8 @@ pub(super) fn auth_allowed(ctx: &LinkContext, state: &Negotiation) -> bool {
     state.secured || !ctx.config.auth.require_tls
 }
 
+/// The SASL mechanisms offered at this point (RFC 6120 §6.3.3), most preferred first; none
+/// while authentication must wait for TLS.
 pub(super) fn offered_mechanisms(ctx: &LinkContext, state: &Negotiation) -> Vec<&'static str> {
     if !auth_allowed(ctx, state) {
         return Vec::new();
