@@ -109,7 +109,11 @@ fn load_config(c: &Common) -> Result<Config, ConfigError> {
 }
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    // sled's own log is off by default: every error it logs also comes back to the store,
+    // which reports an outage once (its tree handles alone log one line each when they are
+    // dropped on a full disk). RUST_LOG replaces the default.
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info,sled=off"))
+        .init();
     let cli = Cli::parse();
     let (common, request) = match cli.command {
         Command::Serve(common) => {
