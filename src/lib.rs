@@ -92,7 +92,8 @@ impl Server {
         let arbiters: Vec<Arbiter> = (0..cores).map(|_| Arbiter::new()).collect();
         let handles: Arc<Vec<ArbiterHandle>> =
             Arc::new(arbiters.iter().map(|a| a.handle()).collect());
-        let router = Router::new(config.actors_config(), store.clone(), handles.to_vec());
+        let router =
+            cordial_actors::new_router(config.actors_config(), store.clone(), handles.to_vec());
         // Subscription stanzas whose local receiver had not applied them when the server
         // last stopped.
         match router.replay_outbox() {

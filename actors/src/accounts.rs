@@ -99,7 +99,7 @@ mod ops {
     use jid::BareJid;
 
     use super::derive_credentials;
-    use crate::protocol::DeleteAccount;
+    use crate::protocol::{DeleteAccount, ToAccount};
     use crate::router::Router;
 
     /// Creates an account; `Ok(false)` if it exists. Durable when this returns.
@@ -129,12 +129,19 @@ mod ops {
     /// Deletes an account and what is stored for it, and closes its sessions with
     /// `<not-authorized/>`. `Ok(false)` if there was no such account.
     pub async fn delete_account(router: &Arc<Router>, bare: &BareJid) -> Result<bool> {
-        match router.user(bare).send(DeleteAccount).await {
-            Ok(result) => result,
-            Err(e) => Err(StorageError::Flush(format!(
+        let (reply, result) = tokio::sync::oneshot::channel();
+        let stopped = |e: &dyn std::fmt::Display| {
+            StorageError::Flush(format!(
                 "the account's actor stopped during the deletion: {e}"
-            ))),
-        }
+            ))
+        };
+        router
+            .account(bare)
+            .send(ToAccount::Delete(DeleteAccount { reply }))
+            .await
+            .map_err(|e| stopped(&e))?
+            .map_err(|_| stopped(&"it was retiring"))?;
+        result.await.map_err(|e| stopped(&e))?
     }
 }
 

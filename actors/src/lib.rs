@@ -33,6 +33,16 @@ pub mod xml;
 pub use config::ActorsConfig;
 pub use router::Router;
 
+/// The router, with account actors spawned on demand as [`user::UserActor`]s: what a server
+/// (or a test) starts. `arbiters`: where account actors run (the current arbiter when empty).
+pub fn new_router(
+    config: ActorsConfig,
+    store: cordial_storage::Store,
+    arbiters: Vec<actix::ArbiterHandle>,
+) -> std::sync::Arc<Router> {
+    Router::new(config, store, arbiters, Box::new(user::spawn))
+}
+
 /// What every actor shares: configuration, storage and the router.
 #[derive(Clone)]
 pub struct Shared {

@@ -3,13 +3,19 @@
 //! Who talks to whom (see ARCHITECTURE.md for a stanza's whole path):
 //!
 //! ```text
-//! link task --FromClient/Handled/LinkClosed--> ResourceActor (session)
-//! ResourceActor --Bind/Unbind/OwnPresence/OutboundPresence/RosterIq/PrivacyIq/CheckOutbound--> UserActor
-//! Router --Deliver/DeliverBroadcast/DeliverSubscription/CloseAll--> UserActor
-//! admin --DeleteAccount--> UserActor
-//! UserActor --CloseStream/SetPrivacy--> ResourceActor
-//! UserActor --Replace/Remove--> PrivacyListActor
+//! link task     --FromClient, Handled, LinkClosed-------------------> ResourceActor (session)
+//! link task     --ToAccount::Bind------------------------------------> UserActor (account)
+//! ResourceActor --ToAccount::{Unbind, OwnPresence, OutboundPresence,
+//!                 RosterIq, PrivacyIq, CheckOutbound}---------------> UserActor
+//! Router        --ToAccount::{Deliver, Broadcast, Subscription,
+//!                 CloseAll}------------------------------------------> UserActor
+//! admin         --ToAccount::Delete----------------------------------> UserActor
+//! UserActor     --ToSession::{Close, Privacy}------------------------> ResourceActor
+//! UserActor     --Replace, Remove------------------------------------> PrivacyListActor
 //! ```
+//!
+//! An account's actor is reached as an [`Account`] and a session as a [`Session`] (actix
+//! recipients), so that the router and the sessions name no actor type above them.
 //!
 //! Handlers live with their actors; a stanza delivered to a session's client does not travel
 //! as a message but through the session's [`LinkHandle`] queue.
@@ -24,7 +30,6 @@ use minidom::Element;
 use crate::in_order::Ticket;
 use crate::link::{LinkHandle, StreamClose};
 use crate::privacy::CompiledList;
-use crate::resource::ResourceActor;
 use crate::xml::SetAttr;
 
 // ---- From a link task to its session (the ResourceActor) ----
@@ -54,26 +59,53 @@ pub struct LinkClosed;
 
 // ---- From the account to a session ----
 
-/// Close the stream with a stream error (conflict, account deleted, shutdown).
+/// What an account's actor tells one of its sessions.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct CloseStream(pub StreamClose);
+pub enum ToSession {
+    /// Close the stream with a stream error (conflict, account deleted, shutdown).
+    Close(StreamClose),
+    /// The privacy list that now applies to the session (published whenever it changes).
+    Privacy(Option<Arc<CompiledList>>),
+}
 
-/// The privacy list that now applies to the session (published by the UserActor whenever it
-/// changes).
+/// How an account's actor reaches a session.
+pub type Session = Recipient<ToSession>;
+
+// ---- To an account (the UserActor): from the router, its sessions and the admin API ----
+
+/// Everything an account's actor is asked. Only [`ToAccount::Bind`] can fail: with
+/// [`Retired`] when the actor is retiring, so that the caller asks the router again.
 #[derive(Message)]
-#[rtype(result = "()")]
-pub struct SetPrivacy(pub Option<Arc<CompiledList>>);
+#[rtype(result = "Result<(), Retired>")]
+pub enum ToAccount {
+    // From the router: stanzas for the account and presence broadcasts to it.
+    Deliver(Deliver),
+    Broadcast(DeliverBroadcast),
+    Subscription(DeliverSubscription),
+    CloseAll(CloseAll),
+    // From a session of the account (the link task sends Bind).
+    Bind(Bind),
+    Unbind(Unbind),
+    OwnPresence(OwnPresence),
+    OutboundPresence(OutboundPresence),
+    RosterIq(RosterIq),
+    PrivacyIq(PrivacyIq),
+    CheckOutbound(CheckOutbound),
+    // From the admin API.
+    Delete(DeleteAccount),
+}
 
-// ---- From a session to its account (the UserActor) ----
+/// How the router and the sessions reach an account's actor.
+pub type Account = Recipient<ToAccount>;
+
+// ---- From a session to its account (in [`ToAccount`]) ----
 
 /// A link has bound `full` (RFC 6120 §7). Replies `Err(Retired)` when this actor is retiring,
 /// so that the caller asks the router again.
-#[derive(Message)]
-#[rtype(result = "Result<(), Retired>")]
 pub struct Bind {
     pub full: FullJid,
-    pub addr: Addr<ResourceActor>,
+    pub session: Session,
     pub link: LinkHandle,
 }
 
@@ -81,16 +113,12 @@ pub struct Bind {
 pub struct Retired;
 
 /// A resource's link went away (logout or abrupt disconnect).
-#[derive(Message)]
-#[rtype(result = "()")]
 pub struct Unbind {
     pub full: FullJid,
-    pub addr: Addr<ResourceActor>,
+    pub session: Session,
 }
 
 /// Presence without `to` from one of the account's resources.
-#[derive(Message)]
-#[rtype(result = "()")]
 pub struct OwnPresence {
     pub full: FullJid,
     pub presence: Element,
@@ -99,8 +127,6 @@ pub struct OwnPresence {
 
 /// Presence with a `to` from one of the account's resources (directed presence and
 /// subscription stanzas), already stamped with the resource's full JID.
-#[derive(Message)]
-#[rtype(result = "()")]
 pub struct OutboundPresence {
     pub full: FullJid,
     pub presence: Element,
@@ -108,8 +134,6 @@ pub struct OutboundPresence {
 }
 
 /// A roster iq from one of the account's own resources (no `to`, or the account's bare JID).
-#[derive(Message)]
-#[rtype(result = "()")]
 pub struct RosterIq {
     pub full: FullJid,
     pub iq: Element,
@@ -118,8 +142,6 @@ pub struct RosterIq {
 
 /// A privacy list (XEP-0016) or blocking command (XEP-0191) iq from one of the account's own
 /// resources.
-#[derive(Message)]
-#[rtype(result = "()")]
 pub struct PrivacyIq {
     pub full: FullJid,
     pub iq: Element,
@@ -128,16 +150,12 @@ pub struct PrivacyIq {
 
 /// A message or iq from one of the account's resources whose privacy list needs the roster to
 /// decide whether the user may send it (XEP-0016 §2.13).
-#[derive(Message)]
-#[rtype(result = "()")]
 pub struct CheckOutbound(pub Element, pub Ticket);
 
-// ---- From the router to an account: stanzas for it, and its presence broadcasts ----
+// ---- From the router to an account (in [`ToAccount`]) ----
 
 /// A stanza addressed to this account (its bare JID or one of its full JIDs), already stamped
 /// with the sender's `from`.
-#[derive(Message)]
-#[rtype(result = "()")]
 pub struct Deliver {
     pub stanza: Element,
     /// When the router took it, for the routing-latency metric.
@@ -186,14 +204,10 @@ impl SharedPresence {
 }
 
 /// A [`SharedPresence`] for this account's available resources.
-#[derive(Message)]
-#[rtype(result = "()")]
 pub struct DeliverBroadcast(pub Arc<SharedPresence>);
 
 /// A subscription stanza from a local account, carried by its outbox entry `key` (see
 /// [`cordial_storage::OutboxKey`]).
-#[derive(Message)]
-#[rtype(result = "()")]
 pub struct DeliverSubscription {
     pub stanza: Element,
     pub key: OutboxKey,
@@ -202,19 +216,17 @@ pub struct DeliverSubscription {
 }
 
 /// Closes every session of the account (account deleted, server shutting down).
-#[derive(Message)]
-#[rtype(result = "()")]
 pub struct CloseAll(pub StreamClose);
 
-// ---- From the admin API to an account ----
+// ---- From the admin API to an account (in [`ToAccount`]) ----
 
 /// Deletes the account and everything stored for it, then closes its sessions with
 /// `<not-authorized/>`. Done by the UserActor so that no roster write of the account can
 /// interleave with the deletion, and so that what it holds in memory goes with it.
 /// `Ok(false)` if there was no such account.
-#[derive(Message)]
-#[rtype(result = "cordial_storage::Result<bool>")]
-pub struct DeleteAccount;
+pub struct DeleteAccount {
+    pub reply: tokio::sync::oneshot::Sender<cordial_storage::Result<bool>>,
+}
 
 // ---- From an account to one of its privacy lists (XEP-0016) ----
 

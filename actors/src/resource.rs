@@ -15,23 +15,22 @@ use minidom::Element;
 
 use crate::xml::SetAttr;
 
+use crate::blocking::NS_BLOCKING;
 use crate::in_order::Outstanding;
 use crate::link::{LinkHandle, StreamClose, StreamCondition};
 use crate::privacy::{self, CompiledList, Direction, NoRoster, NS_PRIVACY};
 use crate::protocol::{
-    CheckOutbound, CloseStream, FromClient, Handled, LinkClosed, OutboundPresence, OwnPresence,
-    PrivacyIq, RosterIq, SetPrivacy, Unbind,
+    Account, CheckOutbound, FromClient, Handled, LinkClosed, OutboundPresence, OwnPresence,
+    PrivacyIq, RosterIq, ToAccount, ToSession, Unbind,
 };
 use crate::roster::NS_ROSTER;
 use crate::router::Router;
 use crate::server_iq;
 use crate::stanza::{self, DefinedCondition, ErrorType, Kind, Target};
-use crate::user::UserActor;
-use crate::user::NS_BLOCKING;
 
 pub struct ResourceActor {
     full: FullJid,
-    user: Addr<UserActor>,
+    account: Account,
     router: Arc<Router>,
     link: LinkHandle,
     /// The privacy list that applies to this session, as the UserActor last published it.
@@ -42,15 +41,10 @@ pub struct ResourceActor {
 }
 
 impl ResourceActor {
-    pub fn new(
-        full: FullJid,
-        user: Addr<UserActor>,
-        router: Arc<Router>,
-        link: LinkHandle,
-    ) -> Self {
+    pub fn new(full: FullJid, account: Account, router: Arc<Router>, link: LinkHandle) -> Self {
         ResourceActor {
             full,
-            user,
+            account,
             router,
             link,
             privacy: None,
@@ -147,30 +141,32 @@ impl ResourceActor {
         if kind == Kind::Iq && (target == Target::None || own_bare) {
             match stanza::iq_payload(&stanza) {
                 Some(p) if p.is("query", NS_ROSTER) => {
-                    return self.user.do_send(RosterIq {
+                    return self.account.do_send(ToAccount::RosterIq(RosterIq {
                         full: self.full.clone(),
                         iq: stanza,
                         ticket: self.outstanding.ticket(),
-                    })
+                    }))
                 }
                 // XEP-0016: privacy lists are the account's, kept by the UserActor.
                 Some(p) if p.is("query", NS_PRIVACY) || p.ns() == NS_BLOCKING => {
-                    return self.user.do_send(PrivacyIq {
+                    return self.account.do_send(ToAccount::PrivacyIq(PrivacyIq {
                         full: self.full.clone(),
                         iq: stanza,
                         ticket: self.outstanding.ticket(),
-                    })
+                    }))
                 }
                 _ => {}
             }
         }
         match (kind, &target) {
             // RFC 6121 §4.2, §4.4: presence without `to` is the user's own broadcast.
-            (Kind::Presence, Target::None) => self.user.do_send(OwnPresence {
-                full: self.full.clone(),
-                presence: stanza,
-                ticket: self.outstanding.ticket(),
-            }),
+            (Kind::Presence, Target::None) => {
+                self.account.do_send(ToAccount::OwnPresence(OwnPresence {
+                    full: self.full.clone(),
+                    presence: stanza,
+                    ticket: self.outstanding.ticket(),
+                }))
+            }
             // RFC 6120 §10.3.3: an iq without `to` is handled by the server for the account.
             (Kind::Iq, Target::None) | (Kind::Iq, Target::Host(_)) => {
                 if !matches!(stanza.attr("type"), Some("get") | Some("set")) {
@@ -208,11 +204,14 @@ impl ResourceActor {
             (Kind::Presence, Target::Host(_)) => {}
             // Directed presence and subscription stanzas: the UserActor tracks the first and
             // runs the state machine for the second (RFC 6121 §3, §4.6).
-            (Kind::Presence, _) => self.user.do_send(OutboundPresence {
-                full: self.full.clone(),
-                presence: stanza,
-                ticket: self.outstanding.ticket(),
-            }),
+            (Kind::Presence, _) => {
+                self.account
+                    .do_send(ToAccount::OutboundPresence(OutboundPresence {
+                        full: self.full.clone(),
+                        presence: stanza,
+                        ticket: self.outstanding.ticket(),
+                    }))
+            }
             (_, Target::Bare(_)) | (_, Target::Full(_)) | (_, Target::Remote(_)) => {
                 self.route_outbound(stanza, kind, target)
             }
@@ -246,9 +245,10 @@ impl ResourceActor {
             return;
         }
         if list.needs_roster() {
-            return self
-                .user
-                .do_send(CheckOutbound(stanza, self.outstanding.ticket()));
+            return self.account.do_send(ToAccount::CheckOutbound(CheckOutbound(
+                stanza,
+                self.outstanding.ticket(),
+            )));
         }
         let to = match &target {
             Target::Bare(b) => jid::Jid::from(b.clone()),
@@ -264,11 +264,16 @@ impl ResourceActor {
     }
 }
 
-impl Handler<SetPrivacy> for ResourceActor {
+impl Handler<ToSession> for ResourceActor {
     type Result = ();
 
-    fn handle(&mut self, msg: SetPrivacy, _: &mut Context<Self>) {
-        self.privacy = msg.0;
+    fn handle(&mut self, msg: ToSession, _: &mut Context<Self>) {
+        match msg {
+            ToSession::Close(why) => {
+                self.link.close(why);
+            }
+            ToSession::Privacy(list) => self.privacy = list,
+        }
     }
 }
 
@@ -304,22 +309,14 @@ impl Handler<Handled> for ResourceActor {
     }
 }
 
-impl Handler<CloseStream> for ResourceActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: CloseStream, _: &mut Context<Self>) {
-        self.link.close(msg.0);
-    }
-}
-
 impl Handler<LinkClosed> for ResourceActor {
     type Result = ();
 
     fn handle(&mut self, _: LinkClosed, ctx: &mut Context<Self>) {
-        self.user.do_send(Unbind {
+        self.account.do_send(ToAccount::Unbind(Unbind {
             full: self.full.clone(),
-            addr: ctx.address(),
-        });
+            session: ctx.address().recipient(),
+        }));
         ctx.stop();
     }
 }
@@ -346,19 +343,33 @@ mod tests {
     async fn a_session_never_floods_its_account_actor() {
         let dir = tempfile::tempdir().unwrap();
         let store = cordial_storage::Store::open(dir.path()).unwrap();
-        let router = Router::new(crate::ActorsConfig::default(), store, Vec::new());
+        // The router's account actors, spawned so that the test holds the actor's address
+        // (for its test hooks).
+        let spawned = Arc::new(std::sync::Mutex::new(None));
+        let keep = spawned.clone();
+        let spawn: crate::router::SpawnAccount =
+            Box::new(move |router, bare, delivery, arbiter| {
+                let (r, b) = (router.clone(), bare.clone());
+                let addr = crate::user::UserActor::start_in_arbiter(arbiter, move |_| {
+                    crate::user::UserActor::new(b, r, delivery)
+                });
+                *keep.lock().unwrap() = Some(addr.clone());
+                addr.recipient()
+            });
+        let router = Router::new(crate::ActorsConfig::default(), store, Vec::new(), spawn);
         let full: FullJid = "alice@localhost/r".parse().unwrap();
-        let user = router.user(&full.to_bare());
+        let account = router.account(&full.to_bare());
+        let user = spawned.lock().unwrap().clone().expect("spawned");
         let (link, mut out) = link_pair(1000);
         let link_probe = link.clone();
         let session =
-            ResourceActor::new(full.clone(), user.clone(), router.clone(), link.clone()).start();
-        let bind = crate::user::Bind {
+            ResourceActor::new(full.clone(), account.clone(), router.clone(), link.clone()).start();
+        let bind = crate::protocol::Bind {
             full,
-            addr: session.clone(),
+            session: session.clone().recipient(),
             link,
         };
-        user.send(bind).await.unwrap().unwrap();
+        account.send(ToAccount::Bind(bind)).await.unwrap().unwrap();
         let (release, held) = tokio::sync::oneshot::channel();
         user.do_send(Hold(held));
         for i in 0..100 {

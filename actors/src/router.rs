@@ -14,10 +14,13 @@ use jid::{BareJid, Jid};
 use minidom::Element;
 
 use crate::config::ActorsConfig;
+use crate::delivery::Delivery;
 use crate::in_order::Ticket;
-use crate::protocol::{Deliver, DeliverBroadcast, DeliverSubscription, SharedPresence};
+use crate::protocol::{
+    Account as AccountInbox, CloseAll, Deliver, DeliverBroadcast, DeliverSubscription,
+    SharedPresence, ToAccount,
+};
 use crate::stanza::{self, DefinedCondition, ErrorType, Kind, Target};
-use crate::user::{Delivery, UserActor};
 
 pub struct Router {
     pub config: Arc<ActorsConfig>,
@@ -27,42 +30,43 @@ pub struct Router {
     /// normalised) find their account without being parsed again on every broadcast.
     users: DashMap<Box<str>, Account, foldhash::fast::RandomState>,
     arbiters: Vec<ArbiterHandle>,
+    spawn: SpawnAccount,
 }
 
 /// A running account: its actor, and what may be delivered to its sessions without the
 /// actor's mailbox (see [`Delivery`]).
 #[derive(Clone)]
 struct Account {
-    addr: Addr<UserActor>,
+    inbox: AccountInbox,
     delivery: Arc<Delivery>,
 }
+
+/// Starts an account's actor for the bare JID on the arbiter given, with the [`Delivery`] it
+/// publishes its view in; returns how to reach it. The account layer provides it (see
+/// [`crate::new_router`]): the router names no actor type above it.
+pub type SpawnAccount = Box<
+    dyn Fn(&Arc<Router>, &BareJid, Arc<Delivery>, &ArbiterHandle) -> AccountInbox + Send + Sync,
+>;
 
 impl Account {
     fn start(router: &Arc<Router>, bare: &BareJid) -> Self {
         let delivery = Arc::new(Delivery::default());
-        let (r, b, d) = (router.clone(), bare.clone(), delivery.clone());
-        let addr = UserActor::start_in_arbiter(&router.arbiter_for(bare), move |_| {
-            UserActor::new(b, r, d)
-        });
-        Account { addr, delivery }
+        let inbox = (router.spawn)(router, bare, delivery.clone(), &router.arbiter_for(bare));
+        Account { inbox, delivery }
     }
 
     /// A presence broadcast addressed to `to`, the account's bare JID.
     fn broadcast(&self, to: &str, presence: &Arc<SharedPresence>) {
         if !self.delivery.try_broadcast(presence, to) {
-            self.queue(DeliverBroadcast(presence.clone()));
+            self.queue(ToAccount::Broadcast(DeliverBroadcast(presence.clone())));
         }
     }
 
     /// Sends a stanza through the actor's mailbox, counted so that no later stanza takes the
     /// shortcut past it.
-    fn queue<M>(&self, msg: M)
-    where
-        M: Message<Result = ()> + Send + 'static,
-        UserActor: Handler<M>,
-    {
+    fn queue(&self, msg: ToAccount) {
         self.delivery.queued();
-        self.addr.do_send(msg);
+        self.inbox.do_send(msg);
     }
 }
 
@@ -71,7 +75,12 @@ impl Router {
     ///
     /// Each time the store recovers from an outage, the outbox is routed again on the first
     /// arbiter: subscription stanzas refused meanwhile reach their receiver without a restart.
-    pub fn new(config: ActorsConfig, store: Store, arbiters: Vec<ArbiterHandle>) -> Arc<Self> {
+    pub fn new(
+        config: ActorsConfig,
+        store: Store,
+        arbiters: Vec<ArbiterHandle>,
+        spawn: SpawnAccount,
+    ) -> Arc<Self> {
         let home = arbiters.first().cloned().or_else(Arbiter::try_current);
         let router = Arc::new(Router {
             config: Arc::new(config),
@@ -79,6 +88,7 @@ impl Router {
             metrics: Default::default(),
             users: DashMap::with_hasher(Default::default()),
             arbiters,
+            spawn,
         });
         let weak = Arc::downgrade(&router);
         router.store.on_recovered(move || {
@@ -103,15 +113,15 @@ impl Router {
         self.arbiters[(h.finish() as usize) % self.arbiters.len()].clone()
     }
 
-    /// The UserActor of a local account, spawned if it is not running. The caller has checked
+    /// The actor of a local account, spawned if it is not running. The caller has checked
     /// that the account exists.
-    pub fn user(self: &Arc<Self>, bare: &BareJid) -> Addr<UserActor> {
-        self.account(bare).addr
+    pub fn account(self: &Arc<Self>, bare: &BareJid) -> AccountInbox {
+        self.running(bare).inbox
     }
 
-    fn account(self: &Arc<Self>, bare: &BareJid) -> Account {
+    fn running(self: &Arc<Self>, bare: &BareJid) -> Account {
         if let Some(a) = self.users.get(bare.as_str()) {
-            if a.addr.connected() {
+            if a.inbox.connected() {
                 return a.clone();
             }
         }
@@ -119,22 +129,22 @@ impl Router {
             .users
             .entry(bare.as_str().into())
             .or_insert_with(|| Account::start(self, bare));
-        if !entry.addr.connected() {
+        if !entry.inbox.connected() {
             *entry = Account::start(self, bare);
         }
         entry.clone()
     }
 
-    /// The UserActor of an account, only if one is running.
-    pub fn running_user(&self, bare: &BareJid) -> Option<Addr<UserActor>> {
-        self.users.get(bare.as_str()).map(|a| a.addr.clone())
+    /// Whether the account has a running actor.
+    pub fn is_running(&self, bare: &BareJid) -> bool {
+        self.users.contains_key(bare.as_str())
     }
 
-    /// Removes a UserActor from the table if the table still points at it. Returns whether it
-    /// did; afterwards new stanzas for the account go to a fresh actor.
-    pub fn retire(&self, bare: &BareJid, addr: &Addr<UserActor>) -> bool {
+    /// Removes an account's actor from the table if the table still points at it. Returns
+    /// whether it did; afterwards new stanzas for the account go to a fresh actor.
+    pub fn retire(&self, bare: &BareJid, inbox: &AccountInbox) -> bool {
         self.users
-            .remove_if(bare.as_str(), |_, a| a.addr == *addr)
+            .remove_if(bare.as_str(), |_, a| a.inbox == *inbox)
             .is_some()
     }
 
@@ -193,7 +203,7 @@ impl Router {
                 return;
             }
         };
-        if self.running_user(&bare).is_none() {
+        if !self.is_running(&bare) {
             match self.store.account_exists(bare.as_str()) {
                 Ok(true) => {}
                 Ok(false) => return self.process_to_nonexistent_account(&stanza),
@@ -206,15 +216,15 @@ impl Router {
             }
         }
         let routed_at = std::time::Instant::now();
-        let account = self.account(&bare);
+        let account = self.running(&bare);
         let resource = full.as_ref().map(|f| f.resource().as_str());
         match account.delivery.try_deliver(stanza, kind, resource) {
             Ok(()) => self.metrics.routed(routed_at),
-            Err(stanza) => account.queue(Deliver {
+            Err(stanza) => account.queue(ToAccount::Deliver(Deliver {
                 stanza,
                 routed_at,
                 ticket,
-            }),
+            })),
         }
     }
 
@@ -256,17 +266,17 @@ impl Router {
             .map(|j| j.to_bare());
         let exists = bare
             .as_ref()
-            .map(|b| {
-                self.running_user(b).is_some()
-                    || self.store.account_exists(b.as_str()).unwrap_or(true)
-            })
+            .map(|b| self.is_running(b) || self.store.account_exists(b.as_str()).unwrap_or(true))
             .unwrap_or(false);
         match bare {
-            Some(b) if exists => self.account(&b).queue(DeliverSubscription {
-                stanza,
-                key,
-                ticket,
-            }),
+            Some(b) if exists => {
+                self.running(&b)
+                    .queue(ToAccount::Subscription(DeliverSubscription {
+                        stanza,
+                        key,
+                        ticket,
+                    }))
+            }
             _ => self.subscription_to_missing_account(&stanza, &key),
         }
     }
@@ -318,7 +328,7 @@ impl Router {
                     let from = Jid::new(from).map(|j| j.to_bare().to_string());
                     let to = Jid::new(to).map(|j| j.to_bare().to_string());
                     if let (Ok(from), Ok(to)) = (from, to) {
-                        self.route(crate::user::subscription_presence(
+                        self.route(crate::subscription::subscription_presence(
                             &to,
                             &from,
                             crate::subscription::SubType::Unsubscribed,
@@ -367,8 +377,8 @@ impl Router {
         for entry in self.users.iter() {
             entry
                 .value()
-                .addr
-                .do_send(crate::protocol::CloseAll(why.clone()));
+                .inbox
+                .do_send(ToAccount::CloseAll(CloseAll(why.clone())));
         }
     }
 }

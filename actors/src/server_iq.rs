@@ -34,7 +34,7 @@ pub const SESSION_FEATURES: &[(&str, Enabled)] = &[
 
 /// Features the account's UserActor answers for its sessions (RFC 3921 §10 privacy lists),
 /// advertised with the server's.
-pub const USER_FEATURES: &[&str] = &[crate::privacy::NS_PRIVACY, crate::user::NS_BLOCKING];
+pub const USER_FEATURES: &[&str] = &[crate::privacy::NS_PRIVACY, crate::blocking::NS_BLOCKING];
 
 /// Features the server answers on behalf of an account's bare JID.
 pub const ACCOUNT_FEATURES: &[&str] = &[ns::DISCO_INFO, ns::VCARD];

@@ -13,6 +13,10 @@
 use std::fmt;
 
 use cordial_storage::Subscription;
+use minidom::Element;
+
+use crate::ns;
+use crate::xml::BuildAttr;
 
 /// A subscription-related presence type (RFC 6121 §3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -142,6 +146,15 @@ pub struct Inbound {
 }
 
 /// RFC 6121 Appendix A.2: the user sends `t` to the contact.
+/// A subscription presence from `from` (a bare JID) to `to`.
+pub fn subscription_presence(from: &str, to: &str, t: SubType) -> Element {
+    Element::builder("presence", ns::JABBER_CLIENT)
+        .a("type", t.as_str())
+        .a("from", from)
+        .a("to", to)
+        .build()
+}
+
 pub fn outbound(s: State, t: SubType) -> Outbound {
     let routed = |state| Outbound { state, route: true };
     let kept = |state| Outbound {

@@ -14,7 +14,7 @@ use std::time::Duration;
 use actix::Actor;
 use cordial_actors::link::{link_pair, LinkReceiver, Outbound, StreamClose, StreamCondition};
 use cordial_actors::metrics::{Metrics, Transport as Via};
-use cordial_actors::protocol::{Bind, FromClient, Handled, LinkClosed};
+use cordial_actors::protocol::{Bind, FromClient, Handled, LinkClosed, ToAccount};
 use cordial_actors::resource::ResourceActor;
 use cordial_actors::stanza;
 use cordial_actors::xml::BuildAttr;
@@ -45,22 +45,20 @@ pub(super) async fn session(
     let raw = xs.get_stream().raw_out();
     let bare = full.to_bare();
     let resource = loop {
-        let user = ctx.router.user(&bare);
+        let account = ctx.router.account(&bare);
         let addr = ResourceActor::new(
             full.clone(),
-            user.clone(),
+            account.clone(),
             ctx.router.clone(),
             handle.clone(),
         )
         .start();
-        match user
-            .send(Bind {
-                full: full.clone(),
-                addr: addr.clone(),
-                link: handle.clone(),
-            })
-            .await
-        {
+        let bind = Bind {
+            full: full.clone(),
+            session: addr.clone().recipient(),
+            link: handle.clone(),
+        };
+        match account.send(ToAccount::Bind(bind)).await {
             Ok(Ok(())) => break addr,
             // The account's actor was retiring; the router hands out a fresh one.
             _ => continue,

@@ -18,16 +18,15 @@ use minidom::Element;
 
 use crate::xml::{BuildAttr, SetAttr};
 
-use crate::delivery::{self, Audience, Candidate, Decision, Incoming};
+use crate::delivery::{self, Audience, Candidate, Decision, Delivery, Incoming};
 use crate::in_order::Ticket;
 use crate::link::{LinkHandle, StreamClose, StreamCondition};
 use crate::privacy::Direction;
 use crate::protocol::{
-    Bind, CheckOutbound, CloseAll, CloseStream, DeleteAccount, Deliver, DeliverBroadcast,
-    DeliverSubscription, OutboundPresence, OwnPresence, PrivacyIq, Retired, RosterIq,
-    SharedPresence, Unbind,
+    Bind, CheckOutbound, CloseAll, DeleteAccount, Deliver, DeliverBroadcast, DeliverSubscription,
+    OutboundPresence, OwnPresence, PrivacyIq, Retired, RosterIq, SharedPresence, ToAccount,
+    ToSession, Unbind,
 };
-use crate::resource::ResourceActor;
 use crate::roster::RosterState;
 use crate::router::Router;
 use crate::server_iq;
@@ -39,11 +38,8 @@ mod presence;
 mod privacy_iq;
 mod roster_iq;
 mod subscriptions;
-mod view;
 
 pub use privacy_iq::NS_BLOCKING;
-pub use subscriptions::subscription_presence;
-pub use view::Delivery;
 
 /// How long a retired UserActor keeps forwarding stanzas that were already on their way to it
 /// (at most the idle time itself).
@@ -51,7 +47,7 @@ const RETIRE_GRACE: Duration = Duration::from_secs(10);
 
 /// One bound resource of the account.
 struct Session {
-    addr: Addr<ResourceActor>,
+    session: crate::protocol::Session,
     /// The connection's outbound queue: stanzas for the client go straight into it (in the
     /// order this actor sends them) rather than through the ResourceActor's mailbox.
     link: LinkHandle,
@@ -94,7 +90,7 @@ pub struct UserActor {
     exists: Option<bool>,
     /// Privacy lists: the default list's snapshot and the lists' writers.
     privacy: privacy_iq::PrivacyState,
-    /// What the router may deliver without this actor (see [`view`]).
+    /// What the router may deliver without this actor (see [`crate::delivery::view`]).
     delivery: Arc<Delivery>,
     /// The message being handled, while it or the work it started runs (see [`Turn`]).
     turn: Option<Rc<Turn>>,
@@ -104,7 +100,7 @@ pub struct UserActor {
 /// other waits it started (which run after its handler has returned): the sending client's
 /// [`Ticket`] (RFC 6120 §10.1, see [`crate::in_order`]), handed on to whatever it routes to
 /// other local accounts, and the router's count of stanzas queued in this mailbox (see
-/// [`view`]). Both are released when the last piece of the work drops its reference.
+/// [`crate::delivery::view`]). Both are released when the last piece of the work drops its reference.
 struct Turn {
     ticket: Option<Ticket>,
     counted: Option<Arc<Delivery>>,
@@ -116,6 +112,17 @@ impl Drop for Turn {
             d.done();
         }
     }
+}
+
+/// Starts the actor of account `bare` on `arbiter` (the router's [`crate::router::SpawnAccount`]).
+pub fn spawn(
+    router: &Arc<Router>,
+    bare: &BareJid,
+    delivery: Arc<Delivery>,
+    arbiter: &ArbiterHandle,
+) -> crate::protocol::Account {
+    let (r, b) = (router.clone(), bare.clone());
+    UserActor::start_in_arbiter(arbiter, move |_| UserActor::new(b, r, delivery)).recipient()
 }
 
 impl UserActor {
@@ -186,7 +193,7 @@ impl UserActor {
         }));
     }
 
-    /// Publishes the sessions as they are now for the router's shortcut (see [`view`]). Call
+    /// Publishes the sessions as they are now for the router's shortcut (see [`crate::delivery::view`]). Call
     /// after every change to the sessions, their availability or priority, or the privacy
     /// lists that apply to them, before acting on the change.
     fn publish_view(&self) {
@@ -194,7 +201,7 @@ impl UserActor {
         self.delivery.publish(view);
     }
 
-    fn view_now(&self) -> Option<view::View> {
+    fn view_now(&self) -> Option<crate::delivery::view::View> {
         if self.retired || !self.privacy.loaded {
             return None;
         }
@@ -204,7 +211,7 @@ impl UserActor {
             if list.as_ref().is_some_and(|l| l.needs_roster()) {
                 return None;
             }
-            sessions.push(view::ViewSession {
+            sessions.push(crate::delivery::view::ViewSession {
                 resource: r.as_str().into(),
                 link: s.link.clone(),
                 available: s.available,
@@ -216,7 +223,7 @@ impl UserActor {
         if default.as_ref().is_some_and(|l| l.needs_roster()) {
             return None;
         }
-        Some(view::View { sessions, default })
+        Some(crate::delivery::view::View { sessions, default })
     }
 
     /// The account's roster, read from the store the first time.
@@ -277,7 +284,7 @@ impl UserActor {
         }
         self.retired = true;
         self.publish_view();
-        self.router.retire(&self.bare, &ctx.address());
+        self.router.retire(&self.bare, &ctx.address().recipient());
         let grace = RETIRE_GRACE.min(self.router.config.user_idle);
         ctx.run_later(grace, |_, ctx| ctx.stop());
     }
@@ -412,7 +419,7 @@ impl UserActor {
         }
         self.privacy_ready();
         match delivery::decide(&*self, Incoming::of(&stanza, kind, resource.as_deref())) {
-            Decision::Sessions(links) => view::send_each(links, stanza),
+            Decision::Sessions(links) => crate::delivery::view::send_each(links, stanza),
             Decision::StoreOffline => self.store_offline(stanza, ctx),
             Decision::Refuse => self.router.bounce(
                 &stanza,
@@ -489,10 +496,8 @@ impl Actor for UserActor {
     }
 }
 
-impl Handler<Bind> for UserActor {
-    type Result = Result<(), Retired>;
-
-    fn handle(&mut self, msg: Bind, ctx: &mut Context<Self>) -> Self::Result {
+impl UserActor {
+    fn on_bind(&mut self, msg: Bind, ctx: &mut Context<Self>) -> Result<(), Retired> {
         if self.retired {
             return Err(Retired);
         }
@@ -501,7 +506,7 @@ impl Handler<Bind> for UserActor {
         // with <conflict/> and goes unavailable.
         self.went_away(&resource);
         let new = Session {
-            addr: msg.addr,
+            session: msg.session,
             link: msg.link,
             full: msg.full,
             available: false,
@@ -518,7 +523,7 @@ impl Handler<Bind> for UserActor {
                 "{} bound again; closing the older session with <conflict/>",
                 old.full
             );
-            old.addr.do_send(CloseStream(StreamClose::new(
+            old.session.do_send(ToSession::Close(StreamClose::new(
                 StreamCondition::Conflict,
                 "Replaced by a new session for the same resource".to_string(),
             )));
@@ -527,22 +532,20 @@ impl Handler<Bind> for UserActor {
         self.publish_view();
         if let Some(d) = &self.privacy.default {
             let s = &self.sessions[msg_resource.as_str()];
-            s.addr.do_send(crate::protocol::SetPrivacy(Some(d.clone())));
+            s.session.do_send(ToSession::Privacy(Some(d.clone())));
         }
         self.arm_idle_timer(ctx);
         Ok(())
     }
 }
 
-impl Handler<Unbind> for UserActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: Unbind, ctx: &mut Context<Self>) {
+impl UserActor {
+    fn on_unbind(&mut self, msg: Unbind, ctx: &mut Context<Self>) {
         let resource = msg.full.resource().as_str();
         let ours = self
             .sessions
             .get(resource)
-            .is_some_and(|s| s.addr == msg.addr);
+            .is_some_and(|s| s.session == msg.session);
         if !ours {
             return;
         }
@@ -554,20 +557,16 @@ impl Handler<Unbind> for UserActor {
     }
 }
 
-impl Handler<OwnPresence> for UserActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: OwnPresence, ctx: &mut Context<Self>) {
+impl UserActor {
+    fn on_own_presence(&mut self, msg: OwnPresence, ctx: &mut Context<Self>) {
         self.begin_turn(Some(msg.ticket), false);
         self.process_own_presence(msg.full.resource().as_str(), msg.presence, ctx);
         self.end_turn();
     }
 }
 
-impl Handler<DeliverBroadcast> for UserActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: DeliverBroadcast, _: &mut Context<Self>) {
+impl UserActor {
+    fn on_deliver_broadcast(&mut self, msg: DeliverBroadcast, _: &mut Context<Self>) {
         self.begin_turn(None, true);
         self.deliver_broadcast(&msg.0);
         self.end_turn();
@@ -585,7 +584,7 @@ impl UserActor {
         self.privacy_ready();
         // The sender as the stanza already carries it: nothing formatted per recipient.
         let from = presence.element.attr("from");
-        view::send_broadcast(
+        crate::delivery::view::send_broadcast(
             delivery::broadcast(self, from),
             presence,
             self.bare.as_str(),
@@ -593,10 +592,8 @@ impl UserActor {
     }
 }
 
-impl Handler<Deliver> for UserActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: Deliver, ctx: &mut Context<Self>) {
+impl UserActor {
+    fn on_deliver(&mut self, msg: Deliver, ctx: &mut Context<Self>) {
         self.begin_turn(msg.ticket, true);
         if self.retired {
             self.forward(msg.stanza);
@@ -611,20 +608,16 @@ impl Handler<Deliver> for UserActor {
     }
 }
 
-impl Handler<OutboundPresence> for UserActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: OutboundPresence, ctx: &mut Context<Self>) {
+impl UserActor {
+    fn on_outbound_presence(&mut self, msg: OutboundPresence, ctx: &mut Context<Self>) {
         self.begin_turn(Some(msg.ticket), false);
         self.process_outbound_presence(&msg.full, msg.presence, ctx);
         self.end_turn();
     }
 }
 
-impl Handler<DeliverSubscription> for UserActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: DeliverSubscription, ctx: &mut Context<Self>) {
+impl UserActor {
+    fn on_deliver_subscription(&mut self, msg: DeliverSubscription, ctx: &mut Context<Self>) {
         self.begin_turn(msg.ticket, true);
         if self.retired {
             self.router
@@ -642,20 +635,16 @@ impl Handler<DeliverSubscription> for UserActor {
     }
 }
 
-impl Handler<RosterIq> for UserActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: RosterIq, ctx: &mut Context<Self>) {
+impl UserActor {
+    fn on_roster_iq(&mut self, msg: RosterIq, ctx: &mut Context<Self>) {
         self.begin_turn(Some(msg.ticket), false);
         self.process_roster_iq(msg.full.resource().as_str(), msg.iq, ctx);
         self.end_turn();
     }
 }
 
-impl Handler<PrivacyIq> for UserActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: PrivacyIq, ctx: &mut Context<Self>) {
+impl UserActor {
+    fn on_privacy_iq(&mut self, msg: PrivacyIq, ctx: &mut Context<Self>) {
         self.begin_turn(Some(msg.ticket), false);
         let resource = msg.full.resource().as_str();
         let blocking =
@@ -669,10 +658,8 @@ impl Handler<PrivacyIq> for UserActor {
     }
 }
 
-impl Handler<CheckOutbound> for UserActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: CheckOutbound, _: &mut Context<Self>) {
+impl UserActor {
+    fn on_check_outbound(&mut self, msg: CheckOutbound, _: &mut Context<Self>) {
         let CheckOutbound(stanza, ticket) = msg;
         let from = stanza.attr("from").and_then(|f| FullJid::new(f).ok());
         // A client's `to` is normalised before it is compared.
@@ -691,31 +678,35 @@ impl Handler<CheckOutbound> for UserActor {
     }
 }
 
-impl Handler<CloseAll> for UserActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: CloseAll, _: &mut Context<Self>) {
+impl UserActor {
+    fn on_close_all(&mut self, msg: CloseAll, _: &mut Context<Self>) {
         for s in self.sessions.values() {
-            s.addr.do_send(CloseStream(msg.0.clone()));
+            s.session.do_send(ToSession::Close(msg.0.clone()));
         }
     }
 }
 
-impl Handler<DeleteAccount> for UserActor {
-    /// Atomic: nothing else this actor handles (a stanza to store, a roster write) can
-    /// interleave with the deletion.
-    type Result = AtomicResponse<Self, cordial_storage::Result<bool>>;
+impl UserActor {
+    /// Deletes the account (see [`DeleteAccount`]). Nothing else this actor handles (a stanza
+    /// to store, a roster write) can interleave with the deletion: the mailbox waits for it.
+    fn on_delete(&mut self, msg: DeleteAccount, ctx: &mut Context<Self>) {
+        let reply = msg.reply;
+        let deletion = self.deletion().map(move |result, _, _| {
+            let _ = reply.send(result);
+        });
+        ctx.wait(deletion);
+    }
 
-    fn handle(&mut self, _: DeleteAccount, _: &mut Context<Self>) -> Self::Result {
+    fn deletion(&mut self) -> actix::fut::LocalBoxActorFuture<Self, cordial_storage::Result<bool>> {
         // Unsubscribe every contact first (RFC 6121 §2.5.2 for each item), durably, so that
         // the cancellations reach them even if the server stops during the deletion.
         let removals = match self.write_all_removals() {
             Ok(r) => r,
-            Err(e) => return AtomicResponse::new(Box::pin(actix::fut::ready(Err(e)))),
+            Err(e) => return Box::pin(actix::fut::ready(Err(e))),
         };
         let store = self.router.store.clone();
         let bare = self.bare.clone();
-        AtomicResponse::new(Box::pin(
+        Box::pin(
             async move {
                 store.flush().await?;
                 Ok(())
@@ -748,14 +739,36 @@ impl Handler<DeleteAccount> for UserActor {
                     act.retire(ctx);
                 }
                 for s in act.sessions.values() {
-                    s.addr.do_send(CloseStream(StreamClose::new(
+                    s.session.do_send(ToSession::Close(StreamClose::new(
                         StreamCondition::NotAuthorized,
                         "The account has been deleted".to_string(),
                     )));
                 }
                 result
             }),
-        ))
+        )
+    }
+}
+
+impl Handler<ToAccount> for UserActor {
+    type Result = Result<(), Retired>;
+
+    fn handle(&mut self, msg: ToAccount, ctx: &mut Context<Self>) -> Self::Result {
+        match msg {
+            ToAccount::Deliver(m) => self.on_deliver(m, ctx),
+            ToAccount::Broadcast(m) => self.on_deliver_broadcast(m, ctx),
+            ToAccount::Subscription(m) => self.on_deliver_subscription(m, ctx),
+            ToAccount::CloseAll(m) => self.on_close_all(m, ctx),
+            ToAccount::Bind(m) => return self.on_bind(m, ctx),
+            ToAccount::Unbind(m) => self.on_unbind(m, ctx),
+            ToAccount::OwnPresence(m) => self.on_own_presence(m, ctx),
+            ToAccount::OutboundPresence(m) => self.on_outbound_presence(m, ctx),
+            ToAccount::RosterIq(m) => self.on_roster_iq(m, ctx),
+            ToAccount::PrivacyIq(m) => self.on_privacy_iq(m, ctx),
+            ToAccount::CheckOutbound(m) => self.on_check_outbound(m, ctx),
+            ToAccount::Delete(m) => self.on_delete(m, ctx),
+        }
+        Ok(())
     }
 }
 

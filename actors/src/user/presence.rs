@@ -15,7 +15,7 @@ use crate::storage_error;
 use crate::subscription::SubType;
 use crate::xml::{BuildAttr, SetAttr};
 
-use super::subscriptions::subscription_presence;
+use crate::subscription::subscription_presence;
 
 impl UserActor {
     /// Contacts that may see the user's presence ("From" or "Both"), minus those whose server

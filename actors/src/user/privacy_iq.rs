@@ -17,7 +17,7 @@ use crate::blocking;
 use crate::ns;
 use crate::privacy::{self, CompiledList, Direction, NoRoster, Refused, NS_PRIVACY};
 use crate::privacy_actor::PrivacyListActor;
-use crate::protocol::{Remove, Replace, SetPrivacy};
+use crate::protocol::{Remove, Replace, ToSession};
 use crate::stanza::{self, DefinedCondition, ErrorType};
 use crate::storage_error;
 use crate::xml::{BuildAttr, SetAttr};
@@ -181,7 +181,8 @@ impl UserActor {
     pub(super) fn publish_lists(&self) {
         self.publish_view();
         for (r, s) in &self.sessions {
-            s.addr.do_send(SetPrivacy(self.effective_list(r)));
+            s.session
+                .do_send(ToSession::Privacy(self.effective_list(r)));
         }
     }
 

@@ -18,23 +18,13 @@ use jid::{BareJid, FullJid, Jid};
 use minidom::Element;
 
 use super::UserActor;
-use crate::ns;
 use crate::privacy::Direction;
 use crate::roster;
 use crate::router::Router;
 use crate::stanza::{DefinedCondition, ErrorType};
 use crate::storage_error;
-use crate::subscription::{self, State, SubType};
-use crate::xml::{BuildAttr, SetAttr};
-
-/// A subscription presence from `from` (a bare JID) to `to`.
-pub fn subscription_presence(from: &str, to: &str, t: SubType) -> Element {
-    Element::builder("presence", ns::JABBER_CLIENT)
-        .a("type", t.as_str())
-        .a("from", from)
-        .a("to", to)
-        .build()
-}
+use crate::subscription::{self, subscription_presence, State, SubType};
+use crate::xml::SetAttr;
 
 /// Whether a JID names an account of a domain this server hosts.
 fn is_local_account(router: &Arc<Router>, contact: &str) -> Option<BareJid> {

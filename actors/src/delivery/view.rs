@@ -19,14 +19,14 @@
 //!   command, reflected an unavailable presence), no stanza decided under the old snapshot can
 //!   reach the session after that.
 //!
-//! [`UserActor`]: super::UserActor
+//! [`UserActor`]: crate::user::UserActor
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use minidom::Element;
 
-use crate::delivery::{self, Audience, Candidate, Decision, Incoming};
+use super::{broadcast, decide, Audience, Candidate, Decision, Incoming};
 use crate::link::LinkHandle;
 use crate::privacy::{CompiledList, Direction, NoRoster};
 use crate::protocol::SharedPresence;
@@ -43,20 +43,20 @@ pub struct Delivery {
 }
 
 /// The account's sessions and lists as the delivery rules see them.
-pub(super) struct View {
-    pub(super) sessions: Vec<ViewSession>,
+pub(crate) struct View {
+    pub(crate) sessions: Vec<ViewSession>,
     /// The default list (for a message that would be stored offline); never one that needs
     /// the roster.
-    pub(super) default: Option<Arc<CompiledList>>,
+    pub(crate) default: Option<Arc<CompiledList>>,
 }
 
-pub(super) struct ViewSession {
-    pub(super) resource: Box<str>,
-    pub(super) link: LinkHandle,
-    pub(super) available: bool,
-    pub(super) priority: i8,
+pub(crate) struct ViewSession {
+    pub(crate) resource: Box<str>,
+    pub(crate) link: LinkHandle,
+    pub(crate) available: bool,
+    pub(crate) priority: i8,
     /// The session's active list, else the default; never one that needs the roster.
-    pub(super) list: Option<Arc<CompiledList>>,
+    pub(crate) list: Option<Arc<CompiledList>>,
 }
 
 impl Audience for View {
@@ -109,11 +109,11 @@ impl Delivery {
 
     /// The actor is done with a stanza that came through [`Self::queued`]: it is in the
     /// sessions' queues, stored, or dropped.
-    pub(super) fn done(&self) {
+    pub(crate) fn done(&self) {
         self.pending.fetch_sub(1, Ordering::AcqRel);
     }
 
-    pub(super) fn publish(&self, view: Option<View>) {
+    pub(crate) fn publish(&self, view: Option<View>) {
         *self.view.write().unwrap_or_else(PoisonError::into_inner) = view;
     }
 
@@ -127,7 +127,7 @@ impl Delivery {
     }
 
     /// Delivers a message or iq (with `from` stamped, `to` normalised; `resource` is the one
-    /// `to` names) if [`delivery::decide`] sends it to sessions or drops it. Gives the stanza
+    /// `to` names) if [`decide`] sends it to sessions or drops it. Gives the stanza
     /// back when the actor must act (store it, answer it, answer for the account).
     pub(crate) fn try_deliver(
         &self,
@@ -140,7 +140,7 @@ impl Delivery {
         }
         self.with_view(|v| {
             let Some(v) = v else { return Err(stanza) };
-            match delivery::decide(v, Incoming::of(&stanza, kind, resource)) {
+            match decide(v, Incoming::of(&stanza, kind, resource)) {
                 Decision::Sessions(links) => {
                     send_each(links, stanza);
                     Ok(())
@@ -157,14 +157,14 @@ impl Delivery {
         self.with_view(|v| {
             let Some(v) = v else { return false };
             let from = presence.element.attr("from");
-            send_broadcast(delivery::broadcast(v, from), presence, to);
+            send_broadcast(broadcast(v, from), presence, to);
             true
         })
     }
 }
 
 /// Queues `stanza` on each link; the last one takes it without a copy.
-pub(super) fn send_each(links: Vec<&LinkHandle>, stanza: Element) {
+pub(crate) fn send_each(links: Vec<&LinkHandle>, stanza: Element) {
     if let Some((last, rest)) = links.split_last() {
         for l in rest {
             l.send(stanza.clone());
@@ -175,7 +175,7 @@ pub(super) fn send_each(links: Vec<&LinkHandle>, stanza: Element) {
 
 /// Queues a broadcast addressed to `to` on each link, serialised once; the last link takes
 /// the string without a copy.
-pub(super) fn send_broadcast<'a>(
+pub(crate) fn send_broadcast<'a>(
     links: impl Iterator<Item = &'a LinkHandle>,
     presence: &SharedPresence,
     to: &str,

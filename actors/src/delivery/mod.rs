@@ -1,13 +1,17 @@
 //! Where a message or iq for a local account goes: RFC 6121 §8.5 (local user), with the
 //! account's privacy lists and blocklist applied first (RFC 3921 §10.2 rule 4, §10.14;
 //! XEP-0191 §3.6). One pure decision, [`decide`], made the same way by the router's fast path
-//! (on the account's published [`crate::user::view`]) and by the account's actor.
+//! (on the account's published [`view`]) and by the account's actor.
 //!
 //! Presence is not decided here except for the broadcast of a contact's presence to the
 //! account's available sessions ([`broadcast`], RFC 6121 §4.2.2, §4.4.2): subscription
 //! stanzas and probes concern the account as a whole (§3, §4.3) and are the actor's.
 
 use minidom::Element;
+
+pub mod view;
+
+pub use view::Delivery;
 
 use crate::link::LinkHandle;
 use crate::privacy::Direction;
