@@ -20,6 +20,44 @@ use xso::exports::rxml;
 
 pub const DOMAIN: &str = "localhost";
 pub const WAIT: Duration = Duration::from_secs(10);
+/// The upper bound for a condition polled with [`eventually`] (a count going down, a file
+/// appearing): only a bound, a condition met sooner ends the wait at once.
+pub const SETTLE: Duration = Duration::from_secs(20);
+
+/// Polls `check` (every 20 ms) until it gives `Ok`, for at most [`SETTLE`]; panics with the
+/// last error after that. For conditions no stanza announces (an actor retiring, a store
+/// reopening).
+pub async fn eventually<T, E: std::fmt::Display, F: std::future::Future<Output = Result<T, E>>>(
+    what: &str,
+    mut check: impl FnMut() -> F,
+) -> T {
+    let deadline = tokio::time::Instant::now() + SETTLE;
+    loop {
+        match check().await {
+            Ok(v) => return v,
+            Err(e) if tokio::time::Instant::now() >= deadline => {
+                panic!("{what}: not within {SETTLE:?}: {e}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
+/// Polls `check` (every 20 ms) until it gives `Some`, for at most [`SETTLE`].
+pub async fn poll_until<T, F: std::future::Future<Output = Option<T>>>(
+    mut check: impl FnMut() -> F,
+) -> Option<T> {
+    let deadline = tokio::time::Instant::now() + SETTLE;
+    loop {
+        if let Some(v) = check().await {
+            return Some(v);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
 
 pub struct TestServer {
     pub handle: Option<ServerHandle>,
@@ -54,32 +92,29 @@ impl TestServer {
         }
     }
 
-    /// Stops the server and starts a new one on the same data dir (new ports).
+    /// Stops the server and starts a new one on the same data dir (new ports). The new one
+    /// is started as soon as it can open the data dir (the old one's store may still be
+    /// closing on another thread), within [`SETTLE`].
     pub async fn restart(&mut self) {
         self.handle.take().unwrap().stop().await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        self.handle = Some(
-            Server::new(self.config.clone())
-                .start()
-                .await
-                .expect("server restarts"),
-        );
+        let config = self.config.clone();
+        let handle = eventually("the server restarts", || {
+            let config = config.clone();
+            async move { Server::new(config).start().await.map_err(|e| e.to_string()) }
+        })
+        .await;
+        self.handle = Some(handle);
     }
 
     pub fn handle(&self) -> &ServerHandle {
         self.handle.as_ref().unwrap()
     }
 
-    /// Waits (at most 5 s) until no more than `n` UserActors are running, and returns how many
-    /// are: an account's actor retires `user_idle_secs` after its last session.
+    /// Waits (at most [`SETTLE`]) until no more than `n` UserActors are running, and returns
+    /// how many are: an account's actor retires `user_idle_secs` after its last session.
     pub async fn running_users_down_to(&self, n: usize) -> usize {
         let router = self.handle().router();
-        for _ in 0..50 {
-            if router.running_users() <= n {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let _ = poll_until(|| async { (router.running_users() <= n).then_some(()) }).await;
         router.running_users()
     }
 
@@ -596,9 +631,16 @@ impl Client {
         }
     }
 
+    /// Closes the stream and waits (at most [`WAIT`]) for the server's closing tag, which it
+    /// sends once it has handled everything before ours (RFC 6120 §4.4), logout included.
+    /// Stanzas still arriving for the client meanwhile are not looked at.
     pub async fn close(mut self) {
         self.send("</stream:stream>").await;
-        let _ = self.next_within(Duration::from_secs(2)).await;
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while let Some(Got::Element(_)) = self
+            .next_within(deadline.saturating_duration_since(tokio::time::Instant::now()))
+            .await
+        {}
     }
 }
 
