@@ -559,6 +559,41 @@ impl Client {
         }
     }
 
+    /// [`Self::expect_where`], skipping first what `tolerated` matches: traffic that is not the
+    /// subject of the test, named at the call site. Anything else still fails the test.
+    pub async fn expect_where_tolerating(
+        &mut self,
+        pred: impl Fn(&Element) -> bool,
+        tolerated: impl Fn(&Element) -> bool,
+    ) -> Element {
+        loop {
+            let e = self.expect_element().await;
+            if pred(&e) {
+                return e;
+            }
+            assert!(tolerated(&e), "unexpected stanza: {}", String::from(&e));
+        }
+    }
+
+    /// Waits for the client's own presence reflected back (RFC 6121 §4.2.2) after it sent
+    /// presence. What arrives before it (another resource's presence, say) stays queued for the
+    /// test, which has to account for it.
+    pub async fn own_presence(&mut self) -> Element {
+        let me = self.jid.clone().unwrap();
+        let mut before = Vec::new();
+        let own = loop {
+            let e = self.expect_element().await;
+            if e.name() == "presence" && e.attr("from") == Some(me.as_str()) {
+                break e;
+            }
+            before.push(e);
+        };
+        for e in before.into_iter().rev() {
+            self.pending.push_front(e);
+        }
+        own
+    }
+
     /// The next stanza must be a stream error; returns its condition, and checks that the
     /// server then closes the stream.
     pub async fn expect_stream_error(&mut self) -> String {
@@ -587,6 +622,17 @@ impl Client {
         if let Some(got) = self.next_within(Duration::from_millis(ms)).await {
             panic!("expected silence, got {got:?}");
         }
+    }
+
+    /// Nothing more arrives: a ping sent now is answered before anything else. The server
+    /// answers it only once everything this client sent before is done (RFC 6120 §10.1), and
+    /// what that queued for the client is written before the answer, so this needs no fixed
+    /// wait. For what another client's stanzas cause here, let that client's own ping come back
+    /// first (`other.until_ping()` or `other.expect_quiet()`).
+    pub async fn expect_quiet(&mut self) {
+        let got = self.until_ping().await;
+        let shown: Vec<String> = got.iter().map(String::from).collect();
+        assert!(shown.is_empty(), "expected nothing more, got {shown:#?}");
     }
 
     /// Sends an iq and waits for the reply with the same id.
@@ -679,6 +725,38 @@ pub async fn gather(c: &mut Client, preds: &[Pred<'_>]) -> Vec<Element> {
         }
     }
     got.into_iter().map(Option::unwrap).collect()
+}
+
+/// [`gather`], skipping what `tolerated` matches (and no outstanding predicate wants): traffic
+/// that is not the subject of the test, named at the call site.
+pub async fn gather_tolerating(
+    c: &mut Client,
+    preds: &[Pred<'_>],
+    tolerated: Pred<'_>,
+) -> Vec<Element> {
+    let mut got: Vec<Option<Element>> = vec![None; preds.len()];
+    while got.iter().any(Option::is_none) {
+        let e = c.expect_element().await;
+        if let Some(i) = (0..preds.len()).find(|&i| got[i].is_none() && preds[i](&e)) {
+            got[i] = Some(e);
+        } else if !tolerated(&e) {
+            let so_far: Vec<String> = got.iter().flatten().map(String::from).collect();
+            panic!(
+                "unexpected stanza while gathering {} ({} matched so far: {so_far:#?}): {}",
+                preds.len(),
+                so_far.len(),
+                String::from(&e)
+            );
+        }
+    }
+    got.into_iter().map(Option::unwrap).collect()
+}
+
+/// [`gather`], then nothing more arrives ([`Client::expect_quiet`]): exactly this set.
+pub async fn gather_exactly(c: &mut Client, preds: &[Pred<'_>]) -> Vec<Element> {
+    let got = gather(c, preds).await;
+    c.expect_quiet().await;
+    got
 }
 
 pub fn push_of(jid: &'static str) -> impl Fn(&Element) -> bool {
