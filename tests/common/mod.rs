@@ -156,9 +156,7 @@ impl TestServer {
             "<presence><priority>{priority}</priority></presence>"
         ))
         .await;
-        let me = c.jid.clone().unwrap();
-        c.expect_where(|e| e.name() == "presence" && e.attr("from") == Some(me.as_str()))
-            .await;
+        c.own_presence().await;
         c
     }
 }
