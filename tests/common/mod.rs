@@ -547,14 +547,12 @@ impl Client {
         }
     }
 
-    /// Skips elements until one matches.
+    /// The next element, which must match `pred`: anything else arriving first (an extra push,
+    /// an unexpected error) fails the test.
     pub async fn expect_where(&mut self, pred: impl Fn(&Element) -> bool) -> Element {
-        loop {
-            let e = self.expect_element().await;
-            if pred(&e) {
-                return e;
-            }
-        }
+        let e = self.expect_element().await;
+        assert!(pred(&e), "unexpected stanza: {}", String::from(&e));
+        e
     }
 
     /// [`Self::expect_where`], skipping first what `tolerated` matches: traffic that is not the
@@ -613,13 +611,6 @@ impl Client {
             "stream closed after the error"
         );
         cond
-    }
-
-    /// Nothing arrives for `ms` milliseconds.
-    pub async fn expect_silence(&mut self, ms: u64) {
-        if let Some(got) = self.next_within(Duration::from_millis(ms)).await {
-            panic!("expected silence, got {got:?}");
-        }
     }
 
     /// Nothing more arrives: a ping sent now is answered before anything else. The server
@@ -712,17 +703,13 @@ pub const NS_ROSTER: &str = "jabber:iq:roster";
 
 pub type Pred<'a> = &'a dyn Fn(&Element) -> bool;
 
-/// Reads until every predicate has matched one element (in any order), ignoring the rest;
-/// returns the matches in the order of the predicates.
+/// Reads until every predicate has matched one element (in any order); returns the matches in
+/// the order of the predicates. Any other element arriving meanwhile fails the test: one that
+/// no predicate wants, or a second match for a predicate already met (a duplicated push).
+/// Stanzas after the last match are left for the test; [`gather_exactly`] also checks there
+/// are none.
 pub async fn gather(c: &mut Client, preds: &[Pred<'_>]) -> Vec<Element> {
-    let mut got: Vec<Option<Element>> = vec![None; preds.len()];
-    while got.iter().any(Option::is_none) {
-        let e = c.expect_element().await;
-        if let Some(i) = (0..preds.len()).find(|&i| got[i].is_none() && preds[i](&e)) {
-            got[i] = Some(e);
-        }
-    }
-    got.into_iter().map(Option::unwrap).collect()
+    gather_tolerating(c, preds, &|_| false).await
 }
 
 /// [`gather`], skipping what `tolerated` matches (and no outstanding predicate wants): traffic
@@ -788,16 +775,23 @@ pub fn sub(push: &Element) -> (&str, Option<&str>) {
     (i.attr("subscription").unwrap(), i.attr("ask"))
 }
 
-/// `a` subscribes to `b` and `b` approves; both online and ready. Returns when `a` has the
-/// approval, its push, and `b`'s current presence.
+/// `a` subscribes to `b` and `b` approves; both online and ready (roster requested, each
+/// with one available resource), with nothing left unread. Every step is exact: `a` gets the
+/// pending push, `b` the request, then `b` its push and `a` the approval, its push and `b`'s
+/// current presence, and nothing else arrives on either side.
 pub async fn subscribe(a: &mut Client, a_bare: &'static str, b: &mut Client, b_bare: &'static str) {
     a.send(&format!("<presence to='{b_bare}' type='subscribe'/>"))
         .await;
-    gather(b, &[&presence("subscribe", a_bare)]).await;
+    gather_exactly(
+        a,
+        &[&|e: &Element| push_of(b_bare)(e) && sub(e).1 == Some("subscribe")],
+    )
+    .await;
+    gather_exactly(b, &[&presence("subscribe", a_bare)]).await;
     b.send(&format!("<presence to='{a_bare}' type='subscribed'/>"))
         .await;
-    gather(b, &[&push_of(a_bare)]).await;
-    gather(
+    gather_exactly(b, &[&push_of(a_bare)]).await;
+    gather_exactly(
         a,
         &[
             &presence("subscribed", b_bare),
