@@ -7,6 +7,7 @@ use std::process::Command;
 
 use common::*;
 use cordial_storage::AccountStore;
+use minidom::Element;
 
 fn cordial(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_cordial"))
@@ -288,8 +289,17 @@ async fn a_deleted_account_leaves_nothing_to_the_next_owner_of_its_jid() {
         )
         .await;
     assert_eq!(r.attr("type"), Some("result"));
-    alice.until_ping().await;
-    bob.until_ping().await;
+    // The block created bob's default list: its XEP-0016 push, and nothing else.
+    gather_exactly(
+        &mut bob,
+        &[&|e: &Element| {
+            e.name() == "iq"
+                && e.attr("type") == Some("set")
+                && e.get_child("query", "jabber:iq:privacy").is_some()
+        }],
+    )
+    .await;
+    alice.expect_quiet().await;
 
     let router = s.handle().router().clone();
     let bare = jid::BareJid::new("bob@localhost").unwrap();
@@ -297,6 +307,16 @@ async fn a_deleted_account_leaves_nothing_to_the_next_owner_of_its_jid() {
         .await
         .unwrap());
     assert_eq!(bob.expect_stream_error().await, "not-authorized");
+    // Alice's subscription to bob is cancelled: her item goes to "none", and bob is gone.
+    gather_exactly(
+        &mut alice,
+        &[
+            &|e: &Element| push_of("bob@localhost")(e) && sub(e) == ("none", None),
+            &presence("unsubscribed", "bob@localhost"),
+            &presence("unavailable", "bob@localhost/r"),
+        ],
+    )
+    .await;
 
     // Right after the deletion: a message and an iq are answered <service-unavailable/>, a
     // subscription request `unsubscribed`; nothing is stored.
@@ -318,7 +338,15 @@ async fn a_deleted_account_leaves_nothing_to_the_next_owner_of_its_jid() {
     alice
         .send("<presence to='bob@localhost' type='subscribe'/>")
         .await;
-    alice.until_ping().await;
+    gather_exactly(
+        &mut alice,
+        &[
+            &|e: &Element| push_of("bob@localhost")(e) && sub(e).1 == Some("subscribe"),
+            &presence("unsubscribed", "bob@localhost"),
+            &|e: &Element| push_of("bob@localhost")(e) && sub(e) == ("none", None),
+        ],
+    )
+    .await;
 
     // The JID is registered again by someone else.
     s.add_user("bob", "new").await;

@@ -222,7 +222,7 @@ async fn admin_api_lists_users_and_sessions_and_kicks() {
     .await;
     assert_eq!((status, body.as_str()), (StatusCode::OK, "{\"kicked\":1}"));
     assert_eq!(alice.expect_stream_error().await, "policy-violation");
-    gather(&mut bob, &[&presence("unavailable", "alice@localhost")]).await;
+    gather_exactly(&mut bob, &[&presence("unavailable", "alice@localhost")]).await;
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let sessions = get(&s, "/admin/api/sessions").await;

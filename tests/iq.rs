@@ -128,7 +128,7 @@ async fn rfc6120_8_2_3_server_iq_rules() {
     a.send("<iq type='result' id='x1' to='localhost'/>").await;
     a.send("<iq type='error' id='x2' to='bob@localhost/nowhere'><error type='cancel'/></iq>")
         .await;
-    a.expect_silence(300).await;
+    a.expect_quiet().await;
 }
 
 /// RFC 6121 §8.5.2.1.3: an iq to a bare JID is answered by the server on the account's behalf;
@@ -163,7 +163,8 @@ async fn rfc6121_8_5_2_1_3_iq_to_bare_jid_is_answered_by_the_server() {
         .get_child("identity", "http://jabber.org/protocol/disco#info")
         .unwrap();
     assert_eq!(ident.attr("category"), Some("account"));
-    bob.expect_silence(200).await;
+    a.expect_quiet().await;
+    bob.expect_quiet().await;
 }
 
 /// RFC 6121 §8.5.3: an iq to a connected full JID is routed; to an absent one it is
@@ -303,8 +304,8 @@ async fn xep0030_unknown_node_is_item_not_found() {
         assert_eq!(r.attr("type"), Some("result"), "{to:?}");
     }
     // The server answers for bob's bare JID: bob's client sees nothing of it.
-    bob.expect_silence(200).await;
-    a.expect_silence(100).await;
+    a.expect_quiet().await;
+    bob.expect_quiet().await;
 }
 
 /// RFC 6120 §8.2.3, §8.3.3.1: an iq whose type is not get, set, result or error (or that has

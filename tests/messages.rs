@@ -3,6 +3,7 @@
 mod common;
 
 use common::*;
+use minidom::Element;
 
 async fn pair() -> TestServer {
     let s = TestServer::start().await;
@@ -21,12 +22,16 @@ async fn rfc6121_8_5_3_1_full_jid_reaches_exactly_that_resource() {
     let s = pair().await;
     let mut phone = s.online("bob", "pw", "phone", 5).await;
     let mut desk = s.online("bob", "pw", "desk", 1).await;
-    phone.expect_where(|e| e.name() == "presence").await; // desk's presence reaches phone
+    // Each of bob's resources learns the other's presence (§4.2.2).
+    gather_exactly(&mut desk, &[&presence("available", "bob@localhost/phone")]).await;
+    gather_exactly(&mut phone, &[&presence("available", "bob@localhost/desk")]).await;
     let mut alice = s.online("alice", "pw", "r", 0).await;
     alice.send(&chat("bob@localhost/desk", "to the desk")).await;
     let m = desk.expect_where(|e| e.name() == "message").await;
     assert_eq!(body(&m).as_deref(), Some("to the desk"));
-    phone.expect_silence(300).await;
+    alice.expect_quiet().await;
+    desk.expect_quiet().await;
+    phone.expect_quiet().await;
 }
 
 /// RFC 6121 §8.5.2.1.1: a message to the bare JID goes to the highest-priority resource(s);
@@ -38,19 +43,22 @@ async fn rfc6121_8_5_2_1_1_bare_jid_goes_to_highest_non_negative_priority() {
     let mut high = s.online("bob", "pw", "high", 10).await;
     let mut negative = s.online("bob", "pw", "neg", -1).await;
     let mut alice = s.online("alice", "pw", "r", 0).await;
-    // Drain the own-presence broadcasts between bob's resources.
-    for c in [&mut low, &mut high] {
-        while c
-            .next_within(std::time::Duration::from_millis(200))
-            .await
-            .is_some()
-        {}
-    }
+    // Each of bob's resources learns the presence of the other two (§4.2.2).
+    let (l, h, n) = (
+        presence("available", "bob@localhost/low"),
+        presence("available", "bob@localhost/high"),
+        presence("available", "bob@localhost/neg"),
+    );
+    gather_exactly(&mut low, &[&h, &n]).await;
+    gather_exactly(&mut high, &[&l, &n]).await;
+    gather_exactly(&mut negative, &[&l, &h]).await;
     alice.send(&chat("bob@localhost", "who gets this")).await;
     let m = high.expect_where(|e| e.name() == "message").await;
     assert_eq!(body(&m).as_deref(), Some("who gets this"));
-    low.expect_silence(300).await;
-    negative.expect_silence(100).await;
+    alice.expect_quiet().await;
+    high.expect_quiet().await;
+    low.expect_quiet().await;
+    negative.expect_quiet().await;
 }
 
 /// RFC 6121 §8.5.2.1.1: resources tied at the highest priority all receive the message.
@@ -59,11 +67,15 @@ async fn rfc6121_8_5_2_1_1_equal_top_priorities_all_receive() {
     let s = pair().await;
     let mut a = s.online("bob", "pw", "a", 3).await;
     let mut b = s.online("bob", "pw", "b", 3).await;
+    gather_exactly(&mut b, &[&presence("available", "bob@localhost/a")]).await;
+    gather_exactly(&mut a, &[&presence("available", "bob@localhost/b")]).await;
     let mut alice = s.online("alice", "pw", "r", 0).await;
     alice.send(&chat("bob@localhost", "both")).await;
+    alice.expect_quiet().await;
     for c in [&mut a, &mut b] {
         let m = c.expect_where(|e| e.name() == "message").await;
         assert_eq!(body(&m).as_deref(), Some("both"));
+        c.expect_quiet().await;
     }
 }
 
@@ -108,7 +120,8 @@ async fn rfc6121_8_5_3_2_1_absent_full_jid_rules_per_type() {
     alice
         .send("<message to='bob@localhost/gone' type='error'><body>x</body></message>")
         .await;
-    bob.expect_silence(300).await;
+    alice.expect_quiet().await;
+    bob.expect_quiet().await;
 }
 
 /// RFC 6121 §8.5.1: messages and iqs to an account that does not exist get
@@ -132,7 +145,7 @@ async fn rfc6121_8_5_1_nonexistent_account_is_service_unavailable() {
         .await;
     assert_eq!(error_condition(&r).as_deref(), Some("service-unavailable"));
     alice.send("<presence to='nobody@localhost'/>").await;
-    alice.expect_silence(300).await;
+    alice.expect_quiet().await;
     // The address is normalised (RFC 7622) before anything is routed or bounced.
     alice
         .send("<message to='NoBody@localhost' type='chat' id='m2'><body>hello?</body></message>")
@@ -188,33 +201,34 @@ async fn xep0160_offline_messages_survive_restart_and_arrive_with_delay() {
     s.restart().await;
 
     let mut bob = s.login("bob", "pw", "r").await;
-    bob.expect_silence(300).await; // nothing before initial presence
+    bob.expect_quiet().await; // nothing before initial presence
     bob.send("<presence/>").await;
+    // All that the initial presence brings: bob's own presence and the stored messages.
+    let got = bob.until_ping().await;
+    let shown: Vec<String> = got.iter().map(String::from).collect();
+    let own = presence("available", "bob@localhost/r");
+    assert_eq!(got.iter().filter(|e| own(e)).count(), 1, "{shown:#?}");
     let mut bodies = Vec::new();
-    while bodies.len() < 2 {
-        let e = bob.expect_element().await;
-        if e.name() != "message" {
-            continue;
-        }
+    for e in got.iter().filter(|e| !own(e)) {
+        assert_eq!(e.name(), "message", "{shown:#?}");
         let delay = e
             .get_child("delay", "urn:xmpp:delay")
             .expect("a delay stamp");
         assert!(delay.attr("stamp").is_some_and(|s| s.ends_with('Z')));
         assert_eq!(e.attr("from"), Some("alice@localhost/r"));
-        bodies.push(body(&e).unwrap());
+        bodies.push(body(e).unwrap());
     }
     assert_eq!(
         bodies,
         ["first", "second"],
         "in order; the headline was not stored"
     );
-    bob.expect_silence(300).await;
-    // Delivered once: a second login gets nothing.
-    drop(bob);
+    // Delivered once: a second login (after the first has logged out) gets nothing.
+    bob.close().await;
     let mut again = s.login("bob", "pw", "r2").await;
     again.send("<presence/>").await;
-    again.expect_where(|e| e.name() == "presence").await;
-    again.expect_silence(300).await;
+    again.own_presence().await;
+    again.expect_quiet().await;
 }
 
 /// XEP-0160: a negative-priority resource does not take the offline messages.
@@ -227,10 +241,17 @@ async fn xep0160_negative_priority_does_not_flush_offline() {
         .iq("get", Some(DOMAIN), "<ping xmlns='urn:xmpp:ping'/>")
         .await;
     let mut shy = s.online("bob", "pw", "shy", -5).await;
-    shy.expect_silence(300).await;
+    shy.expect_quiet().await;
     let mut bob = s.online("bob", "pw", "main", 0).await;
-    let m = bob.expect_where(|e| e.name() == "message").await;
-    assert_eq!(body(&m).as_deref(), Some("kept"));
+    let got = gather_exactly(
+        &mut bob,
+        &[
+            &|e: &Element| e.name() == "message",
+            &presence("available", "bob@localhost/shy"),
+        ],
+    )
+    .await;
+    assert_eq!(body(&got[0]).as_deref(), Some("kept"));
 }
 
 /// The per-account offline quota: beyond it, `<service-unavailable/>`.
@@ -351,7 +372,7 @@ async fn rfc6120_10_1_offline_messages_are_stored_before_a_later_iq_is_answered(
             burst.push_str(&chat(&format!("{u}@localhost"), &format!("{round}")));
         }
         alice.send(&burst).await;
-        alice.until_ping().await;
+        alice.expect_quiet().await;
         for u in &offline {
             let stored =
                 cordial_storage::OfflineStore::offline_messages(&store, &format!("{u}@localhost"))

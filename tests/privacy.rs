@@ -64,6 +64,17 @@ fn is_message(text: &'static str) -> impl Fn(&Element) -> bool {
     move |e: &Element| e.name() == "message" && body(e).as_deref() == Some(text)
 }
 
+/// The XEP-0016 push of a list change: an iq set naming the list (RFC 3921 §10.2 rule 10).
+fn list_push(name: &'static str) -> impl Fn(&Element) -> bool {
+    move |e: &Element| {
+        e.name() == "iq"
+            && e.attr("type") == Some("set")
+            && e.get_child("query", P)
+                .and_then(|q| q.get_child("list", P))
+                .is_some_and(|l| l.attr("name") == Some(name))
+    }
+}
+
 /// RFC 3921 §10.3–§10.8: names with active and default, one list, set, activate, default,
 /// remove; pushes to every connected resource; the error cases.
 #[actix_rt::test]
@@ -97,6 +108,9 @@ async fn managing_lists() {
         assert_eq!(list.attr("name"), Some("work"));
         assert!(list.children().next().is_none());
     }
+    // One push each.
+    a.expect_quiet().await;
+    b.expect_quiet().await;
     let r = a.iq("get", None, &q("<list name='work'/>")).await;
     let items = list_items(&r, "order", "action");
     assert_eq!(
@@ -201,11 +215,7 @@ async fn jid_item_blocks_messages_and_iq_silently() {
     )
     .await;
     ok(&mut juliet, "<active name='nocapulet'/>").await;
-    while juliet
-        .next_within(std::time::Duration::from_millis(100))
-        .await
-        .is_some()
-    {}
+    gather_exactly(&mut juliet, &[&list_push("nocapulet")]).await;
     tybalt.send(&chat("juliet@localhost/balcony", "full")).await;
     tybalt.send(&chat("juliet@localhost", "bare")).await;
     let r = tybalt
@@ -220,8 +230,9 @@ async fn jid_item_blocks_messages_and_iq_silently() {
         .send(&chat("juliet@localhost", "from the nurse"))
         .await;
     juliet.expect_where(is_message("from the nurse")).await;
-    juliet.expect_silence(200).await;
-    tybalt.expect_silence(200).await;
+    tybalt.expect_quiet().await;
+    nurse.expect_quiet().await;
+    juliet.expect_quiet().await;
 }
 
 /// A blocked sender whose message would have been stored offline: the default list applies
@@ -251,9 +262,15 @@ async fn default_list_blocks_offline_storage() {
     s.restart().await;
     let mut juliet = s.login("juliet", "pw", "balcony").await;
     juliet.send("<presence/>").await;
-    let m = juliet.expect_where(|e| e.name() == "message").await;
-    assert_eq!(body(&m).as_deref(), Some("kept"));
-    juliet.expect_silence(300).await;
+    let got = gather_exactly(
+        &mut juliet,
+        &[
+            &|e: &Element| e.name() == "message",
+            &presence("available", "juliet@localhost/balcony"),
+        ],
+    )
+    .await;
+    assert_eq!(body(&got[0]).as_deref(), Some("kept"));
     let r = juliet.iq("get", None, &q("")).await;
     let d = r
         .get_child("query", P)
@@ -278,19 +295,32 @@ async fn presence_in_and_out() {
     )
     .await;
     ok(&mut juliet, "<active name='hide'/>").await;
+    gather_exactly(&mut juliet, &[&list_push("hide")]).await;
     // Newly hidden: romeo is told she is gone (§10.11), then hears nothing more.
-    romeo
-        .expect_where(|e| e.name() == "presence" && e.attr("type") == Some("unavailable"))
-        .await;
+    gather_exactly(
+        &mut romeo,
+        &[&presence("unavailable", "juliet@localhost/balcony")],
+    )
+    .await;
     juliet.send("<presence><show>away</show></presence>").await;
-    romeo.expect_silence(300).await;
+    gather_exactly(
+        &mut juliet,
+        &[&presence("available", "juliet@localhost/balcony")],
+    )
+    .await;
+    romeo.expect_quiet().await;
     // Romeo's presence still reaches her.
     romeo.send("<presence><show>chat</show></presence>").await;
-    juliet
-        .expect_where(|e| {
-            e.name() == "presence" && e.attr("from") == Some("romeo@localhost/orchard")
-        })
-        .await;
+    gather_exactly(
+        &mut romeo,
+        &[&presence("available", "romeo@localhost/orchard")],
+    )
+    .await;
+    gather_exactly(
+        &mut juliet,
+        &[&presence("available", "romeo@localhost/orchard")],
+    )
+    .await;
 
     // Now by group, presence-in: romeo is put in "Montagues".
     juliet
@@ -307,20 +337,41 @@ async fn presence_in_and_out() {
     )
     .await;
     ok(&mut juliet, "<active name='deaf'/>").await;
-    while juliet
-        .next_within(std::time::Duration::from_millis(200))
-        .await
-        .is_some()
-    {}
+    gather_exactly(
+        &mut juliet,
+        &[&push_of("romeo@localhost"), &list_push("deaf")],
+    )
+    .await;
+    // "hide" no longer applies: Romeo is sent her current presence (§10.11).
+    let p = gather_exactly(
+        &mut romeo,
+        &[&presence("available", "juliet@localhost/balcony")],
+    )
+    .await;
+    assert_eq!(
+        p[0].get_child("show", "jabber:client").map(|s| s.text()),
+        Some("away".to_string())
+    );
     romeo.send("<presence><show>dnd</show></presence>").await;
-    juliet.expect_silence(300).await;
-    // Her own presence goes out again (the "hide" list no longer applies).
+    gather_exactly(
+        &mut romeo,
+        &[&presence("available", "romeo@localhost/orchard")],
+    )
+    .await;
+    juliet.expect_quiet().await;
+    // Her own presence goes out again.
     juliet.send("<presence/>").await;
-    romeo
-        .expect_where(|e| {
-            e.name() == "presence" && e.attr("from") == Some("juliet@localhost/balcony")
-        })
-        .await;
+    gather_exactly(
+        &mut juliet,
+        &[&presence("available", "juliet@localhost/balcony")],
+    )
+    .await;
+    let p = gather_exactly(
+        &mut romeo,
+        &[&presence("available", "juliet@localhost/balcony")],
+    )
+    .await;
+    assert!(p[0].get_child("show", "jabber:client").is_none());
 }
 
 /// XEP-0016 §2.13 / XEP-0191 §3.3: with an item for every stanza kind, the user's own message
@@ -344,6 +395,7 @@ async fn own_outbound_stanza_to_blocked_entity_is_not_acceptable() {
     ] {
         set_list(&mut juliet, name, item).await;
         ok(&mut juliet, &format!("<active name='{name}'/>")).await;
+        gather_exactly(&mut juliet, &[&list_push(name)]).await;
         juliet.send(&chat("tybalt@localhost", name)).await;
         let e = juliet
             .expect_where(|e| e.name() == "message" && e.attr("type") == Some("error"))
@@ -369,7 +421,8 @@ async fn own_outbound_stanza_to_blocked_entity_is_not_acceptable() {
             Some("not-acceptable"),
             "{name}"
         );
-        tybalt.expect_silence(200).await;
+        juliet.expect_quiet().await;
+        tybalt.expect_quiet().await;
     }
     ok(&mut juliet, "<active/>").await;
     juliet.send(&chat("tybalt@localhost", "open again")).await;
@@ -391,7 +444,8 @@ async fn blocking_presence_out_sends_unavailable_and_unblocking_sends_presence()
     )
     .await;
     // Defining a list changes nothing until it applies.
-    romeo.expect_silence(200).await;
+    gather_exactly(&mut juliet, &[&list_push("hide")]).await;
+    romeo.expect_quiet().await;
     ok(&mut juliet, "<active name='hide'/>").await;
     let p = romeo
         .expect_where(|e| {
@@ -412,7 +466,8 @@ async fn blocking_presence_out_sends_unavailable_and_unblocking_sends_presence()
             .as_deref(),
         Some("away")
     );
-    romeo.expect_silence(200).await;
+    juliet.expect_quiet().await;
+    romeo.expect_quiet().await;
 }
 
 const B: &str = "urn:xmpp:blocking";
@@ -452,7 +507,13 @@ async fn xep0191_block_and_unblock() {
         )
         .await;
     assert_eq!(r.attr("type"), Some("result"));
-    let push = juliet.expect_where(block_push("block")).await;
+    // XEP-0191 §3.3 and, the blocklist being the default list, the XEP-0016 push of its name.
+    let got = gather_exactly(
+        &mut juliet,
+        &[&block_push("block"), &list_push("blocklist")],
+    )
+    .await;
+    let push = &got[0];
     let item = push
         .get_child("block", B)
         .unwrap()
@@ -469,7 +530,7 @@ async fn xep0191_block_and_unblock() {
     // The other resource never asked for the blocklist: only the XEP-0016 push.
     let p = other.expect_where(|e| e.name() == "iq").await;
     assert!(p.get_child("query", P).is_some());
-    other.expect_silence(200).await;
+    other.expect_quiet().await;
 
     romeo.send(&chat("juliet@localhost", "hello?")).await;
     juliet.send(&chat("romeo@localhost", "go away")).await;
@@ -477,7 +538,7 @@ async fn xep0191_block_and_unblock() {
         .expect_where(|e| e.name() == "message" && e.attr("type") == Some("error"))
         .await;
     assert_eq!(error_condition(&e).as_deref(), Some("not-acceptable"));
-    juliet.expect_silence(200).await;
+    juliet.expect_quiet().await;
     // XEP-0191 §3.6: the blocked sender is told <service-unavailable/>, nothing more.
     let e = romeo
         .expect_where(|e| e.name() == "message" && e.attr("type") == Some("error"))
@@ -498,7 +559,11 @@ async fn xep0191_block_and_unblock() {
         .iq("set", None, &format!("<unblock xmlns='{B}'/>"))
         .await;
     assert_eq!(r.attr("type"), Some("result"));
-    juliet.expect_where(block_push("unblock")).await;
+    gather_exactly(
+        &mut juliet,
+        &[&block_push("unblock"), &list_push("blocklist")],
+    )
+    .await;
     let p = romeo
         .expect_where(|e| {
             e.name() == "presence" && e.attr("from") == Some("juliet@localhost/balcony")
@@ -565,13 +630,13 @@ async fn blocking_command_and_privacy_lists_are_one_truth() {
     tybalt
         .iq("get", None, "<ping xmlns='urn:xmpp:ping'/>")
         .await;
-    // Pushes are expected; the message is not.
-    while let Some(got) = juliet
-        .next_within(std::time::Duration::from_millis(200))
-        .await
-    {
-        assert!(!format!("{got:?}").contains("message"), "{got:?}");
-    }
+    // The pushes of the list's two changes (its definition and the block) are expected; the
+    // message is not.
+    gather_exactly(
+        &mut juliet,
+        &[&list_push("mine"), &list_push("mine"), &block_push("block")],
+    )
+    .await;
     juliet
         .iq("set", None, &format!("<unblock xmlns='{B}'/>"))
         .await;
@@ -588,12 +653,27 @@ async fn blocking_command_and_privacy_lists_are_one_truth() {
     );
 }
 
-async fn drain(c: &mut Client) {
-    while c
-        .next_within(std::time::Duration::from_millis(150))
-        .await
-        .is_some()
-    {}
+/// Checks exactly what a change of Juliet's active list sends besides its answer: to her,
+/// `push` (the XEP-0016 push of the list `case` after it was defined); to Romeo, `to_romeo`
+/// (`unavailable` when the change newly blocks her presence from him, `available` when it newly
+/// lets him see it: RFC 3921 §10.11). What is expected is waited for, then nothing more may
+/// arrive on either side.
+async fn after_list_change(
+    juliet: &mut Client,
+    romeo: &mut Client,
+    push: bool,
+    to_romeo: Option<&'static str>,
+) {
+    if push {
+        gather(juliet, &[&list_push("case")]).await;
+    }
+    juliet.expect_quiet().await;
+    // Waited for rather than expected before a ping's answer: see
+    // rfc6120_10_1_the_presence_a_list_change_sends_is_done_before_the_next_stanza.
+    if let Some(type_) = to_romeo {
+        gather(romeo, &[&presence(type_, "juliet@localhost/balcony")]).await;
+    }
+    romeo.expect_quiet().await;
 }
 
 /// Each item kind (jid, group, subscription, fall-through) with each stanza kind (message, iq,
@@ -609,6 +689,7 @@ async fn every_item_kind_with_every_stanza_kind() {
             "<query xmlns='jabber:iq:roster'><item jid='romeo@localhost'><group>Friends</group></item></query>",
         )
         .await;
+    gather_exactly(&mut juliet, &[&push_of("romeo@localhost")]).await;
     let items = [
         "type='jid' value='romeo@localhost'",
         "type='group' value='Friends'",
@@ -630,18 +711,29 @@ async fn every_item_kind_with_every_stanza_kind() {
             )
             .await;
             ok(&mut juliet, "<active name='case'/>").await;
-            drain(&mut juliet).await;
-            drain(&mut romeo).await;
+            // Every item matches Romeo (his JID, his group, "both", or all).
+            let hides = kind == "presence-out";
+            after_list_change(
+                &mut juliet,
+                &mut romeo,
+                true,
+                hides.then_some("unavailable"),
+            )
+            .await;
             for probe in kinds {
                 let blocked = probe == kind;
                 match probe {
                     "message" => {
                         romeo.send(&chat("juliet@localhost/balcony", &case)).await;
-                        romeo.iq("get", None, "<ping xmlns='urn:xmpp:ping'/>").await;
-                        let got = juliet
-                            .next_within(std::time::Duration::from_millis(300))
-                            .await;
-                        assert_eq!(got.is_none(), blocked, "{case}: message {got:?}");
+                        romeo.expect_quiet().await;
+                        let got = juliet.until_ping().await;
+                        let shown: Vec<String> = got.iter().map(String::from).collect();
+                        if blocked {
+                            assert!(got.is_empty(), "{case}: message {shown:?}");
+                        } else {
+                            assert_eq!(got.len(), 1, "{case}: message {shown:?}");
+                            assert!(is_message_from_romeo(&got[0]), "{case}: {shown:?}");
+                        }
                     }
                     "iq" => {
                         romeo
@@ -679,31 +771,139 @@ async fn every_item_kind_with_every_stanza_kind() {
                     }
                     "presence-in" => {
                         romeo.send("<presence><status>in</status></presence>").await;
-                        romeo.iq("get", None, "<ping xmlns='urn:xmpp:ping'/>").await;
-                        let got = juliet
-                            .next_within(std::time::Duration::from_millis(300))
+                        gather_exactly(
+                            &mut romeo,
+                            &[&presence("available", "romeo@localhost/orchard")],
+                        )
+                        .await;
+                        // Waited for when it passes: a broadcast can reach the contact after
+                        // the sender's ping is answered (see
+                        // rfc6120_10_1_a_presence_broadcast_is_done_before_the_next_stanza).
+                        if !blocked {
+                            gather(
+                                &mut juliet,
+                                &[&presence("available", "romeo@localhost/orchard")],
+                            )
                             .await;
-                        assert_eq!(got.is_none(), blocked, "{case}: presence-in {got:?}");
+                        }
+                        let got = juliet.until_ping().await;
+                        let shown: Vec<String> = got.iter().map(String::from).collect();
+                        assert!(got.is_empty(), "{case}: presence-in {shown:?}");
                     }
                     _ => {
                         juliet
                             .send("<presence><status>out</status></presence>")
                             .await;
-                        juliet
-                            .iq("get", None, "<ping xmlns='urn:xmpp:ping'/>")
+                        gather_exactly(
+                            &mut juliet,
+                            &[&presence("available", "juliet@localhost/balcony")],
+                        )
+                        .await;
+                        if !blocked {
+                            gather(
+                                &mut romeo,
+                                &[&presence("available", "juliet@localhost/balcony")],
+                            )
                             .await;
-                        let got = romeo
-                            .next_within(std::time::Duration::from_millis(300))
-                            .await;
-                        assert_eq!(got.is_none(), blocked, "{case}: presence-out {got:?}");
+                        }
+                        let got = romeo.until_ping().await;
+                        let shown: Vec<String> = got.iter().map(String::from).collect();
+                        assert!(got.is_empty(), "{case}: presence-out {shown:?}");
                     }
                 }
-                drain(&mut juliet).await;
-                drain(&mut romeo).await;
+                juliet.expect_quiet().await;
+                romeo.expect_quiet().await;
             }
             ok(&mut juliet, "<active/>").await;
+            after_list_change(&mut juliet, &mut romeo, false, hides.then_some("available")).await;
         }
     }
+}
+
+/// RFC 6120 §10.1 with RFC 3921 §10.11: the presence that a change of the active list sends
+/// a contact (unavailable when the list newly hides the user from him, her current presence
+/// when it lets him see her again) is part of handling that change, so it is queued for the
+/// contact before the user's next stanza is answered, as every other effect of a stanza is.
+/// Checked over several rounds: the contact's ping, sent after the user's was answered, comes
+/// back after the presence.
+#[actix_rt::test]
+#[ignore = "server bug: the RFC 3921 10.11 presence of a privacy list change is routed without \
+            the session's in-order ticket and can reach the contact after the user's next \
+            stanza is answered"]
+async fn rfc6120_10_1_the_presence_a_list_change_sends_is_done_before_the_next_stanza() {
+    let s = server().await;
+    let (mut juliet, mut romeo) = lovers(&s, "<presence/>").await;
+    set_list(
+        &mut juliet,
+        "hide",
+        "<item type='jid' value='romeo@localhost' action='deny' order='1'><presence-out/></item>",
+    )
+    .await;
+    gather_exactly(&mut juliet, &[&list_push("hide")]).await;
+    for round in 0..100 {
+        for (change, type_) in [
+            ("<active name='hide'/>", "unavailable"),
+            ("<active/>", "available"),
+        ] {
+            ok(&mut juliet, change).await;
+            juliet.expect_quiet().await;
+            let got = romeo.until_ping().await;
+            let shown: Vec<String> = got.iter().map(String::from).collect();
+            assert_eq!(got.len(), 1, "round {round}, {change}: {shown:?}");
+            assert!(
+                presence(type_, "juliet@localhost/balcony")(&got[0]),
+                "round {round}, {change}: {shown:?}"
+            );
+        }
+    }
+}
+
+/// RFC 6120 §10.1: a contact's presence broadcast is part of handling his presence stanza,
+/// so it is queued for the user before his next stanza is answered, also when the user's
+/// active list has to let it in (an item by subscription, decided with the roster, for
+/// messages only: presence passes). Checked
+/// over several rounds: the user's ping, sent after the contact's was answered, comes back
+/// after the broadcast.
+#[actix_rt::test]
+#[ignore = "server bug: presence broadcast to a user with an active privacy list can reach her \
+            after the sender's next stanza is answered (not held by the sender's in-order \
+            ticket)"]
+async fn rfc6120_10_1_a_presence_broadcast_is_done_before_the_next_stanza() {
+    let s = server().await;
+    let (mut juliet, mut romeo) = lovers(&s, "<presence/>").await;
+    set_list(
+        &mut juliet,
+        "case",
+        "<item type='subscription' value='both' action='deny' order='1'><message/></item>",
+    )
+    .await;
+    ok(&mut juliet, "<active name='case'/>").await;
+    gather_exactly(&mut juliet, &[&list_push("case")]).await;
+    romeo.expect_quiet().await;
+    for round in 0..200 {
+        romeo
+            .send(&format!("<presence><status>{round}</status></presence>"))
+            .await;
+        gather_exactly(
+            &mut romeo,
+            &[&presence("available", "romeo@localhost/orchard")],
+        )
+        .await;
+        let got = juliet.until_ping().await;
+        let shown: Vec<String> = got.iter().map(String::from).collect();
+        assert_eq!(got.len(), 1, "round {round}: {shown:?}");
+        assert_eq!(
+            got[0]
+                .get_child("status", "jabber:client")
+                .map(|s| s.text()),
+            Some(round.to_string()),
+            "round {round}: {shown:?}"
+        );
+    }
+}
+
+fn is_message_from_romeo(e: &Element) -> bool {
+    e.name() == "message" && e.attr("from") == Some("romeo@localhost/orchard")
 }
 
 /// Juliet (available with `presence`) and romeo (available), subscribed to each other both
@@ -714,11 +914,13 @@ async fn lovers(s: &TestServer, presence: &str) -> (Client, Client) {
         .iq("get", None, "<query xmlns='jabber:iq:roster'/>")
         .await;
     juliet.send(presence).await;
+    juliet.own_presence().await;
     let mut romeo = s.login("romeo", "pw", "orchard").await;
     romeo
         .iq("get", None, "<query xmlns='jabber:iq:roster'/>")
         .await;
     romeo.send("<presence/>").await;
+    romeo.own_presence().await;
     subscribe(
         &mut juliet,
         "juliet@localhost",
@@ -733,21 +935,9 @@ async fn lovers(s: &TestServer, presence: &str) -> (Client, Client) {
         "juliet@localhost",
     )
     .await;
-    drain(&mut juliet).await;
-    drain(&mut romeo).await;
+    juliet.expect_quiet().await;
+    romeo.expect_quiet().await;
     (juliet, romeo)
-}
-
-/// Everything that arrives until the client has been silent for 300 ms.
-async fn all_until_silence(c: &mut Client) -> Vec<Element> {
-    let mut got = Vec::new();
-    while let Some(g) = c.next_within(std::time::Duration::from_millis(300)).await {
-        match g {
-            Got::Element(e) => got.push(e),
-            other => panic!("the stream ended: {other:?}"),
-        }
-    }
-    got
 }
 
 /// XEP-0191 §3.5: after "unblock all" the resources that asked for the blocklist get an iq set
@@ -772,15 +962,23 @@ async fn xep0191_3_5_unblock_all_pushes_an_empty_unblock() {
         )
         .await;
     assert_eq!(r.attr("type"), Some("result"));
-    watcher.expect_where(block_push("block")).await;
-    drain(&mut watcher).await;
-    drain(&mut actor).await;
+    gather_exactly(&mut actor, &[&list_push("blocklist")]).await;
+    gather_exactly(
+        &mut watcher,
+        &[&block_push("block"), &list_push("blocklist")],
+    )
+    .await;
 
     let r = actor
         .iq("set", None, &format!("<unblock xmlns='{B}'/>"))
         .await;
     assert_eq!(r.attr("type"), Some("result"));
-    let got = all_until_silence(&mut watcher).await;
+    // The resource that never asked for the blocklist gets only the XEP-0016 push.
+    let got = actor.until_ping().await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].get_child("query", P).is_some());
+    // Its ping answered, the unblock is done: all it sent the watcher is queued.
+    let got = watcher.until_ping().await;
     let shown: Vec<String> = got.iter().map(String::from).collect();
     assert_eq!(got.len(), 2, "{shown:?}");
     let unblock = got
@@ -794,10 +992,6 @@ async fn xep0191_3_5_unblock_all_pushes_an_empty_unblock() {
         got.iter().any(|e| e.get_child("query", P).is_some()),
         "{shown:?}"
     );
-    // The resource that never asked for the blocklist gets only the XEP-0016 push.
-    let got = all_until_silence(&mut actor).await;
-    assert_eq!(got.len(), 1, "{got:?}");
-    assert!(got[0].get_child("query", P).is_some());
     let r = watcher
         .iq("get", None, &format!("<blocklist xmlns='{B}'/>"))
         .await;
@@ -844,7 +1038,8 @@ async fn block_beyond_the_limit_is_not_acceptable_and_nothing_is_stored() {
     let r = juliet.iq("set", None, &block_of(&six)).await;
     assert_eq!(error_condition(&r).as_deref(), Some("not-acceptable"));
     assert!(error_text(&r).contains("at most 5"), "{}", error_text(&r));
-    watcher.expect_silence(200).await;
+    juliet.expect_quiet().await;
+    watcher.expect_quiet().await;
     let r = juliet
         .iq("get", None, &format!("<blocklist xmlns='{B}'/>"))
         .await;
@@ -853,11 +1048,22 @@ async fn block_beyond_the_limit_is_not_acceptable_and_nothing_is_stored() {
 
     let r = juliet.iq("set", None, &block_of(&six[..3])).await;
     assert_eq!(r.attr("type"), Some("result"));
-    drain(&mut watcher).await;
+    // Juliet asked for the blocklist too (above): both pushes, like the watcher.
+    gather_exactly(
+        &mut juliet,
+        &[&block_push("block"), &list_push("blocklist")],
+    )
+    .await;
+    gather_exactly(
+        &mut watcher,
+        &[&block_push("block"), &list_push("blocklist")],
+    )
+    .await;
     // Three blocked, one of them again and three new: six in all.
     let r = juliet.iq("set", None, &block_of(&six[2..])).await;
     assert_eq!(error_condition(&r).as_deref(), Some("not-acceptable"));
-    watcher.expect_silence(200).await;
+    juliet.expect_quiet().await;
+    watcher.expect_quiet().await;
     let r = juliet
         .iq("get", None, &format!("<blocklist xmlns='{B}'/>"))
         .await;
@@ -936,12 +1142,12 @@ async fn too_many_lists_is_not_acceptable() {
         let r = set_list(&mut juliet, name, "<item action='allow' order='1'/>").await;
         assert_eq!(r.attr("type"), Some("result"), "{name}");
     }
-    drain(&mut juliet).await;
+    gather_exactly(&mut juliet, &[&list_push("one"), &list_push("two")]).await;
     let r = set_list(&mut juliet, "three", "<item action='allow' order='1'/>").await;
     assert_eq!(error_condition(&r).as_deref(), Some("not-acceptable"));
     assert!(error_text(&r).contains("at most 2"), "{}", error_text(&r));
     // No push for a refused set.
-    juliet.expect_silence(200).await;
+    juliet.expect_quiet().await;
     assert_eq!(list_names(&mut juliet).await, ["one", "two"]);
     // No default list yet: blocking would create a third list.
     let r = juliet
@@ -970,7 +1176,7 @@ async fn a_block_that_would_shift_orders_past_the_maximum_is_refused() {
     let r = set_list(&mut juliet, "mine", items).await;
     assert_eq!(r.attr("type"), Some("result"));
     ok(&mut juliet, "<default name='mine'/>").await;
-    drain(&mut juliet).await;
+    gather_exactly(&mut juliet, &[&list_push("mine")]).await;
     let r = juliet
         .iq(
             "set",
@@ -982,7 +1188,7 @@ async fn a_block_that_would_shift_orders_past_the_maximum_is_refused() {
         )
         .await;
     assert_eq!(error_condition(&r).as_deref(), Some("not-acceptable"));
-    juliet.expect_silence(200).await;
+    juliet.expect_quiet().await;
     let want = [
         ("nurse@localhost".to_string(), "4294967294".to_string()),
         ("allow".to_string(), "4294967295".to_string()),
@@ -1105,7 +1311,12 @@ async fn xep0191_3_6_a_blocked_sender_is_told_service_unavailable() {
     )
     .await;
     assert_eq!(r.attr("type"), Some("result"), "{}", String::from(&r));
-    juliet.until_ping().await;
+    // The pushes of the block and of the list's redefinition.
+    gather_exactly(
+        &mut juliet,
+        &[&list_push("blocklist"), &list_push("blocklist")],
+    )
+    .await;
     for (to, id) in [
         ("juliet@localhost", "b1"),
         ("juliet@localhost/balcony", "f1"),

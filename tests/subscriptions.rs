@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::*;
 use minidom::Element;
 
@@ -23,9 +21,7 @@ async fn ready(s: &TestServer, user: &str, resource: &str) -> Client {
     let mut c = s.login(user, "pw", resource).await;
     c.iq("get", None, &format!("<query xmlns='{R}'/>")).await;
     c.send("<presence/>").await;
-    let me = c.jid.clone().unwrap();
-    c.expect_where(|e| e.name() == "presence" && e.attr("from") == Some(me.as_str()))
-        .await;
+    c.own_presence().await;
     c
 }
 
@@ -50,10 +46,10 @@ async fn rfc6121_3_1_subscribe_and_approve() {
         .send("<presence to='juliet@localhost/balcony' type='subscribe'><nick xmlns='http://jabber.org/protocol/nick'>Romeo</nick></presence>")
         .await;
     let [push] =
-        <[Element; 1]>::try_from(gather(&mut romeo, &[&push_of("juliet@localhost")]).await)
+        <[Element; 1]>::try_from(gather_exactly(&mut romeo, &[&push_of("juliet@localhost")]).await)
             .unwrap();
     assert_eq!(sub(&push), ("none", Some("subscribe")));
-    let req = gather(&mut juliet, &[&presence("subscribe", "romeo")]).await;
+    let req = gather_exactly(&mut juliet, &[&presence("subscribe", "romeo")]).await;
     assert_eq!(req[0].attr("from"), Some("romeo@localhost"));
     assert_eq!(req[0].attr("to"), Some("juliet@localhost"));
     assert!(
@@ -67,9 +63,9 @@ async fn rfc6121_3_1_subscribe_and_approve() {
     juliet
         .send("<presence to='romeo@localhost' type='subscribed'/>")
         .await;
-    let j = gather(&mut juliet, &[&push_of("romeo@localhost")]).await;
+    let j = gather_exactly(&mut juliet, &[&push_of("romeo@localhost")]).await;
     assert_eq!(sub(&j[0]), ("from", None));
-    let r = gather(
+    let r = gather_exactly(
         &mut romeo,
         &[
             &push_of("juliet@localhost"),
@@ -90,11 +86,18 @@ async fn rfc6121_3_2_contact_declines() {
     romeo
         .send("<presence to='juliet@localhost' type='subscribe'/>")
         .await;
-    gather(&mut juliet, &[&presence("subscribe", "romeo")]).await;
+    gather_exactly(
+        &mut romeo,
+        &[&|e: &Element| push_of("juliet@localhost")(e) && sub(e).1 == Some("subscribe")],
+    )
+    .await;
+    gather_exactly(&mut juliet, &[&presence("subscribe", "romeo")]).await;
     juliet
         .send("<presence to='romeo@localhost' type='unsubscribed'/>")
         .await;
-    let r = gather(
+    // No item for Juliet: a pending request alone has none (§3.1.3), so no push either.
+    juliet.expect_quiet().await;
+    let r = gather_exactly(
         &mut romeo,
         &[
             &|e: &Element| push_of("juliet@localhost")(e) && sub(e).1.is_none(),
@@ -106,7 +109,7 @@ async fn rfc6121_3_2_contact_declines() {
     // The request is answered: it is not redelivered at Juliet's next login.
     drop(juliet);
     let mut juliet = ready(&s, "juliet", "again").await;
-    juliet.expect_silence(300).await;
+    juliet.expect_quiet().await;
 }
 
 /// RFC 3921 §8.3 / RFC 6121 §3.1: mutual subscription ends in "both" on both sides, and each
@@ -136,7 +139,12 @@ async fn rfc3921_8_3_mutual_subscription_is_both() {
     assert_eq!(r.attr("subscription"), Some("both"));
     // Presence broadcast now flows both ways.
     juliet.send("<presence><show>away</show></presence>").await;
-    let p = gather(
+    gather_exactly(
+        &mut juliet,
+        &[&presence("available", "juliet@localhost/balcony")],
+    )
+    .await;
+    let p = gather_exactly(
         &mut romeo,
         &[&presence("available", "juliet@localhost/balcony")],
     )
@@ -168,7 +176,7 @@ async fn rfc6121_3_3_unsubscribe_mutual() {
     romeo
         .send("<presence to='juliet@localhost' type='unsubscribe'/>")
         .await;
-    let r = gather(
+    let r = gather_exactly(
         &mut romeo,
         &[
             &|e: &Element| push_of("juliet@localhost")(e) && sub(e).0 == "from",
@@ -177,7 +185,7 @@ async fn rfc6121_3_3_unsubscribe_mutual() {
     )
     .await;
     assert_eq!(sub(&r[0]), ("from", None));
-    let j = gather(
+    let j = gather_exactly(
         &mut juliet,
         &[
             &|e: &Element| push_of("romeo@localhost")(e) && sub(e).0 == "to",
@@ -204,15 +212,22 @@ async fn rfc6121_3_3_unsubscribe_one_way() {
     romeo
         .send("<presence to='juliet@localhost' type='unsubscribe'/>")
         .await;
-    let r = gather(
+    // §3.3.3: Romeo no longer receives Juliet's presence; her server says she is gone.
+    let r = gather_exactly(
         &mut romeo,
-        &[&|e: &Element| push_of("juliet@localhost")(e) && sub(e).0 == "none"],
+        &[
+            &|e: &Element| push_of("juliet@localhost")(e) && sub(e).0 == "none",
+            &presence("unavailable", "juliet@localhost/balcony"),
+        ],
     )
     .await;
     assert_eq!(sub(&r[0]), ("none", None));
-    let j = gather(
+    let j = gather_exactly(
         &mut juliet,
-        &[&|e: &Element| push_of("romeo@localhost")(e) && sub(e).0 == "none"],
+        &[
+            &|e: &Element| push_of("romeo@localhost")(e) && sub(e).0 == "none",
+            &presence("unsubscribe", "romeo@localhost"),
+        ],
     )
     .await;
     assert_eq!(sub(&j[0]), ("none", None));
@@ -242,13 +257,13 @@ async fn rfc6121_3_2_cancel_mutual() {
     juliet
         .send("<presence to='romeo@localhost' type='unsubscribed'/>")
         .await;
-    let j = gather(
+    let j = gather_exactly(
         &mut juliet,
         &[&|e: &Element| push_of("romeo@localhost")(e) && sub(e).0 == "to"],
     )
     .await;
     assert_eq!(sub(&j[0]), ("to", None));
-    let r = gather(
+    let r = gather_exactly(
         &mut romeo,
         &[
             &|e: &Element| push_of("juliet@localhost")(e) && sub(e).0 == "from",
@@ -291,7 +306,7 @@ async fn rfc6121_2_5_2_remove_item_cancels_all_subscriptions() {
         )
         .await;
     assert_eq!(r.attr("type"), Some("result"));
-    gather(
+    gather_exactly(
         &mut romeo,
         &[
             &|e: &Element| push_of("juliet@localhost")(e) && sub(e).0 == "remove",
@@ -299,12 +314,15 @@ async fn rfc6121_2_5_2_remove_item_cancels_all_subscriptions() {
         ],
     )
     .await;
-    gather(
+    // RFC 6121 §3.3.3, §3.2.3: each of the two cancellations is pushed to Juliet.
+    gather_exactly(
         &mut juliet,
         &[
             &presence("unsubscribe", "romeo@localhost"),
             &presence("unsubscribed", "romeo@localhost"),
             &presence("unavailable", "romeo@localhost/orchard"),
+            &|e: &Element| push_of("romeo@localhost")(e) && sub(e).0 == "to",
+            &|e: &Element| push_of("romeo@localhost")(e) && sub(e).0 == "none",
         ],
     )
     .await;
@@ -325,26 +343,33 @@ async fn rfc6121_3_1_3_request_to_offline_contact_survives_restart() {
             "<presence to='juliet@localhost' type='subscribe'><status>It is I</status></presence>",
         )
         .await;
-    gather(&mut romeo, &[&push_of("juliet@localhost")]).await;
+    gather_exactly(&mut romeo, &[&push_of("juliet@localhost")]).await;
     drop(romeo);
     s.restart().await;
     let mut juliet = ready(&s, "juliet", "balcony").await;
-    let req = gather(&mut juliet, &[&presence("subscribe", "romeo@localhost")]).await;
+    let req = gather_exactly(&mut juliet, &[&presence("subscribe", "romeo@localhost")]).await;
     assert_eq!(
         req[0].get_child("status", "jabber:client").unwrap().text(),
         "It is I"
     );
-    drop(juliet);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Logged out (the server has answered her closing tag) before she logs in again.
+    juliet.close().await;
     let mut juliet = ready(&s, "juliet", "balcony").await;
-    gather(&mut juliet, &[&presence("subscribe", "romeo@localhost")]).await;
+    gather_exactly(&mut juliet, &[&presence("subscribe", "romeo@localhost")]).await;
     juliet
         .send("<presence to='romeo@localhost' type='subscribed'/>")
         .await;
-    gather(&mut juliet, &[&push_of("romeo@localhost")]).await;
-    // Romeo was offline: the approval waits for him.
+    gather_exactly(&mut juliet, &[&push_of("romeo@localhost")]).await;
+    // Romeo was offline: the approval waits for him; his initial presence then probes Juliet.
     let mut romeo = ready(&s, "romeo", "orchard").await;
-    gather(&mut romeo, &[&presence("subscribed", "juliet@localhost")]).await;
+    gather_exactly(
+        &mut romeo,
+        &[
+            &presence("subscribed", "juliet@localhost"),
+            &presence("available", "juliet@localhost/balcony"),
+        ],
+    )
+    .await;
     let item = roster_item(&mut romeo, "juliet@localhost").await.unwrap();
     assert_eq!(item.attr("subscription"), Some("to"));
     assert_eq!(item.attr("ask"), None);
@@ -364,7 +389,7 @@ async fn rfc6121_4_6_1_abrupt_disconnect_broadcasts_unavailable() {
     )
     .await;
     drop(juliet);
-    gather(
+    gather_exactly(
         &mut romeo,
         &[&presence("unavailable", "juliet@localhost/balcony")],
     )
@@ -392,26 +417,26 @@ async fn rfc6121_3_4_pre_approval_end_to_end() {
     juliet
         .send("<presence to='romeo@localhost' type='subscribed'/>")
         .await;
-    let j = gather(&mut juliet, &[&push_of("romeo@localhost")]).await;
+    let j = gather_exactly(&mut juliet, &[&push_of("romeo@localhost")]).await;
     assert_eq!(item(&j[0]).attr("approved"), Some("true"));
     assert_eq!(sub(&j[0]), ("none", None));
-    romeo.expect_silence(200).await;
+    romeo.expect_quiet().await;
     romeo
         .send("<presence to='juliet@localhost' type='subscribe'/>")
         .await;
-    gather(
+    gather_exactly(
         &mut romeo,
         &[
+            &|e: &Element| push_of("juliet@localhost")(e) && sub(e).1 == Some("subscribe"),
             &|e: &Element| push_of("juliet@localhost")(e) && sub(e).0 == "to",
             &presence("subscribed", "juliet@localhost"),
             &presence("available", "juliet@localhost/balcony"),
         ],
     )
     .await;
-    let j = gather(&mut juliet, &[&push_of("romeo@localhost")]).await;
+    let j = gather_exactly(&mut juliet, &[&push_of("romeo@localhost")]).await;
     assert_eq!(sub(&j[0]), ("from", None));
     assert_eq!(item(&j[0]).attr("approved"), None);
-    juliet.expect_silence(200).await;
 }
 
 /// RFC 6121 §3.4: a pre-approval is cancelled with `unsubscribed` (Appendix A.2.4, "None +
@@ -424,23 +449,22 @@ async fn rfc6121_3_4_pre_approval_cancelled_by_unsubscribed() {
     juliet
         .send("<presence to='romeo@localhost' type='subscribed'/>")
         .await;
-    let j = gather(&mut juliet, &[&push_of("romeo@localhost")]).await;
+    let j = gather_exactly(&mut juliet, &[&push_of("romeo@localhost")]).await;
     assert_eq!(item(&j[0]).attr("approved"), Some("true"));
     juliet
         .send("<presence to='romeo@localhost' type='unsubscribed'/>")
         .await;
-    let j = gather(&mut juliet, &[&push_of("romeo@localhost")]).await;
+    let j = gather_exactly(&mut juliet, &[&push_of("romeo@localhost")]).await;
     assert_eq!(item(&j[0]).attr("approved"), None);
     assert_eq!(sub(&j[0]), ("none", None));
     // Neither the pre-approval nor its cancellation reaches romeo.
-    romeo.expect_silence(200).await;
+    romeo.expect_quiet().await;
     romeo
         .send("<presence to='juliet@localhost' type='subscribe'/>")
         .await;
-    gather(&mut juliet, &[&presence("subscribe", "romeo@localhost")]).await;
-    let r = gather(&mut romeo, &[&push_of("juliet@localhost")]).await;
+    let r = gather_exactly(&mut romeo, &[&push_of("juliet@localhost")]).await;
     assert_eq!(sub(&r[0]), ("none", Some("subscribe")));
-    romeo.expect_silence(200).await;
+    gather_exactly(&mut juliet, &[&presence("subscribe", "romeo@localhost")]).await;
 }
 
 /// RFC 6121 §3.1.3: a request from a contact that is already subscribed is answered with
@@ -461,7 +485,8 @@ async fn rfc6121_3_1_3_repeated_request_is_answered_by_the_server() {
     romeo
         .send("<presence to='juliet@localhost' type='subscribe'/>")
         .await;
-    juliet.expect_silence(300).await;
+    romeo.expect_quiet().await;
+    juliet.expect_quiet().await;
     let item = roster_item(&mut romeo, "juliet@localhost").await.unwrap();
     assert_eq!(item.attr("subscription"), Some("to"));
     assert_eq!(item.attr("ask"), None);
@@ -483,16 +508,16 @@ async fn rfc6121_4_3_probes_answered_on_behalf_of_contacts() {
     .await;
     drop(romeo);
     let mut romeo = ready(&s, "romeo", "garden").await;
-    gather(
+    gather_exactly(
         &mut romeo,
         &[&presence("available", "juliet@localhost/balcony")],
     )
     .await;
+    // Both logged out (the server answered their closing tags) before Romeo comes back.
     juliet.close().await;
-    drop(romeo);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    romeo.close().await;
     let mut romeo = ready(&s, "romeo", "garden").await;
-    let p = gather(&mut romeo, &[&presence("unavailable", "juliet@localhost")]).await;
+    let p = gather_exactly(&mut romeo, &[&presence("unavailable", "juliet@localhost")]).await;
     assert!(p[0].get_child("delay", "urn:xmpp:delay").is_some());
 }
 
@@ -503,13 +528,20 @@ async fn rfc6121_4_6_directed_presence_gets_unavailable_at_logout() {
     let mut juliet = ready(&s, "juliet", "balcony").await;
     let mut nurse = ready(&s, "nurse", "kitchen").await;
     juliet.send("<presence to='nurse@localhost'/>").await;
-    gather(
+    juliet.expect_quiet().await;
+    gather_exactly(
         &mut nurse,
         &[&presence("available", "juliet@localhost/balcony")],
     )
     .await;
     juliet.send("<presence type='unavailable'/>").await;
-    gather(
+    // Her own unavailable comes back to her too (§4.5.2).
+    gather_exactly(
+        &mut juliet,
+        &[&presence("unavailable", "juliet@localhost/balcony")],
+    )
+    .await;
+    gather_exactly(
         &mut nurse,
         &[&presence("unavailable", "juliet@localhost/balcony")],
     )
@@ -523,14 +555,15 @@ async fn rfc6121_8_5_1_presence_to_nonexistent_account() {
     let s = server().await;
     let mut juliet = ready(&s, "juliet", "balcony").await;
     juliet.send("<presence to='ghost@localhost'/>").await;
-    juliet.expect_silence(300).await;
+    juliet.expect_quiet().await;
     juliet
         .send("<presence to='ghost@localhost' type='subscribe'/>")
         .await;
-    gather(
+    gather_exactly(
         &mut juliet,
         &[
             &presence("unsubscribed", "ghost@localhost"),
+            &|e: &Element| push_of("ghost@localhost")(e) && sub(e).1 == Some("subscribe"),
             &|e: &Element| push_of("ghost@localhost")(e) && sub(e).1.is_none(),
         ],
     )
@@ -563,9 +596,14 @@ async fn deleting_an_account_unsubscribes_its_contacts() {
             .await
             .unwrap()
     );
-    gather(
+    // Both of Juliet's subscriptions are cancelled as by a removal (§2.5.2): the unsubscribe
+    // and unsubscribed, one push each, and her unavailable.
+    gather_exactly(
         &mut romeo,
         &[
+            &presence("unsubscribe", "juliet@localhost"),
+            &presence("unsubscribed", "juliet@localhost"),
+            &|e: &Element| push_of("juliet@localhost")(e) && sub(e).0 == "to",
             &|e: &Element| push_of("juliet@localhost")(e) && sub(e).0 == "none",
             &presence("unavailable", "juliet@localhost/balcony"),
         ],
@@ -590,9 +628,19 @@ async fn rfc6121_4_presence_error_stops_broadcasts() {
     romeo
         .send("<presence to='juliet@localhost' type='error'><error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>")
         .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Handled once romeo's ping comes back (RFC 6120 §10.1), Juliet's actor included.
+    romeo.expect_quiet().await;
     juliet.send("<presence><show>dnd</show></presence>").await;
-    romeo.expect_silence(300).await;
+    // The error romeo addressed to her, then her own presence back.
+    gather_exactly(
+        &mut juliet,
+        &[
+            &presence("error", "romeo@localhost/orchard"),
+            &presence("available", "juliet@localhost/balcony"),
+        ],
+    )
+    .await;
+    romeo.expect_quiet().await;
 }
 
 /// A contact whose account went idle (its UserActor retired) and came back still gets the
@@ -623,6 +671,8 @@ async fn a_contact_back_after_its_actor_retired_still_gets_presence_changes() {
     bob.close().await;
     assert_eq!(s.running_users_down_to(1).await, 1, "bob's actor retired");
     let mut bob = s.online("bob", "pw", "r", 0).await;
+    // Bob's initial presence probes alice: her current presence.
+    bob.expect_where(status("one")).await;
     alice
         .send("<presence><status>two</status></presence>")
         .await;
@@ -656,8 +706,9 @@ async fn rfc6120_10_1_an_unsubscribe_is_finished_before_the_removal_sent_after_i
             "romeo@localhost",
         )
         .await;
-        // What the subscriptions left behind for Romeo (the approval's presence and pushes).
-        romeo.until_ping().await;
+        // The subscriptions left nothing unread.
+        romeo.expect_quiet().await;
+        juliet.expect_quiet().await;
         let id = format!("remove-{round}");
         romeo
             .send(&format!(
@@ -698,16 +749,19 @@ async fn rfc6120_10_1_an_unsubscribe_is_finished_before_the_removal_sent_after_i
             "round {round}: Juliet's unavailable came after the removal push: {what:?}"
         );
         // Juliet saw the unsubscribe and, after the removal, the cancellation of her own
-        // subscription and Romeo's unavailable; then the next round starts clean.
-        gather(
+        // subscription and Romeo's unavailable, each change pushed; then the next round starts
+        // clean.
+        gather_exactly(
             &mut juliet,
             &[
                 &presence("unsubscribe", "romeo@localhost"),
                 &presence("unsubscribed", "romeo@localhost"),
+                &presence("unavailable", "romeo@localhost/orchard"),
+                &|e: &Element| push_of("romeo@localhost")(e) && sub(e).0 == "to",
+                &|e: &Element| push_of("romeo@localhost")(e) && sub(e).0 == "none",
             ],
         )
         .await;
-        juliet.until_ping().await;
     }
 }
 

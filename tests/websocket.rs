@@ -74,14 +74,11 @@ impl WsClient {
         self.next().await.expect("a message")
     }
 
-    /// Skips messages until one matches.
+    /// The next message, which must match `pred`: anything else arriving first fails the test.
     async fn expect_where(&mut self, pred: impl Fn(&Element) -> bool) -> Element {
-        loop {
-            let e = self.expect().await;
-            if pred(&e) {
-                return e;
-            }
-        }
+        let e = self.expect().await;
+        assert!(pred(&e), "unexpected message: {}", String::from(&e));
+        e
     }
 
     /// `<open/>` and the server's `<open/>` plus features.
@@ -226,6 +223,10 @@ async fn roster_get_over_websocket() {
         .await;
     alice
         .send("<iq xmlns='jabber:client' type='get' id='g'><query xmlns='jabber:iq:roster'/></iq>")
+        .await;
+    // In order (RFC 6120 §10.1): the set's result, then the roster.
+    alice
+        .expect_where(|e| e.attr("id") == Some("s") && e.attr("type") == Some("result"))
         .await;
     let roster = alice.expect_where(|e| e.attr("id") == Some("g")).await;
     let items: Vec<_> = roster

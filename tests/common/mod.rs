@@ -20,6 +20,44 @@ use xso::exports::rxml;
 
 pub const DOMAIN: &str = "localhost";
 pub const WAIT: Duration = Duration::from_secs(10);
+/// The upper bound for a condition polled with [`eventually`] (a count going down, a file
+/// appearing): only a bound, a condition met sooner ends the wait at once.
+pub const SETTLE: Duration = Duration::from_secs(20);
+
+/// Polls `check` (every 20 ms) until it gives `Ok`, for at most [`SETTLE`]; panics with the
+/// last error after that. For conditions no stanza announces (an actor retiring, a store
+/// reopening).
+pub async fn eventually<T, E: std::fmt::Display, F: std::future::Future<Output = Result<T, E>>>(
+    what: &str,
+    mut check: impl FnMut() -> F,
+) -> T {
+    let deadline = tokio::time::Instant::now() + SETTLE;
+    loop {
+        match check().await {
+            Ok(v) => return v,
+            Err(e) if tokio::time::Instant::now() >= deadline => {
+                panic!("{what}: not within {SETTLE:?}: {e}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
+/// Polls `check` (every 20 ms) until it gives `Some`, for at most [`SETTLE`].
+pub async fn poll_until<T, F: std::future::Future<Output = Option<T>>>(
+    mut check: impl FnMut() -> F,
+) -> Option<T> {
+    let deadline = tokio::time::Instant::now() + SETTLE;
+    loop {
+        if let Some(v) = check().await {
+            return Some(v);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
 
 pub struct TestServer {
     pub handle: Option<ServerHandle>,
@@ -54,32 +92,29 @@ impl TestServer {
         }
     }
 
-    /// Stops the server and starts a new one on the same data dir (new ports).
+    /// Stops the server and starts a new one on the same data dir (new ports). The new one
+    /// is started as soon as it can open the data dir (the old one's store may still be
+    /// closing on another thread), within [`SETTLE`].
     pub async fn restart(&mut self) {
         self.handle.take().unwrap().stop().await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        self.handle = Some(
-            Server::new(self.config.clone())
-                .start()
-                .await
-                .expect("server restarts"),
-        );
+        let config = self.config.clone();
+        let handle = eventually("the server restarts", || {
+            let config = config.clone();
+            async move { Server::new(config).start().await.map_err(|e| e.to_string()) }
+        })
+        .await;
+        self.handle = Some(handle);
     }
 
     pub fn handle(&self) -> &ServerHandle {
         self.handle.as_ref().unwrap()
     }
 
-    /// Waits (at most 5 s) until no more than `n` UserActors are running, and returns how many
-    /// are: an account's actor retires `user_idle_secs` after its last session.
+    /// Waits (at most [`SETTLE`]) until no more than `n` UserActors are running, and returns
+    /// how many are: an account's actor retires `user_idle_secs` after its last session.
     pub async fn running_users_down_to(&self, n: usize) -> usize {
         let router = self.handle().router();
-        for _ in 0..50 {
-            if router.running_users() <= n {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let _ = poll_until(|| async { (router.running_users() <= n).then_some(()) }).await;
         router.running_users()
     }
 
@@ -121,9 +156,7 @@ impl TestServer {
             "<presence><priority>{priority}</priority></presence>"
         ))
         .await;
-        let me = c.jid.clone().unwrap();
-        c.expect_where(|e| e.name() == "presence" && e.attr("from") == Some(me.as_str()))
-            .await;
+        c.own_presence().await;
         c
     }
 }
@@ -514,14 +547,47 @@ impl Client {
         }
     }
 
-    /// Skips elements until one matches.
+    /// The next element, which must match `pred`: anything else arriving first (an extra push,
+    /// an unexpected error) fails the test.
     pub async fn expect_where(&mut self, pred: impl Fn(&Element) -> bool) -> Element {
+        let e = self.expect_element().await;
+        assert!(pred(&e), "unexpected stanza: {}", String::from(&e));
+        e
+    }
+
+    /// [`Self::expect_where`], skipping first what `tolerated` matches: traffic that is not the
+    /// subject of the test, named at the call site. Anything else still fails the test.
+    pub async fn expect_where_tolerating(
+        &mut self,
+        pred: impl Fn(&Element) -> bool,
+        tolerated: impl Fn(&Element) -> bool,
+    ) -> Element {
         loop {
             let e = self.expect_element().await;
             if pred(&e) {
                 return e;
             }
+            assert!(tolerated(&e), "unexpected stanza: {}", String::from(&e));
         }
+    }
+
+    /// Waits for the client's own presence reflected back (RFC 6121 §4.2.2) after it sent
+    /// presence. What arrives before it (another resource's presence, say) stays queued for the
+    /// test, which has to account for it.
+    pub async fn own_presence(&mut self) -> Element {
+        let me = self.jid.clone().unwrap();
+        let mut before = Vec::new();
+        let own = loop {
+            let e = self.expect_element().await;
+            if e.name() == "presence" && e.attr("from") == Some(me.as_str()) {
+                break e;
+            }
+            before.push(e);
+        };
+        for e in before.into_iter().rev() {
+            self.pending.push_front(e);
+        }
+        own
     }
 
     /// The next stanza must be a stream error; returns its condition, and checks that the
@@ -547,11 +613,15 @@ impl Client {
         cond
     }
 
-    /// Nothing arrives for `ms` milliseconds.
-    pub async fn expect_silence(&mut self, ms: u64) {
-        if let Some(got) = self.next_within(Duration::from_millis(ms)).await {
-            panic!("expected silence, got {got:?}");
-        }
+    /// Nothing more arrives: a ping sent now is answered before anything else. The server
+    /// answers it only once everything this client sent before is done (RFC 6120 §10.1), and
+    /// what that queued for the client is written before the answer, so this needs no fixed
+    /// wait. For what another client's stanzas cause here, let that client's own ping come back
+    /// first (`other.until_ping()` or `other.expect_quiet()`).
+    pub async fn expect_quiet(&mut self) {
+        let got = self.until_ping().await;
+        let shown: Vec<String> = got.iter().map(String::from).collect();
+        assert!(shown.is_empty(), "expected nothing more, got {shown:#?}");
     }
 
     /// Sends an iq and waits for the reply with the same id.
@@ -596,9 +666,16 @@ impl Client {
         }
     }
 
+    /// Closes the stream and waits (at most [`WAIT`]) for the server's closing tag, which it
+    /// sends once it has handled everything before ours (RFC 6120 §4.4), logout included.
+    /// Stanzas still arriving for the client meanwhile are not looked at.
     pub async fn close(mut self) {
         self.send("</stream:stream>").await;
-        let _ = self.next_within(Duration::from_secs(2)).await;
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while let Some(Got::Element(_)) = self
+            .next_within(deadline.saturating_duration_since(tokio::time::Instant::now()))
+            .await
+        {}
     }
 }
 
@@ -626,17 +703,45 @@ pub const NS_ROSTER: &str = "jabber:iq:roster";
 
 pub type Pred<'a> = &'a dyn Fn(&Element) -> bool;
 
-/// Reads until every predicate has matched one element (in any order), ignoring the rest;
-/// returns the matches in the order of the predicates.
+/// Reads until every predicate has matched one element (in any order); returns the matches in
+/// the order of the predicates. Any other element arriving meanwhile fails the test: one that
+/// no predicate wants, or a second match for a predicate already met (a duplicated push).
+/// Stanzas after the last match are left for the test; [`gather_exactly`] also checks there
+/// are none.
 pub async fn gather(c: &mut Client, preds: &[Pred<'_>]) -> Vec<Element> {
+    gather_tolerating(c, preds, &|_| false).await
+}
+
+/// [`gather`], skipping what `tolerated` matches (and no outstanding predicate wants): traffic
+/// that is not the subject of the test, named at the call site.
+pub async fn gather_tolerating(
+    c: &mut Client,
+    preds: &[Pred<'_>],
+    tolerated: Pred<'_>,
+) -> Vec<Element> {
     let mut got: Vec<Option<Element>> = vec![None; preds.len()];
     while got.iter().any(Option::is_none) {
         let e = c.expect_element().await;
         if let Some(i) = (0..preds.len()).find(|&i| got[i].is_none() && preds[i](&e)) {
             got[i] = Some(e);
+        } else if !tolerated(&e) {
+            let so_far: Vec<String> = got.iter().flatten().map(String::from).collect();
+            panic!(
+                "unexpected stanza while gathering {} ({} matched so far: {so_far:#?}): {}",
+                preds.len(),
+                so_far.len(),
+                String::from(&e)
+            );
         }
     }
     got.into_iter().map(Option::unwrap).collect()
+}
+
+/// [`gather`], then nothing more arrives ([`Client::expect_quiet`]): exactly this set.
+pub async fn gather_exactly(c: &mut Client, preds: &[Pred<'_>]) -> Vec<Element> {
+    let got = gather(c, preds).await;
+    c.expect_quiet().await;
+    got
 }
 
 pub fn push_of(jid: &'static str) -> impl Fn(&Element) -> bool {
@@ -670,16 +775,23 @@ pub fn sub(push: &Element) -> (&str, Option<&str>) {
     (i.attr("subscription").unwrap(), i.attr("ask"))
 }
 
-/// `a` subscribes to `b` and `b` approves; both online and ready. Returns when `a` has the
-/// approval, its push, and `b`'s current presence.
+/// `a` subscribes to `b` and `b` approves; both online and ready (roster requested, each
+/// with one available resource), with nothing left unread. Every step is exact: `a` gets the
+/// pending push, `b` the request, then `b` its push and `a` the approval, its push and `b`'s
+/// current presence, and nothing else arrives on either side.
 pub async fn subscribe(a: &mut Client, a_bare: &'static str, b: &mut Client, b_bare: &'static str) {
     a.send(&format!("<presence to='{b_bare}' type='subscribe'/>"))
         .await;
-    gather(b, &[&presence("subscribe", a_bare)]).await;
+    gather_exactly(
+        a,
+        &[&|e: &Element| push_of(b_bare)(e) && sub(e).1 == Some("subscribe")],
+    )
+    .await;
+    gather_exactly(b, &[&presence("subscribe", a_bare)]).await;
     b.send(&format!("<presence to='{a_bare}' type='subscribed'/>"))
         .await;
-    gather(b, &[&push_of(a_bare)]).await;
-    gather(
+    gather_exactly(b, &[&push_of(a_bare)]).await;
+    gather_exactly(
         a,
         &[
             &presence("subscribed", b_bare),
