@@ -827,9 +827,6 @@ async fn every_item_kind_with_every_stanza_kind() {
 /// Checked over several rounds: the contact's ping, sent after the user's was answered, comes
 /// back after the presence.
 #[actix_rt::test]
-#[ignore = "server bug: the RFC 3921 10.11 presence of a privacy list change is routed without \
-            the session's in-order ticket and can reach the contact after the user's next \
-            stanza is answered"]
 async fn rfc6120_10_1_the_presence_a_list_change_sends_is_done_before_the_next_stanza() {
     let s = server().await;
     let (mut juliet, mut romeo) = lovers(&s, "<presence/>").await;
@@ -865,9 +862,6 @@ async fn rfc6120_10_1_the_presence_a_list_change_sends_is_done_before_the_next_s
 /// over several rounds: the user's ping, sent after the contact's was answered, comes back
 /// after the broadcast.
 #[actix_rt::test]
-#[ignore = "server bug: presence broadcast to a user with an active privacy list can reach her \
-            after the sender's next stanza is answered (not held by the sender's in-order \
-            ticket)"]
 async fn rfc6120_10_1_a_presence_broadcast_is_done_before_the_next_stanza() {
     let s = server().await;
     let (mut juliet, mut romeo) = lovers(&s, "<presence/>").await;

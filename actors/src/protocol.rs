@@ -203,8 +203,9 @@ impl SharedPresence {
     }
 }
 
-/// A [`SharedPresence`] for this account's available resources.
-pub struct DeliverBroadcast(pub Arc<SharedPresence>);
+/// A [`SharedPresence`] for this account's available resources, with the sending client's
+/// ticket when a client's stanza caused it (RFC 6120 §10.1, see [`crate::in_order`]).
+pub struct DeliverBroadcast(pub Arc<SharedPresence>, pub Option<Ticket>);
 
 /// A subscription stanza from a local account, carried by its outbox entry `key` (see
 /// [`cordial_storage::OutboxKey`]).

@@ -56,9 +56,12 @@ impl Account {
     }
 
     /// A presence broadcast addressed to `to`, the account's bare JID.
-    fn broadcast(&self, to: &str, presence: &Arc<SharedPresence>) {
+    fn broadcast(&self, to: &str, presence: &Arc<SharedPresence>, ticket: Option<Ticket>) {
         if !self.delivery.try_broadcast(presence, to) {
-            self.queue(ToAccount::Broadcast(DeliverBroadcast(presence.clone())));
+            self.queue(ToAccount::Broadcast(DeliverBroadcast(
+                presence.clone(),
+                ticket,
+            )));
         }
     }
 
@@ -232,20 +235,28 @@ impl Router {
     /// contact `to` (a bare JID from the user's roster). A local account with no running
     /// UserActor has no available resource, so the presence is ignored as RFC 6121 §8.5.2.2.1
     /// says, without starting anything or reading storage.
-    pub fn route_broadcast(self: &Arc<Self>, to: &str, presence: &Arc<SharedPresence>) {
+    ///
+    /// `ticket`: the sending client's, held until the receiving actor has delivered it when
+    /// the broadcast goes through its mailbox (RFC 6120 §10.1).
+    pub fn route_broadcast(
+        self: &Arc<Self>,
+        to: &str,
+        presence: &Arc<SharedPresence>,
+        ticket: Option<Ticket>,
+    ) {
         // Roster JIDs are stored normalised: a running local account is found as it is.
         if let Some(user) = self.users.get(to) {
-            return user.broadcast(to, presence);
+            return user.broadcast(to, presence, ticket);
         }
         let Ok(bare) = BareJid::new(to) else {
             return log::warn!("not broadcasting presence to the malformed roster JID {to:?}");
         };
         if !self.config.hosts(bare.domain().as_str()) {
-            return self.route(presence.addressed(to));
+            return self.route_with(presence.addressed(to), ticket);
         }
         if bare.as_str() != to {
             if let Some(user) = self.users.get(bare.as_str()) {
-                user.broadcast(bare.as_str(), presence);
+                user.broadcast(bare.as_str(), presence, ticket);
             }
         }
     }

@@ -567,7 +567,7 @@ impl UserActor {
 
 impl UserActor {
     fn on_deliver_broadcast(&mut self, msg: DeliverBroadcast, _: &mut Context<Self>) {
-        self.begin_turn(None, true);
+        self.begin_turn(msg.1, true);
         self.deliver_broadcast(&msg.0);
         self.end_turn();
     }
@@ -576,7 +576,9 @@ impl UserActor {
 impl UserActor {
     fn deliver_broadcast(&mut self, presence: &Arc<SharedPresence>) {
         if self.retired {
-            return self.router.route_broadcast(self.bare.as_str(), presence);
+            return self
+                .router
+                .route_broadcast(self.bare.as_str(), presence, self.ticket());
         }
         if self.available().next().is_none() {
             return;

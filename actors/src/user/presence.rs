@@ -141,7 +141,7 @@ impl UserActor {
         for contact in self.presence_subscribers() {
             // Presence-out items of the session's list (RFC 3921 §10.11).
             if self.allows_jid(Some(resource), Direction::PresenceOut, contact) {
-                self.router.route_broadcast(contact, &shared);
+                self.router.route_broadcast(contact, &shared, self.ticket());
             }
         }
         if was_available {
@@ -190,7 +190,7 @@ impl UserActor {
             if !self.allows_jid(Some(resource), Direction::PresenceOut, contact) {
                 continue;
             }
-            self.router.route_broadcast(contact, &shared);
+            self.router.route_broadcast(contact, &shared, self.ticket());
             if !directed.is_empty() {
                 told.push(contact.to_string());
             }

@@ -171,8 +171,10 @@ impl UserActor {
                 out.push(p);
             }
         }
+        // Part of the turn that changed the list: the client's next stanza waits for them
+        // (RFC 6120 §10.1).
         for p in out {
-            self.router.route(p);
+            self.route(p);
         }
     }
 
