@@ -63,6 +63,7 @@ pub struct Server {
 /// A running server.
 pub struct ServerHandle {
     router: Arc<Router>,
+    store: Store,
     xmpp: web::Xmpp,
     c2s_addr: Option<SocketAddr>,
     tls_addr: Option<SocketAddr>,
@@ -92,8 +93,11 @@ impl Server {
         let arbiters: Vec<Arbiter> = (0..cores).map(|_| Arbiter::new()).collect();
         let handles: Arc<Vec<ArbiterHandle>> =
             Arc::new(arbiters.iter().map(|a| a.handle()).collect());
-        let router =
-            cordial_actors::new_router(config.actors_config(), store.clone(), handles.to_vec());
+        let router = cordial_actors::new_router(
+            config.actors_config(),
+            std::sync::Arc::new(store.clone()),
+            handles.to_vec(),
+        );
         // Subscription stanzas whose local receiver had not applied them when the server
         // last stopped.
         match router.replay_outbox() {
@@ -101,6 +105,7 @@ impl Server {
             Ok(n) => log::info!("routing {n} subscription stanzas left in the outbox"),
             Err(e) => log::error!("reading the outbox: {e}"),
         }
+        let store_handle = store.clone();
         let sasl = link::sasl::Sasl::new(store, config.default_domain().to_string());
         let config = Arc::new(config);
         let ctx = Arc::new(link::LinkContext {
@@ -190,6 +195,7 @@ impl Server {
         );
         Ok(ServerHandle {
             router,
+            store: store_handle,
             xmpp,
             c2s_addr: bound[0],
             tls_addr: bound[1],
@@ -230,6 +236,11 @@ impl ServerHandle {
 
     pub fn router(&self) -> &Arc<Router> {
         &self.router
+    }
+
+    /// The server's storage (the embedded engine).
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// Stops accepting, closes every stream with `<system-shutdown/>` (each session's

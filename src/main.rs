@@ -252,7 +252,11 @@ fn account_command(config: Config, request: Request) -> ExitCode {
         }
         let store =
             cordial_storage::Store::open(&config.data_dir.join("db")).map_err(|e| e.to_string())?;
-        let router = cordial_actors::new_router(config.actors_config(), store, Vec::new());
+        let router = cordial_actors::new_router(
+            config.actors_config(),
+            std::sync::Arc::new(store),
+            Vec::new(),
+        );
         Ok::<_, String>(admin::execute(&router, request).await)
     });
     match result {

@@ -6,7 +6,6 @@ mod common;
 use std::process::Command;
 
 use common::*;
-use cordial_storage::AccountStore;
 use minidom::Element;
 
 fn cordial(args: &[&str]) -> std::process::Output {

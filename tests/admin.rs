@@ -300,7 +300,7 @@ async fn a_storage_outage_shows_in_the_admin_api_and_the_metrics() {
     assert_eq!(up["state"], "up");
     assert_eq!(sample(&metrics(&s).await, "cordial_storage_up"), Some(1.0));
 
-    let store = s.handle().router().store.clone();
+    let store = s.handle().store().clone();
     store.faults().fail_flushes(Fault::NoSpace);
     let mut alice = s.online("alice", "pw", "r", 0).await;
     let r = alice

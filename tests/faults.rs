@@ -20,7 +20,7 @@ fn chat(to: &str, id: &str) -> String {
 
 /// Waits until the store takes writes again (it recovers on its own, with backoff).
 async fn storage_back(s: &TestServer) {
-    let store = &s.handle().router().store;
+    let store = &s.handle().store();
     let deadline = Instant::now() + Duration::from_secs(20);
     while !store.health().up {
         assert!(Instant::now() < deadline, "the store did not recover");
@@ -47,7 +47,7 @@ async fn rfc6120_8_3_3_18_a_full_disk_bounces_offline_messages_and_writes_resume
     let s = TestServer::start().await;
     s.add_user("romeo", "pw").await;
     s.add_user("juliet", "pw").await;
-    let store = s.handle().router().store.clone();
+    let store = s.handle().store().clone();
     let mut romeo = s.online("romeo", "pw", "r", 0).await;
     romeo.send(&chat("juliet@localhost", "before")).await;
     assert!(romeo.until_ping().await.is_empty());
@@ -110,7 +110,7 @@ async fn every_write_path_answers_resource_constraint_while_the_disk_fails_then_
     for u in ["romeo", "juliet", "nurse"] {
         s.add_user(u, "pw").await;
     }
-    let store = s.handle().router().store.clone();
+    let store = s.handle().store().clone();
     let mut romeo = s.online("romeo", "pw", "r", 0).await;
     romeo
         .iq("get", None, "<query xmlns='jabber:iq:roster'/>")
@@ -207,7 +207,7 @@ async fn every_write_path_answers_resource_constraint_while_the_disk_fails_then_
 async fn the_store_reports_its_outage_and_its_recovery() {
     let s = TestServer::start().await;
     s.add_user("romeo", "pw").await;
-    let store = s.handle().router().store.clone();
+    let store = s.handle().store().clone();
     assert!(store.health().up);
     store.faults().fail_flushes(Fault::Io);
     let mut romeo = s.online("romeo", "pw", "r", 0).await;

@@ -95,7 +95,7 @@ mod tests {
 mod ops {
     use std::sync::Arc;
 
-    use cordial_storage::{AccountStore, Result, StorageError};
+    use cordial_storage::{Result, StorageError};
     use jid::BareJid;
 
     use super::derive_credentials;

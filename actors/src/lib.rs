@@ -37,16 +37,8 @@ pub use router::Router;
 /// (or a test) starts. `arbiters`: where account actors run (the current arbiter when empty).
 pub fn new_router(
     config: ActorsConfig,
-    store: cordial_storage::Store,
+    store: cordial_storage::SharedStorage,
     arbiters: Vec<actix::ArbiterHandle>,
 ) -> std::sync::Arc<Router> {
     Router::new(config, store, arbiters, Box::new(user::spawn))
-}
-
-/// What every actor shares: configuration, storage and the router.
-#[derive(Clone)]
-pub struct Shared {
-    pub config: std::sync::Arc<ActorsConfig>,
-    pub store: cordial_storage::Store,
-    pub router: std::sync::Arc<Router>,
 }

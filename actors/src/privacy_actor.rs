@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use actix::prelude::*;
-use cordial_storage::{PrivacyStore, StorageError, Store};
+use cordial_storage::{SharedStorage, StorageError};
 
 use crate::protocol::{Remove, Replace};
 
@@ -13,11 +13,11 @@ use crate::privacy::CompiledList;
 pub struct PrivacyListActor {
     bare: String,
     name: String,
-    store: Store,
+    store: SharedStorage,
 }
 
 impl PrivacyListActor {
-    pub fn new(bare: String, name: String, store: Store) -> Self {
+    pub fn new(bare: String, name: String, store: SharedStorage) -> Self {
         PrivacyListActor { bare, name, store }
     }
 }

@@ -349,14 +349,19 @@ mod tests {
         let keep = spawned.clone();
         let spawn: crate::router::SpawnAccount =
             Box::new(move |router, bare, delivery, arbiter| {
-                let (r, b) = (router.clone(), bare.clone());
+                let (r, b, s) = (router.clone(), bare.clone(), router.store.clone());
                 let addr = crate::user::UserActor::start_in_arbiter(arbiter, move |_| {
-                    crate::user::UserActor::new(b, r, delivery)
+                    crate::user::UserActor::new(b, r, s, delivery)
                 });
                 *keep.lock().unwrap() = Some(addr.clone());
                 addr.recipient()
             });
-        let router = Router::new(crate::ActorsConfig::default(), store, Vec::new(), spawn);
+        let router = Router::new(
+            crate::ActorsConfig::default(),
+            Arc::new(store),
+            Vec::new(),
+            spawn,
+        );
         let full: FullJid = "alice@localhost/r".parse().unwrap();
         let account = router.account(&full.to_bare());
         let user = spawned.lock().unwrap().clone().expect("spawned");

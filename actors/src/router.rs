@@ -8,7 +8,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use actix::prelude::*;
-use cordial_storage::{AccountStore, OutboxKey, Store, SubscriptionStore};
+use cordial_storage::{OutboxKey, SharedStorage};
 use dashmap::DashMap;
 use jid::{BareJid, Jid};
 use minidom::Element;
@@ -24,7 +24,7 @@ use crate::stanza::{self, DefinedCondition, ErrorType, Kind, Target};
 
 pub struct Router {
     pub config: Arc<ActorsConfig>,
-    pub store: Store,
+    pub store: SharedStorage,
     pub metrics: crate::metrics::Metrics,
     /// Running UserActors by normalised bare JID. Keyed by the string so that roster JIDs (kept
     /// normalised) find their account without being parsed again on every broadcast.
@@ -80,7 +80,7 @@ impl Router {
     /// arbiter: subscription stanzas refused meanwhile reach their receiver without a restart.
     pub fn new(
         config: ActorsConfig,
-        store: Store,
+        store: SharedStorage,
         arbiters: Vec<ArbiterHandle>,
         spawn: SpawnAccount,
     ) -> Arc<Self> {
@@ -94,7 +94,7 @@ impl Router {
             spawn,
         });
         let weak = Arc::downgrade(&router);
-        router.store.on_recovered(move || {
+        router.store.on_recovered(Box::new(move || {
             let (Some(router), Some(home)) = (weak.upgrade(), home.as_ref()) else {
                 return;
             };
@@ -103,7 +103,7 @@ impl Router {
                 Ok(n) => log::info!("storage is back: routing {n} subscription stanzas again"),
                 Err(e) => crate::storage_error::log(format_args!("reading the outbox"), &e),
             });
-        });
+        }));
         router
     }
 

@@ -6,7 +6,6 @@
 
 use std::sync::Arc;
 
-use cordial_storage::VcardStore;
 use jid::{BareJid, FullJid};
 use minidom::Element;
 

@@ -21,7 +21,6 @@ use actix_web::{web, HttpResponse};
 use cordial_actors::accounts;
 use cordial_actors::link::{StreamClose, StreamCondition};
 use cordial_actors::metrics::gauge;
-use cordial_storage::{AccountStore, OfflineStore};
 use jid::Jid;
 use prometheus_client::registry::Registry;
 use serde::Deserialize;

@@ -27,6 +27,38 @@ use serde::{Deserialize, Serialize};
 pub use health::HealthReport;
 pub use store::Store;
 
+/// What a flush returns: resolves once the writes are durable, or with the error.
+pub type Flushed = std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send>>;
+
+/// A storage engine as the server uses it: every area, and the durability and health calls
+/// around them. The server and its actors hold an [`Arc<dyn Storage>`](SharedStorage), so that
+/// another engine (the cluster mode's PostgreSQL) can take the embedded one's place; [`Store`]
+/// (sled) is the one there is today.
+pub trait Storage:
+    AccountStore
+    + OfflineStore
+    + RosterStore
+    + SubscriptionStore
+    + VcardStore
+    + PrivacyStore
+    + Send
+    + Sync
+{
+    /// Makes every write this thread made so far durable; see [`Store::flush`].
+    fn flush(&self) -> Flushed;
+    /// Which opening of the engine is live; see [`Store::generation`].
+    fn generation(&self) -> u64;
+    /// The engine's health now.
+    fn health(&self) -> HealthReport;
+    /// Runs `hook` each time the engine comes back after an outage.
+    fn on_recovered(&self, hook: Box<dyn Fn() + Send + Sync>);
+    /// Every problem found in the stored state (`cordial check`).
+    fn check(&self) -> Result<Vec<String>>;
+}
+
+/// How the server holds its storage.
+pub type SharedStorage = std::sync::Arc<dyn Storage>;
+
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {

@@ -539,6 +539,28 @@ fn probe(dir: &Path) -> std::io::Result<()> {
     written
 }
 
+impl Storage for Store {
+    fn flush(&self) -> Flushed {
+        Box::pin(Store::flush(self))
+    }
+
+    fn generation(&self) -> u64 {
+        Store::generation(self)
+    }
+
+    fn health(&self) -> HealthReport {
+        Store::health(self)
+    }
+
+    fn on_recovered(&self, hook: Box<dyn Fn() + Send + Sync>) {
+        Store::on_recovered(self, hook)
+    }
+
+    fn check(&self) -> Result<Vec<String>> {
+        Store::check(self)
+    }
+}
+
 /// The per-area traits, each operation a read or a write of the live engine.
 macro_rules! delegate {
     ($trait:ident { $($mode:ident fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty;)* }) => {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use cordial_storage::{AccountStore, OfflinePush, OfflineStore, RosterStore, SubscriptionStore};
+use cordial_storage::{OfflinePush, SharedStorage};
 use jid::{BareJid, FullJid, Jid};
 use minidom::Element;
 
@@ -71,6 +71,8 @@ struct Session {
 pub struct UserActor {
     bare: BareJid,
     router: Arc<Router>,
+    /// The account's storage, handed over when the actor starts.
+    store: SharedStorage,
     sessions: HashMap<String, Session>,
     /// The roster, loaded on first use and kept while the actor runs.
     roster: Option<RosterState>,
@@ -121,15 +123,21 @@ pub fn spawn(
     delivery: Arc<Delivery>,
     arbiter: &ArbiterHandle,
 ) -> crate::protocol::Account {
-    let (r, b) = (router.clone(), bare.clone());
-    UserActor::start_in_arbiter(arbiter, move |_| UserActor::new(b, r, delivery)).recipient()
+    let (r, b, s) = (router.clone(), bare.clone(), router.store.clone());
+    UserActor::start_in_arbiter(arbiter, move |_| UserActor::new(b, r, s, delivery)).recipient()
 }
 
 impl UserActor {
-    pub fn new(bare: BareJid, router: Arc<Router>, delivery: Arc<Delivery>) -> Self {
+    pub fn new(
+        bare: BareJid,
+        router: Arc<Router>,
+        store: SharedStorage,
+        delivery: Arc<Delivery>,
+    ) -> Self {
         UserActor {
             bare,
             router,
+            store,
             sessions: HashMap::new(),
             roster: None,
             roster_generation: 0,
@@ -147,7 +155,7 @@ impl UserActor {
     /// Starts handling a message: `ticket` is the sending client's, `counted` whether the
     /// router counted it with [`Delivery::queued`]. Ended by [`Self::end_turn`].
     fn begin_turn(&mut self, ticket: Option<Ticket>, counted: bool) {
-        if self.roster.is_some() && self.roster_generation != self.router.store.generation() {
+        if self.roster.is_some() && self.roster_generation != self.store.generation() {
             if let Err(e) = self.roster() {
                 storage_error::log(format_args!("reading the roster of {}", self.bare), &e);
             }
@@ -228,14 +236,14 @@ impl UserActor {
 
     /// The account's roster, read from the store the first time.
     fn roster(&mut self) -> cordial_storage::Result<&mut RosterState> {
-        let generation = self.router.store.generation();
+        let generation = self.store.generation();
         if self.roster_generation != generation {
             self.roster = None;
         }
         if self.roster.is_none() {
             self.roster_generation = generation;
-            let stored = self.router.store.roster(self.bare.as_str())?;
-            let inbox = self.router.store.inbox(self.bare.as_str())?;
+            let stored = self.store.roster(self.bare.as_str())?;
+            let inbox = self.store.inbox(self.bare.as_str())?;
             self.roster = Some(RosterState::new(stored, inbox));
         }
         Ok(self.roster.as_mut().expect("loaded above"))
@@ -252,7 +260,7 @@ impl UserActor {
         ctx: &mut Context<Self>,
         then: impl FnOnce(&mut Self, cordial_storage::Result<()>) + 'static,
     ) {
-        let store = self.router.store.clone();
+        let store = self.store.clone();
         self.wait_in_turn(
             ctx,
             async move { store.flush().await }.into_actor(self),
@@ -295,7 +303,7 @@ impl UserActor {
         if let Some(e) = self.exists {
             return e;
         }
-        match self.router.store.account_exists(self.bare.as_str()) {
+        match self.store.account_exists(self.bare.as_str()) {
             Ok(e) => *self.exists.insert(e),
             Err(e) => {
                 storage_error::log(format_args!("looking up the account {}", self.bare), &e);
@@ -314,7 +322,7 @@ impl UserActor {
             .build();
         stanza.append_child(delay);
         let quota = self.router.config.offline_quota;
-        let store = self.router.store.clone();
+        let store = self.store.clone();
         match store.push_offline(self.bare.as_str(), &String::from(&stanza), quota) {
             // Kept only once it is on disk: a failed flush bounces the message, so that the
             // sender never takes for delivered what a full disk did not keep.
@@ -354,7 +362,7 @@ impl UserActor {
         let Some(s) = self.sessions.get(resource) else {
             return;
         };
-        let store = self.router.store.clone();
+        let store = self.store.clone();
         let messages = match store.offline_messages(self.bare.as_str()) {
             Ok(m) => m,
             Err(e) => {
@@ -706,7 +714,7 @@ impl UserActor {
             Ok(r) => r,
             Err(e) => return Box::pin(actix::fut::ready(Err(e))),
         };
-        let store = self.router.store.clone();
+        let store = self.store.clone();
         let bare = self.bare.clone();
         Box::pin(
             async move {
@@ -720,9 +728,9 @@ impl UserActor {
                         act.finish_removal(r);
                     }
                     act.roster = None;
-                    act.router.store.delete_account(bare.as_str())
+                    act.store.delete_account(bare.as_str())
                 });
-                let store = act.router.store.clone();
+                let store = act.store.clone();
                 async move {
                     let deleted = deleted?;
                     store.flush().await?;

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use actix::prelude::*;
-use cordial_storage::{PrivacyList, PrivacyStore, StorageError};
+use cordial_storage::{PrivacyList, StorageError};
 use minidom::Element;
 
 use super::UserActor;
@@ -42,7 +42,7 @@ impl UserActor {
         if self.privacy.loaded {
             return;
         }
-        let store = &self.router.store;
+        let store = &self.store;
         let bare = self.bare.as_str();
         let default = store
             .default_privacy_list(bare)
@@ -243,7 +243,7 @@ impl UserActor {
     /// The stored list `name`, or `None` after answering `<item-not-found/>` (no such list)
     /// or `<internal-server-error/>` (storage failed).
     fn existing_list(&self, resource: &str, iq: &Element, name: &str) -> Option<PrivacyList> {
-        match self.router.store.privacy_list(self.bare.as_str(), name) {
+        match self.store.privacy_list(self.bare.as_str(), name) {
             Ok(Some(l)) => Some(l),
             Ok(None) => {
                 self.privacy_error(
@@ -388,7 +388,7 @@ impl UserActor {
             );
         }
         let bare = self.bare.to_string();
-        let store = &self.router.store;
+        let store = &self.store;
         let list = match &name {
             None => None,
             Some(n) => match self.existing_list(resource, iq, n) {
@@ -449,12 +449,8 @@ impl UserActor {
         if let Some(a) = self.privacy.writers.get(name).filter(|a| a.connected()) {
             return a.clone();
         }
-        let a = PrivacyListActor::new(
-            self.bare.to_string(),
-            name.to_string(),
-            self.router.store.clone(),
-        )
-        .start();
+        let a = PrivacyListActor::new(self.bare.to_string(), name.to_string(), self.store.clone())
+            .start();
         self.privacy.writers.insert(name.to_string(), a.clone());
         a
     }
@@ -571,7 +567,7 @@ fn new_blocklist_name(names: &[String]) -> String {
 impl UserActor {
     /// The names of the account's lists, or `None` after answering `<internal-server-error/>`.
     fn list_names(&self, resource: &str, iq: &Element) -> Option<Vec<String>> {
-        match self.router.store.privacy_list_names(self.bare.as_str()) {
+        match self.store.privacy_list_names(self.bare.as_str()) {
             Ok(n) => Some(n),
             Err(e) => {
                 self.write_failed(
@@ -618,7 +614,7 @@ impl UserActor {
         self.privacy_loaded();
         let default_name = self.privacy.default.as_ref().map(|d| d.name.clone());
         let current = match &default_name {
-            Some(n) => match self.router.store.privacy_list(self.bare.as_str(), n) {
+            Some(n) => match self.store.privacy_list(self.bare.as_str(), n) {
                 Ok(l) => l,
                 Err(e) => {
                     let what = format_args!("reading the default list of {}", self.bare);
@@ -730,7 +726,7 @@ impl UserActor {
     ) {
         let resource = resource.to_string();
         let name = list.name.clone();
-        let store = self.router.store.clone();
+        let store = self.store.clone();
         let bare = self.bare.to_string();
         let default_name = name.clone();
         let written = self

@@ -1,9 +1,7 @@
 //! jabber:iq:roster (RFC 6121 §2) for the UserActor, the single writer of the account's roster.
 
 use actix::prelude::*;
-use cordial_storage::{
-    ItemWrite, RosterChange, RosterItem, RosterStore, StorageError, SubscriptionWrite,
-};
+use cordial_storage::{ItemWrite, RosterChange, RosterItem, StorageError, SubscriptionWrite};
 use minidom::Element;
 
 use super::UserActor;
@@ -156,7 +154,7 @@ impl UserActor {
                 &e,
             );
         }
-        let store = self.router.store.clone();
+        let store = self.store.clone();
         let outcome = match set {
             RosterSet::Remove { jid } => match self.write_removal(&jid) {
                 Ok(None) => {

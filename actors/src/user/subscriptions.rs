@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 use cordial_storage::{
-    InboxSlot, ItemWrite, OutboxKey, RosterItem, StorageError, Subscription, SubscriptionStore,
-    SubscriptionWrite, SubscriptionWritten,
+    InboxSlot, ItemWrite, OutboxKey, RosterItem, StorageError, Subscription, SubscriptionWrite,
+    SubscriptionWritten,
 };
 use jid::{BareJid, FullJid, Jid};
 use minidom::Element;
@@ -330,7 +330,7 @@ impl UserActor {
     /// needs no flush).
     fn consume_outbox(&self, key: Option<OutboxKey>) {
         if let Some(k) = key {
-            if let Err(e) = self.router.store.outbox_done(&k) {
+            if let Err(e) = self.store.outbox_done(&k) {
                 storage_error::log(format_args!("dropping a delivered outbox entry"), &e);
             }
         }
