@@ -40,5 +40,11 @@ pub fn new_router(
     store: cordial_storage::SharedStorage,
     arbiters: Vec<actix::ArbiterHandle>,
 ) -> std::sync::Arc<Router> {
-    Router::new(config, store, arbiters, Box::new(user::spawn))
+    Router::new(
+        config,
+        store,
+        arbiters,
+        Box::new(user::spawn),
+        Box::new(router::NoRemoteDomains),
+    )
 }

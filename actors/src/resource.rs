@@ -361,6 +361,7 @@ mod tests {
             Arc::new(store),
             Vec::new(),
             spawn,
+            Box::new(crate::router::NoRemoteDomains),
         );
         let full: FullJid = "alice@localhost/r".parse().unwrap();
         let account = router.account(&full.to_bare());

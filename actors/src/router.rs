@@ -31,6 +31,7 @@ pub struct Router {
     users: DashMap<Box<str>, Account, foldhash::fast::RandomState>,
     arbiters: Vec<ArbiterHandle>,
     spawn: SpawnAccount,
+    remote: Box<dyn RemoteRoute>,
 }
 
 /// A running account: its actor, and what may be delivered to its sessions without the
@@ -47,6 +48,37 @@ struct Account {
 pub type SpawnAccount = Box<
     dyn Fn(&Arc<Router>, &BareJid, Arc<Delivery>, &ArbiterHandle) -> AccountInbox + Send + Sync,
 >;
+
+/// Where a stanza for a domain this server does not host goes (RFC 6120 §10.4). Federation
+/// (server-to-server links) and, in cluster mode, other nodes are routes of this kind; the
+/// router hands such stanzas over with the sending client's ticket, which the route holds until
+/// the stanza is on its way (RFC 6120 §10.1).
+pub trait RemoteRoute: Send + Sync {
+    fn route(
+        &self,
+        router: &Arc<Router>,
+        stanza: Element,
+        kind: Kind,
+        to: Jid,
+        ticket: Option<Ticket>,
+    );
+}
+
+/// No route to other domains (no server-to-server links yet): each stanza is answered
+/// `<remote-server-not-found/>` (RFC 6120 §8.3.3.16), which is also what a server that cannot
+/// find the domain answers.
+pub struct NoRemoteDomains;
+
+impl RemoteRoute for NoRemoteDomains {
+    fn route(&self, router: &Arc<Router>, stanza: Element, kind: Kind, _: Jid, _: Option<Ticket>) {
+        router.bounce(
+            &stanza,
+            kind,
+            ErrorType::Cancel,
+            DefinedCondition::RemoteServerNotFound,
+        );
+    }
+}
 
 impl Account {
     fn start(router: &Arc<Router>, bare: &BareJid) -> Self {
@@ -83,6 +115,7 @@ impl Router {
         store: SharedStorage,
         arbiters: Vec<ArbiterHandle>,
         spawn: SpawnAccount,
+        remote: Box<dyn RemoteRoute>,
     ) -> Arc<Self> {
         let home = arbiters.first().cloned().or_else(Arbiter::try_current);
         let router = Arc::new(Router {
@@ -92,6 +125,7 @@ impl Router {
             users: DashMap::with_hasher(Default::default()),
             arbiters,
             spawn,
+            remote,
         });
         let weak = Arc::downgrade(&router);
         router.store.on_recovered(Box::new(move || {
@@ -160,8 +194,7 @@ impl Router {
     ///
     /// Local accounts get it through their UserActor (spawned on demand); stanzas to an account
     /// that does not exist are answered per RFC 6121 §8.5.1 here, without spawning anything;
-    /// remote domains need server-to-server links, which are not built yet, and are answered
-    /// `<remote-server-not-found/>` (RFC 6120 §8.3.3.16).
+    /// other domains go to the [`RemoteRoute`] (today [`NoRemoteDomains`]).
     pub fn route(self: &Arc<Self>, stanza: Element) {
         self.route_with(stanza, None)
     }
@@ -193,14 +226,7 @@ impl Router {
         let (bare, full) = match target {
             Target::Bare(b) => (b, None),
             Target::Full(f) => (f.to_bare(), Some(f)),
-            Target::Remote(_) => {
-                return self.bounce(
-                    &stanza,
-                    kind,
-                    ErrorType::Cancel,
-                    DefinedCondition::RemoteServerNotFound,
-                )
-            }
+            Target::Remote(to) => return self.remote.route(self, stanza, kind, to, ticket),
             Target::None | Target::Host(_) => {
                 log::warn!("router asked to route a stanza without a user target; dropped");
                 return;
@@ -391,5 +417,53 @@ impl Router {
                 .inbox
                 .do_send(ToAccount::CloseAll(CloseAll(why.clone())));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// Records what it is handed.
+    #[derive(Default)]
+    struct Recorded(Arc<Mutex<Vec<(String, String)>>>);
+
+    impl RemoteRoute for Recorded {
+        fn route(&self, _: &Arc<Router>, stanza: Element, _: Kind, to: Jid, _: Option<Ticket>) {
+            let from = stanza.attr("from").unwrap_or_default().to_string();
+            self.0.lock().unwrap().push((from, to.to_string()));
+        }
+    }
+
+    /// A stanza for a domain this server does not host goes to the remote route, with its
+    /// `to` parsed; a local one does not.
+    #[actix_rt::test]
+    async fn stanzas_for_other_domains_take_the_remote_route() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = cordial_storage::Store::open(dir.path()).unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let router = Router::new(
+            ActorsConfig::default(),
+            Arc::new(store),
+            Vec::new(),
+            Box::new(crate::user::spawn),
+            Box::new(Recorded(seen.clone())),
+        );
+        let message = |to: &str| -> Element {
+            format!("<message xmlns='jabber:client' from='a@localhost/r' to='{to}'/>")
+                .parse()
+                .unwrap()
+        };
+        router.route(message("Bob@Elsewhere.example/Home"));
+        router.route(message("nobody@localhost"));
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [(
+                "a@localhost/r".to_string(),
+                "bob@elsewhere.example/Home".to_string()
+            )]
+        );
     }
 }
