@@ -17,15 +17,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, Session};
+use cordial_actors::ns::JABBER_CLIENT as NS_CLIENT;
 use futures::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+use xmpp_parsers::ns::STREAM as NS_STREAM;
 
 use crate::link::{self, LinkContext};
 
 /// The RFC 7395 framing namespace.
 pub const NS_FRAMING: &str = "urn:ietf:params:xml:ns:xmpp-framing";
-const NS_STREAM: &str = "http://etherx.jabber.org/streams";
-const NS_CLIENT: &str = "jabber:client";
 
 /// Bytes the pipe buffers in each direction.
 const PIPE_BUFFER: usize = 64 * 1024;
