@@ -74,8 +74,8 @@ pub struct UserActor {
     /// The account's storage, handed over when the actor starts.
     store: SharedStorage,
     sessions: HashMap<String, Session>,
-    /// The roster, loaded on first use and kept while the actor runs.
-    roster: Option<RosterState>,
+    /// The roster, read when the actor starts and kept while it runs.
+    roster: RosterState,
     /// The store generation the roster was read in: after the store is reopened (recovery
     /// from a failed disk) it is read again, since changes that were answered with an error
     /// may or may not have been kept.
@@ -116,6 +116,16 @@ impl Drop for Turn {
     }
 }
 
+/// The account's roster and pending inbound requests as stored.
+fn load_roster(
+    store: &dyn cordial_storage::Storage,
+    bare: &BareJid,
+) -> cordial_storage::Result<RosterState> {
+    let stored = store.roster(bare.as_str())?;
+    let inbox = store.inbox(bare.as_str())?;
+    Ok(RosterState::new(stored, inbox))
+}
+
 /// Starts the actor of account `bare` on `arbiter` (the router's [`crate::router::SpawnAccount`]).
 pub fn spawn(
     router: &Arc<Router>,
@@ -134,13 +144,23 @@ impl UserActor {
         store: SharedStorage,
         delivery: Arc<Delivery>,
     ) -> Self {
+        // Read when the actor starts; if that fails (the store is refusing), it is read again
+        // at the next message (generation 0 is never live).
+        let generation = store.generation();
+        let (roster, roster_generation) = match load_roster(&*store, &bare) {
+            Ok(r) => (r, generation),
+            Err(e) => {
+                storage_error::log(format_args!("reading the roster of {bare}"), &e);
+                (RosterState::default(), 0)
+            }
+        };
         UserActor {
             bare,
             router,
             store,
             sessions: HashMap::new(),
-            roster: None,
-            roster_generation: 0,
+            roster,
+            roster_generation,
             presence_errors: HashSet::new(),
             last_unavailable: None,
             idle: None,
@@ -155,7 +175,7 @@ impl UserActor {
     /// Starts handling a message: `ticket` is the sending client's, `counted` whether the
     /// router counted it with [`Delivery::queued`]. Ended by [`Self::end_turn`].
     fn begin_turn(&mut self, ticket: Option<Ticket>, counted: bool) {
-        if self.roster.is_some() && self.roster_generation != self.store.generation() {
+        if self.roster_generation != self.store.generation() {
             if let Err(e) = self.roster() {
                 storage_error::log(format_args!("reading the roster of {}", self.bare), &e);
             }
@@ -234,19 +254,15 @@ impl UserActor {
         Some(crate::delivery::view::View { sessions, default })
     }
 
-    /// The account's roster, read from the store the first time.
+    /// The account's roster, read again if the store was reopened since it was read (or if
+    /// reading it failed when the actor started).
     fn roster(&mut self) -> cordial_storage::Result<&mut RosterState> {
         let generation = self.store.generation();
         if self.roster_generation != generation {
-            self.roster = None;
-        }
-        if self.roster.is_none() {
+            self.roster = load_roster(&*self.store, &self.bare)?;
             self.roster_generation = generation;
-            let stored = self.store.roster(self.bare.as_str())?;
-            let inbox = self.store.inbox(self.bare.as_str())?;
-            self.roster = Some(RosterState::new(stored, inbox));
         }
-        Ok(self.roster.as_mut().expect("loaded above"))
+        Ok(&mut self.roster)
     }
 
     fn available(&self) -> impl Iterator<Item = &Session> {
@@ -727,7 +743,8 @@ impl UserActor {
                     for r in removals {
                         act.finish_removal(r);
                     }
-                    act.roster = None;
+                    act.roster = RosterState::default();
+                    act.roster_generation = 0;
                     act.store.delete_account(bare.as_str())
                 });
                 let store = act.store.clone();

@@ -22,8 +22,7 @@ impl UserActor {
     /// answered with a presence error during these sessions (RFC 6121 §4.4.2 note).
     pub(super) fn presence_subscribers(&self) -> impl Iterator<Item = &str> {
         self.roster
-            .iter()
-            .flat_map(|r| r.items())
+            .items()
             .filter(|i| matches!(i.subscription.as_str(), "from" | "both"))
             .filter(|i| !self.presence_errors.contains(&i.jid))
             .map(|i| i.jid.as_str())
@@ -31,10 +30,8 @@ impl UserActor {
 
     /// Contacts whose presence the user receives ("To" or "Both").
     fn presence_sources(&self) -> Vec<String> {
-        let Some(r) = self.roster.as_ref() else {
-            return Vec::new();
-        };
-        r.items()
+        self.roster
+            .items()
             .filter(|i| matches!(i.subscription.as_str(), "to" | "both"))
             .map(|i| i.jid.clone())
             .collect()

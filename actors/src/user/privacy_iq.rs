@@ -15,7 +15,7 @@ use minidom::Element;
 use super::UserActor;
 use crate::blocking;
 use crate::ns;
-use crate::privacy::{self, CompiledList, Direction, NoRoster, Refused, NS_PRIVACY};
+use crate::privacy::{self, CompiledList, Direction, Refused, NS_PRIVACY};
 use crate::privacy_actor::PrivacyListActor;
 use crate::protocol::{Remove, Replace, ToSession};
 use crate::stanza::{self, DefinedCondition, ErrorType};
@@ -113,10 +113,7 @@ impl UserActor {
         let (Some(list), Some(other)) = (list, other) else {
             return true;
         };
-        match &self.roster {
-            Some(r) => list.allows_text(dir, other, r),
-            None => list.allows_text(dir, other, &NoRoster),
-        }
+        list.allows_text(dir, other, &self.roster)
     }
 
     /// The list each session is under now, by resource.

@@ -102,11 +102,7 @@ impl UserActor {
         }
         if let Some(v) = known {
             // Only the changes are read, and only for a client that is behind.
-            match self
-                .router
-                .store
-                .roster_changes_since(self.bare.as_str(), v)
-            {
+            match self.store.roster_changes_since(self.bare.as_str(), v) {
                 Ok(Some(changes)) => {
                     let s = &self.sessions[resource];
                     s.link.send(stanza::iq_result(iq, None));
@@ -124,11 +120,7 @@ impl UserActor {
                 Err(e) => storage_error::log(format_args!("roster changes of {}", self.bare), &e),
             }
         }
-        let xml = self
-            .roster
-            .as_ref()
-            .expect("loaded above")
-            .result_xml(iq, client_ver.is_some());
+        let xml = self.roster.result_xml(iq, client_ver.is_some());
         self.sessions[resource].link.send_xml(xml);
     }
 
@@ -176,7 +168,7 @@ impl UserActor {
                 Err(e) => Err(e),
             },
             RosterSet::Update { jid, name, groups } => {
-                let state = self.roster.as_ref().expect("loaded above");
+                let state = &self.roster;
                 let existing = state.get(&jid).cloned();
                 if existing.is_none() && state.len() >= limits.max_items {
                     let text = format!(

@@ -48,7 +48,7 @@ pub(super) struct Removal {
 impl UserActor {
     /// The state of `contact` (the roster must be loaded).
     pub(super) fn sub_state(&self, contact: &str) -> State {
-        let r = self.roster.as_ref().expect("roster loaded");
+        let r = &self.roster;
         let item = r.get(contact);
         State {
             sub: item.map(|i| i.subscription).unwrap_or_default(),
@@ -62,7 +62,7 @@ impl UserActor {
     /// and groups; a missing one is created only when the state needs an item (Pending In
     /// alone lives in the inbox, RFC 6121 §3.1.3).
     fn item_write(&self, contact: &str, new: State) -> ItemWrite {
-        let r = self.roster.as_ref().expect("roster loaded");
+        let r = &self.roster;
         let apply = |mut item: RosterItem| {
             item.subscription = new.sub;
             item.ask = new.pending_out;
@@ -93,11 +93,8 @@ impl UserActor {
         &mut self,
         w: &SubscriptionWrite,
     ) -> cordial_storage::Result<SubscriptionWritten> {
-        let done = self
-            .router
-            .store
-            .write_subscription(self.bare.as_str(), w)?;
-        let state = self.roster.as_mut().expect("roster loaded");
+        let done = self.store.write_subscription(self.bare.as_str(), w)?;
+        let state = &mut self.roster;
         match (&w.item, done.ver) {
             (ItemWrite::Put(item), Some(ver)) => state.set(item.clone(), ver),
             (ItemWrite::Remove, Some(ver)) => state.remove(&w.contact, ver),
@@ -149,7 +146,7 @@ impl UserActor {
 
     /// Pushes the current item of `contact` (or its removal) at version `ver`.
     fn push_contact(&self, ver: u64, contact: &str) {
-        let el = match self.roster.as_ref().and_then(|r| r.get(contact)) {
+        let el = match self.roster.get(contact) {
             Some(item) => roster::item_element(item),
             None => roster::removed_element(contact),
         };
@@ -207,7 +204,7 @@ impl UserActor {
         };
         // A subscription that would add an item to a full roster is refused like a roster set
         // would be (RFC 6121 §2.5.3 `<not-allowed/>`): nothing is written or sent.
-        let roster = self.roster.as_ref().expect("roster loaded");
+        let roster = &self.roster;
         let max = self.router.config.roster.max_items;
         if matches!(w.item, ItemWrite::Put(_))
             && roster.get(&contact).is_none()
@@ -342,9 +339,7 @@ impl UserActor {
         let Some(s) = self.sessions.get(resource) else {
             return;
         };
-        let Some(r) = self.roster.as_ref() else {
-            return;
-        };
+        let r = &self.roster;
         let mut delivered = Vec::new();
         for (contact, slot, xml) in r.inbox() {
             match xml.parse::<Element>() {
@@ -379,7 +374,7 @@ impl UserActor {
         contact: &str,
     ) -> cordial_storage::Result<Option<Removal>> {
         self.roster()?;
-        if self.roster.as_ref().expect("loaded").get(contact).is_none() {
+        if self.roster.get(contact).is_none() {
             return Ok(None);
         }
         let old = self.sub_state(contact);
@@ -439,7 +434,7 @@ impl UserActor {
     /// are denied.
     pub(super) fn write_all_removals(&mut self) -> cordial_storage::Result<Vec<Removal>> {
         self.roster()?;
-        let r = self.roster.as_ref().expect("loaded");
+        let r = &self.roster;
         let mut contacts: Vec<String> = r.items().map(|i| i.jid.clone()).collect();
         let waiting: Vec<String> = r
             .inbox_contacts()
