@@ -1,39 +1,56 @@
 //! cordial's IM and presence semantics as actix actors.
 //!
 //! No sockets and no bytes live here: a connection's link task (in the `cordial` crate) hands a
-//! bound stream to a [`resource::ResourceActor`] through a [`link::LinkHandle`], and everything
-//! else is stanzas as [`minidom::Element`]s travelling between actors:
+//! bound stream to a [`session::ResourceActor`] through a [`link::LinkHandle`], and everything
+//! else is stanzas as [`minidom::Element`]s travelling between actors. The messages they
+//! exchange are all in [`protocol`].
 //!
-//! - [`router::Router`]: who is where (bare JID -> [`user::UserActor`]), read without a mailbox hop;
-//! - [`user::UserActor`]: one per account in use; resources, presence, delivery rules, offline;
-//! - [`resource::ResourceActor`]: one per bound resource; stamps `from`, dispatches, writes out;
-//! - [`server_iq`]: the server's own IQ handlers (disco, ping, version, vCard, registration).
+//! Layers, each importing only those below it:
+//!
+//! - session: [`session::ResourceActor`], one per bound resource; stamps `from`, classifies
+//!   `to` once, hands stanzas on in order ([`in_order`]);
+//! - account: [`account::UserActor`], one per account in use, the single writer of its state;
+//!   the features it applies each have a module holding the pure model and the actor-side
+//!   handler: [`roster`] (RFC 6121 §2), [`subscription`] (§3), [`presence`] (§4),
+//!   [`delivery`] (§8.5, with the privacy rules first), [`privacy`] (XEP-0016), [`blocking`]
+//!   (XEP-0191), offline storage (XEP-0160, in [`account`]), and the server's own IQs in
+//!   [`server_iq`] (disco, ping, version, vCard, registration) and [`accounts`];
+//! - routing: [`router::Router`], who is where (bare JID -> account actor, read without a
+//!   mailbox hop; other domains through its [`router::RemoteRoute`]);
+//! - storage: the `cordial-storage` crate, reached through [`cordial_storage::Storage`].
 
-pub mod accounts;
-pub mod blocking;
+// Below the actors: shared vocabulary.
 pub mod config;
-pub mod delivery;
 pub mod in_order;
 pub mod link;
 pub mod metrics;
 pub mod ns;
-pub mod privacy;
-pub mod privacy_actor;
 pub mod protocol;
-pub mod resource;
-pub mod roster;
-pub mod router;
-pub mod server_iq;
 pub mod stanza;
 pub mod storage_error;
-pub mod subscription;
-pub mod user;
 pub mod xml;
+
+// Routing.
+pub mod router;
+
+// Features: each its model and its handler.
+pub mod blocking;
+pub mod delivery;
+pub mod presence;
+pub mod privacy;
+pub mod roster;
+pub mod subscription;
+
+// The account, its session, and the server's own services.
+pub mod account;
+pub mod accounts;
+pub mod server_iq;
+pub mod session;
 
 pub use config::ActorsConfig;
 pub use router::Router;
 
-/// The router, with account actors spawned on demand as [`user::UserActor`]s: what a server
+/// The router, with account actors spawned on demand as [`account::UserActor`]s: what a server
 /// (or a test) starts. `arbiters`: where account actors run (the current arbiter when empty).
 pub fn new_router(
     config: ActorsConfig,
@@ -44,7 +61,7 @@ pub fn new_router(
         config,
         store,
         arbiters,
-        Box::new(user::spawn),
+        Box::new(account::spawn),
         Box::new(router::NoRemoteDomains),
     )
 }

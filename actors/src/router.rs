@@ -1,4 +1,4 @@
-//! Who is where: bare JID -> [`UserActor`], local domains, remote domains.
+//! Who is where: bare JID -> [`UserActor`](crate::account::UserActor), local domains, remote domains.
 //!
 //! The table is a concurrent map read directly on the hot path (no mailbox hop). UserActors are
 //! spawned on demand on the arbiter chosen by a hash of the bare JID, so work spreads over all
@@ -448,7 +448,7 @@ mod tests {
             ActorsConfig::default(),
             Arc::new(store),
             Vec::new(),
-            Box::new(crate::user::spawn),
+            Box::new(crate::account::spawn),
             Box::new(Recorded(seen.clone())),
         );
         let message = |to: &str| -> Element {

@@ -1,6 +1,6 @@
 //! The link: one task per client connection, holding its network side (socket, TLS, XML stream,
 //! limits) and the negotiation of RFC 6120 until the bound stream is handed to a
-//! [`ResourceActor`](cordial_actors::resource::ResourceActor), which holds the session's state.
+//! [`ResourceActor`](cordial_actors::session::ResourceActor), which holds the session's state.
 //!
 //! In the order a connection meets them:
 //!

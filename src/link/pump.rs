@@ -15,7 +15,7 @@ use actix::Actor;
 use cordial_actors::link::{link_pair, LinkReceiver, Outbound, StreamClose, StreamCondition};
 use cordial_actors::metrics::{Metrics, Transport as Via};
 use cordial_actors::protocol::{Bind, FromClient, Handled, LinkClosed, ToAccount};
-use cordial_actors::resource::ResourceActor;
+use cordial_actors::session::ResourceActor;
 use cordial_actors::stanza;
 use cordial_actors::xml::BuildAttr;
 use futures::{FutureExt, SinkExt, StreamExt};

@@ -19,7 +19,7 @@
 //!   command, reflected an unavailable presence), no stanza decided under the old snapshot can
 //!   reach the session after that.
 //!
-//! [`UserActor`]: crate::user::UserActor
+//! [`UserActor`]: crate::account::UserActor
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};

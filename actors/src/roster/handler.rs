@@ -4,20 +4,20 @@ use actix::prelude::*;
 use cordial_storage::{ItemWrite, RosterChange, RosterItem, StorageError, SubscriptionWrite};
 use minidom::Element;
 
-use super::UserActor;
+use crate::account::UserActor;
 use crate::roster::{self, RosterSet, NS_ROSTER};
 use crate::stanza::{self, DefinedCondition, ErrorType};
 use crate::storage_error;
 
 /// jabber:iq:roster (RFC 6121 §2): the UserActor is the single writer of the account's roster.
 impl UserActor {
-    pub(super) fn reply_to(&self, resource: &str, el: Element) {
+    pub(crate) fn reply_to(&self, resource: &str, el: Element) {
         if let Some(s) = self.sessions.get(resource) {
             s.link.send(el);
         }
     }
 
-    pub(super) fn reply_error(
+    pub(crate) fn reply_error(
         &self,
         resource: &str,
         iq: &Element,
@@ -32,7 +32,7 @@ impl UserActor {
 
     /// A request that failed in the store: logged (see [`storage_error`]) and answered
     /// `<resource-constraint/>` while the store refuses writes, else `<internal-server-error/>`.
-    pub(super) fn reply_storage_error(
+    pub(crate) fn reply_storage_error(
         &self,
         resource: &str,
         iq: &Element,
@@ -45,14 +45,14 @@ impl UserActor {
     }
 
     /// One push per interested resource for each change (RFC 6121 §2.1.6), never repeated.
-    pub(super) fn push_to_interested(&self, ver: u64, item: &Element) {
+    pub(crate) fn push_to_interested(&self, ver: u64, item: &Element) {
         for s in self.sessions.values().filter(|s| s.interested) {
             s.link
                 .send(roster::push(&s.full.to_string(), ver, item.clone()));
         }
     }
 
-    pub(super) fn process_roster_iq(
+    pub(crate) fn process_roster_iq(
         &mut self,
         resource: &str,
         iq: Element,

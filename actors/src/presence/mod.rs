@@ -6,7 +6,7 @@ use actix::prelude::*;
 use jid::{FullJid, Jid};
 use minidom::Element;
 
-use super::UserActor;
+use crate::account::UserActor;
 use crate::ns;
 use crate::privacy::Direction;
 use crate::protocol::SharedPresence;
@@ -20,7 +20,7 @@ use crate::subscription::subscription_presence;
 impl UserActor {
     /// Contacts that may see the user's presence ("From" or "Both"), minus those whose server
     /// answered with a presence error during these sessions (RFC 6121 §4.4.2 note).
-    pub(super) fn presence_subscribers(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn presence_subscribers(&self) -> impl Iterator<Item = &str> {
         self.roster
             .items()
             .filter(|i| matches!(i.subscription.as_str(), "from" | "both"))
@@ -47,7 +47,7 @@ impl UserActor {
 
     /// The current presence of each available resource, to one contact (§3.1.5 on approval,
     /// §4.3.2 in answer to a probe).
-    pub(super) fn send_current_presence_to(&mut self, contact: &str) {
+    pub(crate) fn send_current_presence_to(&mut self, contact: &str) {
         self.privacy_ready();
         let out: Vec<Element> = self
             .available()
@@ -67,7 +67,7 @@ impl UserActor {
 
     /// Unavailable from each available resource, to one contact that can no longer see the
     /// user's presence (§3.2.2, §3.3.3, §2.5.2).
-    pub(super) fn send_unavailable_to(&mut self, contact: &str) {
+    pub(crate) fn send_unavailable_to(&mut self, contact: &str) {
         let out: Vec<Element> = self
             .available()
             .map(|s| {
@@ -86,7 +86,7 @@ impl UserActor {
     /// available resources (the sender included, §4.2.2) and to the contacts subscribed to the
     /// user. Initial presence also probes the contacts the user is subscribed to, and brings
     /// stored subscription requests, notifications and offline messages.
-    pub(super) fn process_own_presence(
+    pub(crate) fn process_own_presence(
         &mut self,
         resource: &str,
         presence: Element,
@@ -167,7 +167,7 @@ impl UserActor {
     /// unavailable goes to the user's other resources, to subscribed contacts, and to every
     /// entity that got directed presence from it; and back to the resource itself when it
     /// sent the unavailable (`reflect`).
-    pub(super) fn went_unavailable(&mut self, resource: &str, presence: Element, reflect: bool) {
+    pub(crate) fn went_unavailable(&mut self, resource: &str, presence: Element, reflect: bool) {
         let Some(s) = self.sessions.get_mut(resource) else {
             return;
         };
@@ -205,7 +205,7 @@ impl UserActor {
     }
 
     /// A resource with available presence went away without saying so (§4.6.1).
-    pub(super) fn went_away(&mut self, resource: &str) {
+    pub(crate) fn went_away(&mut self, resource: &str) {
         let Some(s) = self.sessions.get(resource) else {
             return;
         };
@@ -218,7 +218,7 @@ impl UserActor {
     /// Presence with a `to` from one of the user's resources: subscription stanzas go through
     /// the state machine; available and unavailable presence is directed presence (§4.6),
     /// remembered so that the entity learns when the resource goes offline.
-    pub(super) fn process_outbound_presence(
+    pub(crate) fn process_outbound_presence(
         &mut self,
         full: &FullJid,
         presence: Element,
@@ -252,7 +252,7 @@ impl UserActor {
     /// Presence addressed to this account from someone else (RFC 6121 §3, §4.3, §8.5.2.1.2,
     /// §8.5.3): subscription stanzas, probes answered on the user's behalf, errors that stop
     /// broadcasts to their sender, and presence to deliver.
-    pub(super) fn process_inbound_presence(
+    pub(crate) fn process_inbound_presence(
         &mut self,
         stanza: Element,
         resource: Option<String>,

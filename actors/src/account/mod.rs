@@ -34,64 +34,57 @@ use crate::stanza::{self, DefinedCondition, ErrorType, Kind};
 use crate::storage_error;
 use crate::subscription::SubType;
 
-mod presence;
-mod privacy_iq;
-mod roster_iq;
-mod subscriptions;
-
-pub use privacy_iq::NS_BLOCKING;
-
 /// How long a retired UserActor keeps forwarding stanzas that were already on their way to it
 /// (at most the idle time itself).
 const RETIRE_GRACE: Duration = Duration::from_secs(10);
 
 /// One bound resource of the account.
-struct Session {
-    session: crate::protocol::Session,
+pub(crate) struct Session {
+    pub(crate) session: crate::protocol::Session,
     /// The connection's outbound queue: stanzas for the client go straight into it (in the
     /// order this actor sends them) rather than through the ResourceActor's mailbox.
-    link: LinkHandle,
-    full: FullJid,
+    pub(crate) link: LinkHandle,
+    pub(crate) full: FullJid,
     /// Whether the resource has sent available presence (RFC 6121 §1.4 "available resource").
-    available: bool,
-    priority: i8,
+    pub(crate) available: bool,
+    pub(crate) priority: i8,
     /// Whether the resource has requested the roster (RFC 6121 §2.1.6 "interested resource").
-    interested: bool,
+    pub(crate) interested: bool,
     /// The resource's current available presence (what probes are answered with).
-    presence: Option<Element>,
+    pub(crate) presence: Option<Element>,
     /// Entities that got directed presence from this resource (RFC 6121 §4.6), told when it
     /// becomes unavailable.
-    directed: HashSet<String>,
+    pub(crate) directed: HashSet<String>,
     /// The session's active privacy list (XEP-0016), if it chose one.
-    active: Option<Arc<crate::privacy::CompiledList>>,
+    pub(crate) active: Option<Arc<crate::privacy::CompiledList>>,
     /// Whether the session asked for the blocklist (XEP-0191 §3.1): it gets block pushes.
-    blocklist: bool,
+    pub(crate) blocklist: bool,
 }
 
 pub struct UserActor {
-    bare: BareJid,
-    router: Arc<Router>,
+    pub(crate) bare: BareJid,
+    pub(crate) router: Arc<Router>,
     /// The account's storage, handed over when the actor starts.
-    store: SharedStorage,
-    sessions: HashMap<String, Session>,
+    pub(crate) store: SharedStorage,
+    pub(crate) sessions: HashMap<String, Session>,
     /// The roster, read when the actor starts and kept while it runs.
-    roster: RosterState,
+    pub(crate) roster: RosterState,
     /// The store generation the roster was read in: after the store is reopened (recovery
     /// from a failed disk) it is read again, since changes that were answered with an error
     /// may or may not have been kept.
     roster_generation: u64,
     /// Contacts whose server answered presence with an error: no more broadcasts to them
     /// until the user is next offline.
-    presence_errors: HashSet<String>,
+    pub(crate) presence_errors: HashSet<String>,
     /// When the last available resource went offline (for probes, RFC 6121 §4.3.2).
-    last_unavailable: Option<String>,
+    pub(crate) last_unavailable: Option<String>,
     idle: Option<SpawnHandle>,
     retired: bool,
     /// Whether the account exists, read from the store the first time it matters and set to
     /// `false` by a deletion: nothing is ever stored for an account that does not exist.
     exists: Option<bool>,
     /// Privacy lists: the default list's snapshot and the lists' writers.
-    privacy: privacy_iq::PrivacyState,
+    pub(crate) privacy: crate::privacy::handler::PrivacyState,
     /// What the router may deliver without this actor (see [`crate::delivery::view`]).
     delivery: Arc<Delivery>,
     /// The message being handled, while it or the work it started runs (see [`Turn`]).
@@ -193,12 +186,12 @@ impl UserActor {
     }
 
     /// The sending client's ticket, for what this message hands on to other actors.
-    fn ticket(&self) -> Option<Ticket> {
+    pub(crate) fn ticket(&self) -> Option<Ticket> {
         self.turn.as_ref().and_then(|t| t.ticket.clone())
     }
 
     /// Routes a stanza as part of the message being handled.
-    fn route(&self, stanza: Element) {
+    pub(crate) fn route(&self, stanza: Element) {
         self.router.route_with(stanza, self.ticket());
     }
 
@@ -207,7 +200,7 @@ impl UserActor {
     ///
     /// Use this rather than `ctx.wait` for the work of a message: actix runs the most recent
     /// wait first, so only what holds the turn itself keeps it until the work is done.
-    fn wait_in_turn<T: 'static>(
+    pub(crate) fn wait_in_turn<T: 'static>(
         &mut self,
         ctx: &mut Context<Self>,
         fut: impl ActorFuture<Self, Output = T> + 'static,
@@ -224,7 +217,7 @@ impl UserActor {
     /// Publishes the sessions as they are now for the router's shortcut (see [`crate::delivery::view`]). Call
     /// after every change to the sessions, their availability or priority, or the privacy
     /// lists that apply to them, before acting on the change.
-    fn publish_view(&self) {
+    pub(crate) fn publish_view(&self) {
         let view = self.view_now();
         self.delivery.publish(view);
     }
@@ -256,7 +249,7 @@ impl UserActor {
 
     /// The account's roster, read again if the store was reopened since it was read (or if
     /// reading it failed when the actor started).
-    fn roster(&mut self) -> cordial_storage::Result<&mut RosterState> {
+    pub(crate) fn roster(&mut self) -> cordial_storage::Result<&mut RosterState> {
         let generation = self.store.generation();
         if self.roster_generation != generation {
             self.roster = load_roster(&*self.store, &self.bare)?;
@@ -265,13 +258,13 @@ impl UserActor {
         Ok(&mut self.roster)
     }
 
-    fn available(&self) -> impl Iterator<Item = &Session> {
+    pub(crate) fn available(&self) -> impl Iterator<Item = &Session> {
         self.sessions.values().filter(|s| s.available)
     }
 
     /// Makes the account's writes durable (group commit) before this actor handles anything
     /// else, then runs `then`: nothing is acknowledged before it is on disk.
-    fn flush_then(
+    pub(crate) fn flush_then(
         &mut self,
         ctx: &mut Context<Self>,
         then: impl FnOnce(&mut Self, cordial_storage::Result<()>) + 'static,
@@ -374,7 +367,7 @@ impl UserActor {
 
     /// Hands the stored offline messages to a resource that just became available with a
     /// non-negative priority, then removes them (XEP-0160 §5).
-    fn deliver_offline_to(&mut self, resource: &str, ctx: &mut Context<Self>) {
+    pub(crate) fn deliver_offline_to(&mut self, resource: &str, ctx: &mut Context<Self>) {
         let Some(s) = self.sessions.get(resource) else {
             return;
         };
@@ -674,7 +667,7 @@ impl UserActor {
         self.begin_turn(Some(msg.ticket), false);
         let resource = msg.full.resource().as_str();
         let blocking =
-            stanza::iq_payload(&msg.iq).is_some_and(|p| p.ns() == privacy_iq::NS_BLOCKING);
+            stanza::iq_payload(&msg.iq).is_some_and(|p| p.ns() == crate::blocking::NS_BLOCKING);
         if blocking {
             self.process_blocking_iq(resource, msg.iq, ctx);
         } else {

@@ -17,7 +17,7 @@ use cordial_storage::{
 use jid::{BareJid, FullJid, Jid};
 use minidom::Element;
 
-use super::UserActor;
+use crate::account::UserActor;
 use crate::privacy::Direction;
 use crate::roster;
 use crate::router::Router;
@@ -38,7 +38,7 @@ fn changes_nothing(w: &SubscriptionWrite) -> bool {
 }
 
 /// A roster removal written to the store, to finish once it is durable.
-pub(super) struct Removal {
+pub(crate) struct Removal {
     pub ver: u64,
     contact: String,
     old: State,
@@ -47,7 +47,7 @@ pub(super) struct Removal {
 
 impl UserActor {
     /// The state of `contact` (the roster must be loaded).
-    pub(super) fn sub_state(&self, contact: &str) -> State {
+    pub(crate) fn sub_state(&self, contact: &str) -> State {
         let r = &self.roster;
         let item = r.get(contact);
         State {
@@ -89,7 +89,7 @@ impl UserActor {
     }
 
     /// Writes a change and mirrors it in memory.
-    pub(super) fn write_change(
+    pub(crate) fn write_change(
         &mut self,
         w: &SubscriptionWrite,
     ) -> cordial_storage::Result<SubscriptionWritten> {
@@ -174,7 +174,7 @@ impl UserActor {
 
     /// RFC 6121 §3.1.2, §3.2.2, §3.3.2, §3.4: a subscription stanza one of the user's
     /// resources sent to `to`.
-    pub(super) fn process_outbound_subscription(
+    pub(crate) fn process_outbound_subscription(
         &mut self,
         full: &FullJid,
         t: SubType,
@@ -242,7 +242,7 @@ impl UserActor {
 
     /// RFC 6121 §3.1.3, §3.2.3, §3.3.3 (Appendix A.3): a subscription stanza from a contact.
     /// `key` is the outbox entry that carried it, consumed in the same transaction.
-    pub(super) fn process_inbound_subscription(
+    pub(crate) fn process_inbound_subscription(
         &mut self,
         t: SubType,
         stanza: Element,
@@ -335,7 +335,7 @@ impl UserActor {
 
     /// RFC 6121 §3.1.3, RFC 3921 §9.4: what waits in the inbox goes to a resource that has
     /// just become available. Requests stay until answered; notifications are delivered once.
-    pub(super) fn deliver_inbox_to(&mut self, resource: &str) {
+    pub(crate) fn deliver_inbox_to(&mut self, resource: &str) {
         let Some(s) = self.sessions.get(resource) else {
             return;
         };
@@ -369,7 +369,7 @@ impl UserActor {
     /// (`unsubscribe` if the user was subscribed or asking, `unsubscribed` if the contact was
     /// or was asking) and drops what waits in the inbox from the contact. `None` when there
     /// is no such item. Durable once the caller has flushed; then [`Self::finish_removal`].
-    pub(super) fn write_removal(
+    pub(crate) fn write_removal(
         &mut self,
         contact: &str,
     ) -> cordial_storage::Result<Option<Removal>> {
@@ -420,7 +420,7 @@ impl UserActor {
 
     /// Routes the cancellations of a durable removal, and tells a contact that could see the
     /// user's presence that the user is now unavailable to it.
-    pub(super) fn finish_removal(&mut self, r: Removal) {
+    pub(crate) fn finish_removal(&mut self, r: Removal) {
         for (stanza, key) in r.routed {
             self.route_kept(stanza, key);
         }
@@ -432,7 +432,7 @@ impl UserActor {
     /// Account deletion: every contact is unsubscribed both ways, as if each item had been
     /// removed, so that no one is left half-subscribed. Requests waiting without an item
     /// are denied.
-    pub(super) fn write_all_removals(&mut self) -> cordial_storage::Result<Vec<Removal>> {
+    pub(crate) fn write_all_removals(&mut self) -> cordial_storage::Result<Vec<Removal>> {
         self.roster()?;
         let r = &self.roster;
         let mut contacts: Vec<String> = r.items().map(|i| i.jid.clone()).collect();

@@ -3,6 +3,8 @@
 //!
 //! The UserActor owns the roster and calls into this module; storage is `RosterStore`.
 
+mod handler;
+
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 

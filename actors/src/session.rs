@@ -3,7 +3,7 @@
 //! It owns the session after binding: every stanza the client sends passes through
 //! [`FromClient`], where `from` is checked and stamped with the full JID (a client never chooses
 //! its own `from`, RFC 6120 §8.1.2.1), `to` is classified once, and the stanza is handed to the
-//! user's own [`UserActor`], the server's IQ handlers or the [`Router`]. Stanzas for the client
+//! user's own [`UserActor`](crate::account::UserActor), the server's IQ handlers or the [`Router`]. Stanzas for the client
 //! do not pass through here: the UserActor, or the router from the UserActor's published view,
 //! puts them straight into the link's bounded queue.
 
@@ -324,8 +324,8 @@ impl Handler<LinkClosed> for ResourceActor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::account::hooks::{Hold, Probe};
     use crate::link::link_pair;
-    use crate::user::hooks::{Hold, Probe};
 
     /// Run every actor and task of this (single-threaded) test runtime until none has
     /// anything left to do: not a wait for time, a wait for quiescence.
@@ -350,8 +350,8 @@ mod tests {
         let spawn: crate::router::SpawnAccount =
             Box::new(move |router, bare, delivery, arbiter| {
                 let (r, b, s) = (router.clone(), bare.clone(), router.store.clone());
-                let addr = crate::user::UserActor::start_in_arbiter(arbiter, move |_| {
-                    crate::user::UserActor::new(b, r, s, delivery)
+                let addr = crate::account::UserActor::start_in_arbiter(arbiter, move |_| {
+                    crate::account::UserActor::new(b, r, s, delivery)
                 });
                 *keep.lock().unwrap() = Some(addr.clone());
                 addr.recipient()

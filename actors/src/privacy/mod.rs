@@ -5,6 +5,9 @@
 //! an immutable [`CompiledList`] and the user's roster, so whoever holds a snapshot can decide
 //! without asking an actor.
 
+pub(crate) mod handler;
+pub mod list_actor;
+
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -420,7 +423,7 @@ impl CompiledList {
     }
 
     /// Whether `other` (a normalised JID) is matched by a blocklist item of this list (see
-    /// [`Self::blocklist`]): what XEP-0191 §3.6 answers with `<service-unavailable/>` when this
+    /// `blocklist`): what XEP-0191 §3.6 answers with `<service-unavailable/>` when this
     /// is the default list.
     pub fn blocks(&self, other: &str) -> bool {
         !self.blocklist.is_empty()

@@ -10,6 +10,8 @@
 //! with an automatic `unsubscribed` (RFC 6121 §3.3.3 dropped the RFC 3921 Table 4 auto-reply),
 //! and an outbound `subscribed` without a pending request is a pre-approval (§3.4).
 
+pub(crate) mod handler;
+
 use std::fmt;
 
 use cordial_storage::Subscription;

@@ -12,24 +12,22 @@ use actix::prelude::*;
 use cordial_storage::{PrivacyList, StorageError};
 use minidom::Element;
 
-use super::UserActor;
+use crate::account::UserActor;
 use crate::blocking;
 use crate::ns;
+use crate::privacy::list_actor::PrivacyListActor;
 use crate::privacy::{self, CompiledList, Direction, Refused, NS_PRIVACY};
-use crate::privacy_actor::PrivacyListActor;
 use crate::protocol::{Remove, Replace, ToSession};
 use crate::stanza::{self, DefinedCondition, ErrorType};
 use crate::storage_error;
 use crate::xml::{BuildAttr, SetAttr};
 
-pub use crate::blocking::NS_BLOCKING;
-
 /// The account's privacy state as the UserActor holds it.
 #[derive(Default)]
-pub(super) struct PrivacyState {
-    pub(super) loaded: bool,
+pub(crate) struct PrivacyState {
+    pub(crate) loaded: bool,
     /// The default list, compiled; `None` when the account has none.
-    pub(super) default: Option<Arc<CompiledList>>,
+    pub(crate) default: Option<Arc<CompiledList>>,
     /// The writer of each list this actor has changed, by name.
     writers: HashMap<String, Addr<PrivacyListActor>>,
     /// Privacy list pushes sent (their ids).
@@ -38,7 +36,7 @@ pub(super) struct PrivacyState {
 
 impl UserActor {
     /// Loads the default list once.
-    pub(super) fn privacy_loaded(&mut self) {
+    pub(crate) fn privacy_loaded(&mut self) {
         if self.privacy.loaded {
             return;
         }
@@ -64,7 +62,7 @@ impl UserActor {
 
     /// The list that applies to a session: its active list, else the default (§10.2 rules
     /// 1–2).
-    pub(super) fn effective_list(&self, resource: &str) -> Option<Arc<CompiledList>> {
+    pub(crate) fn effective_list(&self, resource: &str) -> Option<Arc<CompiledList>> {
         self.sessions
             .get(resource)
             .and_then(|s| s.active.clone())
@@ -73,7 +71,7 @@ impl UserActor {
 
     /// Loads what deciding needs: the default list, and the roster if a list in use has
     /// group or subscription items. Call before [`Self::allows`].
-    pub(super) fn privacy_ready(&mut self) {
+    pub(crate) fn privacy_ready(&mut self) {
         self.privacy_loaded();
         let needs_roster = self.privacy.default.iter().any(|l| l.needs_roster())
             || self
@@ -90,7 +88,7 @@ impl UserActor {
     /// Whether a stanza of kind `dir` exchanged with `other` may pass the list that applies to
     /// session `resource` (its active list, else the default), or with no session (`None`) the
     /// default list. No list, or no known `other`, lets everything pass.
-    pub(super) fn allows(
+    pub(crate) fn allows(
         &self,
         resource: Option<&str>,
         dir: Direction,
@@ -177,7 +175,7 @@ impl UserActor {
 
     /// Tells each session's ResourceActor which list now applies to it (for the user's own
     /// outbound stanzas). Called after every change to lists, the default, or an active list.
-    pub(super) fn publish_lists(&self) {
+    pub(crate) fn publish_lists(&self) {
         self.publish_view();
         for (r, s) in &self.sessions {
             s.session
@@ -186,7 +184,7 @@ impl UserActor {
     }
 
     /// [`Self::allows`] for a JID given as text, parsed only when a list applies.
-    pub(super) fn allows_jid(&self, resource: Option<&str>, dir: Direction, other: &str) -> bool {
+    pub(crate) fn allows_jid(&self, resource: Option<&str>, dir: Direction, other: &str) -> bool {
         let has_list = match resource {
             Some(r) => self
                 .sessions
@@ -259,7 +257,7 @@ impl UserActor {
         }
     }
 
-    pub(super) fn process_privacy_iq(
+    pub(crate) fn process_privacy_iq(
         &mut self,
         resource: &str,
         iq: Element,
@@ -594,7 +592,7 @@ impl UserActor {
 
     /// XEP-0191: blocklist, block, unblock. The blocklist is the default privacy list's jid
     /// items that deny everything ([`crate::blocking`]), so both protocols see one truth.
-    pub(super) fn process_blocking_iq(
+    pub(crate) fn process_blocking_iq(
         &mut self,
         resource: &str,
         iq: Element,
