@@ -36,6 +36,7 @@ pub mod router;
 // Features: each its model and its handler.
 pub mod blocking;
 pub mod delivery;
+pub mod offline;
 pub mod presence;
 pub mod privacy;
 pub mod roster;

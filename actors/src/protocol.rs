@@ -216,7 +216,7 @@ pub struct DeliverSubscription {
     pub ticket: Option<Ticket>,
 }
 
-/// Closes every session of the account (account deleted, server shutting down).
+/// Closes every session of the account (the server shutting down).
 pub struct CloseAll(pub StreamClose);
 
 // ---- From the admin API to an account (in [`ToAccount`]) ----

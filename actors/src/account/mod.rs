@@ -12,25 +12,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use cordial_storage::{OfflinePush, SharedStorage};
+use cordial_storage::SharedStorage;
 use jid::{BareJid, FullJid, Jid};
 use minidom::Element;
 
-use crate::xml::{BuildAttr, SetAttr};
-
-use crate::delivery::{self, Audience, Candidate, Decision, Delivery, Incoming};
+use crate::delivery::Delivery;
 use crate::in_order::Ticket;
 use crate::link::{LinkHandle, StreamClose, StreamCondition};
 use crate::privacy::Direction;
 use crate::protocol::{
     Bind, CheckOutbound, CloseAll, DeleteAccount, Deliver, DeliverBroadcast, DeliverSubscription,
-    OutboundPresence, OwnPresence, PrivacyIq, Retired, RosterIq, SharedPresence, ToAccount,
-    ToSession, Unbind,
+    OutboundPresence, OwnPresence, PrivacyIq, Retired, RosterIq, ToAccount, ToSession, Unbind,
 };
 use crate::roster::RosterState;
 use crate::router::Router;
-use crate::server_iq;
-use crate::stanza::{self, DefinedCondition, ErrorType, Kind};
+use crate::stanza;
 use crate::storage_error;
 use crate::subscription::SubType;
 
@@ -79,7 +75,7 @@ pub struct UserActor {
     /// When the last available resource went offline (for probes, RFC 6121 §4.3.2).
     pub(crate) last_unavailable: Option<String>,
     idle: Option<SpawnHandle>,
-    retired: bool,
+    pub(crate) retired: bool,
     /// Whether the account exists, read from the store the first time it matters and set to
     /// `false` by a deletion: nothing is ever stored for an account that does not exist.
     exists: Option<bool>,
@@ -321,180 +317,9 @@ impl UserActor {
         }
     }
 
-    /// XEP-0160 / RFC 6121 §8.5.2.1.1: store a message for an account with no available
-    /// resource, stamped with XEP-0203 `<delay/>`. Durable before anything else is processed.
-    fn store_offline(&mut self, mut stanza: Element, ctx: &mut Context<Self>) {
-        let delay = Element::builder("delay", crate::ns::DELAY)
-            .a("from", self.bare.domain().as_str())
-            .a("stamp", stanza::now_stamp())
-            .append("Offline Storage")
-            .build();
-        stanza.append_child(delay);
-        let quota = self.router.config.offline_quota;
-        let store = self.store.clone();
-        match store.push_offline(self.bare.as_str(), &String::from(&stanza), quota) {
-            // Kept only once it is on disk: a failed flush bounces the message, so that the
-            // sender never takes for delivered what a full disk did not keep.
-            Ok(OfflinePush::Stored) => self.flush_then(ctx, move |act, flushed| {
-                if let Err(e) = flushed {
-                    act.offline_not_stored(stanza, &e);
-                }
-            }),
-            Ok(OfflinePush::QuotaExceeded) => {
-                log::info!("offline quota of {} reached for {}", quota, self.bare);
-                self.router.bounce(
-                    &stanza,
-                    Kind::Message,
-                    ErrorType::Cancel,
-                    DefinedCondition::ServiceUnavailable,
-                );
-            }
-            Err(e) => self.offline_not_stored(stanza, &e),
-        }
-    }
-
-    /// A message that could not be stored offline goes back to its sender with the storage
-    /// error (`<resource-constraint/>` while the store is refusing writes).
-    fn offline_not_stored(&self, mut stanza: Element, e: &cordial_storage::StorageError) {
-        storage_error::log(
-            format_args!("storing an offline message for {}", self.bare),
-            e,
-        );
-        stanza.remove_child("delay", crate::ns::DELAY);
-        let (type_, condition) = storage_error::answer(e);
-        self.router.bounce(&stanza, Kind::Message, type_, condition);
-    }
-
-    /// Hands the stored offline messages to a resource that just became available with a
-    /// non-negative priority, then removes them (XEP-0160 §5).
-    pub(crate) fn deliver_offline_to(&mut self, resource: &str, ctx: &mut Context<Self>) {
-        let Some(s) = self.sessions.get(resource) else {
-            return;
-        };
-        let store = self.store.clone();
-        let messages = match store.offline_messages(self.bare.as_str()) {
-            Ok(m) => m,
-            Err(e) => {
-                return storage_error::log(
-                    format_args!("reading the offline messages of {}", self.bare),
-                    &e,
-                );
-            }
-        };
-        if messages.is_empty() {
-            return;
-        }
-        let mut ids = Vec::with_capacity(messages.len());
-        for (id, xml) in messages {
-            match xml.parse::<Element>() {
-                Ok(mut el) => {
-                    el.set("to", s.full.to_string());
-                    s.link.send(el);
-                }
-                Err(e) => log::error!("dropping an unreadable offline message: {e}"),
-            }
-            ids.push(id);
-        }
-        // If the removal is not kept, the messages are delivered again later: a duplicate,
-        // never a loss.
-        if let Err(e) = store.remove_offline(self.bare.as_str(), &ids) {
-            return storage_error::log(
-                format_args!("removing the delivered offline messages of {}", self.bare),
-                &e,
-            );
-        }
-        self.flush_then(ctx, |act, flushed| {
-            if let Err(e) = flushed {
-                storage_error::log(
-                    format_args!("removing the delivered offline messages of {}", act.bare),
-                    &e,
-                );
-            }
-        });
-    }
-
-    fn deliver(&mut self, stanza: Element, ctx: &mut Context<Self>) {
-        let Some(kind) = stanza::kind(&stanza) else {
-            return;
-        };
-        let resource = stanza
-            .attr("to")
-            .and_then(|t| jid::Jid::new(t).ok())
-            .and_then(|j| j.resource().map(|r| r.to_string()));
-        if kind == Kind::Presence {
-            // Subscription stanzas and probes concern the account whatever the resource
-            // (RFC 6121 §3, §4.3); other presence to an absent full JID is ignored (§8.5.3.2.3).
-            let type_ = stanza::stanza_type(&stanza);
-            let account_wide = type_ == "probe" || SubType::parse(type_).is_some();
-            let target = match resource {
-                Some(_) if account_wide => None,
-                Some(r) if self.sessions.contains_key(&r) => Some(r),
-                Some(_) => return,
-                None => None,
-            };
-            return self.process_inbound_presence(stanza, target, ctx);
-        }
-        self.privacy_ready();
-        match delivery::decide(&*self, Incoming::of(&stanza, kind, resource.as_deref())) {
-            Decision::Sessions(links) => crate::delivery::view::send_each(links, stanza),
-            Decision::StoreOffline => self.store_offline(stanza, ctx),
-            Decision::Refuse => self.router.bounce(
-                &stanza,
-                kind,
-                ErrorType::Cancel,
-                DefinedCondition::ServiceUnavailable,
-            ),
-            Decision::OnBehalf => {
-                let router = self.router.clone();
-                let bare = self.bare.clone();
-                self.wait_in_turn(
-                    ctx,
-                    async move { server_iq::on_behalf_of_account(&router, &bare, &stanza).await }
-                        .into_actor(self),
-                    |reply, act, _| {
-                        if let Some(reply) = reply {
-                            act.route(reply);
-                        }
-                    },
-                );
-            }
-            Decision::Ignore => {}
-        }
-    }
-
     /// Forwards a stanza that reached a retired actor to the account's current actor.
     fn forward(&self, stanza: Element) {
         self.route(stanza);
-    }
-}
-
-/// The account as RFC 6121 §8 and the privacy rules see it (see [`delivery`]); the lists may
-/// need the roster (call `privacy_ready` first).
-impl Audience for UserActor {
-    fn sessions(&self) -> impl Iterator<Item = Candidate<'_>> {
-        self.sessions.iter().map(|(r, s)| Candidate {
-            resource: r,
-            available: s.available,
-            priority: s.priority,
-            link: &s.link,
-        })
-    }
-
-    fn allows(&self, resource: Option<&str>, dir: Direction, from: Option<&str>) -> bool {
-        UserActor::allows(self, resource, dir, from)
-    }
-
-    fn blocklisted(&self, resource: Option<&str>, from: &str) -> bool {
-        let Some(default) = self.privacy.default.as_ref() else {
-            return false;
-        };
-        let by_default = match resource {
-            Some(r) => self
-                .effective_list(r)
-                .is_some_and(|l| l.name == default.name),
-            None => true,
-        };
-        by_default && default.blocks(from)
     }
 }
 
@@ -587,27 +412,6 @@ impl UserActor {
         self.begin_turn(msg.1, true);
         self.deliver_broadcast(&msg.0);
         self.end_turn();
-    }
-}
-
-impl UserActor {
-    fn deliver_broadcast(&mut self, presence: &Arc<SharedPresence>) {
-        if self.retired {
-            return self
-                .router
-                .route_broadcast(self.bare.as_str(), presence, self.ticket());
-        }
-        if self.available().next().is_none() {
-            return;
-        }
-        self.privacy_ready();
-        // The sender as the stanza already carries it: nothing formatted per recipient.
-        let from = presence.element.attr("from");
-        crate::delivery::view::send_broadcast(
-            delivery::broadcast(self, from),
-            presence,
-            self.bare.as_str(),
-        );
     }
 }
 
@@ -836,6 +640,7 @@ pub(crate) mod hooks {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::SharedPresence;
 
     #[test]
     fn shared_presence_is_the_same_stanza_for_each_recipient() {

@@ -6,6 +6,8 @@
 //! functions, linear in the list and the request, so the UserActor's code is the code the unit
 //! tests and the `privacy_edits` fuzz target (`cordial::fuzzing`) run.
 
+mod handler;
+
 use std::collections::HashSet;
 
 use cordial_storage::{PrivacyItem, PrivacyList, PrivacyMatch, PrivacyStanzas};

@@ -9,6 +9,7 @@
 
 use minidom::Element;
 
+mod handler;
 pub mod view;
 
 pub use view::Delivery;

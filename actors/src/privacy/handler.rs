@@ -13,7 +13,6 @@ use cordial_storage::{PrivacyList, StorageError};
 use minidom::Element;
 
 use crate::account::UserActor;
-use crate::blocking;
 use crate::ns;
 use crate::privacy::list_actor::PrivacyListActor;
 use crate::privacy::{self, CompiledList, Direction, Refused, NS_PRIVACY};
@@ -31,7 +30,7 @@ pub(crate) struct PrivacyState {
     /// The writer of each list this actor has changed, by name.
     writers: HashMap<String, Addr<PrivacyListActor>>,
     /// Privacy list pushes sent (their ids).
-    pushes: u64,
+    pub(crate) pushes: u64,
 }
 
 impl UserActor {
@@ -115,7 +114,7 @@ impl UserActor {
     }
 
     /// The list each session is under now, by resource.
-    fn effective_lists(&self) -> Vec<(String, Option<Arc<CompiledList>>)> {
+    pub(crate) fn effective_lists(&self) -> Vec<(String, Option<Arc<CompiledList>>)> {
         self.sessions
             .keys()
             .map(|r| (r.clone(), self.effective_list(r)))
@@ -126,7 +125,7 @@ impl UserActor {
     /// RFC 3921 §10.11: a contact that a session's new list newly blocks from its presence
     /// gets unavailable from that session, and one it newly lets see it gets its current
     /// presence.
-    fn lists_changed(&mut self, before: Vec<(String, Option<Arc<CompiledList>>)>) {
+    pub(crate) fn lists_changed(&mut self, before: Vec<(String, Option<Arc<CompiledList>>)>) {
         self.publish_lists();
         if let Err(e) = self.roster() {
             return storage_error::log(format_args!("reading the roster of {}", self.bare), &e);
@@ -217,7 +216,13 @@ impl UserActor {
                 .any(|(r, s)| r != resource && s.active.is_none())
     }
 
-    fn privacy_error(&self, resource: &str, iq: &Element, c: DefinedCondition, text: &str) {
+    pub(crate) fn privacy_error(
+        &self,
+        resource: &str,
+        iq: &Element,
+        c: DefinedCondition,
+        text: &str,
+    ) {
         let type_ = match c {
             DefinedCondition::BadRequest | DefinedCondition::NotAcceptable => ErrorType::Modify,
             DefinedCondition::InternalServerError => ErrorType::Wait,
@@ -227,7 +232,7 @@ impl UserActor {
     }
 
     /// Answers a refused list edit: `<bad-request/>` or `<not-acceptable/>` with its text.
-    fn refuse(&self, resource: &str, iq: &Element, why: Refused) {
+    pub(crate) fn refuse(&self, resource: &str, iq: &Element, why: Refused) {
         let c = match why {
             Refused::BadRequest(_) => DefinedCondition::BadRequest,
             Refused::NotAcceptable(_) => DefinedCondition::NotAcceptable,
@@ -409,7 +414,7 @@ impl UserActor {
 
     /// A list write that did not happen: logged, and answered with the storage error
     /// (`<resource-constraint/>` while the store refuses writes) or `<internal-server-error/>`.
-    fn write_failed(&self, resource: &str, iq: &Element, why: WriteFailed) {
+    pub(crate) fn write_failed(&self, resource: &str, iq: &Element, why: WriteFailed) {
         match why {
             WriteFailed::Store(what, e) => {
                 let what = format_args!("privacy lists of {}: {what}", self.bare);
@@ -433,14 +438,20 @@ impl UserActor {
     /// A list write or removal that did not happen ([`Self::write_failed`]); its writer is
     /// let go, so that writers exist only for lists that are stored (at most
     /// `privacy.max_lists`, which every creation is checked against before its writer starts).
-    fn list_write_failed(&mut self, name: &str, resource: &str, iq: &Element, why: WriteFailed) {
+    pub(crate) fn list_write_failed(
+        &mut self,
+        name: &str,
+        resource: &str,
+        iq: &Element,
+        why: WriteFailed,
+    ) {
         self.privacy.writers.remove(name);
         self.write_failed(resource, iq, why);
     }
 
     /// The list's single writer, started on first use. Callers check `privacy.max_lists`
     /// before a write creates a list.
-    fn list_actor(&mut self, name: &str) -> Addr<PrivacyListActor> {
+    pub(crate) fn list_actor(&mut self, name: &str) -> Addr<PrivacyListActor> {
         if let Some(a) = self.privacy.writers.get(name).filter(|a| a.connected()) {
             return a.clone();
         }
@@ -530,7 +541,7 @@ impl UserActor {
     }
 
     /// §10.2 rule 10: the list's name to every connected resource.
-    fn push_privacy_list(&mut self, name: &str) {
+    pub(crate) fn push_privacy_list(&mut self, name: &str) {
         self.privacy.pushes += 1;
         for s in self.sessions.values() {
             let push = Element::builder("iq", ns::JABBER_CLIENT)
@@ -548,237 +559,8 @@ impl UserActor {
     }
 }
 
-/// The name XEP-0191 gives the default list it creates when the user blocks someone without
-/// having one (`blocklist`, or `blocklist-2`, … if the user already has a list by that name,
-/// which is left alone).
-fn new_blocklist_name(names: &[String]) -> String {
-    let taken = |n: &str| names.iter().any(|x| x == n);
-    std::iter::once("blocklist".to_string())
-        .chain((2..).map(|n| format!("blocklist-{n}")))
-        .find(|n| !taken(n))
-        .expect("an unused name")
-}
-
-impl UserActor {
-    /// The names of the account's lists, or `None` after answering `<internal-server-error/>`.
-    fn list_names(&self, resource: &str, iq: &Element) -> Option<Vec<String>> {
-        match self.store.privacy_list_names(self.bare.as_str()) {
-            Ok(n) => Some(n),
-            Err(e) => {
-                self.write_failed(
-                    resource,
-                    iq,
-                    WriteFailed::Store("reading the list names", e),
-                );
-                None
-            }
-        }
-    }
-
-    /// Whether the account may create one more list (`privacy.max_lists`); if not, answers
-    /// `<not-acceptable/>`.
-    fn room_for_a_list(&self, resource: &str, iq: &Element, names: &[String]) -> bool {
-        let max = self.router.config.privacy.max_lists;
-        if names.len() < max {
-            return true;
-        }
-        self.refuse(
-            resource,
-            iq,
-            Refused::NotAcceptable(format!("an account may hold at most {max} privacy lists")),
-        );
-        false
-    }
-
-    /// XEP-0191: blocklist, block, unblock. The blocklist is the default privacy list's jid
-    /// items that deny everything ([`crate::blocking`]), so both protocols see one truth.
-    pub(crate) fn process_blocking_iq(
-        &mut self,
-        resource: &str,
-        iq: Element,
-        ctx: &mut Context<Self>,
-    ) {
-        let Some(payload) = stanza::iq_payload(&iq).cloned() else {
-            return self.privacy_error(
-                resource,
-                &iq,
-                DefinedCondition::BadRequest,
-                "one payload expected",
-            );
-        };
-        self.privacy_loaded();
-        let default_name = self.privacy.default.as_ref().map(|d| d.name.clone());
-        let current = match &default_name {
-            Some(n) => match self.store.privacy_list(self.bare.as_str(), n) {
-                Ok(l) => l,
-                Err(e) => {
-                    let what = format_args!("reading the default list of {}", self.bare);
-                    return self.reply_storage_error(resource, &iq, what, &e);
-                }
-            },
-            None => None,
-        };
-        match (iq.attr("type"), payload.name()) {
-            (Some("get"), "blocklist") => {
-                if let Some(s) = self.sessions.get_mut(resource) {
-                    s.blocklist = true;
-                }
-                let jids = current
-                    .as_ref()
-                    .map(blocking::blocked_jids)
-                    .unwrap_or_default();
-                self.reply_to(
-                    resource,
-                    stanza::iq_result(&iq, Some(blocking::blocking_items("blocklist", &jids))),
-                );
-            }
-            (Some("set"), "block" | "unblock") => {
-                let max_items = self.router.config.privacy.max_items;
-                let jids = match blocking::request_jids(&payload, max_items) {
-                    Ok(j) => j,
-                    Err(e) => return self.refuse(resource, &iq, e),
-                };
-                let block = payload.name() == "block";
-                if block && jids.is_empty() {
-                    return self.privacy_error(
-                        resource,
-                        &iq,
-                        DefinedCondition::BadRequest,
-                        "nothing to block",
-                    );
-                }
-                let mut list = match current {
-                    Some(l) => l,
-                    // Nothing is blocked without a default list: unblocking changes nothing.
-                    None if !block => return self.reply_to(resource, stanza::iq_result(&iq, None)),
-                    // A block creates the default list (or writes the default that went
-                    // missing): one more list.
-                    None => {
-                        let Some(names) = self.list_names(resource, &iq) else {
-                            return;
-                        };
-                        if !self.room_for_a_list(resource, &iq, &names) {
-                            return;
-                        }
-                        PrivacyList {
-                            name: default_name
-                                .clone()
-                                .unwrap_or_else(|| new_blocklist_name(&names)),
-                            items: Vec::new(),
-                        }
-                    }
-                };
-                let changed = if block {
-                    match blocking::block(&mut list, &jids, max_items) {
-                        Ok(new) => new,
-                        Err(e) => return self.refuse(resource, &iq, e),
-                    }
-                } else {
-                    blocking::unblock(&mut list, &jids)
-                };
-                if changed.is_empty() {
-                    return self.reply_to(resource, stanza::iq_result(&iq, None));
-                }
-                // §3.5: "unblock all" is pushed as an empty <unblock/>, not as its items.
-                let pushed = if !block && jids.is_empty() {
-                    Vec::new()
-                } else {
-                    changed
-                };
-                self.write_blocklist(
-                    resource,
-                    iq,
-                    list,
-                    default_name.is_none(),
-                    block,
-                    pushed,
-                    ctx,
-                );
-            }
-            _ => self.privacy_error(
-                resource,
-                &iq,
-                DefinedCondition::BadRequest,
-                "unknown blocking request",
-            ),
-        }
-    }
-
-    /// Writes the default list after a block or unblock (making it the default if it is new),
-    /// then answers, applies it, and pushes: the XEP-0191 change (`pushed`, the items of the
-    /// `<block/>` or `<unblock/>` push; none for unblock-all) to every resource that asked for
-    /// the blocklist (§3.3–§3.5), a XEP-0016 push to all.
-    #[allow(clippy::too_many_arguments)]
-    fn write_blocklist(
-        &mut self,
-        resource: &str,
-        iq: Element,
-        list: PrivacyList,
-        make_default: bool,
-        block: bool,
-        pushed: Vec<String>,
-        ctx: &mut Context<Self>,
-    ) {
-        let resource = resource.to_string();
-        let name = list.name.clone();
-        let store = self.store.clone();
-        let bare = self.bare.to_string();
-        let default_name = name.clone();
-        let written = self
-            .list_actor(&name)
-            .send(Replace(list))
-            .into_actor(self)
-            .then(move |r, act, _| {
-                let r = match r {
-                    Ok(Ok(compiled)) if make_default => store
-                        .set_default_privacy_list(&bare, Some(&default_name))
-                        .map(|_| (compiled, Some(store.flush())))
-                        .map_err(|e| WriteFailed::Store("setting the default", e)),
-                    Ok(Ok(compiled)) => Ok((compiled, None)),
-                    Ok(Err(e)) => Err(WriteFailed::Store("writing", e)),
-                    Err(e) => Err(WriteFailed::WriterGone(e)),
-                };
-                async move {
-                    let (compiled, flush) = r?;
-                    if let Some(flushed) = flush {
-                        flushed
-                            .await
-                            .map_err(|e| WriteFailed::Store("the default", e))?;
-                    }
-                    Ok::<_, WriteFailed>(compiled)
-                }
-                .into_actor(act)
-            });
-        self.wait_in_turn(ctx, written, move |r, act, _| match r {
-            Ok(compiled) => {
-                let before = act.effective_lists();
-                for s in act.sessions.values_mut() {
-                    if s.active.as_ref().is_some_and(|a| a.name == compiled.name) {
-                        s.active = Some(compiled.clone());
-                    }
-                }
-                act.privacy.default = Some(compiled);
-                act.lists_changed(before);
-                act.reply_to(&resource, stanza::iq_result(&iq, None));
-                let what = if block { "block" } else { "unblock" };
-                for s in act.sessions.values().filter(|s| s.blocklist) {
-                    let push = Element::builder("iq", ns::JABBER_CLIENT)
-                        .a("type", "set")
-                        .a("id", format!("block-push-{}", act.privacy.pushes))
-                        .a("to", s.full.to_string())
-                        .append(blocking::blocking_items(what, &pushed))
-                        .build();
-                    s.link.send(push);
-                }
-                act.push_privacy_list(&name);
-            }
-            Err(why) => act.list_write_failed(&name, &resource, &iq, why),
-        });
-    }
-}
-
 /// Why a privacy list write did not happen.
-enum WriteFailed {
+pub(crate) enum WriteFailed {
     /// The store failed (what was being done, and the error).
     Store(&'static str, StorageError),
     /// The list's writer actor stopped before it answered.

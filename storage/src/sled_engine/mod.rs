@@ -18,7 +18,7 @@ use crate::{Result, StorageError};
 /// stanzas to about a third. Together a small disk holds about twice (random text) to four
 /// times (natural text) as many offline messages as sled's defaults (512 KiB, uncompressed).
 /// Smaller segments would turn more values into separate blob files (anything over a quarter
-/// of a segment), so 256 KiB is the floor. See docs/storage.md.
+/// of a segment), so 256 KiB is the floor. See docs/faults.md.
 const LAYOUT: Layout = Layout {
     segment_size: 256 * 1024,
     compressed: true,
