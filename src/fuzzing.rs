@@ -233,7 +233,7 @@ fn sasl_server() -> &'static Sasl {
         store
             .create_account("alice@localhost", &creds)
             .expect("the account");
-        Sasl::new(store, "localhost".into())
+        Sasl::new(store, &["localhost".to_string()])
     })
 }
 
@@ -245,7 +245,7 @@ pub fn sasl(data: &[u8]) {
         return;
     };
     let mech = ["PLAIN", "SCRAM-SHA-1", "SCRAM-SHA-256"][*first as usize % 3];
-    let Some(mut exchange) = sasl_server().start(mech) else {
+    let Some(mut exchange) = sasl_server().start(mech, "localhost") else {
         return;
     };
     for msg in rest.split(|b| *b == 0xFF) {

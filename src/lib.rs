@@ -106,7 +106,7 @@ impl Server {
             Err(e) => log::error!("reading the outbox: {e}"),
         }
         let store_handle = store.clone();
-        let sasl = link::sasl::Sasl::new(store, config.default_domain().to_string());
+        let sasl = link::sasl::Sasl::new(store, &config.domains);
         let config = Arc::new(config);
         let ctx = Arc::new(link::LinkContext {
             config: config.clone(),

@@ -77,7 +77,7 @@ fn sasl_with_alice() -> cordial::link::sasl::Sasl {
     let store = cordial_storage::Store::open(&dir).unwrap();
     let creds = cordial_actors::accounts::derive_credentials(cordial::fuzzing::SASL_PASSWORD, 4096);
     store.create_account("alice@localhost", &creds).unwrap();
-    cordial::link::sasl::Sasl::new(store, "localhost".into())
+    cordial::link::sasl::Sasl::new(store, &["localhost".to_string()])
 }
 
 /// The SASL check is not vacuous: the right password succeeds, a wrong one does not.
@@ -86,12 +86,12 @@ fn sasl_seed_with_the_password_authenticates() {
     use cordial::link::sasl::Step;
     let _ = std::panic::catch_unwind(|| cordial::fuzzing::sasl(&[0]));
     let sasl = sasl_with_alice();
-    let mut good = sasl.start("PLAIN").unwrap();
+    let mut good = sasl.start("PLAIN", "localhost").unwrap();
     assert!(matches!(
         good.step(Some(b"\0alice\0secret-password")),
         Step::Success { .. }
     ));
-    let mut bad = sasl.start("PLAIN").unwrap();
+    let mut bad = sasl.start("PLAIN", "localhost").unwrap();
     assert!(matches!(bad.step(Some(b"\0alice\0wrong")), Step::Failure));
 }
 
@@ -103,7 +103,7 @@ fn scram_server_nonces_have_no_quote_or_backslash() {
     let sasl = sasl_with_alice();
     for mech in ["SCRAM-SHA-1", "SCRAM-SHA-256"] {
         for i in 0..300 {
-            let mut ex = sasl.start(mech).unwrap();
+            let mut ex = sasl.start(mech, "localhost").unwrap();
             let first = format!("n,,n=alice,r=clientnonce{i}");
             let Step::Challenge(c) = ex.step(Some(first.as_bytes())) else {
                 panic!("{mech}: no challenge")

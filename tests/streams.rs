@@ -194,6 +194,54 @@ async fn rfc6120_6_every_mechanism_logs_in() {
     );
 }
 
+/// With several hosted domains, a client authenticates as `localpart@<the stream's domain>`
+/// (RFC 6120 §6.3.8) and is checked against that account only: the password of
+/// alice@localhost does not log in as alice@other.test, and bob@other.test logs in on a stream
+/// to other.test (with SCRAM and PLAIN) but not on one to localhost.
+#[actix_rt::test]
+async fn rfc6120_6_3_8_each_hosted_domain_checks_its_own_accounts() {
+    let s = TestServer::start_with(|c| c.domains.push("other.test".into())).await;
+    s.add_user("alice", "alice's password").await;
+    let bob = jid::BareJid::new("bob@other.test").unwrap();
+    assert!(
+        cordial_actors::accounts::create_account(s.handle().router(), &bob, "bob's password")
+            .await
+            .unwrap()
+    );
+    let stream_to = |domain: &'static str| {
+        let addr = s.addr();
+        async move {
+            let mut c = Client::connect(addr).await;
+            c.open_to(domain).await.expect("stream features");
+            c.upgrade_tls("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+                .await;
+            c.open_to(domain).await.expect("stream features");
+            c
+        }
+    };
+    let mut c = stream_to("other.test").await;
+    assert!(
+        !c.auth_scram("alice", "alice's password", "SCRAM-SHA-256")
+            .await
+    );
+    let mut c = stream_to("other.test").await;
+    assert_eq!(
+        c.auth_plain("alice", "alice's password").await.name(),
+        "failure"
+    );
+    let mut c = stream_to("localhost").await;
+    assert!(!c.auth_scram("bob", "bob's password", "SCRAM-SHA-1").await);
+    let mut c = stream_to("other.test").await;
+    assert_eq!(
+        c.auth_plain("bob", "bob's password").await.name(),
+        "success"
+    );
+    let mut c = stream_to("other.test").await;
+    assert!(c.auth_scram("bob", "bob's password", "SCRAM-SHA-256").await);
+    c.restart_to("other.test").await.expect("stream features");
+    assert_eq!(c.bind(Some("r")).await, "bob@other.test/r");
+}
+
 /// RFC 6120 §6.5.10: a wrong password is `<not-authorized/>` and the client may retry; after
 /// `auth.max_attempts` failures the stream is closed.
 #[actix_rt::test]

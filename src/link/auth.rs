@@ -67,9 +67,10 @@ pub(super) async fn authenticate(
     };
     let failure = match reply {
         Some(f) => f,
-        None => match sasl_exchange(xs, ctx, &mechanism, &auth, peer).await? {
+        None => match sasl_exchange(xs, ctx, &mechanism, &auth, domain, peer).await? {
             Ok(localpart) => {
-                ctx.throttle.succeeded(&localpart, peer.ip());
+                ctx.throttle
+                    .succeeded(&format!("{localpart}@{domain}"), peer.ip());
                 let bare =
                     BareJid::new(&format!("{localpart}@{domain}")).map_err(|_| Stop::Gone)?;
                 log::info!("{peer}: authenticated as {bare} with {mechanism}");
@@ -105,9 +106,10 @@ async fn sasl_exchange(
     ctx: &LinkContext,
     mechanism: &str,
     auth: &Element,
+    domain: &str,
     peer: SocketAddr,
 ) -> Result<Result<String, &'static str>, Stop> {
-    let Some(mut exchange) = ctx.sasl.start(mechanism) else {
+    let Some(mut exchange) = ctx.sasl.start(mechanism, domain) else {
         return Ok(Err("invalid-mechanism"));
     };
     let Ok(mut input) = sasl_data(auth) else {
@@ -116,9 +118,12 @@ async fn sasl_exchange(
     let mut account: Option<String> = None;
     loop {
         if account.is_none() {
+            // The account is the claimed localpart on this stream's domain: failures against
+            // one domain's account do not throttle another's.
             account = input
                 .as_deref()
-                .and_then(|first| throttle::claimed_user(mechanism, first));
+                .and_then(|first| throttle::claimed_user(mechanism, first))
+                .map(|user| format!("{user}@{domain}"));
             if let Some(left) = account
                 .as_deref()
                 .and_then(|a| ctx.throttle.account_blocked(a, peer.ip()))

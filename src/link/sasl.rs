@@ -111,9 +111,11 @@ impl SessionCallback for Callback {
     }
 }
 
-/// A server's SASL setup, shared by all its links.
+/// A server's SASL setup, shared by all its links: one configuration per hosted domain, so
+/// that a client authenticating on a stream to a domain is checked against that domain's
+/// account and no other (RFC 6120 §6.3.8: the identity is `localpart@domain` of the stream).
 pub struct Sasl {
-    server: Arc<SASLConfig>,
+    domains: std::collections::HashMap<String, Arc<SASLConfig>>,
 }
 
 /// The outcome of one step of an exchange.
@@ -147,26 +149,39 @@ fn scram_shape_ok(msg: &[u8], first: bool) -> bool {
 }
 
 impl Sasl {
-    pub fn new(store: Store, domain: String) -> Sasl {
-        let server = SASLConfig::builder()
-            .with_defaults()
-            .with_callback(Callback { store, domain })
-            .expect("rsasl accepts its default mechanisms");
-        Sasl { server }
+    /// The setup for `domains`, the domains this server hosts.
+    pub fn new(store: Store, domains: &[String]) -> Sasl {
+        let domains = domains
+            .iter()
+            .map(|domain| {
+                let callback = Callback {
+                    store: store.clone(),
+                    domain: domain.clone(),
+                };
+                let config = SASLConfig::builder()
+                    .with_defaults()
+                    .with_callback(callback)
+                    .expect("rsasl accepts its default mechanisms");
+                (domain.clone(), config)
+            })
+            .collect();
+        Sasl { domains }
     }
 
-    /// Starts an exchange for a mechanism the caller offered.
-    pub fn start(&self, mechanism: &str) -> Option<Exchange> {
+    /// Starts an exchange for a mechanism the caller offered, on a stream to `domain` (one the
+    /// server hosts; `None` for any other).
+    pub fn start(&self, mechanism: &str, domain: &str) -> Option<Exchange> {
+        let server = self.domains.get(domain)?;
         let mech = OFFERED
             .iter()
             .find(|m| **m == mechanism)
             .and_then(|m| Mechname::parse(m.as_bytes()).ok())?;
-        let session = SASLServer::<Authenticated>::new(self.server.clone())
+        let session = SASLServer::<Authenticated>::new(server.clone())
             .start_suggested(mech)
             .ok()?;
         Some(Exchange {
             session,
-            server: self.server.clone(),
+            server: server.clone(),
             mechanism: mech,
             scram: mechanism.starts_with("SCRAM-"),
             started: false,

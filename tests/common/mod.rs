@@ -372,6 +372,16 @@ impl Client {
         self.restart_after("").await;
     }
 
+    /// A stream restart to domain `to` (after SASL success on a stream to it).
+    pub async fn restart_to(&mut self, to: &str) -> Option<Element> {
+        self.depth = 0;
+        self.stack.clear();
+        let reader = self.reader.take().unwrap();
+        let (buf, _) = reader.into_inner();
+        self.reader = Some(rxml::AsyncReader::new(buf));
+        self.open_to(to).await
+    }
+
     /// A stream restart whose header follows `prefix` (whitespace, say) in the same write.
     pub async fn restart_after(&mut self, prefix: &str) {
         self.depth = 0;
