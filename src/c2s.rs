@@ -1,10 +1,9 @@
 //! Client listeners: STARTTLS (RFC 6120 §5) and direct TLS (XEP-0368). Each accepted connection
 //! becomes a link task on one of the server's arbiters, round robin, so both cores work.
 
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use actix::ArbiterHandle;
 use tokio::net::TcpListener;
@@ -58,61 +57,5 @@ pub async fn accept_loop(
                 actix_rt::spawn(fut);
             }
         }
-    }
-}
-
-/// Open connections per IP address.
-type OpenCounts = Arc<Mutex<HashMap<IpAddr, usize>>>;
-
-/// Open connections per IP address, against `limits.max_connections_per_ip`.
-pub struct Connections {
-    max: usize,
-    loopback_exempt: bool,
-    open: OpenCounts,
-}
-
-/// A place for a connection; dropping it frees the place. Exempt connections are not counted.
-pub struct Slot(Option<(IpAddr, OpenCounts)>);
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let Some((ip, open)) = &self.0 else {
-            return;
-        };
-        let mut open = open.lock().expect("connections lock");
-        if let Some(n) = open.get_mut(ip) {
-            *n -= 1;
-            if *n == 0 {
-                open.remove(ip);
-            }
-        }
-    }
-}
-
-impl Connections {
-    pub fn new(max: usize, loopback_exempt: bool) -> Connections {
-        Connections {
-            max,
-            loopback_exempt,
-            open: Arc::default(),
-        }
-    }
-
-    /// A place for a new connection from `ip`, or `None` when the address is at its limit
-    /// (logged once each time the address reaches it).
-    pub fn enter(&self, ip: IpAddr) -> Option<Slot> {
-        if self.max == 0 || (self.loopback_exempt && ip.is_loopback()) {
-            return Some(Slot(None));
-        }
-        let mut open = self.open.lock().expect("connections lock");
-        let n = open.entry(ip).or_default();
-        if *n >= self.max {
-            return None;
-        }
-        *n += 1;
-        if *n == self.max {
-            log::warn!("{ip}: reached {} open connections; refusing more", self.max);
-        }
-        Some(Slot(Some((ip, self.open.clone()))))
     }
 }

@@ -118,7 +118,7 @@ impl Server {
                 config.auth.account_failures_before_backoff,
                 std::time::Duration::from_secs(config.auth.backoff_max_secs),
             ),
-            connections: c2s::Connections::new(
+            connections: link::connections::Connections::new(
                 config.limits.max_connections_per_ip,
                 config.limits.loopback_exempt,
             ),

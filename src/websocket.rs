@@ -343,7 +343,7 @@ pub async fn bridge(
     secured: bool,
     session: Session,
     messages: AggregatedMessageStream,
-    slot: crate::c2s::Slot,
+    slot: crate::link::connections::Slot,
 ) {
     let (ours, theirs) = tokio::io::duplex(PIPE_BUFFER);
     let link = async move {

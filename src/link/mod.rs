@@ -19,6 +19,7 @@
 mod auth;
 mod bind;
 mod close;
+pub mod connections;
 pub mod framing;
 mod negotiation;
 mod ns;
@@ -54,7 +55,7 @@ pub struct LinkContext {
     pub sasl: sasl::Sasl,
     pub tls: tokio_native_tls::TlsAcceptor,
     pub throttle: throttle::Throttle,
-    pub connections: crate::c2s::Connections,
+    pub connections: connections::Connections,
     pub sessions: crate::sessions::Sessions,
 }
 

@@ -80,11 +80,23 @@ pub struct UserActor {
     /// `false` by a deletion: nothing is ever stored for an account that does not exist.
     exists: Option<bool>,
     /// Privacy lists: the default list's snapshot and the lists' writers.
-    pub(crate) privacy: crate::privacy::handler::PrivacyState,
+    pub(crate) privacy: PrivacyState,
     /// What the router may deliver without this actor (see [`crate::delivery::view`]).
     delivery: Arc<Delivery>,
     /// The message being handled, while it or the work it started runs (see [`Turn`]).
     turn: Option<Rc<Turn>>,
+}
+
+/// The account's privacy state as the UserActor holds it.
+#[derive(Default)]
+pub(crate) struct PrivacyState {
+    pub(crate) loaded: bool,
+    /// The default list, compiled; `None` when the account has none.
+    pub(crate) default: Option<Arc<crate::privacy::CompiledList>>,
+    /// The writer of each list this actor has changed, by name.
+    pub(crate) writers: HashMap<String, Addr<crate::privacy::list_actor::PrivacyListActor>>,
+    /// Privacy list pushes sent (their ids).
+    pub(crate) pushes: u64,
 }
 
 /// What the message being handled holds until it is done, including the durable writes and

@@ -5,7 +5,6 @@
 //! Lists are written by their [`PrivacyListActor`]; the UserActor keeps the compiled snapshots
 //! its sessions use, so deciding about a stanza never waits on another actor.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -20,18 +19,6 @@ use crate::protocol::{Remove, Replace, ToSession};
 use crate::stanza::{self, DefinedCondition, ErrorType};
 use crate::storage_error;
 use crate::xml::{BuildAttr, SetAttr};
-
-/// The account's privacy state as the UserActor holds it.
-#[derive(Default)]
-pub(crate) struct PrivacyState {
-    pub(crate) loaded: bool,
-    /// The default list, compiled; `None` when the account has none.
-    pub(crate) default: Option<Arc<CompiledList>>,
-    /// The writer of each list this actor has changed, by name.
-    writers: HashMap<String, Addr<PrivacyListActor>>,
-    /// Privacy list pushes sent (their ids).
-    pub(crate) pushes: u64,
-}
 
 impl UserActor {
     /// Loads the default list once.
