@@ -150,7 +150,15 @@ pub struct PrivacyIq {
 
 /// A message or iq from one of the account's resources whose privacy list needs the roster to
 /// decide whether the user may send it (XEP-0016 §2.13).
-pub struct CheckOutbound(pub Element, pub Ticket);
+pub struct CheckOutbound {
+    pub stanza: Element,
+    /// As the session classified it.
+    pub kind: crate::stanza::Kind,
+    pub target: crate::stanza::Target,
+    /// The sending resource.
+    pub resource: String,
+    pub ticket: Ticket,
+}
 
 // ---- From the router to an account (in [`ToAccount`]) ----
 
@@ -158,6 +166,10 @@ pub struct CheckOutbound(pub Element, pub Ticket);
 /// with the sender's `from`.
 pub struct Deliver {
     pub stanza: Element,
+    /// What the router classified it as: its kind, and the resource its `to` names (`None`:
+    /// the bare JID), so that nobody parses it again.
+    pub kind: crate::stanza::Kind,
+    pub resource: Option<Box<str>>,
     /// When the router took it, for the routing-latency metric.
     pub routed_at: std::time::Instant,
     /// The sending client's, when a client's stanza brought it here.

@@ -251,6 +251,8 @@ impl Router {
             Ok(()) => self.metrics.routed(routed_at),
             Err(stanza) => account.queue(ToAccount::Deliver(Deliver {
                 stanza,
+                kind,
+                resource: resource.map(Into::into),
                 routed_at,
                 ticket,
             })),

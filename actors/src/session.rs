@@ -245,10 +245,15 @@ impl ResourceActor {
             return;
         }
         if list.needs_roster() {
-            return self.account.do_send(ToAccount::CheckOutbound(CheckOutbound(
-                stanza,
-                self.outstanding.ticket(),
-            )));
+            return self
+                .account
+                .do_send(ToAccount::CheckOutbound(CheckOutbound {
+                    stanza,
+                    kind,
+                    target,
+                    resource: self.full.resource().to_string(),
+                    ticket: self.outstanding.ticket(),
+                }));
         }
         let to = match &target {
             Target::Bare(b) => jid::Jid::from(b.clone()),

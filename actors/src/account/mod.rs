@@ -26,7 +26,7 @@ use crate::protocol::{
 };
 use crate::roster::RosterState;
 use crate::router::Router;
-use crate::stanza;
+use crate::stanza::{self, Target};
 use crate::storage_error;
 use crate::subscription::SubType;
 
@@ -436,7 +436,7 @@ impl UserActor {
             // Deleted, or never was (an actor started just before a deletion): RFC 6121 §8.5.1.
             self.router.process_to_nonexistent_account(&msg.stanza);
         } else {
-            self.deliver(msg.stanza, ctx);
+            self.deliver(msg.stanza, msg.kind, msg.resource.as_deref(), ctx);
             self.router.metrics.routed(msg.routed_at);
         }
         self.end_turn();
@@ -495,20 +495,31 @@ impl UserActor {
 
 impl UserActor {
     fn on_check_outbound(&mut self, msg: CheckOutbound, _: &mut Context<Self>) {
-        let CheckOutbound(stanza, ticket) = msg;
-        let from = stanza.attr("from").and_then(|f| FullJid::new(f).ok());
-        // A client's `to` is normalised before it is compared.
-        let to = stanza
-            .attr("to")
-            .and_then(|t| Jid::new(t).ok())
-            .map(|j| j.to_string());
-        let resource = from.as_ref().map(|f| f.resource().to_string());
+        let CheckOutbound {
+            stanza,
+            kind,
+            target,
+            resource,
+            ticket,
+        } = msg;
+        // The session classified `to` (normalised); the list compares its text.
+        let to = match &target {
+            Target::Bare(b) => Some(b.to_string()),
+            Target::Full(f) => Some(f.to_string()),
+            Target::Remote(j) => Some(j.to_string()),
+            // The target keeps the domain only; a list item may name domain/resource.
+            Target::Host(_) => stanza
+                .attr("to")
+                .and_then(|t| Jid::new(t).ok())
+                .map(|j| j.to_string()),
+            Target::None => None,
+        };
         self.privacy_ready();
-        if self.allows(resource.as_deref(), Direction::Outbound, to.as_deref()) {
-            return self.router.route_with(stanza, Some(ticket));
+        if self.allows(Some(&resource), Direction::Outbound, to.as_deref()) {
+            return self.router.route_to(stanza, kind, target, Some(ticket));
         }
-        if let (Some(r), Some(e)) = (resource, crate::privacy::blocked_error(&stanza)) {
-            self.reply_to(&r, e);
+        if let Some(e) = crate::privacy::blocked_error(&stanza) {
+            self.reply_to(&resource, e);
         }
     }
 }

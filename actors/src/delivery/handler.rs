@@ -16,14 +16,15 @@ use crate::stanza::{self, DefinedCondition, ErrorType, Kind};
 use crate::subscription::SubType;
 
 impl UserActor {
-    pub(crate) fn deliver(&mut self, stanza: Element, ctx: &mut Context<Self>) {
-        let Some(kind) = stanza::kind(&stanza) else {
-            return;
-        };
-        let resource = stanza
-            .attr("to")
-            .and_then(|t| jid::Jid::new(t).ok())
-            .and_then(|j| j.resource().map(|r| r.to_string()));
+    /// A stanza for the account, as the router classified it (`resource`: the one its `to`
+    /// names, `None` for the bare JID).
+    pub(crate) fn deliver(
+        &mut self,
+        stanza: Element,
+        kind: Kind,
+        resource: Option<&str>,
+        ctx: &mut Context<Self>,
+    ) {
         if kind == Kind::Presence {
             // Subscription stanzas and probes concern the account whatever the resource
             // (RFC 6121 §3, §4.3); other presence to an absent full JID is ignored (§8.5.3.2.3).
@@ -31,14 +32,14 @@ impl UserActor {
             let account_wide = type_ == "probe" || SubType::parse(type_).is_some();
             let target = match resource {
                 Some(_) if account_wide => None,
-                Some(r) if self.sessions.contains_key(&r) => Some(r),
+                Some(r) if self.sessions.contains_key(r) => Some(r.to_string()),
                 Some(_) => return,
                 None => None,
             };
             return self.process_inbound_presence(stanza, target, ctx);
         }
         self.privacy_ready();
-        match super::decide(&*self, Incoming::of(&stanza, kind, resource.as_deref())) {
+        match super::decide(&*self, Incoming::of(&stanza, kind, resource)) {
             Decision::Sessions(links) => crate::delivery::view::send_each(links, stanza),
             Decision::StoreOffline => self.store_offline(stanza, ctx),
             Decision::Refuse => self.router.bounce(
