@@ -7,7 +7,7 @@ use minidom::Element;
 
 use crate::ledger::{self, Sizes, KEYS};
 use crate::workers::{
-    b_has_from, iq, iq_ok, login, stage_a, until, Shared, NS_BLOCKING, NS_PRIVACY, NS_ROSTER,
+    b_has_from, iq, login, stage_a, succeeded, until, Shared, NS_BLOCKING, NS_PRIVACY, NS_ROSTER,
 };
 
 pub async fn all(t: &Target, l: &Shared, round: usize, with_offline: bool) {
@@ -44,14 +44,15 @@ async fn checks(t: &Target, l: &Shared, round: usize, with_offline: bool) -> Res
 }
 
 async fn roster_of(s: &mut Session) -> Result<Element, Error> {
-    let r = iq_ok(
+    let r = iq(
         s,
         "v",
         "get",
         None,
         &format!("<query xmlns='{NS_ROSTER}' ver=''/>"),
     )
-    .await?;
+    .await
+    .and_then(succeeded)?;
     r.get_child("query", NS_ROSTER)
         .cloned()
         .ok_or_else(|| "roster result without a query".into())
@@ -95,14 +96,15 @@ async fn roster(t: &Target, l: &Shared, i: usize, round: usize) -> Result<(), Er
 async fn privacy(t: &Target, l: &Shared, i: usize, round: usize) -> Result<(), Error> {
     let user = ledger::privacy_user(i);
     let mut s = login(t, &user, "verify").await?;
-    let blocklist = iq_ok(
+    let blocklist = iq(
         &mut s,
         "b",
         "get",
         None,
         &format!("<blocklist xmlns='{NS_BLOCKING}'/>"),
     )
-    .await?;
+    .await
+    .and_then(succeeded)?;
     let list = iq(
         &mut s,
         "l",
