@@ -5,7 +5,7 @@ use std::time::Duration;
 use cordial_bench::client::{Error, Session, Target};
 use minidom::Element;
 
-use crate::ledger::{self, Sizes, KEYS};
+use crate::ledger::{self, KEYS};
 use crate::workers::{
     b_has_from, iq, login, stage_a, succeeded, until, Shared, NS_BLOCKING, NS_PRIVACY, NS_ROSTER,
 };
@@ -20,23 +20,18 @@ pub async fn all(t: &Target, l: &Shared, round: usize, with_offline: bool) {
 }
 
 async fn checks(t: &Target, l: &Shared, round: usize, with_offline: bool) -> Result<(), Error> {
-    let Sizes {
-        roster_users,
-        privacy_users,
-        pairs,
-        offline,
-    } = l.lock().unwrap().sizes();
-    for i in 0..roster_users {
+    let sizes = l.lock().unwrap().sizes();
+    for i in 0..sizes.roster_users {
         roster(t, l, i, round).await?;
     }
-    for i in 0..privacy_users {
+    for i in 0..sizes.privacy_users {
         privacy(t, l, i, round).await?;
     }
-    for p in 0..pairs {
+    for p in 0..sizes.pairs {
         pair(t, l, p, round).await?;
     }
     if with_offline {
-        for o in 0..offline {
+        for o in 0..sizes.offline {
             offline_messages(t, l, o, round).await?;
         }
     }

@@ -11,7 +11,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::task::JoinHandle;
 
-use crate::ledger::{self, Ledger, Sizes, KEYS};
+use crate::ledger::{self, Ledger, KEYS};
 
 pub const NS_ROSTER: &str = "jabber:iq:roster";
 pub const NS_BLOCKING: &str = "urn:xmpp:blocking";
@@ -22,19 +22,14 @@ pub const TIMEOUT: Duration = Duration::from_secs(15);
 pub type Shared = Arc<Mutex<Ledger>>;
 
 pub fn spawn_all(target: &Target, ledger: &Shared, seed: u64) -> Vec<JoinHandle<()>> {
-    let Sizes {
-        roster_users,
-        privacy_users,
-        pairs,
-        offline,
-    } = ledger.lock().unwrap().sizes();
+    let sizes = ledger.lock().unwrap().sizes();
     let rng = |n: usize| StdRng::seed_from_u64(seed.wrapping_add(n as u64));
     let (t, l) = (target, ledger);
     let mut tasks = Vec::new();
-    for i in 0..roster_users {
+    for i in 0..sizes.roster_users {
         tasks.push(tokio::spawn(run(roster(t.clone(), l.clone(), i, rng(i)))));
     }
-    for i in 0..privacy_users {
+    for i in 0..sizes.privacy_users {
         tasks.push(tokio::spawn(run(privacy(
             t.clone(),
             l.clone(),
@@ -42,10 +37,10 @@ pub fn spawn_all(target: &Target, ledger: &Shared, seed: u64) -> Vec<JoinHandle<
             rng(100 + i),
         ))));
     }
-    for i in 0..pairs {
+    for i in 0..sizes.pairs {
         tasks.push(tokio::spawn(run(pair(t.clone(), l.clone(), i))));
     }
-    for i in 0..offline {
+    for i in 0..sizes.offline {
         tasks.push(tokio::spawn(run(offline_sender(
             t.clone(),
             l.clone(),
