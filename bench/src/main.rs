@@ -122,30 +122,10 @@ enum Scenario {
     },
     /// Mutual subscriptions: each of N accounts with its K/2 ring neighbours on either side, and
     /// the account PREFIXhub with the first HUB accounts.
-    Subscriptions {
-        #[arg(short)]
-        n: usize,
-        #[arg(short)]
-        k: usize,
-        #[arg(long, default_value_t = 1000)]
-        hub: usize,
-    },
+    Subscriptions(presence::Ring),
     /// N accounts (set up by `subscriptions`) online: hub fan-out to HUB contacts, a presence
     /// flood at RATE changes/s, and login/logout churn, each DURATION seconds.
-    Presence {
-        #[arg(short)]
-        n: usize,
-        #[arg(short)]
-        k: usize,
-        #[arg(long, default_value_t = 1000)]
-        hub: usize,
-        #[arg(long, default_value_t = 1000)]
-        rate: u64,
-        #[arg(long, default_value_t = 10)]
-        duration: u64,
-        #[arg(long, default_value_t = 20)]
-        iterations: usize,
-    },
+    Presence(presence::Params),
 }
 
 struct Ctx {
@@ -577,28 +557,10 @@ fn main() {
                 iterations,
                 user,
             } => ("roster", roster(ctx, k, iterations, user).await),
-            Scenario::Subscriptions { n, k, hub } => (
-                "subscriptions",
-                presence::subscriptions(ctx, n, k, hub).await,
-            ),
-            Scenario::Presence {
-                n,
-                k,
-                hub,
-                rate,
-                duration,
-                iterations,
-            } => {
-                let p = presence::Params {
-                    n,
-                    k,
-                    hub,
-                    rate,
-                    duration,
-                    iterations,
-                };
-                ("presence", presence::presence(ctx, p).await)
+            Scenario::Subscriptions(ring) => {
+                ("subscriptions", presence::subscriptions(ctx, ring).await)
             }
+            Scenario::Presence(p) => ("presence", presence::presence(ctx, p).await),
         }
     });
     if let Some(path) = &cli.scram_cache {

@@ -275,7 +275,8 @@ fn contacts(i: usize, n: usize, k: usize, hub: usize) -> Vec<usize> {
 }
 
 /// Setup: mutual subscriptions along the ring and with the hub (see the module comment).
-pub async fn subscriptions(ctx: Arc<Ctx>, n: usize, k: usize, hub: usize) -> serde_json::Value {
+pub async fn subscriptions(ctx: Arc<Ctx>, ring: Ring) -> serde_json::Value {
+    let Ring { n, k, hub } = ring;
     let start = Instant::now();
     if hub > 0 {
         if let Err(e) = client::register(&ctx.target, &account(&ctx, n, n), ctx.source(n)).await {
@@ -334,12 +335,26 @@ fn per(before: Option<f64>, after: Option<f64>, units: f64, scale: f64) -> Optio
     (units > 0.0).then(|| (a - b) / units * scale)
 }
 
-pub struct Params {
+/// The accounts of both scenarios (see the module comment).
+#[derive(clap::Args, Clone, Copy)]
+pub struct Ring {
+    #[arg(short)]
     pub n: usize,
+    #[arg(short)]
     pub k: usize,
+    #[arg(long, default_value_t = 1000)]
     pub hub: usize,
+}
+
+#[derive(clap::Args)]
+pub struct Params {
+    #[command(flatten)]
+    pub ring: Ring,
+    #[arg(long, default_value_t = 1000)]
     pub rate: u64,
+    #[arg(long, default_value_t = 10)]
     pub duration: u64,
+    #[arg(long, default_value_t = 20)]
     pub iterations: usize,
 }
 
@@ -358,9 +373,7 @@ async fn server_quiet(ctx: &Ctx) {
 
 pub async fn presence(ctx: Arc<Ctx>, p: Params) -> serde_json::Value {
     let Params {
-        n,
-        k,
-        hub,
+        ring: Ring { n, k, hub },
         rate,
         duration,
         iterations,
