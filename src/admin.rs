@@ -73,42 +73,55 @@ pub fn account_jid(router: &Router, jid: &str) -> Result<BareJid, String> {
 /// Carries out one request against the store, through the actors' account operations.
 pub async fn execute(router: &Arc<Router>, req: Request) -> Response {
     use cordial_actors::accounts;
-    let parse = |jid: &str| account_jid(router, jid);
-    match req {
-        Request::Adduser { jid, password } => match parse(&jid) {
-            Err(e) => Response::err(e),
-            Ok(_) if password.is_empty() => Response::err("the password must not be empty"),
-            Ok(bare) => match accounts::create_account(router, &bare, &password).await {
-                Ok(true) => Response::ok(format!("created {bare}")),
-                Ok(false) => Response::err(format!("{bare} already exists")),
-                Err(e) => Response::err(e.to_string()),
-            },
+    let (jid, password) = match &req {
+        Request::Adduser { jid, password } | Request::Passwd { jid, password } => {
+            (jid, Some(password))
+        }
+        Request::Deluser { jid } => (jid, None),
+        Request::Users => return users(router),
+    };
+    let bare = match account_jid(router, jid) {
+        Err(e) => return Response::err(e),
+        Ok(_) if password.is_some_and(|p| p.is_empty()) => {
+            return Response::err("the password must not be empty")
+        }
+        Ok(bare) => bare,
+    };
+    // Each operation answers whether the account was in the state it needs; the message when
+    // it was (before the JID) and when it was not (after it).
+    let (result, done, refused) = match &req {
+        Request::Adduser { password, .. } => (
+            accounts::create_account(router, &bare, password).await,
+            "created",
+            "already exists",
+        ),
+        Request::Deluser { .. } => (
+            accounts::delete_account(router, &bare).await,
+            "deleted",
+            "does not exist",
+        ),
+        Request::Passwd { password, .. } => (
+            accounts::change_password(router, &bare, password).await,
+            "changed the password of",
+            "does not exist",
+        ),
+        Request::Users => unreachable!("answered above"),
+    };
+    match result {
+        Ok(true) => Response::ok(format!("{done} {bare}")),
+        Ok(false) => Response::err(format!("{bare} {refused}")),
+        Err(e) => Response::err(e.to_string()),
+    }
+}
+
+fn users(router: &Router) -> Response {
+    match router.store.accounts() {
+        Ok(users) => Response {
+            ok: true,
+            message: format!("{} accounts", users.len()),
+            users,
         },
-        Request::Deluser { jid } => match parse(&jid) {
-            Err(e) => Response::err(e),
-            Ok(bare) => match accounts::delete_account(router, &bare).await {
-                Ok(true) => Response::ok(format!("deleted {bare}")),
-                Ok(false) => Response::err(format!("{bare} does not exist")),
-                Err(e) => Response::err(e.to_string()),
-            },
-        },
-        Request::Passwd { jid, password } => match parse(&jid) {
-            Err(e) => Response::err(e),
-            Ok(_) if password.is_empty() => Response::err("the password must not be empty"),
-            Ok(bare) => match accounts::change_password(router, &bare, &password).await {
-                Ok(true) => Response::ok(format!("changed the password of {bare}")),
-                Ok(false) => Response::err(format!("{bare} does not exist")),
-                Err(e) => Response::err(e.to_string()),
-            },
-        },
-        Request::Users => match router.store.accounts() {
-            Ok(users) => Response {
-                ok: true,
-                message: format!("{} accounts", users.len()),
-                users,
-            },
-            Err(e) => Response::err(e.to_string()),
-        },
+        Err(e) => Response::err(e.to_string()),
     }
 }
 

@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use cordial_actors::privacy::PrivacyLimits;
+use cordial_actors::roster::RosterLimits;
 use serde::Deserialize;
 
 /// A configuration error: always says which key and what it accepts.
@@ -62,13 +64,22 @@ pub struct Config {
     pub tls: Tls,
     pub auth: Auth,
     pub limits: Limits,
-    pub roster: Roster,
-    pub privacy: Privacy,
+    #[serde(with = "Roster")]
+    pub roster: RosterLimits,
+    #[serde(with = "Privacy")]
+    pub privacy: PrivacyLimits,
 }
 
 /// Privacy lists (XEP-0016) and the blocking command (XEP-0191), which edits the default list.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+/// The `[privacy]` keys, read straight into the actors' limits; a key left out keeps their
+/// default.
+#[derive(Deserialize)]
+#[serde(
+    remote = "PrivacyLimits",
+    expecting = "struct Privacy",
+    deny_unknown_fields,
+    default = "PrivacyLimits::default"
+)]
 pub struct Privacy {
     /// Lists per account; a set that would create one more (or a block that would create the
     /// default list) is refused with `<not-acceptable/>`.
@@ -79,18 +90,15 @@ pub struct Privacy {
     pub max_items: usize,
 }
 
-impl Default for Privacy {
-    fn default() -> Self {
-        let d = cordial_actors::privacy::PrivacyLimits::default();
-        Privacy {
-            max_lists: d.max_lists,
-            max_items: d.max_items,
-        }
-    }
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+/// The `[roster]` keys, read straight into the actors' limits; a key left out keeps their
+/// default.
+#[derive(Deserialize)]
+#[serde(
+    remote = "RosterLimits",
+    expecting = "struct Roster",
+    deny_unknown_fields,
+    default = "RosterLimits::default"
+)]
 pub struct Roster {
     /// Items per roster; a set beyond it is refused with `<not-allowed/>`.
     pub max_items: usize,
@@ -103,19 +111,6 @@ pub struct Roster {
     /// Roster versions whose removals stay known for incremental sync (RFC 6121 §2.6); a
     /// client further behind gets the full roster.
     pub tombstone_horizon: u64,
-}
-
-impl Default for Roster {
-    fn default() -> Self {
-        let d = cordial_actors::roster::RosterLimits::default();
-        Roster {
-            max_items: d.max_items,
-            max_name_bytes: d.max_name_bytes,
-            max_group_bytes: d.max_group_bytes,
-            max_groups_per_item: d.max_groups_per_item,
-            tombstone_horizon: d.tombstone_horizon,
-        }
-    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -233,8 +228,8 @@ impl Default for Config {
             tls: Tls::default(),
             auth: Auth::default(),
             limits: Limits::default(),
-            roster: Roster::default(),
-            privacy: Privacy::default(),
+            roster: RosterLimits::default(),
+            privacy: PrivacyLimits::default(),
         }
     }
 }
@@ -502,17 +497,8 @@ impl Config {
             registration: self.auth.registration,
             scram_iterations: self.auth.scram_iterations,
             user_idle: Duration::from_secs(self.limits.user_idle_secs),
-            roster: cordial_actors::roster::RosterLimits {
-                max_items: self.roster.max_items,
-                max_name_bytes: self.roster.max_name_bytes,
-                max_group_bytes: self.roster.max_group_bytes,
-                max_groups_per_item: self.roster.max_groups_per_item,
-                tombstone_horizon: self.roster.tombstone_horizon,
-            },
-            privacy: cordial_actors::privacy::PrivacyLimits {
-                max_lists: self.privacy.max_lists,
-                max_items: self.privacy.max_items,
-            },
+            roster: self.roster,
+            privacy: self.privacy,
         }
     }
 }

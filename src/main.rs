@@ -49,13 +49,7 @@ enum Command {
     /// Run the server.
     Serve(Common),
     /// Create an account (asks for the password unless --password is given).
-    Adduser {
-        jid: String,
-        #[arg(long)]
-        password: Option<String>,
-        #[command(flatten)]
-        common: Common,
-    },
+    Adduser(WithPassword),
     /// Delete an account and everything stored for it.
     Deluser {
         jid: String,
@@ -63,18 +57,34 @@ enum Command {
         common: Common,
     },
     /// Change an account's password.
-    Passwd {
-        jid: String,
-        #[arg(long)]
-        password: Option<String>,
-        #[command(flatten)]
-        common: Common,
-    },
+    Passwd(WithPassword),
     /// List accounts.
     Users(Common),
     /// Check the stored state's invariants (with the server stopped); exit status 1 if any
     /// problem is found.
     Check(Common),
+}
+
+/// The arguments of the account commands that set a password.
+#[derive(Args)]
+struct WithPassword {
+    jid: String,
+    #[arg(long)]
+    password: Option<String>,
+    #[command(flatten)]
+    common: Common,
+}
+
+impl WithPassword {
+    /// The options and the request `make` builds from the JID and the password (the one given,
+    /// or one typed at the terminal).
+    fn request(
+        self,
+        make: impl FnOnce(String, String) -> Request,
+    ) -> Result<(Common, Request), ExitCode> {
+        let password = password_or_prompt(self.password).map_err(fail)?;
+        Ok((self.common, make(self.jid, password)))
+    }
 }
 
 fn load_config(c: &Common) -> Result<Config, ConfigError> {
@@ -114,51 +124,24 @@ fn main() -> ExitCode {
     // dropped on a full disk). RUST_LOG replaces the default.
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info,sled=off"))
         .init();
-    let cli = Cli::parse();
-    let (common, request) = match cli.command {
-        Command::Serve(common) => {
-            let config = match load_config(&common) {
-                Ok(c) => c,
-                Err(e) => return config_error(e),
-            };
-            return serve(config);
-        }
-        Command::Adduser {
-            jid,
-            password,
-            common,
-        } => {
-            let password = match password_or_prompt(password) {
-                Ok(p) => p,
-                Err(e) => return fail(e),
-            };
-            (common, Request::Adduser { jid, password })
-        }
-        Command::Passwd {
-            jid,
-            password,
-            common,
-        } => {
-            let password = match password_or_prompt(password) {
-                Ok(p) => p,
-                Err(e) => return fail(e),
-            };
-            (common, Request::Passwd { jid, password })
-        }
+    match run(Cli::parse().command) {
+        Ok(code) | Err(code) => code,
+    }
+}
+
+/// Carries out a command; `Err` holds the exit code of a command that failed before it could
+/// run.
+fn run(command: Command) -> Result<ExitCode, ExitCode> {
+    let config = |common: &Common| load_config(common).map_err(config_error);
+    let (common, request) = match command {
+        Command::Serve(common) => return Ok(serve(config(&common)?)),
+        Command::Check(common) => return Ok(check(&config(&common)?)),
+        Command::Adduser(a) => a.request(|jid, password| Request::Adduser { jid, password })?,
+        Command::Passwd(a) => a.request(|jid, password| Request::Passwd { jid, password })?,
         Command::Deluser { jid, common } => (common, Request::Deluser { jid }),
         Command::Users(common) => (common, Request::Users),
-        Command::Check(common) => {
-            return match load_config(&common) {
-                Ok(config) => check(&config),
-                Err(e) => config_error(e),
-            }
-        }
     };
-    let config = match load_config(&common) {
-        Ok(c) => c,
-        Err(e) => return config_error(e),
-    };
-    account_command(config, request)
+    Ok(account_command(config(&common)?, request))
 }
 
 /// `cordial check`: opens the database (which fails while a server holds it) and reports what
@@ -184,7 +167,8 @@ fn check(config: &Config) -> ExitCode {
     }
 }
 
-fn config_error(e: ConfigError) -> ExitCode {
+/// A configuration that cannot be used: exit status 2.
+fn config_error(e: impl std::fmt::Display) -> ExitCode {
     eprintln!("cordial: {e}");
     ExitCode::from(2)
 }
@@ -220,14 +204,9 @@ fn serve(config: Config) -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e @ cordial::StartError::Config(_)) => config_error_start(e),
+        Err(e @ cordial::StartError::Config(_)) => config_error(e),
         Err(e) => fail(e),
     }
-}
-
-fn config_error_start(e: cordial::StartError) -> ExitCode {
-    eprintln!("cordial: {e}");
-    ExitCode::from(2)
 }
 
 async fn wait_for_signal() {

@@ -1,6 +1,8 @@
-//! What the load generator and the crash driver share: a minimal XMPP client that speaks to any
-//! server over TCP or WebSocket, independent of cordial's crates.
+//! What the load generator and the crash and fault drivers share: a minimal XMPP client that
+//! speaks to any server over TCP or WebSocket, independent of cordial's crates, and the server
+//! under test as a child process.
 
 pub mod client;
+pub mod process;
 pub mod raw;
 pub mod ws;

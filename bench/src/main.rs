@@ -122,30 +122,10 @@ enum Scenario {
     },
     /// Mutual subscriptions: each of N accounts with its K/2 ring neighbours on either side, and
     /// the account PREFIXhub with the first HUB accounts.
-    Subscriptions {
-        #[arg(short)]
-        n: usize,
-        #[arg(short)]
-        k: usize,
-        #[arg(long, default_value_t = 1000)]
-        hub: usize,
-    },
+    Subscriptions(presence::Ring),
     /// N accounts (set up by `subscriptions`) online: hub fan-out to HUB contacts, a presence
     /// flood at RATE changes/s, and login/logout churn, each DURATION seconds.
-    Presence {
-        #[arg(short)]
-        n: usize,
-        #[arg(short)]
-        k: usize,
-        #[arg(long, default_value_t = 1000)]
-        hub: usize,
-        #[arg(long, default_value_t = 1000)]
-        rate: u64,
-        #[arg(long, default_value_t = 10)]
-        duration: u64,
-        #[arg(long, default_value_t = 20)]
-        iterations: usize,
-    },
+    Presence(presence::Params),
 }
 
 struct Ctx {
@@ -209,6 +189,42 @@ where
         let _ = t.await;
     }
     ok.load(Ordering::Relaxed)
+}
+
+/// Runs `workers` tasks that each call `f(pick())` over and over until `deadline`; returns how
+/// many calls failed (the first five failures are printed as `{what} {i}: {error}`).
+async fn repeat_until<P, F, Fut>(
+    workers: usize,
+    deadline: Instant,
+    what: &'static str,
+    pick: P,
+    f: F,
+) -> usize
+where
+    P: Fn() -> usize + Clone + Send + 'static,
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), Error>> + Send + 'static,
+{
+    let failed = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..workers)
+        .map(|_| {
+            let (pick, f, failed) = (pick.clone(), f.clone(), failed.clone());
+            tokio::spawn(async move {
+                while Instant::now() < deadline {
+                    let i = pick();
+                    if let Err(e) = f(i).await {
+                        if failed.fetch_add(1, Ordering::Relaxed) < 5 {
+                            eprintln!("{what} {i}: {e}");
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        let _ = t.await;
+    }
+    failed.load(Ordering::Relaxed)
 }
 
 async fn register(ctx: Arc<Ctx>, n: usize) -> serde_json::Value {
@@ -284,43 +300,29 @@ async fn idle(ctx: Arc<Ctx>, n: usize, hold: u64) -> serde_json::Value {
 async fn login(ctx: Arc<Ctx>, n: usize, duration: u64) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(duration);
     let lat = Arc::new(Mutex::new(Vec::new()));
-    let failed = Arc::new(AtomicUsize::new(0));
     let next = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
-    let workers: Vec<_> = (0..ctx.concurrency)
-        .map(|_| {
-            let (ctx, lat, failed, next) = (ctx.clone(), lat.clone(), failed.clone(), next.clone());
-            tokio::spawn(async move {
-                while Instant::now() < deadline {
-                    let i = next.fetch_add(1, Ordering::Relaxed) % n;
-                    let t0 = Instant::now();
-                    match come_online(&ctx, i, &format!("l{}", rand::thread_rng().gen::<u32>()))
-                        .await
-                    {
-                        Ok(s) => {
-                            lat.lock()
-                                .unwrap()
-                                .push(t0.elapsed().as_secs_f64() * 1000.0);
-                            s.close().await;
-                        }
-                        Err(e) => {
-                            if failed.fetch_add(1, Ordering::Relaxed) < 5 {
-                                eprintln!("login {i}: {e}");
-                            }
-                        }
-                    }
-                }
-            })
-        })
-        .collect();
-    for w in workers {
-        let _ = w.await;
-    }
+    let pick = move || next.fetch_add(1, Ordering::Relaxed) % n;
+    let workers = ctx.concurrency;
+    let lat_all = lat.clone();
+    let log_in = move |i| {
+        let (ctx, lat) = (ctx.clone(), lat_all.clone());
+        async move {
+            let t0 = Instant::now();
+            let s = come_online(&ctx, i, &format!("l{}", rand::thread_rng().gen::<u32>())).await?;
+            lat.lock()
+                .unwrap()
+                .push(t0.elapsed().as_secs_f64() * 1000.0);
+            s.close().await;
+            Ok(())
+        }
+    };
+    let failed = repeat_until(workers, deadline, "login", pick, log_in).await;
     let secs = start.elapsed().as_secs_f64();
     let mut l = std::mem::take(&mut *lat.lock().unwrap());
     l.sort_by(f64::total_cmp);
     json!({
-        "logins": l.len(), "failed": failed.load(Ordering::Relaxed), "secs": secs,
+        "logins": l.len(), "failed": failed, "secs": secs,
         "logins_per_sec": l.len() as f64 / secs,
         "p50_ms": percentile(&l, 0.5), "p99_ms": percentile(&l, 0.99), "max_ms": l.last().copied().unwrap_or(0.0),
     })
@@ -577,28 +579,10 @@ fn main() {
                 iterations,
                 user,
             } => ("roster", roster(ctx, k, iterations, user).await),
-            Scenario::Subscriptions { n, k, hub } => (
-                "subscriptions",
-                presence::subscriptions(ctx, n, k, hub).await,
-            ),
-            Scenario::Presence {
-                n,
-                k,
-                hub,
-                rate,
-                duration,
-                iterations,
-            } => {
-                let p = presence::Params {
-                    n,
-                    k,
-                    hub,
-                    rate,
-                    duration,
-                    iterations,
-                };
-                ("presence", presence::presence(ctx, p).await)
+            Scenario::Subscriptions(ring) => {
+                ("subscriptions", presence::subscriptions(ctx, ring).await)
             }
+            Scenario::Presence(p) => ("presence", presence::presence(ctx, p).await),
         }
     });
     if let Some(path) = &cli.scram_cache {

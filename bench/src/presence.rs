@@ -24,7 +24,7 @@ use tokio::io::{AsyncWriteExt, WriteHalf};
 use tokio::sync::watch;
 
 use crate::client::{self, Error, Io};
-use crate::{come_online, for_each, percentile, Ctx};
+use crate::{come_online, for_each, percentile, repeat_until, Ctx};
 use cordial_bench::raw;
 
 type Writer = Arc<tokio::sync::Mutex<WriteHalf<Io>>>;
@@ -275,7 +275,8 @@ fn contacts(i: usize, n: usize, k: usize, hub: usize) -> Vec<usize> {
 }
 
 /// Setup: mutual subscriptions along the ring and with the hub (see the module comment).
-pub async fn subscriptions(ctx: Arc<Ctx>, n: usize, k: usize, hub: usize) -> serde_json::Value {
+pub async fn subscriptions(ctx: Arc<Ctx>, ring: Ring) -> serde_json::Value {
+    let Ring { n, k, hub } = ring;
     let start = Instant::now();
     if hub > 0 {
         if let Err(e) = client::register(&ctx.target, &account(&ctx, n, n), ctx.source(n)).await {
@@ -334,12 +335,26 @@ fn per(before: Option<f64>, after: Option<f64>, units: f64, scale: f64) -> Optio
     (units > 0.0).then(|| (a - b) / units * scale)
 }
 
-pub struct Params {
+/// The accounts of both scenarios (see the module comment).
+#[derive(clap::Args, Clone, Copy)]
+pub struct Ring {
+    #[arg(short)]
     pub n: usize,
+    #[arg(short)]
     pub k: usize,
+    #[arg(long, default_value_t = 1000)]
     pub hub: usize,
+}
+
+#[derive(clap::Args)]
+pub struct Params {
+    #[command(flatten)]
+    pub ring: Ring,
+    #[arg(long, default_value_t = 1000)]
     pub rate: u64,
+    #[arg(long, default_value_t = 10)]
     pub duration: u64,
+    #[arg(long, default_value_t = 20)]
     pub iterations: usize,
 }
 
@@ -358,9 +373,7 @@ async fn server_quiet(ctx: &Ctx) {
 
 pub async fn presence(ctx: Arc<Ctx>, p: Params) -> serde_json::Value {
     let Params {
-        n,
-        k,
-        hub,
+        ring: Ring { n, k, hub },
         rate,
         duration,
         iterations,
@@ -466,39 +479,24 @@ pub async fn presence(ctx: Arc<Ctx>, p: Params) -> serde_json::Value {
     let before = sh.settle().await;
     let cpu0 = ctx.server_cpu();
     let cycles = Arc::new(AtomicUsize::new(0));
-    let failed = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     let until = start + Duration::from_secs(duration);
-    let workers: Vec<_> = (0..ctx.concurrency.min(users.len().max(1)))
-        .map(|_| {
-            let (ctx, cycles, failed) = (ctx.clone(), cycles.clone(), failed.clone());
-            tokio::spawn(async move {
-                while Instant::now() < until {
-                    let i = rand::thread_rng().gen_range(0..n);
-                    let r = async {
-                        let resource = format!("churn{}", rand::thread_rng().gen::<u32>());
-                        let mut s = come_online(&ctx, i, &resource).await?;
-                        // Once this answers, the server has handled the initial presence.
-                        s.iq("sync", "get", "<ping xmlns='urn:xmpp:ping'/>").await?;
-                        s.close().await;
-                        Ok::<_, Error>(())
-                    };
-                    match r.await {
-                        Ok(()) => cycles.fetch_add(1, Ordering::Relaxed),
-                        Err(e) => {
-                            if failed.fetch_add(1, Ordering::Relaxed) < 5 {
-                                eprintln!("churn {i}: {e}");
-                            }
-                            0
-                        }
-                    };
-                }
-            })
-        })
-        .collect();
-    for w in workers {
-        let _ = w.await;
-    }
+    let workers = ctx.concurrency.min(users.len().max(1));
+    let pick = move || rand::thread_rng().gen_range(0..n);
+    let (ctx_all, cycles_all) = (ctx.clone(), cycles.clone());
+    let cycle = move |i| {
+        let (ctx, cycles) = (ctx_all.clone(), cycles_all.clone());
+        async move {
+            let resource = format!("churn{}", rand::thread_rng().gen::<u32>());
+            let mut s = come_online(&ctx, i, &resource).await?;
+            // Once this answers, the server has handled the initial presence.
+            s.iq("sync", "get", "<ping xmlns='urn:xmpp:ping'/>").await?;
+            s.close().await;
+            cycles.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        }
+    };
+    let failed = repeat_until(workers, until, "churn", pick, cycle).await;
     let churn_secs = start.elapsed().as_secs_f64();
     let churn_presences = sh.settle().await - before;
     let churn_cpu_ms = per(
@@ -525,7 +523,7 @@ pub async fn presence(ctx: Arc<Ctx>, p: Params) -> serde_json::Value {
         "flood_server_cpu_us_per_delivery": flood_cpu_us,
         "flood_p50_ms": percentile(&flood, 0.5), "flood_p99_ms": percentile(&flood, 0.99),
         "flood_max_ms": flood.last().copied().unwrap_or(0.0),
-        "churn_cycles": cycles.load(Ordering::Relaxed), "churn_failed": failed.load(Ordering::Relaxed),
+        "churn_cycles": cycles.load(Ordering::Relaxed), "churn_failed": failed,
         "churn_cycles_per_sec": cycles.load(Ordering::Relaxed) as f64 / churn_secs,
         "churn_server_cpu_ms_per_cycle": churn_cpu_ms,
         "churn_presences_per_sec": churn_presences as f64 / churn_secs,

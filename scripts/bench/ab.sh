@@ -17,11 +17,8 @@ rate=${3:-100000}
 rounds=${4:-2}
 duration=${DURATION:-10}
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-cd "$root"
-cargo build -q --release -p cordial -p cordial-bench
 . "$here/lib.sh"
-ulimit -n "$(ulimit -Hn)"
+bench_setup
 work=$(mktemp -d)
 pid=""
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT

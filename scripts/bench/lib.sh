@@ -1,5 +1,15 @@
 # Shared by the bench scripts (sourced).
 
+# What the scripts that drive a cordial with cordial-bench do first: sets $root (the checkout)
+# and goes there, builds cordial and cordial-bench (release), and raises the open-file limit to
+# the hard limit (the server started afterwards inherits it).
+bench_setup() {
+  root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+  cd "$root"
+  cargo build -q --release -p cordial -p cordial-bench
+  ulimit -n "$(ulimit -Hn)"
+}
+
 # A free TCP port on 127.0.0.1.
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -40,4 +50,19 @@ serve_cordial() {
 # Waits (up to 10 s) until 127.0.0.1:PORT listens.
 wait_listening() {
   for _ in $(seq 100); do ss -ltn | grep -q "127.0.0.1:$1 " && return; sleep 0.1; done
+}
+
+# Starts the release cordial of $root on a fresh temporary data dir ($data) with clients on a
+# free loopback port ($port) and, given `web`, WebSocket on another ($web, else "off"), TLS not
+# required; sets $pid, waits until it listens, and on exit stops it and deletes $data.
+# Usage: serve_own_cordial [web]
+serve_own_cordial() {
+  data=$(mktemp -d)
+  port=$(free_port)
+  web=off
+  if [ "${1:-}" = web ]; then web=$(free_port); fi
+  cordial_toml "$data" "$port" false "$web"
+  serve_cordial "$root/target/release/cordial" "$data" "$port"
+  trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$data"' EXIT
+  if [ "$web" != off ]; then wait_listening "$web"; fi
 }

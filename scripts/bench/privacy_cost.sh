@@ -15,16 +15,9 @@ items=${3:-100}
 rounds=${4:-2}
 duration=${DURATION:-10}
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-cd "$root"
-cargo build -q --release -p cordial -p cordial-bench
 . "$here/lib.sh"
-data=$(mktemp -d)
-port=$(free_port)
-cordial_toml "$data" "$port" false
-ulimit -n "$(ulimit -Hn)"
-serve_cordial "$root/target/release/cordial" "$data" "$port"
-trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$data"' EXIT
+bench_setup
+serve_own_cordial
 bench() { "$root/target/release/cordial-bench" --port "$port" --server-pid "$pid" "$@"; }
 bench register -n "$n" >/dev/null
 results="$data/results"

@@ -19,6 +19,15 @@ by = {}
 for r in runs:
     by.setdefault(r["scenario"] + ("" if r["scenario"] != "roster" else str(r["result"].get("k", ""))), {})[r["server"]] = r
 
+
+def roster_metrics(items):
+    """The roster scenario's metrics, for a roster of ITEMS items."""
+    return [
+        (f"roster get ({items} items) p50", lambda r: r["result"]["get_p50_ms"], "ms", False),
+        ("roster sets/s", lambda r: r["result"]["sets_per_sec"], "", True),
+    ]
+
+
 # (label, how to compute from a run, unit, higher is better)
 METRICS = {
     "chat": [
@@ -40,10 +49,7 @@ METRICS = {
         ("p99 login time", lambda r: r["result"]["p99_ms"], "ms", False),
         ("server CPU", lambda r: r["cpu_secs"], "s", False),
     ],
-    "roster1000": [
-        ("roster get (1000 items) p50", lambda r: r["result"]["get_p50_ms"], "ms", False),
-        ("roster sets/s", lambda r: r["result"]["sets_per_sec"], "", True),
-    ],
+    "roster1000": roster_metrics(1000),
     "presence": [
         ("presence delivered/s (flood)", lambda r: r["result"]["flood_delivered_per_sec"], "", True),
         ("flood p99 latency", lambda r: r["result"]["flood_p99_ms"], "ms", False),
@@ -56,10 +62,7 @@ METRICS = {
         ("server CPU per login/logout cycle", lambda r: r["result"]["churn_server_cpu_ms_per_cycle"], "ms", False),
         ("server CPU", lambda r: r["cpu_secs"], "s", False),
     ],
-    "roster10000": [
-        ("roster get (10000 items) p50", lambda r: r["result"]["get_p50_ms"], "ms", False),
-        ("roster sets/s", lambda r: r["result"]["sets_per_sec"], "", True),
-    ],
+    "roster10000": roster_metrics(10000),
 }
 SERVERS = ["cordial", "prosody", "ejabberd"]
 

@@ -17,18 +17,9 @@ rate=${2:-100000}
 rounds=${3:-2}
 duration=${DURATION:-10}
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-cd "$root"
-cargo build -q --release -p cordial -p cordial-bench
 . "$here/lib.sh"
-data=$(mktemp -d)
-port=$(free_port)
-web=$(free_port)
-cordial_toml "$data" "$port" false "$web"
-ulimit -n "$(ulimit -Hn)"
-serve_cordial "$root/target/release/cordial" "$data" "$port"
-trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$data"' EXIT
-wait_listening "$web"
+bench_setup
+serve_own_cordial web
 bench() { "$root/target/release/cordial-bench" --server-pid "$pid" "$@"; }
 bench --port "$port" register -n "$n" >/dev/null
 results="$data/results"

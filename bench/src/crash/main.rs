@@ -20,12 +20,12 @@ mod workers;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use cordial_bench::client::{self, Target};
+use cordial_bench::process;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
 use tokio::process::{Child, Command};
@@ -81,34 +81,9 @@ struct Server {
 impl Server {
     async fn start(&mut self) -> Result<(), String> {
         self.starts += 1;
-        let log = std::fs::File::create(self.dir.join(format!("server-{}.log", self.starts)))
-            .map_err(|e| e.to_string())?;
-        let child = Command::new(&self.bin)
-            .arg("serve")
-            .arg("--config")
-            .arg(&self.config)
-            .env(
-                "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or("warn".into()),
-            )
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().map_err(|e| e.to_string())?)
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| format!("starting {}: {e}", self.bin.display()))?;
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if tokio::net::TcpStream::connect(self.addr).await.is_ok() {
-                return Ok(());
-            }
-            if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
-                return Err(format!("the server exited at startup: {status}"));
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        Err("the server did not listen within 60 s".into())
+        let log = self.dir.join(format!("server-{}.log", self.starts));
+        let mut cmd = process::cordial_serve(&self.bin, &self.config);
+        process::start(&mut cmd, &self.bin, &log, self.addr, &mut self.child).await
     }
 
     async fn kill(&mut self) {
@@ -139,13 +114,6 @@ impl Server {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let cli = Cli::parse();
@@ -153,18 +121,10 @@ async fn main() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let dir = std::env::temp_dir().join(format!("cordial-crash-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("create the work directory");
-    let port = free_port();
+    let port = process::free_port();
     let config = dir.join("cordial.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = {:?}\n[c2s]\nlisten = \"127.0.0.1:{port}\"\ntls_listen = \"off\"\n[web]\nlisten = \"off\"\n\
-             [auth]\nrequire_tls = false\nregistration = true\n\
-             [limits]\noffline_quota = 1000000\nstanzas_per_sec = 0\n",
-            dir.join("data")
-        ),
-    )
-    .expect("write the config");
+    std::fs::write(&config, process::cordial_config(&dir.join("data"), port))
+        .expect("write the config");
     let mut server = Server {
         bin: cli.server.clone(),
         config,

@@ -5,9 +5,9 @@ use std::time::Duration;
 use cordial_bench::client::{Error, Session, Target};
 use minidom::Element;
 
-use crate::ledger::{self, Sizes, KEYS};
+use crate::ledger::{self, KEYS};
 use crate::workers::{
-    b_has_from, iq, iq_ok, login, stage_a, until, Shared, NS_BLOCKING, NS_PRIVACY, NS_ROSTER,
+    b_has_from, iq, login, stage_a, succeeded, until, Shared, NS_BLOCKING, NS_PRIVACY, NS_ROSTER,
 };
 
 pub async fn all(t: &Target, l: &Shared, round: usize, with_offline: bool) {
@@ -20,23 +20,18 @@ pub async fn all(t: &Target, l: &Shared, round: usize, with_offline: bool) {
 }
 
 async fn checks(t: &Target, l: &Shared, round: usize, with_offline: bool) -> Result<(), Error> {
-    let Sizes {
-        roster_users,
-        privacy_users,
-        pairs,
-        offline,
-    } = l.lock().unwrap().sizes();
-    for i in 0..roster_users {
+    let sizes = l.lock().unwrap().sizes();
+    for i in 0..sizes.roster_users {
         roster(t, l, i, round).await?;
     }
-    for i in 0..privacy_users {
+    for i in 0..sizes.privacy_users {
         privacy(t, l, i, round).await?;
     }
-    for p in 0..pairs {
+    for p in 0..sizes.pairs {
         pair(t, l, p, round).await?;
     }
     if with_offline {
-        for o in 0..offline {
+        for o in 0..sizes.offline {
             offline_messages(t, l, o, round).await?;
         }
     }
@@ -44,14 +39,15 @@ async fn checks(t: &Target, l: &Shared, round: usize, with_offline: bool) -> Res
 }
 
 async fn roster_of(s: &mut Session) -> Result<Element, Error> {
-    let r = iq_ok(
+    let r = iq(
         s,
         "v",
         "get",
         None,
         &format!("<query xmlns='{NS_ROSTER}' ver=''/>"),
     )
-    .await?;
+    .await
+    .and_then(succeeded)?;
     r.get_child("query", NS_ROSTER)
         .cloned()
         .ok_or_else(|| "roster result without a query".into())
@@ -95,14 +91,15 @@ async fn roster(t: &Target, l: &Shared, i: usize, round: usize) -> Result<(), Er
 async fn privacy(t: &Target, l: &Shared, i: usize, round: usize) -> Result<(), Error> {
     let user = ledger::privacy_user(i);
     let mut s = login(t, &user, "verify").await?;
-    let blocklist = iq_ok(
+    let blocklist = iq(
         &mut s,
         "b",
         "get",
         None,
         &format!("<blocklist xmlns='{NS_BLOCKING}'/>"),
     )
-    .await?;
+    .await
+    .and_then(succeeded)?;
     let list = iq(
         &mut s,
         "l",

@@ -11,7 +11,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::task::JoinHandle;
 
-use crate::ledger::{self, Ledger, Sizes, KEYS};
+use crate::ledger::{self, Ledger, KEYS};
 
 pub const NS_ROSTER: &str = "jabber:iq:roster";
 pub const NS_BLOCKING: &str = "urn:xmpp:blocking";
@@ -22,19 +22,14 @@ pub const TIMEOUT: Duration = Duration::from_secs(15);
 pub type Shared = Arc<Mutex<Ledger>>;
 
 pub fn spawn_all(target: &Target, ledger: &Shared, seed: u64) -> Vec<JoinHandle<()>> {
-    let Sizes {
-        roster_users,
-        privacy_users,
-        pairs,
-        offline,
-    } = ledger.lock().unwrap().sizes();
+    let sizes = ledger.lock().unwrap().sizes();
     let rng = |n: usize| StdRng::seed_from_u64(seed.wrapping_add(n as u64));
     let (t, l) = (target, ledger);
     let mut tasks = Vec::new();
-    for i in 0..roster_users {
+    for i in 0..sizes.roster_users {
         tasks.push(tokio::spawn(run(roster(t.clone(), l.clone(), i, rng(i)))));
     }
-    for i in 0..privacy_users {
+    for i in 0..sizes.privacy_users {
         tasks.push(tokio::spawn(run(privacy(
             t.clone(),
             l.clone(),
@@ -42,10 +37,10 @@ pub fn spawn_all(target: &Target, ledger: &Shared, seed: u64) -> Vec<JoinHandle<
             rng(100 + i),
         ))));
     }
-    for i in 0..pairs {
+    for i in 0..sizes.pairs {
         tasks.push(tokio::spawn(run(pair(t.clone(), l.clone(), i))));
     }
-    for i in 0..offline {
+    for i in 0..sizes.offline {
         tasks.push(tokio::spawn(run(offline_sender(
             t.clone(),
             l.clone(),
@@ -89,16 +84,10 @@ pub async fn iq(
     until(s, |e| e.name() == "iq" && e.attr("id") == Some(id)).await
 }
 
-/// Sends an iq that must succeed.
-pub async fn iq_ok(
-    s: &mut Session,
-    id: &str,
-    type_: &str,
-    to: Option<&str>,
-    payload: &str,
-) -> Result<Element, Error> {
-    let reply = iq(s, id, type_, to, payload).await?;
+/// An iq reply that must be a result: `iq(..).await.and_then(succeeded)`.
+pub fn succeeded(reply: Element) -> Result<Element, Error> {
     if reply.attr("type") != Some("result") {
+        let id = reply.attr("id").unwrap_or_default();
         return Err(format!("iq {id} failed: {}", String::from(&reply)).into());
     }
     Ok(reply)
@@ -133,14 +122,15 @@ pub fn b_has_from(item: Option<&Element>) -> bool {
 
 async fn roster(t: Target, l: Shared, i: usize, mut rng: StdRng) -> Result<(), Error> {
     let mut s = login(&t, &ledger::roster_user(i), "work").await?;
-    iq_ok(
+    iq(
         &mut s,
         "get",
         "get",
         None,
         &format!("<query xmlns='{NS_ROSTER}' ver=''/>"),
     )
-    .await?;
+    .await
+    .and_then(succeeded)?;
     for n in 0u64.. {
         let k = rng.gen_range(0..KEYS);
         let jid = ledger::contact(k);
@@ -229,7 +219,9 @@ async fn privacy(t: Target, l: Shared, i: usize, mut rng: StdRng) -> Result<(), 
                 .collect();
             format!("<query xmlns='{NS_PRIVACY}'><list name='crash'>{body}</list></query>")
         };
-        iq_ok(&mut s, &id, "set", None, &payload).await?;
+        iq(&mut s, &id, "set", None, &payload)
+            .await
+            .and_then(succeeded)?;
         let mut l = l.lock().unwrap();
         match entity {
             Some(k) => l.blocked.get_mut(&(i, k)).expect("sent above").ack(),
@@ -250,14 +242,15 @@ async fn pair(t: Target, l: Shared, p: usize) -> Result<(), Error> {
     let mut sa = login(&t, &a, "work").await?;
     let mut sb = login(&t, &b, "work").await?;
     for s in [&mut sa, &mut sb] {
-        iq_ok(
+        iq(
             s,
             "get",
             "get",
             None,
             &format!("<query xmlns='{NS_ROSTER}'/>"),
         )
-        .await?;
+        .await
+        .and_then(succeeded)?;
         s.send("<presence/>").await?;
     }
     loop {
@@ -327,25 +320,16 @@ async fn offline_sender(t: Target, l: Shared, o: usize, mut rng: StdRng) -> Resu
         // §10.1: the messages before it are processed, i.e. stored durably). Every other batch
         // asks the recipient's account, whose actor handles the iq after the messages; the
         // others ping the server, which answers by itself once the messages are stored.
-        if n % 2 == 0 {
-            iq_ok(
-                &mut s,
-                &format!("a{n}"),
-                "get",
-                Some(&rcpt),
+        let (to, payload) = match n % 2 {
+            0 => (
+                Some(rcpt.as_str()),
                 "<query xmlns='http://jabber.org/protocol/disco#info'/>",
-            )
-            .await?;
-        } else {
-            iq_ok(
-                &mut s,
-                &format!("a{n}"),
-                "get",
-                None,
-                "<ping xmlns='urn:xmpp:ping'/>",
-            )
-            .await?;
-        }
+            ),
+            _ => (None, "<ping xmlns='urn:xmpp:ping'/>"),
+        };
+        iq(&mut s, &format!("a{n}"), "get", to, payload)
+            .await
+            .and_then(succeeded)?;
         let mut l = l.lock().unwrap();
         l.offline[o].acked.extend(&batch);
         l.count("offline message", batch.len() as u64);

@@ -3,9 +3,9 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use cordial_bench::process;
 use tokio::process::{Child, Command};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -120,25 +120,14 @@ pub struct Server {
     starts: usize,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
 impl Server {
     /// Writes the server's config in `dir` with its data in `data`, on a free loopback port.
     pub fn new(kind: Kind, bin: &Path, dir: &Path, data: &Path) -> Result<Server, String> {
-        let port = free_port();
+        let port = process::free_port();
         let config = match kind {
             // No stanza rate limit (as the other servers are run) and an offline quota above
             // what the run sends, so that only the disk refuses messages.
-            Kind::Cordial => format!(
-                "data_dir = {data:?}\n[c2s]\nlisten = \"127.0.0.1:{port}\"\ntls_listen = \"off\"\n\
-                 [web]\nlisten = \"off\"\n[auth]\nrequire_tls = false\nregistration = true\n\
-                 [limits]\noffline_quota = 1000000\nstanzas_per_sec = 0\n"
-            ),
+            Kind::Cordial => process::cordial_config(data, port),
             // As scripts/bench/compare.sh runs it, with mod_offline (no quota of its own).
             Kind::Prosody => format!(
                 r#"pidfile = "{dir}/prosody.pid"
@@ -186,20 +175,9 @@ VirtualHost "localhost"
 
     pub async fn start(&mut self) -> Result<(), String> {
         self.starts += 1;
-        let log = std::fs::File::create(self.dir.join(format!("server-{}.log", self.starts)))
-            .map_err(|e| e.to_string())?;
+        let log = self.dir.join(format!("server-{}.log", self.starts));
         let mut cmd = match self.kind {
-            Kind::Cordial => {
-                let mut c = Command::new(&self.bin);
-                c.arg("serve")
-                    .arg("--config")
-                    .arg(self.dir.join("cordial.toml"))
-                    .env(
-                        "RUST_LOG",
-                        std::env::var("RUST_LOG").unwrap_or("warn".into()),
-                    );
-                c
-            }
+            Kind::Cordial => process::cordial_serve(&self.bin, &self.dir.join("cordial.toml")),
             Kind::Prosody => {
                 // As its own user, as in production (as root, its mod_posix shuts it down).
                 run(std::process::Command::new("chown")
@@ -215,26 +193,7 @@ VirtualHost "localhost"
                 c
             }
         };
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().map_err(|e| e.to_string())?)
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| format!("starting {}: {e}", self.bin.display()))?;
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if tokio::net::TcpStream::connect(self.addr).await.is_ok() {
-                return Ok(());
-            }
-            if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
-                self.child = None;
-                return Err(format!("the server exited at startup: {status}"));
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        Err("the server did not listen within 60 s".into())
+        process::start(&mut cmd, &self.bin, &log, self.addr, &mut self.child).await
     }
 
     /// Whether the process has exited by itself, and how.
