@@ -12,18 +12,13 @@ use jid::BareJid;
 use minidom::Element;
 
 use super::close::{close, Stop};
-use super::negotiation::{read, Negotiation, Outcome};
+use super::stream::{read, Negotiation, Outcome};
 use super::{ns, sasl, throttle, LinkContext, Xs};
-
-/// May this stream authenticate (or register) yet?
-pub(super) fn auth_allowed(ctx: &LinkContext, state: &Negotiation) -> bool {
-    state.secured || !ctx.config.auth.require_tls
-}
 
 /// The SASL mechanisms offered at this point (RFC 6120 §6.3.3), most preferred first; none
 /// while authentication must wait for TLS.
 pub(super) fn offered_mechanisms(ctx: &LinkContext, state: &Negotiation) -> Vec<&'static str> {
-    if !auth_allowed(ctx, state) {
+    if !state.auth_allowed(ctx) {
         return Vec::new();
     }
     let mut m = sasl::SCRAM_MECHANISMS.to_vec();
@@ -47,7 +42,7 @@ pub(super) async fn authenticate(
         sasl_failure(condition, text)
     };
     let mechanism = auth.attr("mechanism").unwrap_or_default().to_string();
-    let reply = if !auth_allowed(ctx, state) {
+    let reply = if !state.auth_allowed(ctx) {
         Some(fail(
             state,
             "encryption-required",

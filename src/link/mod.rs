@@ -28,6 +28,7 @@ mod pump;
 pub mod rate;
 mod register;
 pub mod sasl;
+mod stream;
 pub mod throttle;
 
 use std::net::SocketAddr;

@@ -13,8 +13,8 @@ use std::net::SocketAddr;
 
 use cordial_actors::link::{StreamClose, StreamCondition};
 use cordial_actors::metrics::Transport as Via;
-use futures::{SinkExt, StreamExt};
-use jid::{BareJid, FullJid};
+use futures::SinkExt;
+use jid::FullJid;
 use minidom::Element;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -22,30 +22,16 @@ use tokio_xmpp::xmlstream::{self, StreamHeader, Timeouts};
 use xmpp_parsers::stream_error::StreamError;
 use xmpp_parsers::stream_features::StreamFeatures;
 
-use super::auth::{auth_allowed, authenticate, offered_mechanisms};
+use super::auth::{authenticate, offered_mechanisms};
 use super::bind::bind_request;
-use super::close::{close, finish, header_error_condition, inbound, raw_stream_error, send_close};
-use super::close::{Inbound, Stop};
+use super::close::Stop;
+use super::close::{close, finish, header_error_condition, raw_stream_error, send_close};
 use super::framing::{Framing, Transport};
 use super::parser::Stanza;
-use super::pump::{keepalive_ping, session};
+use super::pump::session;
 use super::register::register;
+use super::stream::{read, Negotiation, Outcome};
 use super::{ns, random_id, LinkContext, Xs};
-
-/// How far one connection's negotiation has come, across its stream restarts.
-pub(super) struct Negotiation {
-    /// Whether the transport is encrypted (TLS, or a WebSocket the HTTP server counts as such).
-    pub(super) secured: bool,
-    /// Whether STARTTLS can be offered (not on a WebSocket, whose TLS is the HTTP server's).
-    tls_possible: bool,
-    /// The account authenticated by SASL.
-    pub(super) user: Option<BareJid>,
-    /// Failed SASL attempts on this connection, against `auth.max_attempts`.
-    pub(super) failed_auths: u32,
-    /// The domain the first stream was accepted for; a later header naming another one is
-    /// answered `<host-unknown/>`.
-    domain: Option<String>,
-}
 
 /// The streams of one connection: each restart after STARTTLS or SASL, then the session.
 pub(super) async fn streams(
@@ -258,7 +244,7 @@ fn features(ctx: &LinkContext, state: &Negotiation) -> String {
                     .build(),
             );
         }
-        if ctx.config.auth.registration && auth_allowed(ctx, state) {
+        if ctx.config.auth.registration && state.auth_allowed(ctx) {
             children.push(Element::bare("register", ns::REGISTER_FEATURE));
         }
     } else {
@@ -280,14 +266,6 @@ fn features(ctx: &LinkContext, state: &Negotiation) -> String {
     }
     xml.push_str("</stream:features>");
     xml
-}
-
-/// How one stream (between restarts) ended.
-pub(super) enum Outcome {
-    Restart,
-    StartTls,
-    Bound { full: FullJid, bind_iq: Element },
-    Closed,
 }
 
 /// One stream's negotiation, up to the element that restarts it or binds a resource.
@@ -352,24 +330,6 @@ async fn negotiate(
                 finish(xs, stop).await;
                 return Outcome::Closed;
             }
-        }
-    }
-}
-
-/// Reads the next top-level element. On a bound stream (`bound` names the client), a silent
-/// connection is checked with a ping.
-pub(super) async fn read(xs: &mut Xs<'_>, bound: Option<&FullJid>) -> Result<Element, Stop> {
-    loop {
-        match inbound(xs.next().await) {
-            Inbound::Stanza(el) => return Ok(el),
-            Inbound::Ping => {
-                if let Some(full) = bound {
-                    if xs.send(&keepalive_ping(full)).await.is_err() {
-                        return Err(Stop::Gone);
-                    }
-                }
-            }
-            Inbound::Stop(stop) => return Err(stop),
         }
     }
 }

@@ -10,9 +10,8 @@ use futures::SinkExt;
 use jid::BareJid;
 use minidom::Element;
 
-use super::auth::auth_allowed;
 use super::close::Stop;
-use super::negotiation::{Negotiation, Outcome};
+use super::stream::{Negotiation, Outcome};
 use super::{ns, LinkContext, Xs};
 
 /// In-band registration before authentication (XEP-0077 §3.1).
@@ -23,7 +22,7 @@ pub(super) async fn register(
     domain: &str,
     iq: &Element,
 ) -> Result<Option<Outcome>, Stop> {
-    let reply = if !auth_allowed(ctx, state) {
+    let reply = if !state.auth_allowed(ctx) {
         stanza::error_reply(
             iq,
             ErrorType::Cancel,
