@@ -354,10 +354,7 @@ mod tests {
         let keep = spawned.clone();
         let spawn: crate::router::SpawnAccount =
             Box::new(move |router, bare, delivery, arbiter| {
-                let (r, b, s) = (router.clone(), bare.clone(), router.store.clone());
-                let addr = crate::account::UserActor::start_in_arbiter(arbiter, move |_| {
-                    crate::account::UserActor::new(b, r, s, delivery)
-                });
+                let addr = crate::account::start(router, bare, delivery, arbiter);
                 *keep.lock().unwrap() = Some(addr.clone());
                 addr.recipient()
             });

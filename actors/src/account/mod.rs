@@ -134,8 +134,18 @@ pub fn spawn(
     delivery: Arc<Delivery>,
     arbiter: &ArbiterHandle,
 ) -> crate::protocol::Account {
+    start(router, bare, delivery, arbiter).recipient()
+}
+
+/// [`spawn`], giving back the actor's typed address (for tests that use its test hooks).
+pub(crate) fn start(
+    router: &Arc<Router>,
+    bare: &BareJid,
+    delivery: Arc<Delivery>,
+    arbiter: &ArbiterHandle,
+) -> Addr<UserActor> {
     let (r, b, s) = (router.clone(), bare.clone(), router.store.clone());
-    UserActor::start_in_arbiter(arbiter, move |_| UserActor::new(b, r, s, delivery)).recipient()
+    UserActor::start_in_arbiter(arbiter, move |_| UserActor::new(b, r, s, delivery))
 }
 
 impl UserActor {

@@ -106,12 +106,10 @@ impl Audience for UserActor {
         let Some(default) = self.privacy.default.as_ref() else {
             return false;
         };
-        let by_default = match resource {
-            Some(r) => self
-                .effective_list(r)
-                .is_some_and(|l| l.name == default.name),
-            None => true,
+        let refusing = match resource {
+            Some(r) => self.effective_list(r),
+            None => Some(default.clone()),
         };
-        by_default && default.blocks(from)
+        default.refusal_is_blocklist(refusing.as_deref(), from)
     }
 }

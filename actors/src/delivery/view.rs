@@ -84,14 +84,11 @@ impl Audience for View {
         let Some(default) = &self.default else {
             return false;
         };
-        let by_default = match resource {
-            Some(r) => self
-                .session(r)
-                .and_then(|s| s.list.as_ref())
-                .is_some_and(|l| l.name == default.name),
-            None => true,
+        let refusing = match resource {
+            Some(r) => self.session(r).and_then(|s| s.list.as_deref()),
+            None => Some(&**default),
         };
-        by_default && default.blocks(from)
+        default.refusal_is_blocklist(refusing, from)
     }
 }
 

@@ -433,6 +433,13 @@ impl CompiledList {
                 .any(|k| self.blocklist.contains(*k))
     }
 
+    /// XEP-0191 §3.6: whether a refusal by `refusing` (the list that refused a message) was
+    /// the blocklist's: `refusing` is this list (the default one, by name) and it blocks
+    /// `other` outright. Such a message is answered; any other refusal is silent.
+    pub fn refusal_is_blocklist(&self, refusing: Option<&CompiledList>, other: &str) -> bool {
+        refusing.is_some_and(|l| l.name == self.name) && self.blocks(other)
+    }
+
     /// Whether any item depends on the roster (group or subscription items).
     pub fn needs_roster(&self) -> bool {
         self.needs_roster
