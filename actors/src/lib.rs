@@ -21,13 +21,14 @@
 
 // Below the actors: shared vocabulary.
 pub mod config;
+pub mod error;
 pub mod in_order;
 pub mod link;
 pub mod metrics;
 pub mod ns;
 pub mod protocol;
 pub mod stanza;
-pub mod storage_error;
+
 pub mod xml;
 
 // Routing.

@@ -9,8 +9,8 @@ use cordial_storage::OfflinePush;
 use minidom::Element;
 
 use crate::account::UserActor;
+use crate::error;
 use crate::stanza::{self, DefinedCondition, ErrorType, Kind};
-use crate::storage_error;
 use crate::xml::{BuildAttr, SetAttr};
 
 impl UserActor {
@@ -53,12 +53,12 @@ impl UserActor {
         mut stanza: Element,
         e: &cordial_storage::StorageError,
     ) {
-        storage_error::log(
+        error::log_storage(
             format_args!("storing an offline message for {}", self.bare),
             e,
         );
         stanza.remove_child("delay", crate::ns::DELAY);
-        let (type_, condition) = storage_error::answer(e);
+        let (type_, condition) = error::storage_answer(e);
         self.router.bounce(&stanza, Kind::Message, type_, condition);
     }
 
@@ -72,7 +72,7 @@ impl UserActor {
         let messages = match store.offline_messages(self.bare.as_str()) {
             Ok(m) => m,
             Err(e) => {
-                return storage_error::log(
+                return error::log_storage(
                     format_args!("reading the offline messages of {}", self.bare),
                     &e,
                 );
@@ -95,14 +95,14 @@ impl UserActor {
         // If the removal is not kept, the messages are delivered again later: a duplicate,
         // never a loss.
         if let Err(e) = store.remove_offline(self.bare.as_str(), &ids) {
-            return storage_error::log(
+            return error::log_storage(
                 format_args!("removing the delivered offline messages of {}", self.bare),
                 &e,
             );
         }
         self.flush_then(ctx, |act, flushed| {
             if let Err(e) = flushed {
-                storage_error::log(
+                error::log_storage(
                     format_args!("removing the delivered offline messages of {}", act.bare),
                     &e,
                 );

@@ -135,7 +135,7 @@ impl Router {
             home.spawn_fn(move || match router.replay_outbox() {
                 Ok(0) => {}
                 Ok(n) => log::info!("storage is back: routing {n} subscription stanzas again"),
-                Err(e) => crate::storage_error::log(format_args!("reading the outbox"), &e),
+                Err(e) => crate::error::log_storage(format_args!("reading the outbox"), &e),
             });
         }));
         router
@@ -238,8 +238,8 @@ impl Router {
                 Ok(false) => return self.process_to_nonexistent_account(&stanza),
                 Err(e) => {
                     let what = format_args!("looking up the account {bare}");
-                    crate::storage_error::log(what, &e);
-                    let (type_, condition) = crate::storage_error::answer(&e);
+                    crate::error::log_storage(what, &e);
+                    let (type_, condition) = crate::error::storage_answer(&e);
                     return self.bounce(&stanza, kind, type_, condition);
                 }
             }
@@ -329,7 +329,7 @@ impl Router {
     ) {
         if let Err(e) = self.store.outbox_done(key) {
             let what = format_args!("dropping an outbox entry for a missing account");
-            crate::storage_error::log(what, &e);
+            crate::error::log_storage(what, &e);
         }
         self.process_to_nonexistent_account(stanza);
     }

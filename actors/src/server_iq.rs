@@ -332,7 +332,7 @@ fn storage_failed(
     what: std::fmt::Arguments,
     e: &cordial_storage::StorageError,
 ) -> Option<Element> {
-    crate::storage_error::log(what, e);
-    let (type_, condition) = crate::storage_error::answer(e);
+    crate::error::log_storage(what, e);
+    let (type_, condition) = crate::error::storage_answer(e);
     error(iq, type_, condition, None)
 }

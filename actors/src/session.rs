@@ -16,6 +16,7 @@ use minidom::Element;
 use crate::xml::SetAttr;
 
 use crate::blocking::NS_BLOCKING;
+use crate::error::RequestError;
 use crate::in_order::Outstanding;
 use crate::link::{LinkHandle, StreamClose, StreamCondition};
 use crate::privacy::{self, CompiledList, Direction, NoRoster, NS_PRIVACY};
@@ -26,7 +27,7 @@ use crate::protocol::{
 use crate::roster::NS_ROSTER;
 use crate::router::Router;
 use crate::server_iq;
-use crate::stanza::{self, DefinedCondition, ErrorType, Kind, Target};
+use crate::stanza::{self, Kind, Target};
 
 pub struct ResourceActor {
     full: FullJid,
@@ -52,13 +53,10 @@ impl ResourceActor {
         }
     }
 
-    fn reply_error(
-        &self,
-        stanza: &Element,
-        type_: ErrorType,
-        condition: DefinedCondition,
-        text: Option<&str>,
-    ) {
+    /// Answers a stanza the session refuses (RFC 6120 §8.3), as the account does.
+    fn refuse(&self, stanza: &Element, e: RequestError) {
+        e.log(&self.full);
+        let (type_, condition, text) = e.answer();
         if let Some(reply) = stanza::error_reply(stanza, type_, condition, text) {
             self.link.send(reply);
         }
@@ -105,22 +103,20 @@ impl ResourceActor {
                 _ => false,
             };
             if !valid {
-                return self.reply_error(
+                return self.refuse(
                     &stanza,
-                    ErrorType::Modify,
-                    DefinedCondition::BadRequest,
-                    Some("An iq needs a type of get, set, result or error, and a request an id"),
+                    RequestError::bad_request(
+                        "An iq needs a type of get, set, result or error, and a request an id",
+                    ),
                 );
             }
         }
         let target = match stanza::classify(stanza.attr("to"), |d| self.router.config.hosts(d)) {
             Ok(t) => t,
             Err(stanza::MalformedJid) => {
-                return self.reply_error(
+                return self.refuse(
                     &stanza,
-                    ErrorType::Modify,
-                    DefinedCondition::JidMalformed,
-                    Some("The to address is not a valid JID"),
+                    RequestError::JidMalformed("The to address is not a valid JID".into()),
                 )
             }
         };
@@ -194,12 +190,9 @@ impl ResourceActor {
                 self.router
                     .route_with(stanza, Some(self.outstanding.ticket()));
             }
-            (Kind::Message, Target::Host(_)) => self.reply_error(
-                &stanza,
-                ErrorType::Cancel,
-                DefinedCondition::ServiceUnavailable,
-                None,
-            ),
+            (Kind::Message, Target::Host(_)) => {
+                self.refuse(&stanza, RequestError::ServiceUnavailable)
+            }
             // Directed presence to the server itself carries no meaning; ignored.
             (Kind::Presence, Target::Host(_)) => {}
             // Directed presence and subscription stanzas: the UserActor tracks the first and

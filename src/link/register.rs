@@ -97,8 +97,8 @@ pub(super) async fn register(
                         ),
                         Err(e) => {
                             let what = format_args!("in-band registration of {bare}");
-                            cordial_actors::storage_error::log(what, &e);
-                            let (type_, condition) = cordial_actors::storage_error::answer(&e);
+                            cordial_actors::error::log_storage(what, &e);
+                            let (type_, condition) = cordial_actors::error::storage_answer(&e);
                             stanza::error_reply(iq, type_, condition, None)
                         }
                     },

@@ -35,7 +35,7 @@ impl Callback {
             Ok(c) => c,
             Err(e) => {
                 let what = format_args!("reading the credentials of {bare}");
-                cordial_actors::storage_error::log(what, &e);
+                cordial_actors::error::log_storage(what, &e);
                 None
             }
         }

@@ -17,6 +17,7 @@ use jid::{BareJid, FullJid, Jid};
 use minidom::Element;
 
 use crate::delivery::Delivery;
+use crate::error::{self, RequestError};
 use crate::in_order::Ticket;
 use crate::link::{LinkHandle, StreamClose, StreamCondition};
 use crate::privacy::Direction;
@@ -27,7 +28,6 @@ use crate::protocol::{
 use crate::roster::RosterState;
 use crate::router::Router;
 use crate::stanza::{self, Target};
-use crate::storage_error;
 use crate::subscription::SubType;
 
 /// How long a retired UserActor keeps forwarding stanzas that were already on their way to it
@@ -161,7 +161,7 @@ impl UserActor {
         let (roster, roster_generation) = match load_roster(&*store, &bare) {
             Ok(r) => (r, generation),
             Err(e) => {
-                storage_error::log(format_args!("reading the roster of {bare}"), &e);
+                error::log_storage(format_args!("reading the roster of {bare}"), &e);
                 (RosterState::default(), 0)
             }
         };
@@ -188,7 +188,7 @@ impl UserActor {
     fn begin_turn(&mut self, ticket: Option<Ticket>, counted: bool) {
         if self.roster_generation != self.store.generation() {
             if let Err(e) = self.roster() {
-                storage_error::log(format_args!("reading the roster of {}", self.bare), &e);
+                error::log_storage(format_args!("reading the roster of {}", self.bare), &e);
             }
         }
         self.turn = Some(Rc::new(Turn {
@@ -276,6 +276,23 @@ impl UserActor {
         Ok(&mut self.roster)
     }
 
+    /// Sends `el` to one of the account's sessions, if it is still bound.
+    pub(crate) fn reply_to(&self, resource: &str, el: Element) {
+        if let Some(s) = self.sessions.get(resource) {
+            s.link.send(el);
+        }
+    }
+
+    /// The one way a refused or failed request of `resource` is answered: logged once, and
+    /// answered with the stanza error it maps to (RFC 6120 §8.3, [`RequestError::answer`]).
+    pub(crate) fn refuse(&self, resource: &str, request: &Element, e: RequestError) {
+        e.log(&self.bare);
+        let (type_, condition, text) = e.answer();
+        if let Some(reply) = stanza::error_reply(request, type_, condition, text) {
+            self.reply_to(resource, reply);
+        }
+    }
+
     pub(crate) fn available(&self) -> impl Iterator<Item = &Session> {
         self.sessions.values().filter(|s| s.available)
     }
@@ -333,7 +350,7 @@ impl UserActor {
         match self.store.account_exists(self.bare.as_str()) {
             Ok(e) => *self.exists.insert(e),
             Err(e) => {
-                storage_error::log(format_args!("looking up the account {}", self.bare), &e);
+                error::log_storage(format_args!("looking up the account {}", self.bare), &e);
                 true
             }
         }

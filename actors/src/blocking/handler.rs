@@ -10,11 +10,10 @@ use minidom::Element;
 
 use crate::account::UserActor;
 use crate::blocking;
+use crate::error::{self, RequestError};
 use crate::ns;
-use crate::privacy::handler::WriteFailed;
-use crate::privacy::Refused;
 use crate::protocol::Replace;
-use crate::stanza::{self, DefinedCondition};
+use crate::stanza;
 use crate::xml::BuildAttr;
 
 /// The name XEP-0191 gives the default list it creates when the user blocks someone without
@@ -29,34 +28,23 @@ fn new_blocklist_name(names: &[String]) -> String {
 }
 
 impl UserActor {
-    /// The names of the account's lists, or `None` after answering `<internal-server-error/>`.
-    pub(crate) fn list_names(&self, resource: &str, iq: &Element) -> Option<Vec<String>> {
-        match self.store.privacy_list_names(self.bare.as_str()) {
-            Ok(n) => Some(n),
-            Err(e) => {
-                self.write_failed(
-                    resource,
-                    iq,
-                    WriteFailed::Store("reading the list names", e),
-                );
-                None
-            }
-        }
+    /// The names of the account's lists.
+    pub(crate) fn list_names(&self) -> error::Result<Vec<String>> {
+        self.store
+            .privacy_list_names(self.bare.as_str())
+            .map_err(|e| RequestError::storage("reading the list names", e))
     }
 
-    /// Whether the account may create one more list (`privacy.max_lists`); if not, answers
+    /// Whether the account may create one more list (`privacy.max_lists`): if not,
     /// `<not-acceptable/>`.
-    pub(crate) fn room_for_a_list(&self, resource: &str, iq: &Element, names: &[String]) -> bool {
+    pub(crate) fn room_for_a_list(&self, names: &[String]) -> error::Result<()> {
         let max = self.router.config.privacy.max_lists;
         if names.len() < max {
-            return true;
+            return Ok(());
         }
-        self.refuse(
-            resource,
-            iq,
-            Refused::NotAcceptable(format!("an account may hold at most {max} privacy lists")),
-        );
-        false
+        Err(RequestError::not_acceptable(format!(
+            "an account may hold at most {max} privacy lists"
+        )))
     }
 
     /// XEP-0191: blocklist, block, unblock. The blocklist is the default privacy list's jid
@@ -67,24 +55,27 @@ impl UserActor {
         iq: Element,
         ctx: &mut Context<Self>,
     ) {
-        let Some(payload) = stanza::iq_payload(&iq).cloned() else {
-            return self.privacy_error(
-                resource,
-                &iq,
-                DefinedCondition::BadRequest,
-                "one payload expected",
-            );
+        if let Err(e) = self.blocking_iq(resource, &iq, ctx) {
+            self.refuse(resource, &iq, e);
+        }
+    }
+
+    fn blocking_iq(
+        &mut self,
+        resource: &str,
+        iq: &Element,
+        ctx: &mut Context<Self>,
+    ) -> error::Result<()> {
+        let Some(payload) = stanza::iq_payload(iq).cloned() else {
+            return Err(RequestError::bad_request("one payload expected"));
         };
         self.privacy_loaded();
         let default_name = self.privacy.default.as_ref().map(|d| d.name.clone());
         let current = match &default_name {
-            Some(n) => match self.store.privacy_list(self.bare.as_str(), n) {
-                Ok(l) => l,
-                Err(e) => {
-                    let what = format_args!("reading the default list of {}", self.bare);
-                    return self.reply_storage_error(resource, &iq, what, &e);
-                }
-            },
+            Some(n) => self
+                .store
+                .privacy_list(self.bare.as_str(), n)
+                .map_err(|e| RequestError::storage("reading the default list", e))?,
             None => None,
         };
         match (iq.attr("type"), payload.name()) {
@@ -98,37 +89,28 @@ impl UserActor {
                     .unwrap_or_default();
                 self.reply_to(
                     resource,
-                    stanza::iq_result(&iq, Some(blocking::blocking_items("blocklist", &jids))),
+                    stanza::iq_result(iq, Some(blocking::blocking_items("blocklist", &jids))),
                 );
             }
             (Some("set"), "block" | "unblock") => {
                 let max_items = self.router.config.privacy.max_items;
-                let jids = match blocking::request_jids(&payload, max_items) {
-                    Ok(j) => j,
-                    Err(e) => return self.refuse(resource, &iq, e),
-                };
+                let jids = blocking::request_jids(&payload, max_items)?;
                 let block = payload.name() == "block";
                 if block && jids.is_empty() {
-                    return self.privacy_error(
-                        resource,
-                        &iq,
-                        DefinedCondition::BadRequest,
-                        "nothing to block",
-                    );
+                    return Err(RequestError::bad_request("nothing to block"));
                 }
                 let mut list = match current {
                     Some(l) => l,
                     // Nothing is blocked without a default list: unblocking changes nothing.
-                    None if !block => return self.reply_to(resource, stanza::iq_result(&iq, None)),
+                    None if !block => {
+                        self.reply_to(resource, stanza::iq_result(iq, None));
+                        return Ok(());
+                    }
                     // A block creates the default list (or writes the default that went
                     // missing): one more list.
                     None => {
-                        let Some(names) = self.list_names(resource, &iq) else {
-                            return;
-                        };
-                        if !self.room_for_a_list(resource, &iq, &names) {
-                            return;
-                        }
+                        let names = self.list_names()?;
+                        self.room_for_a_list(&names)?;
                         PrivacyList {
                             name: default_name
                                 .clone()
@@ -138,15 +120,13 @@ impl UserActor {
                     }
                 };
                 let changed = if block {
-                    match blocking::block(&mut list, &jids, max_items) {
-                        Ok(new) => new,
-                        Err(e) => return self.refuse(resource, &iq, e),
-                    }
+                    blocking::block(&mut list, &jids, max_items)?
                 } else {
                     blocking::unblock(&mut list, &jids)
                 };
                 if changed.is_empty() {
-                    return self.reply_to(resource, stanza::iq_result(&iq, None));
+                    self.reply_to(resource, stanza::iq_result(iq, None));
+                    return Ok(());
                 }
                 // §3.5: "unblock all" is pushed as an empty <unblock/>, not as its items.
                 let pushed = if !block && jids.is_empty() {
@@ -156,7 +136,7 @@ impl UserActor {
                 };
                 self.write_blocklist(
                     resource,
-                    iq,
+                    iq.clone(),
                     list,
                     default_name.is_none(),
                     block,
@@ -164,13 +144,9 @@ impl UserActor {
                     ctx,
                 );
             }
-            _ => self.privacy_error(
-                resource,
-                &iq,
-                DefinedCondition::BadRequest,
-                "unknown blocking request",
-            ),
+            _ => return Err(RequestError::bad_request("unknown blocking request")),
         }
+        Ok(())
     }
 
     /// Writes the default list after a block or unblock (making it the default if it is new),
@@ -202,19 +178,19 @@ impl UserActor {
                     Ok(Ok(compiled)) if make_default => store
                         .set_default_privacy_list(&bare, Some(&default_name))
                         .map(|_| (compiled, Some(store.flush())))
-                        .map_err(|e| WriteFailed::Store("setting the default", e)),
+                        .map_err(|e| RequestError::storage("setting the default list", e)),
                     Ok(Ok(compiled)) => Ok((compiled, None)),
-                    Ok(Err(e)) => Err(WriteFailed::Store("writing", e)),
-                    Err(e) => Err(WriteFailed::WriterGone(e)),
+                    Ok(Err(e)) => Err(RequestError::storage("writing the blocklist", e)),
+                    Err(e) => Err(e.into()),
                 };
                 async move {
                     let (compiled, flush) = r?;
                     if let Some(flushed) = flush {
                         flushed
                             .await
-                            .map_err(|e| WriteFailed::Store("the default", e))?;
+                            .map_err(|e| RequestError::storage("flushing the default list", e))?;
                     }
-                    Ok::<_, WriteFailed>(compiled)
+                    Ok::<_, RequestError>(compiled)
                 }
                 .into_actor(act)
             });

@@ -7,11 +7,11 @@ use jid::{FullJid, Jid};
 use minidom::Element;
 
 use crate::account::UserActor;
+use crate::error;
 use crate::ns;
 use crate::privacy::Direction;
 use crate::protocol::SharedPresence;
 use crate::stanza;
-use crate::storage_error;
 use crate::subscription::SubType;
 use crate::xml::{BuildAttr, SetAttr};
 
@@ -97,7 +97,7 @@ impl UserActor {
             return;
         }
         if let Err(e) = self.roster() {
-            storage_error::log(format_args!("reading the roster of {}", self.bare), &e);
+            error::log_storage(format_args!("reading the roster of {}", self.bare), &e);
         }
         let s = self.sessions.get_mut(resource).expect("checked above");
         let was_available = s.available;
@@ -291,7 +291,7 @@ impl UserActor {
     /// `unsubscribed`, so that a contact that believes it is subscribed learns otherwise.
     fn answer_probe(&mut self, from: &str) {
         if let Err(e) = self.roster() {
-            return storage_error::log(format_args!("reading the roster of {}", self.bare), &e);
+            return error::log_storage(format_args!("reading the roster of {}", self.bare), &e);
         }
         if !self.sub_state(from).from() {
             let no = subscription_presence(self.bare.as_str(), from, SubType::Unsubscribed);

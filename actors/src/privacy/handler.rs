@@ -8,16 +8,16 @@
 use std::sync::Arc;
 
 use actix::prelude::*;
-use cordial_storage::{PrivacyList, StorageError};
+use cordial_storage::PrivacyList;
 use minidom::Element;
 
 use crate::account::UserActor;
+use crate::error::{self, RequestError};
 use crate::ns;
 use crate::privacy::list_actor::PrivacyListActor;
-use crate::privacy::{self, CompiledList, Direction, Refused, NS_PRIVACY};
+use crate::privacy::{self, CompiledList, Direction, NS_PRIVACY};
 use crate::protocol::{Remove, Replace, ToSession};
-use crate::stanza::{self, DefinedCondition, ErrorType};
-use crate::storage_error;
+use crate::stanza;
 use crate::xml::{BuildAttr, SetAttr};
 
 impl UserActor {
@@ -39,7 +39,7 @@ impl UserActor {
                 self.privacy.default = list.as_ref().map(CompiledList::compile);
                 self.privacy.loaded = true;
             }
-            Err(e) => storage_error::log(
+            Err(e) => error::log_storage(
                 format_args!("reading the privacy lists of {}", self.bare),
                 &e,
             ),
@@ -66,7 +66,7 @@ impl UserActor {
                 .any(|s| s.active.as_ref().is_some_and(|l| l.needs_roster()));
         if needs_roster {
             if let Err(e) = self.roster() {
-                storage_error::log(format_args!("reading the roster of {}", self.bare), &e);
+                error::log_storage(format_args!("reading the roster of {}", self.bare), &e);
             }
         }
     }
@@ -115,7 +115,7 @@ impl UserActor {
     pub(crate) fn lists_changed(&mut self, before: Vec<(String, Option<Arc<CompiledList>>)>) {
         self.publish_lists();
         if let Err(e) = self.roster() {
-            return storage_error::log(format_args!("reading the roster of {}", self.bare), &e);
+            return error::log_storage(format_args!("reading the roster of {}", self.bare), &e);
         }
         let mut out = Vec::new();
         for (resource, old) in before {
@@ -203,50 +203,12 @@ impl UserActor {
                 .any(|(r, s)| r != resource && s.active.is_none())
     }
 
-    pub(crate) fn privacy_error(
-        &self,
-        resource: &str,
-        iq: &Element,
-        c: DefinedCondition,
-        text: &str,
-    ) {
-        let type_ = match c {
-            DefinedCondition::BadRequest | DefinedCondition::NotAcceptable => ErrorType::Modify,
-            DefinedCondition::InternalServerError => ErrorType::Wait,
-            _ => ErrorType::Cancel,
-        };
-        self.reply_error(resource, iq, type_, c, Some(text));
-    }
-
-    /// Answers a refused list edit: `<bad-request/>` or `<not-acceptable/>` with its text.
-    pub(crate) fn refuse(&self, resource: &str, iq: &Element, why: Refused) {
-        let c = match why {
-            Refused::BadRequest(_) => DefinedCondition::BadRequest,
-            Refused::NotAcceptable(_) => DefinedCondition::NotAcceptable,
-        };
-        self.privacy_error(resource, iq, c, why.text());
-    }
-
-    /// The stored list `name`, or `None` after answering `<item-not-found/>` (no such list)
-    /// or `<internal-server-error/>` (storage failed).
-    fn existing_list(&self, resource: &str, iq: &Element, name: &str) -> Option<PrivacyList> {
-        match self.store.privacy_list(self.bare.as_str(), name) {
-            Ok(Some(l)) => Some(l),
-            Ok(None) => {
-                self.privacy_error(
-                    resource,
-                    iq,
-                    DefinedCondition::ItemNotFound,
-                    "no list by that name",
-                );
-                None
-            }
-            Err(e) => {
-                let what = format_args!("reading a privacy list of {}", self.bare);
-                self.reply_storage_error(resource, iq, what, &e);
-                None
-            }
-        }
+    /// The stored list `name`: `<item-not-found/>` if there is none by that name (§10.3).
+    fn existing_list(&self, name: &str) -> error::Result<PrivacyList> {
+        self.store
+            .privacy_list(self.bare.as_str(), name)
+            .map_err(|e| RequestError::storage("reading a privacy list", e))?
+            .ok_or_else(|| RequestError::ItemNotFound("no list by that name".into()))
     }
 
     pub(crate) fn process_privacy_iq(
@@ -255,71 +217,63 @@ impl UserActor {
         iq: Element,
         ctx: &mut Context<Self>,
     ) {
-        let Some(query) = stanza::iq_payload(&iq)
+        if let Err(e) = self.privacy_iq(resource, &iq, ctx) {
+            self.refuse(resource, &iq, e);
+        }
+    }
+
+    fn privacy_iq(
+        &mut self,
+        resource: &str,
+        iq: &Element,
+        ctx: &mut Context<Self>,
+    ) -> error::Result<()> {
+        let Some(query) = stanza::iq_payload(iq)
             .filter(|p| p.is("query", NS_PRIVACY))
             .cloned()
         else {
-            return self.privacy_error(
-                resource,
-                &iq,
-                DefinedCondition::BadRequest,
-                "exactly one <query/> expected",
-            );
+            return Err(RequestError::bad_request("exactly one <query/> expected"));
         };
         self.privacy_loaded();
         let children: Vec<&Element> = query.children().collect();
         match (iq.attr("type"), children.as_slice()) {
-            (Some("get"), []) => self.privacy_names(resource, &iq),
+            (Some("get"), []) => self.privacy_names(resource, iq),
             (Some("get"), [one]) if one.name() == "list" => {
-                let name = one.attr("name").unwrap_or_default();
-                if let Some(list) = self.existing_list(resource, &iq, name) {
-                    let q = Element::builder("query", NS_PRIVACY)
-                        .append(privacy::list_element(&list))
-                        .build();
-                    self.reply_to(resource, stanza::iq_result(&iq, Some(q)));
-                }
+                let list = self.existing_list(one.attr("name").unwrap_or_default())?;
+                let q = Element::builder("query", NS_PRIVACY)
+                    .append(privacy::list_element(&list))
+                    .build();
+                self.reply_to(resource, stanza::iq_result(iq, Some(q)));
+                Ok(())
             }
-            (Some("get"), _) => self.privacy_error(
-                resource,
-                &iq,
-                DefinedCondition::BadRequest,
+            (Some("get"), _) => Err(RequestError::bad_request(
                 "a get asks for all names or for exactly one list",
-            ),
+            )),
             (Some("set"), [one]) => match one.name() {
-                "active" => self.set_active(resource, &iq, one.attr("name")),
+                "active" => self.set_active(resource, iq, one.attr("name")),
                 "default" => {
-                    self.set_default(resource, &iq, one.attr("name").map(str::to_string), ctx)
+                    self.set_default(resource, iq, one.attr("name").map(str::to_string), ctx)
                 }
                 "list" if one.children().next().is_none() => {
                     let name = one.attr("name").unwrap_or_default().to_string();
                     self.remove_list(resource, iq, name, ctx)
                 }
-                "list" => match privacy::parse_list(one, self.router.config.privacy.max_items) {
-                    Ok(list) => self.replace_list(resource, iq, list, ctx),
-                    Err(e) => self.refuse(resource, &iq, e),
-                },
-                _ => self.privacy_error(
-                    resource,
-                    &iq,
-                    DefinedCondition::BadRequest,
-                    "unknown request",
-                ),
+                "list" => {
+                    let list = privacy::parse_list(one, self.router.config.privacy.max_items)?;
+                    self.replace_list(resource, iq, list, ctx)
+                }
+                _ => Err(RequestError::bad_request("unknown request")),
             },
-            (Some("set"), _) => self.privacy_error(
-                resource,
-                &iq,
-                DefinedCondition::BadRequest,
+            (Some("set"), _) => Err(RequestError::bad_request(
                 "a set carries exactly one <active/>, <default/> or <list/>",
-            ),
-            _ => {}
+            )),
+            _ => Ok(()),
         }
     }
 
     /// §10.3: the names of all lists, with the session's active list and the default.
-    fn privacy_names(&self, resource: &str, iq: &Element) {
-        let Some(names) = self.list_names(resource, iq) else {
-            return;
-        };
+    fn privacy_names(&self, resource: &str, iq: &Element) -> error::Result<()> {
+        let names = self.list_names()?;
         let mut q = Element::builder("query", NS_PRIVACY);
         let active = self.sessions.get(resource).and_then(|s| s.active.clone());
         q = q.append(match &active {
@@ -338,16 +292,19 @@ impl UserActor {
             q = q.append(Element::builder("list", NS_PRIVACY).a("name", name).build());
         }
         self.reply_to(resource, stanza::iq_result(iq, Some(q.build())));
+        Ok(())
     }
 
     /// §10.4: activate a list for this session, or decline any (`name` absent).
-    fn set_active(&mut self, resource: &str, iq: &Element, name: Option<&str>) {
+    fn set_active(
+        &mut self,
+        resource: &str,
+        iq: &Element,
+        name: Option<&str>,
+    ) -> error::Result<()> {
         let list = match name {
             None => None,
-            Some(n) => match self.existing_list(resource, iq, n) {
-                Some(l) => Some(CompiledList::compile(&l)),
-                None => return,
-            },
+            Some(n) => Some(CompiledList::compile(&self.existing_list(n)?)),
         };
         let before = self.effective_lists();
         if let Some(s) = self.sessions.get_mut(resource) {
@@ -355,6 +312,7 @@ impl UserActor {
         }
         self.lists_changed(before);
         self.reply_to(resource, stanza::iq_result(iq, None));
+        Ok(())
     }
 
     /// §10.5: set or decline the default list; `<conflict/>` while the current default applies
@@ -365,75 +323,46 @@ impl UserActor {
         iq: &Element,
         name: Option<String>,
         ctx: &mut Context<Self>,
-    ) {
+    ) -> error::Result<()> {
         if self.default_used_by_others(resource) {
-            return self.privacy_error(
-                resource,
-                iq,
-                DefinedCondition::Conflict,
-                "the default list applies to another connected resource",
-            );
+            return Err(RequestError::Conflict(
+                "the default list applies to another connected resource".into(),
+            ));
         }
-        let bare = self.bare.to_string();
-        let store = &self.store;
         let list = match &name {
             None => None,
-            Some(n) => match self.existing_list(resource, iq, n) {
-                Some(l) => Some(CompiledList::compile(&l)),
-                None => return,
-            },
+            Some(n) => Some(CompiledList::compile(&self.existing_list(n)?)),
         };
-        if let Err(e) = store.set_default_privacy_list(&bare, name.as_deref()) {
-            return self.write_failed(resource, iq, WriteFailed::Store("setting the default", e));
-        }
+        self.store
+            .set_default_privacy_list(self.bare.as_str(), name.as_deref())
+            .map_err(|e| RequestError::storage("setting the default list", e))?;
         let iq = iq.clone();
         let resource = resource.to_string();
         self.flush_then(ctx, move |act, flushed| {
             if let Err(e) = flushed {
-                return act.write_failed(&resource, &iq, WriteFailed::Store("the default", e));
+                let e = RequestError::storage("flushing the default list", e);
+                return act.refuse(&resource, &iq, e);
             }
             let before = act.effective_lists();
             act.privacy.default = list;
             act.lists_changed(before);
             act.reply_to(&resource, stanza::iq_result(&iq, None));
         });
+        Ok(())
     }
 
-    /// A list write that did not happen: logged, and answered with the storage error
-    /// (`<resource-constraint/>` while the store refuses writes) or `<internal-server-error/>`.
-    pub(crate) fn write_failed(&self, resource: &str, iq: &Element, why: WriteFailed) {
-        match why {
-            WriteFailed::Store(what, e) => {
-                let what = format_args!("privacy lists of {}: {what}", self.bare);
-                self.reply_storage_error(resource, iq, what, &e);
-            }
-            WriteFailed::WriterGone(e) => {
-                log::error!(
-                    "privacy lists of {}: the list's writer is gone: {e}",
-                    self.bare
-                );
-                self.privacy_error(
-                    resource,
-                    iq,
-                    DefinedCondition::InternalServerError,
-                    "internal error",
-                );
-            }
-        }
-    }
-
-    /// A list write or removal that did not happen ([`Self::write_failed`]); its writer is
-    /// let go, so that writers exist only for lists that are stored (at most
+    /// A list write or removal that did not happen, answered as [`Self::refuse`] does; its
+    /// writer is let go, so that writers exist only for lists that are stored (at most
     /// `privacy.max_lists`, which every creation is checked against before its writer starts).
     pub(crate) fn list_write_failed(
         &mut self,
         name: &str,
         resource: &str,
         iq: &Element,
-        why: WriteFailed,
+        why: RequestError,
     ) {
         self.privacy.writers.remove(name);
-        self.write_failed(resource, iq, why);
+        self.refuse(resource, iq, why);
     }
 
     /// The list's single writer, started on first use. Callers check `privacy.max_lists`
@@ -448,83 +377,90 @@ impl UserActor {
         a
     }
 
-    /// §10.6, §10.7: create or replace a list. Sessions using it switch to the new definition
-    /// (§10.2 rule 8); every connected resource gets a push.
+    /// Applies a list that was written (`Some`) or removed (`None`) under `name`: sessions
+    /// using it switch to the new definition or to none (§10.2 rule 8), the default follows,
+    /// the requester gets its result and every connected resource a push (§10.2 rule 10).
+    fn list_written(
+        &mut self,
+        name: &str,
+        compiled: Option<Arc<CompiledList>>,
+        resource: &str,
+        iq: &Element,
+    ) {
+        let before = self.effective_lists();
+        for s in self.sessions.values_mut() {
+            if s.active.as_ref().is_some_and(|a| a.name == name) {
+                s.active = compiled.clone();
+            }
+        }
+        if self
+            .privacy
+            .default
+            .as_ref()
+            .is_some_and(|d| d.name == name)
+        {
+            self.privacy.default = compiled;
+        }
+        self.lists_changed(before);
+        self.reply_to(resource, stanza::iq_result(iq, None));
+        self.push_privacy_list(name);
+    }
+
+    /// §10.6, §10.7: create or replace a list.
     fn replace_list(
         &mut self,
         resource: &str,
-        iq: Element,
+        iq: &Element,
         list: PrivacyList,
         ctx: &mut Context<Self>,
-    ) {
-        let Some(names) = self.list_names(resource, &iq) else {
-            return;
-        };
-        if !names.contains(&list.name) && !self.room_for_a_list(resource, &iq, &names) {
-            return;
+    ) -> error::Result<()> {
+        let names = self.list_names()?;
+        if !names.contains(&list.name) {
+            self.room_for_a_list(&names)?;
         }
-        let resource = resource.to_string();
+        let (resource, iq) = (resource.to_string(), iq.clone());
         let name = list.name.clone();
         let written = self.list_actor(&name).send(Replace(list)).into_actor(self);
         self.wait_in_turn(ctx, written, move |r, act, _| match r {
-            Ok(Ok(compiled)) => {
-                let before = act.effective_lists();
-                for s in act.sessions.values_mut() {
-                    if s.active.as_ref().is_some_and(|a| a.name == name) {
-                        s.active = Some(compiled.clone());
-                    }
-                }
-                if act.privacy.default.as_ref().is_some_and(|d| d.name == name) {
-                    act.privacy.default = Some(compiled);
-                }
-                act.lists_changed(before);
-                act.reply_to(&resource, stanza::iq_result(&iq, None));
-                act.push_privacy_list(&name);
-            }
+            Ok(Ok(compiled)) => act.list_written(&name, Some(compiled), &resource, &iq),
             Ok(Err(e)) => {
-                act.list_write_failed(&name, &resource, &iq, WriteFailed::Store("writing", e))
+                let e = RequestError::storage("writing a privacy list", e);
+                act.list_write_failed(&name, &resource, &iq, e)
             }
-            Err(e) => act.list_write_failed(&name, &resource, &iq, WriteFailed::WriterGone(e)),
+            Err(e) => act.list_write_failed(&name, &resource, &iq, e.into()),
         });
+        Ok(())
     }
 
     /// §10.8: remove a list; `<conflict/>` while it applies to another connected resource,
     /// `<item-not-found/>` if there is none by that name.
-    fn remove_list(&mut self, resource: &str, iq: Element, name: String, ctx: &mut Context<Self>) {
+    fn remove_list(
+        &mut self,
+        resource: &str,
+        iq: &Element,
+        name: String,
+        ctx: &mut Context<Self>,
+    ) -> error::Result<()> {
         if self.list_used_by_others(&name, resource) {
-            return self.privacy_error(
-                resource,
-                &iq,
-                DefinedCondition::Conflict,
-                "the list applies to another connected resource",
-            );
+            return Err(RequestError::Conflict(
+                "the list applies to another connected resource".into(),
+            ));
         }
-        if self.existing_list(resource, &iq, &name).is_none() {
-            return;
-        }
-        let resource = resource.to_string();
+        self.existing_list(&name)?;
+        let (resource, iq) = (resource.to_string(), iq.clone());
         let removed = self.list_actor(&name).send(Remove).into_actor(self);
         self.wait_in_turn(ctx, removed, move |r, act, _| match r {
             Ok(Ok(_)) => {
                 act.privacy.writers.remove(&name);
-                let before = act.effective_lists();
-                for s in act.sessions.values_mut() {
-                    if s.active.as_ref().is_some_and(|a| a.name == name) {
-                        s.active = None;
-                    }
-                }
-                if act.privacy.default.as_ref().is_some_and(|d| d.name == name) {
-                    act.privacy.default = None;
-                }
-                act.lists_changed(before);
-                act.reply_to(&resource, stanza::iq_result(&iq, None));
-                act.push_privacy_list(&name);
+                act.list_written(&name, None, &resource, &iq);
             }
             Ok(Err(e)) => {
-                act.list_write_failed(&name, &resource, &iq, WriteFailed::Store("removing", e))
+                let e = RequestError::storage("removing a privacy list", e);
+                act.list_write_failed(&name, &resource, &iq, e)
             }
-            Err(e) => act.list_write_failed(&name, &resource, &iq, WriteFailed::WriterGone(e)),
+            Err(e) => act.list_write_failed(&name, &resource, &iq, e.into()),
         });
+        Ok(())
     }
 
     /// §10.2 rule 10: the list's name to every connected resource.
@@ -544,12 +480,4 @@ impl UserActor {
             s.link.send(push);
         }
     }
-}
-
-/// Why a privacy list write did not happen.
-pub(crate) enum WriteFailed {
-    /// The store failed (what was being done, and the error).
-    Store(&'static str, StorageError),
-    /// The list's writer actor stopped before it answered.
-    WriterGone(MailboxError),
 }

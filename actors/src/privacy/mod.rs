@@ -15,6 +15,7 @@ use cordial_storage::{PrivacyItem, PrivacyList, PrivacyMatch, PrivacyStanzas, Su
 use jid::Jid;
 use minidom::Element;
 
+use crate::error::RequestError;
 use crate::xml::BuildAttr;
 
 pub const NS_PRIVACY: &str = "jabber:iq:privacy";
@@ -42,34 +43,14 @@ impl Default for PrivacyLimits {
     }
 }
 
-/// Why a list edit (a XEP-0016 set, a XEP-0191 block or unblock) was refused.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Refused {
-    /// `<bad-request/>` (modify) with this text: the request breaks XEP-0016 §2.1 / §3 or
-    /// XEP-0191 §3.3.
-    BadRequest(String),
-    /// `<not-acceptable/>` (modify) with this text: beyond one of [`PrivacyLimits`], or an edit
-    /// that cannot be represented (orders past the largest the server keeps).
-    NotAcceptable(String),
-}
-
-impl Refused {
-    /// The text of the error.
-    pub fn text(&self) -> &str {
-        match self {
-            Refused::BadRequest(t) | Refused::NotAcceptable(t) => t,
-        }
-    }
-}
-
-fn bad(text: impl Into<String>) -> Refused {
-    Refused::BadRequest(text.into())
+fn bad(text: impl Into<std::borrow::Cow<'static, str>>) -> RequestError {
+    RequestError::bad_request(text)
 }
 
 /// Parses a `<list/>` from a set. An empty list (no items) is returned as such; the caller
 /// treats it as a removal (XEP-0016 §2.8). More than `max_items` items is refused at the first
 /// one beyond, before the rest are read.
-pub fn parse_list(el: &Element, max_items: usize) -> Result<PrivacyList, Refused> {
+pub fn parse_list(el: &Element, max_items: usize) -> Result<PrivacyList, RequestError> {
     let name = el
         .attr("name")
         .filter(|n| !n.is_empty())
@@ -82,7 +63,7 @@ pub fn parse_list(el: &Element, max_items: usize) -> Result<PrivacyList, Refused
             return Err(bad(format!("unexpected <{}/> in a list", child.name())));
         }
         if items.len() >= max_items {
-            return Err(Refused::NotAcceptable(format!(
+            return Err(RequestError::not_acceptable(format!(
                 "a list may hold at most {max_items} items"
             )));
         }
@@ -96,7 +77,7 @@ pub fn parse_list(el: &Element, max_items: usize) -> Result<PrivacyList, Refused
     Ok(PrivacyList { name, items })
 }
 
-fn parse_item(el: &Element) -> Result<PrivacyItem, Refused> {
+fn parse_item(el: &Element) -> Result<PrivacyItem, RequestError> {
     let allow = match el.attr("action") {
         Some("allow") => true,
         Some("deny") => false,
@@ -563,7 +544,7 @@ mod tests {
         ]))
     }
 
-    fn list(xml: &str) -> Result<PrivacyList, Refused> {
+    fn list(xml: &str) -> Result<PrivacyList, RequestError> {
         let el: Element = format!("<list xmlns='{NS_PRIVACY}' name='l'>{xml}</list>")
             .parse()
             .unwrap();
@@ -603,8 +584,9 @@ mod tests {
             ("<item action='deny' order='1'><chat/></item>", "chat"),
         ] {
             let e = list(xml).expect_err(xml);
-            assert!(matches!(e, Refused::BadRequest(_)), "{xml}: {e:?}");
-            assert!(e.text().contains(why), "{xml}: {}", e.text());
+            assert!(matches!(e, RequestError::BadRequest(_)), "{xml}: {e:?}");
+            let text = e.answer().2.unwrap_or_default().to_string();
+            assert!(text.contains(why), "{xml}: {text}");
         }
         let el: Element = format!("<list xmlns='{NS_PRIVACY}'/>").parse().unwrap();
         assert!(parse_list(&el, 10).is_err());
@@ -620,9 +602,9 @@ mod tests {
             .unwrap();
         assert_eq!(parse_list(&el, 4).unwrap().items.len(), 4);
         let e = parse_list(&el, 3).unwrap_err();
-        assert_eq!(
-            e,
-            Refused::NotAcceptable("a list may hold at most 3 items".into())
+        assert!(
+            matches!(&e, RequestError::NotAcceptable(t) if t == "a list may hold at most 3 items"),
+            "{e:?}"
         );
     }
 

@@ -1,49 +1,16 @@
 //! jabber:iq:roster (RFC 6121 §2) for the UserActor, the single writer of the account's roster.
 
 use actix::prelude::*;
-use cordial_storage::{ItemWrite, RosterChange, RosterItem, StorageError, SubscriptionWrite};
+use cordial_storage::{ItemWrite, RosterChange, RosterItem, SubscriptionWrite};
 use minidom::Element;
 
 use crate::account::UserActor;
+use crate::error::{self, RequestError};
 use crate::roster::{self, RosterSet, NS_ROSTER};
-use crate::stanza::{self, DefinedCondition, ErrorType};
-use crate::storage_error;
+use crate::stanza;
 
 /// jabber:iq:roster (RFC 6121 §2): the UserActor is the single writer of the account's roster.
 impl UserActor {
-    pub(crate) fn reply_to(&self, resource: &str, el: Element) {
-        if let Some(s) = self.sessions.get(resource) {
-            s.link.send(el);
-        }
-    }
-
-    pub(crate) fn reply_error(
-        &self,
-        resource: &str,
-        iq: &Element,
-        type_: ErrorType,
-        c: DefinedCondition,
-        text: Option<&str>,
-    ) {
-        if let Some(e) = stanza::error_reply(iq, type_, c, text) {
-            self.reply_to(resource, e);
-        }
-    }
-
-    /// A request that failed in the store: logged (see [`storage_error`]) and answered
-    /// `<resource-constraint/>` while the store refuses writes, else `<internal-server-error/>`.
-    pub(crate) fn reply_storage_error(
-        &self,
-        resource: &str,
-        iq: &Element,
-        what: std::fmt::Arguments,
-        e: &StorageError,
-    ) {
-        storage_error::log(what, e);
-        let (type_, condition) = storage_error::answer(e);
-        self.reply_error(resource, iq, type_, condition, None);
-    }
-
     /// One push per interested resource for each change (RFC 6121 §2.1.6), never repeated.
     pub(crate) fn push_to_interested(&self, ver: u64, item: &Element) {
         for s in self.sessions.values().filter(|s| s.interested) {
@@ -62,43 +29,42 @@ impl UserActor {
             .filter(|p| p.is("query", NS_ROSTER))
             .cloned()
         else {
-            return self.reply_error(
-                resource,
-                &iq,
-                ErrorType::Modify,
-                DefinedCondition::BadRequest,
-                None,
-            );
+            return self.refuse(resource, &iq, RequestError::bad_request("no roster query"));
         };
-        match iq.attr("type") {
+        let done = match iq.attr("type") {
             Some("get") => self.process_roster_get(resource, &iq, &query),
-            Some("set") => self.process_roster_set(resource, iq, &query, ctx),
-            _ => {}
+            Some("set") => self.process_roster_set(resource, &iq, &query, ctx),
+            _ => Ok(()),
+        };
+        if let Err(e) = done {
+            self.refuse(resource, &iq, e);
         }
+    }
+
+    fn roster_or_refuse(&mut self) -> error::Result<&mut roster::RosterState> {
+        let bare = self.bare.clone();
+        self.roster()
+            .map_err(|e| RequestError::storage(format_args!("reading the roster of {bare}"), e))
     }
 
     /// RFC 6121 §2.2 and §2.6.3: the full roster, or with a known older `ver` an empty result
     /// followed by exactly the pushes the client missed, in version order.
-    fn process_roster_get(&mut self, resource: &str, iq: &Element, query: &Element) {
-        let current_ver = match self.roster() {
-            Ok(r) => r.ver(),
-            Err(e) => {
-                return self.reply_storage_error(
-                    resource,
-                    iq,
-                    format_args!("reading the roster of {}", self.bare),
-                    &e,
-                );
-            }
-        };
+    fn process_roster_get(
+        &mut self,
+        resource: &str,
+        iq: &Element,
+        query: &Element,
+    ) -> error::Result<()> {
+        let current_ver = self.roster_or_refuse()?.ver();
         let Some(s) = self.sessions.get_mut(resource) else {
-            return;
+            return Ok(());
         };
         s.interested = true;
         let client_ver = query.attr("ver");
         let known = client_ver.and_then(roster::parse_ver);
         if known == Some(current_ver) {
-            return self.reply_to(resource, stanza::iq_result(iq, None));
+            self.reply_to(resource, stanza::iq_result(iq, None));
+            return Ok(());
         }
         if let Some(v) = known {
             // Only the changes are read, and only for a client that is behind.
@@ -114,14 +80,15 @@ impl UserActor {
                         };
                         s.link.send(roster::push(&to, c.ver(), el));
                     }
-                    return;
+                    return Ok(());
                 }
                 Ok(None) => {}
-                Err(e) => storage_error::log(format_args!("roster changes of {}", self.bare), &e),
+                Err(e) => error::log_storage(format_args!("roster changes of {}", self.bare), &e),
             }
         }
         let xml = self.roster.result_xml(iq, client_ver.is_some());
         self.sessions[resource].link.send_xml(xml);
+        Ok(())
     }
 
     /// RFC 6121 §2.3 (add, update) and §2.5 (remove). The change is durable before the pushes
@@ -129,60 +96,31 @@ impl UserActor {
     fn process_roster_set(
         &mut self,
         resource: &str,
-        iq: Element,
+        iq: &Element,
         query: &Element,
         ctx: &mut Context<Self>,
-    ) {
+    ) -> error::Result<()> {
         let limits = self.router.config.roster;
-        let set = match roster::parse_set(query, &limits) {
-            Ok(s) => s,
-            Err(r) => return self.reply_error(resource, &iq, r.type_, r.condition, Some(&r.text)),
-        };
-        if let Err(e) = self.roster() {
-            return self.reply_storage_error(
-                resource,
-                &iq,
-                format_args!("reading the roster of {}", self.bare),
-                &e,
-            );
-        }
+        let set = roster::parse_set(query, &limits)?;
+        self.roster_or_refuse()?;
         let store = self.store.clone();
-        let outcome = match set {
-            RosterSet::Remove { jid } => match self.write_removal(&jid) {
-                Ok(None) => {
-                    return self.reply_error(
-                        resource,
-                        &iq,
-                        ErrorType::Cancel,
-                        DefinedCondition::ItemNotFound,
-                        Some("The roster has no such item"),
-                    );
+        let writing = |e| RequestError::storage("writing the roster", e);
+        let (ver, pushed, removed) = match set {
+            RosterSet::Remove { jid } => {
+                let Some(removal) = self.write_removal(&jid).map_err(writing)? else {
+                    return Err(RequestError::ItemNotFound(
+                        "The roster has no such item".into(),
+                    ));
+                };
+                let bare = self.bare.as_str();
+                if let Err(e) = store.compact_roster(bare, limits.tombstone_horizon) {
+                    error::log_storage(format_args!("compacting the roster of {bare}"), &e);
                 }
-                Ok(Some(removal)) => {
-                    let bare = self.bare.as_str();
-                    if let Err(e) = store.compact_roster(bare, limits.tombstone_horizon) {
-                        storage_error::log(format_args!("compacting the roster of {bare}"), &e);
-                    }
-                    Ok((removal.ver, roster::removed_element(&jid), Some(removal)))
-                }
-                Err(e) => Err(e),
-            },
+                (removal.ver, roster::removed_element(&jid), Some(removal))
+            }
             RosterSet::Update { jid, name, groups } => {
-                let state = &self.roster;
-                let existing = state.get(&jid).cloned();
-                if existing.is_none() && state.len() >= limits.max_items {
-                    let text = format!(
-                        "The roster is full: it may hold at most {} items",
-                        limits.max_items
-                    );
-                    return self.reply_error(
-                        resource,
-                        &iq,
-                        ErrorType::Cancel,
-                        DefinedCondition::NotAllowed,
-                        Some(&text),
-                    );
-                }
+                self.roster.room_for(&jid, limits.max_items)?;
+                let existing = self.roster.get(&jid).cloned();
                 // A set changes only name and groups; the subscription state is the server's.
                 let item = RosterItem {
                     name,
@@ -193,33 +131,24 @@ impl UserActor {
                     })
                 };
                 let pushed = roster::item_element(&item);
-                self.write_change(&SubscriptionWrite {
-                    contact: item.jid.clone(),
-                    item: ItemWrite::Put(item),
-                    ..Default::default()
-                })
-                .map(|done| (done.ver.expect("a put always writes"), pushed, None))
-            }
-        };
-        let (ver, pushed, removed) = match outcome {
-            Ok(o) => o,
-            Err(e) => {
-                return self.reply_storage_error(
-                    resource,
-                    &iq,
-                    format_args!("writing the roster of {}", self.bare),
-                    &e,
-                );
+                let done = self
+                    .write_change(&SubscriptionWrite {
+                        contact: item.jid.clone(),
+                        item: ItemWrite::Put(item),
+                        ..Default::default()
+                    })
+                    .map_err(writing)?;
+                (done.ver.expect("a put always writes"), pushed, None)
             }
         };
         let resource = resource.to_string();
+        let iq = iq.clone();
         self.flush_then(ctx, move |act, flushed| {
             if let Err(e) = flushed {
-                return act.reply_storage_error(
+                return act.refuse(
                     &resource,
                     &iq,
-                    format_args!("flushing the roster of {}", act.bare),
-                    &e,
+                    RequestError::storage("flushing the roster", e),
                 );
             }
             act.push_to_interested(ver, &pushed);
@@ -228,5 +157,6 @@ impl UserActor {
                 act.finish_removal(removal);
             }
         });
+        Ok(())
     }
 }

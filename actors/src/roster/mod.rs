@@ -5,15 +5,14 @@
 
 mod handler;
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use cordial_storage::{InboxSlot, Roster, RosterItem};
 use jid::Jid;
 use minidom::Element;
 
+use crate::error::RequestError;
 use crate::ns;
-use crate::stanza::{DefinedCondition, ErrorType};
 use crate::xml::{push_attr, push_escaped, BuildAttr};
 
 pub const NS_ROSTER: &str = "jabber:iq:roster";
@@ -135,6 +134,19 @@ impl RosterState {
         self.items.is_empty()
     }
 
+    /// Whether an item for `contact` may be written: one that exists always; a new one only
+    /// while the roster holds fewer than `max` items (`roster.max_items`), else
+    /// `<not-allowed/>`. A roster set and a subscription that would add an item are refused
+    /// alike.
+    pub fn room_for(&self, contact: &str, max: usize) -> Result<(), RequestError> {
+        if self.items.contains_key(contact) || self.items.len() < max {
+            return Ok(());
+        }
+        Err(RequestError::NotAllowed(
+            format!("The roster is full: it may hold at most {max} items").into(),
+        ))
+    }
+
     pub fn get(&self, jid: &str) -> Option<&RosterItem> {
         self.items.get(jid).map(|(item, _)| item)
     }
@@ -219,50 +231,22 @@ pub enum RosterSet {
     Remove { jid: String },
 }
 
-/// A roster set the server refuses, with the condition RFC 6121 §2.3.3 names.
-#[derive(Debug, PartialEq)]
-pub struct Refusal {
-    pub type_: ErrorType,
-    pub condition: DefinedCondition,
-    pub text: Cow<'static, str>,
-}
-
-fn refuse(
-    type_: ErrorType,
-    condition: DefinedCondition,
-    text: impl Into<Cow<'static, str>>,
-) -> Refusal {
-    Refusal {
-        type_,
-        condition,
-        text: text.into(),
-    }
-}
-
 /// Checks the `<query/>` of a roster set against RFC 6121 §2.3.3.
-pub fn parse_set(query: &Element, limits: &RosterLimits) -> Result<RosterSet, Refusal> {
+pub fn parse_set(query: &Element, limits: &RosterLimits) -> Result<RosterSet, RequestError> {
     let mut items = query.children().filter(|c| c.is("item", NS_ROSTER));
     let (Some(item), None) = (items.next(), items.next()) else {
-        return Err(refuse(
-            ErrorType::Modify,
-            DefinedCondition::BadRequest,
-            "A roster set carries exactly one item (RFC 6121 §2.3.3)",
+        return Err(RequestError::BadRequest(
+            "A roster set carries exactly one item (RFC 6121 §2.3.3)".into(),
         ));
     };
     let Some(raw_jid) = item.attr("jid") else {
-        return Err(refuse(
-            ErrorType::Modify,
-            DefinedCondition::BadRequest,
-            "The item has no jid",
-        ));
+        return Err(RequestError::BadRequest("The item has no jid".into()));
     };
     let jid = match Jid::new(raw_jid) {
         Ok(j) => j.to_string(),
         Err(_) => {
-            return Err(refuse(
-                ErrorType::Modify,
-                DefinedCondition::JidMalformed,
-                "The item's jid is not a valid JID",
+            return Err(RequestError::JidMalformed(
+                "The item's jid is not a valid JID".into(),
             ))
         }
     };
@@ -278,45 +262,36 @@ pub fn parse_set(query: &Element, limits: &RosterLimits) -> Result<RosterSet, Re
         .as_ref()
         .is_some_and(|n| n.len() > limits.max_name_bytes)
     {
-        return Err(refuse(
-            ErrorType::Modify,
-            DefinedCondition::NotAcceptable,
-            "The item's name is longer than the server allows",
+        return Err(RequestError::NotAcceptable(
+            "The item's name is longer than the server allows".into(),
         ));
     }
     let mut groups: Vec<String> = Vec::new();
     let mut seen = HashSet::new();
     for g in item.children().filter(|c| c.is("group", NS_ROSTER)) {
         if groups.len() >= limits.max_groups_per_item {
-            return Err(refuse(
-                ErrorType::Modify,
-                DefinedCondition::NotAcceptable,
+            return Err(RequestError::NotAcceptable(
                 format!(
                     "An item may be in at most {} groups",
                     limits.max_groups_per_item
-                ),
+                )
+                .into(),
             ));
         }
         let text = g.text();
         if text.is_empty() {
-            return Err(refuse(
-                ErrorType::Modify,
-                DefinedCondition::NotAcceptable,
-                "A group must have a name (RFC 6121 §2.3.3)",
+            return Err(RequestError::NotAcceptable(
+                "A group must have a name (RFC 6121 §2.3.3)".into(),
             ));
         }
         if text.len() > limits.max_group_bytes {
-            return Err(refuse(
-                ErrorType::Modify,
-                DefinedCondition::NotAcceptable,
-                "A group name is longer than the server allows",
+            return Err(RequestError::NotAcceptable(
+                "A group name is longer than the server allows".into(),
             ));
         }
         if !seen.insert(text.clone()) {
-            return Err(refuse(
-                ErrorType::Modify,
-                DefinedCondition::BadRequest,
-                "The same group is listed twice (RFC 6121 §2.3.3)",
+            return Err(RequestError::BadRequest(
+                "The same group is listed twice (RFC 6121 §2.3.3)".into(),
             ));
         }
         groups.push(text);
@@ -377,6 +352,7 @@ pub fn push(to: &str, ver: u64, item: Element) -> Element {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stanza::{DefinedCondition, ErrorType};
     use cordial_storage::Subscription;
 
     fn q(xml: &str) -> Element {
@@ -385,7 +361,7 @@ mod tests {
             .unwrap()
     }
 
-    fn set(xml: &str) -> Result<RosterSet, Refusal> {
+    fn set(xml: &str) -> Result<RosterSet, RequestError> {
         parse_set(
             &q(xml),
             &RosterLimits {
@@ -398,7 +374,7 @@ mod tests {
 
     #[test]
     fn rfc6121_2_3_3_set_errors() {
-        let cond = |r: Result<RosterSet, Refusal>| r.unwrap_err().condition;
+        let cond = |r: Result<RosterSet, RequestError>| r.unwrap_err().answer().1;
         assert_eq!(
             cond(set("<item jid='a@x'/><item jid='b@x'/>")),
             DefinedCondition::BadRequest
@@ -444,17 +420,20 @@ mod tests {
         }
         let r = parse_set(&q(&groups(4)), &limits).unwrap_err();
         assert_eq!(
-            (r.type_, r.condition),
-            (ErrorType::Modify, DefinedCondition::NotAcceptable)
+            r.answer(),
+            (
+                ErrorType::Modify,
+                DefinedCondition::NotAcceptable,
+                Some("An item may be in at most 3 groups")
+            )
         );
-        assert_eq!(r.text, "An item may be in at most 3 groups");
         // A duplicate within the limit is still <bad-request/>.
         let r = parse_set(
             &q("<item jid='a@x'><group>g</group><group>h</group><group>g</group></item>"),
             &limits,
         )
         .unwrap_err();
-        assert_eq!(r.condition, DefinedCondition::BadRequest);
+        assert_eq!(r.answer().1, DefinedCondition::BadRequest);
     }
 
     #[test]

@@ -18,11 +18,10 @@ use jid::{BareJid, FullJid, Jid};
 use minidom::Element;
 
 use crate::account::UserActor;
+use crate::error::{self, RequestError};
 use crate::privacy::Direction;
 use crate::roster;
 use crate::router::Router;
-use crate::stanza::{DefinedCondition, ErrorType};
-use crate::storage_error;
 use crate::subscription::{self, subscription_presence, State, SubType};
 use crate::xml::SetAttr;
 
@@ -121,21 +120,21 @@ impl UserActor {
         then: impl FnOnce(&mut Self, SubscriptionWritten) + 'static,
     ) {
         let contact = w.contact.clone();
-        let refuse = move |act: &mut Self, e: &StorageError| {
-            let what = format_args!("the subscription of {} with {contact}", act.bare);
+        let refuse = move |act: &mut Self, e: StorageError| {
+            let e = RequestError::storage(format_args!("the subscription with {contact}"), e);
             match &asked_by {
-                Some((resource, stanza)) => act.reply_storage_error(resource, stanza, what, e),
-                None => storage_error::log(what, e),
+                Some((resource, stanza)) => act.refuse(resource, stanza, e),
+                None => e.log(&act.bare),
             }
         };
         let done = match self.write_change(&w) {
             Ok(d) => d,
-            Err(e) => return refuse(self, &e),
+            Err(e) => return refuse(self, e),
         };
         let contact = w.contact;
         self.flush_then(ctx, move |act, flushed| {
             if let Err(e) = flushed {
-                return refuse(act, &e);
+                return refuse(act, e);
             }
             if let Some(ver) = done.ver {
                 act.push_contact(ver, &contact);
@@ -192,8 +191,8 @@ impl UserActor {
         stanza.set("from", self.bare.to_string());
         stanza.set("to", contact.clone());
         if let Err(e) = self.roster() {
-            let what = format_args!("reading the roster of {}", self.bare);
-            return self.reply_storage_error(full.resource().as_str(), &stanza, what, &e);
+            let e = RequestError::storage("reading the roster", e);
+            return self.refuse(full.resource().as_str(), &stanza, e);
         }
         let old = self.sub_state(&contact);
         let o = subscription::outbound(old, t);
@@ -204,20 +203,11 @@ impl UserActor {
         };
         // A subscription that would add an item to a full roster is refused like a roster set
         // would be (RFC 6121 §2.5.3 `<not-allowed/>`): nothing is written or sent.
-        let roster = &self.roster;
-        let max = self.router.config.roster.max_items;
-        if matches!(w.item, ItemWrite::Put(_))
-            && roster.get(&contact).is_none()
-            && roster.len() >= max
-        {
-            let text = format!("The roster is full: it may hold at most {max} items");
-            return self.reply_error(
-                full.resource().as_str(),
-                &stanza,
-                ErrorType::Cancel,
-                DefinedCondition::NotAllowed,
-                Some(&text),
-            );
+        if matches!(w.item, ItemWrite::Put(_)) {
+            let max = self.router.config.roster.max_items;
+            if let Err(e) = self.roster.room_for(&contact, max) {
+                return self.refuse(full.resource().as_str(), &stanza, e);
+            }
         }
         if old.pending_in && !o.state.pending_in {
             w.inbox.push((InboxSlot::Request, None));
@@ -257,7 +247,7 @@ impl UserActor {
             return self.consume_outbox(key);
         };
         if let Err(e) = self.roster() {
-            return storage_error::log(format_args!("reading the roster of {}", self.bare), &e);
+            return error::log_storage(format_args!("reading the roster of {}", self.bare), &e);
         }
         // RFC 3921 §10.2 rule 4: privacy lists come before subscription handling; a request or
         // answer from an entity the default list blocks (presence-in) changes nothing.
@@ -328,7 +318,7 @@ impl UserActor {
     fn consume_outbox(&self, key: Option<OutboxKey>) {
         if let Some(k) = key {
             if let Err(e) = self.store.outbox_done(&k) {
-                storage_error::log(format_args!("dropping a delivered outbox entry"), &e);
+                error::log_storage(format_args!("dropping a delivered outbox entry"), &e);
             }
         }
     }
@@ -360,7 +350,7 @@ impl UserActor {
             };
             if let Err(e) = self.write_change(&w) {
                 let what = format_args!("clearing a delivered notification of {}", self.bare);
-                storage_error::log(what, &e);
+                error::log_storage(what, &e);
             }
         }
     }
