@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 use cordial_storage::{OutboxKey, PrivacyList, StorageError};
-use jid::FullJid;
+use jid::{BareJid, FullJid, Jid};
 use minidom::Element;
 
 use crate::in_order::Ticket;
@@ -129,6 +129,8 @@ pub struct OwnPresence {
 /// subscription stanzas), already stamped with the resource's full JID.
 pub struct OutboundPresence {
     pub full: FullJid,
+    /// Its `to`, as the session classified it (a user's bare or full JID, local or remote).
+    pub to: Jid,
     pub presence: Element,
     pub ticket: Ticket,
 }
@@ -222,6 +224,8 @@ pub struct DeliverBroadcast(pub Arc<SharedPresence>, pub Option<Ticket>);
 /// A subscription stanza from a local account, carried by its outbox entry `key` (see
 /// [`cordial_storage::OutboxKey`]).
 pub struct DeliverSubscription {
+    /// The sender's bare JID, read once from the stanza by the router.
+    pub from: BareJid,
     pub stanza: Element,
     pub key: OutboxKey,
     /// The sending client's, when a client's stanza brought it here.

@@ -299,18 +299,17 @@ impl Router {
         key: OutboxKey,
         ticket: Option<Ticket>,
     ) {
-        let bare = stanza
-            .attr("to")
-            .and_then(|t| Jid::new(t).ok())
-            .map(|j| j.to_bare());
+        // Outbox entries are read back from the store: the addresses are read here, once.
+        let (bare, from) = (stanza::receiver_bare(&stanza), stanza::sender_bare(&stanza));
         let exists = bare
             .as_ref()
             .map(|b| self.is_running(b) || self.store.account_exists(b.as_str()).unwrap_or(true))
             .unwrap_or(false);
-        match bare {
-            Some(b) if exists => {
+        match (bare, from) {
+            (Some(b), Some(from)) if exists => {
                 self.running(&b)
                     .queue(ToAccount::Subscription(DeliverSubscription {
+                        from,
                         stanza,
                         key,
                         ticket,
@@ -363,16 +362,13 @@ impl Router {
         };
         if kind == Kind::Presence {
             if matches!(stanza.attr("type"), Some("subscribe") | Some("probe")) {
-                if let (Some(from), Some(to)) = (stanza.attr("from"), stanza.attr("to")) {
-                    let from = Jid::new(from).map(|j| j.to_bare().to_string());
-                    let to = Jid::new(to).map(|j| j.to_bare().to_string());
-                    if let (Ok(from), Ok(to)) = (from, to) {
-                        self.route(crate::subscription::subscription_presence(
-                            &to,
-                            &from,
-                            crate::subscription::SubType::Unsubscribed,
-                        ));
-                    }
+                let (from, to) = (stanza::sender_bare(stanza), stanza::receiver_bare(stanza));
+                if let (Some(from), Some(to)) = (from, to) {
+                    self.route(crate::subscription::subscription_presence(
+                        to.as_str(),
+                        from.as_str(),
+                        crate::subscription::SubType::Unsubscribed,
+                    ));
                 }
             }
             return;

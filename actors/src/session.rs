@@ -125,8 +125,8 @@ impl ResourceActor {
         let normalised = match &target {
             Target::Bare(b) => Some(b.as_str()),
             Target::Full(f) => Some(f.as_str()),
-            Target::Remote(j) => Some(j.as_str()),
-            Target::None | Target::Host(_) => None,
+            Target::Remote(j) | Target::Host(j) => Some(j.as_str()),
+            Target::None => None,
         };
         if let Some(n) = normalised.filter(|n| stanza.attr("to") != Some(n)) {
             stanza.set("to", n.to_string());
@@ -197,10 +197,17 @@ impl ResourceActor {
             (Kind::Presence, Target::Host(_)) => {}
             // Directed presence and subscription stanzas: the UserActor tracks the first and
             // runs the state machine for the second (RFC 6121 §3, §4.6).
-            (Kind::Presence, _) => {
+            (Kind::Presence, Target::Bare(_) | Target::Full(_) | Target::Remote(_)) => {
+                let to = match target {
+                    Target::Bare(b) => b.into(),
+                    Target::Full(f) => f.into(),
+                    Target::Remote(j) => j,
+                    Target::None | Target::Host(_) => unreachable!("matched above"),
+                };
                 self.account
                     .do_send(ToAccount::OutboundPresence(OutboundPresence {
                         full: self.full.clone(),
+                        to,
                         presence: stanza,
                         ticket: self.outstanding.ticket(),
                     }))

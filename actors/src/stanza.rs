@@ -47,6 +47,21 @@ pub fn kind(el: &Element) -> Option<Kind> {
     Kind::from_name(el.name())
 }
 
+/// The bare JID of a stanza's `from`, for stanzas that did not come through a session's
+/// classification (read back from the store, or from another server).
+pub fn sender_bare(el: &Element) -> Option<BareJid> {
+    bare_of(el.attr("from"))
+}
+
+/// The bare JID of a stanza's `to` (see [`sender_bare`]).
+pub fn receiver_bare(el: &Element) -> Option<BareJid> {
+    bare_of(el.attr("to"))
+}
+
+fn bare_of(addr: Option<&str>) -> Option<BareJid> {
+    addr.and_then(|a| Jid::new(a).ok()).map(|j| j.to_bare())
+}
+
 /// The `type` attribute, with the RFC default for each kind when absent
 /// (`normal` for messages, `available` — no type — for presence).
 pub fn stanza_type(el: &Element) -> &str {
@@ -63,8 +78,8 @@ pub fn stanza_type(el: &Element) -> &str {
 pub enum Target {
     /// No `to`: the sender's own account (§10.3).
     None,
-    /// A domain this server hosts, with or without a resource.
-    Host(String),
+    /// A domain this server hosts, with or without a resource (the whole address).
+    Host(Jid),
     /// A local account's bare JID.
     Bare(BareJid),
     /// A local account's full JID.
@@ -87,7 +102,7 @@ pub fn classify(to: Option<&str>, hosts: impl Fn(&str) -> bool) -> Result<Target
         return Ok(Target::Remote(jid));
     }
     if jid.node().is_none() {
-        return Ok(Target::Host(jid.domain().to_string()));
+        return Ok(Target::Host(jid));
     }
     Ok(match jid.try_into_full() {
         Ok(full) => Target::Full(full),

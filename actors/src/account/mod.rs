@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use cordial_storage::SharedStorage;
-use jid::{BareJid, FullJid, Jid};
+use jid::{BareJid, FullJid};
 use minidom::Element;
 
 use crate::delivery::Delivery;
@@ -473,7 +473,7 @@ impl UserActor {
 impl UserActor {
     fn on_outbound_presence(&mut self, msg: OutboundPresence, ctx: &mut Context<Self>) {
         self.begin_turn(Some(msg.ticket), false);
-        self.process_outbound_presence(&msg.full, msg.presence, ctx);
+        self.process_outbound_presence(&msg.full, &msg.to, msg.presence, ctx);
         self.end_turn();
     }
 }
@@ -489,7 +489,10 @@ impl UserActor {
                 .subscription_to_missing_account(&msg.stanza, &msg.key);
         } else {
             match SubType::parse(stanza::stanza_type(&msg.stanza)) {
-                Some(t) => self.process_inbound_subscription(t, msg.stanza, Some(msg.key), ctx),
+                Some(t) => {
+                    let key = Some(msg.key);
+                    self.process_inbound_subscription(t, msg.from, msg.stanza, key, ctx)
+                }
                 None => log::error!("a non-subscription stanza came through the outbox"),
             }
         }
@@ -533,12 +536,7 @@ impl UserActor {
         let to = match &target {
             Target::Bare(b) => Some(b.to_string()),
             Target::Full(f) => Some(f.to_string()),
-            Target::Remote(j) => Some(j.to_string()),
-            // The target keeps the domain only; a list item may name domain/resource.
-            Target::Host(_) => stanza
-                .attr("to")
-                .and_then(|t| Jid::new(t).ok())
-                .map(|j| j.to_string()),
+            Target::Remote(j) | Target::Host(j) => Some(j.to_string()),
             Target::None => None,
         };
         self.privacy_ready();

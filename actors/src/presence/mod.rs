@@ -221,16 +221,15 @@ impl UserActor {
     pub(crate) fn process_outbound_presence(
         &mut self,
         full: &FullJid,
+        to: &Jid,
         presence: Element,
         ctx: &mut Context<Self>,
     ) {
         let type_ = stanza::stanza_type(&presence);
         if let Some(t) = SubType::parse(type_) {
-            return self.process_outbound_subscription(full, t, presence, ctx);
+            return self.process_outbound_subscription(full, to.to_bare(), t, presence, ctx);
         }
-        let Some(to) = presence.attr("to").map(str::to_string) else {
-            return;
-        };
+        let to = to.to_string();
         self.privacy_ready();
         if !self.allows_jid(Some(full.resource().as_str()), Direction::PresenceOut, &to) {
             return;
@@ -260,16 +259,15 @@ impl UserActor {
     ) {
         let type_ = stanza::stanza_type(&stanza);
         if let Some(t) = SubType::parse(type_) {
-            return self.process_inbound_subscription(t, stanza, None, ctx);
+            // The sender's bare JID, which the state machine is about.
+            return match stanza::sender_bare(&stanza) {
+                Some(from) => self.process_inbound_subscription(t, from, stanza, None, ctx),
+                None => log::debug!("{}: a subscription stanza without from", self.bare),
+            };
         }
         // Only probes and errors need the sender's bare JID; ordinary presence (the bulk) is
         // not parsed again.
-        let from_bare = || {
-            stanza
-                .attr("from")
-                .and_then(|f| Jid::new(f).ok())
-                .map(|j| j.to_bare().to_string())
-        };
+        let from_bare = || stanza::sender_bare(&stanza).map(|j| j.to_string());
         match type_ {
             "probe" => {
                 if let Some(from) = from_bare() {

@@ -7,14 +7,12 @@
 //! entry in the transaction that applies it, and entries left by a crash are routed again at
 //! startup, so both sides of a local pair always end up agreeing.
 
-use std::sync::Arc;
-
 use actix::prelude::*;
 use cordial_storage::{
     InboxSlot, ItemWrite, OutboxKey, RosterItem, StorageError, Subscription, SubscriptionWrite,
     SubscriptionWritten,
 };
-use jid::{BareJid, FullJid, Jid};
+use jid::{BareJid, FullJid};
 use minidom::Element;
 
 use crate::account::UserActor;
@@ -26,9 +24,13 @@ use crate::subscription::{self, subscription_presence, State, SubType};
 use crate::xml::SetAttr;
 
 /// Whether a JID names an account of a domain this server hosts.
-fn is_local_account(router: &Arc<Router>, contact: &str) -> Option<BareJid> {
-    let jid = BareJid::new(contact).ok()?;
-    (jid.node().is_some() && router.config.hosts(jid.domain().as_str())).then_some(jid)
+fn is_local_account(router: &Router, contact: &BareJid) -> bool {
+    contact.node().is_some() && router.config.hosts(contact.domain().as_str())
+}
+
+/// [`is_local_account`] for a contact as the roster keeps it (text).
+fn is_local_contact(router: &Router, contact: &str) -> bool {
+    BareJid::new(contact).is_ok_and(|jid| is_local_account(router, &jid))
 }
 
 /// Whether a change writes nothing (an outbox entry it consumes aside).
@@ -176,17 +178,13 @@ impl UserActor {
     pub(crate) fn process_outbound_subscription(
         &mut self,
         full: &FullJid,
+        contact: BareJid,
         t: SubType,
         mut stanza: Element,
         ctx: &mut Context<Self>,
     ) {
-        let Some(contact) = stanza
-            .attr("to")
-            .and_then(|to| Jid::new(to).ok())
-            .map(|j| j.to_bare().to_string())
-        else {
-            return;
-        };
+        let local = is_local_account(&self.router, &contact);
+        let contact = contact.to_string();
         // §3.1.2: stamped with the user's bare JID and addressed to the contact's bare JID.
         stanza.set("from", self.bare.to_string());
         stanza.set("to", contact.clone());
@@ -212,7 +210,7 @@ impl UserActor {
         if old.pending_in && !o.state.pending_in {
             w.inbox.push((InboxSlot::Request, None));
         }
-        if o.route && is_local_account(&self.router, &contact).is_some() {
+        if o.route && local {
             w.outbox.push(String::from(&stanza));
         }
         if changes_nothing(&w) {
@@ -235,17 +233,13 @@ impl UserActor {
     pub(crate) fn process_inbound_subscription(
         &mut self,
         t: SubType,
+        contact: BareJid,
         stanza: Element,
         key: Option<OutboxKey>,
         ctx: &mut Context<Self>,
     ) {
-        let Some(contact) = stanza
-            .attr("from")
-            .and_then(|f| Jid::new(f).ok())
-            .map(|j| j.to_bare().to_string())
-        else {
-            return self.consume_outbox(key);
-        };
+        let local = is_local_account(&self.router, &contact);
+        let contact = contact.to_string();
         if let Err(e) = self.roster() {
             return error::log_storage(format_args!("reading the roster of {}", self.bare), &e);
         }
@@ -286,7 +280,7 @@ impl UserActor {
             .reply
             .map(|r| subscription_presence(self.bare.as_str(), &contact, r));
         if let Some(r) = &reply {
-            if is_local_account(&self.router, &contact).is_some() {
+            if local {
                 w.outbox.push(String::from(r));
             }
         }
@@ -383,7 +377,7 @@ impl UserActor {
                 SubType::Unsubscribed,
             ));
         }
-        let local = is_local_account(&self.router, contact).is_some();
+        let local = is_local_contact(&self.router, contact);
         let w = SubscriptionWrite {
             contact: contact.to_string(),
             item: ItemWrite::Remove,
@@ -437,7 +431,7 @@ impl UserActor {
         }
         for c in waiting {
             let deny = subscription_presence(self.bare.as_str(), &c, SubType::Unsubscribed);
-            let local = is_local_account(&self.router, &c).is_some();
+            let local = is_local_contact(&self.router, &c);
             let w = SubscriptionWrite {
                 contact: c.clone(),
                 inbox: vec![(InboxSlot::Request, None)],
