@@ -293,6 +293,24 @@ impl UserActor {
         }
     }
 
+    /// Answers `req` with a result, carrying `payload` if any (RFC 6120 §8.2.3).
+    pub(crate) fn answer(&self, req: &Request, payload: Option<Element>) {
+        self.reply_to(&req.resource, stanza::iq_result(&req.iq, payload));
+    }
+
+    /// Answers `req` with the error `e` maps to (see [`Self::refuse`]).
+    pub(crate) fn refuse_request(&self, req: &Request, e: RequestError) {
+        self.refuse(&req.resource, &req.iq, e);
+    }
+
+    /// Answers a request whose handler failed; one that succeeded has answered (or will,
+    /// once what it wrote is durable) on its own.
+    fn answered(&self, req: &Request, done: error::Result<()>) {
+        if let Err(e) = done {
+            self.refuse_request(req, e);
+        }
+    }
+
     pub(crate) fn available(&self) -> impl Iterator<Item = &Session> {
         self.sessions.values().filter(|s| s.available)
     }
@@ -359,6 +377,23 @@ impl UserActor {
     /// Forwards a stanza that reached a retired actor to the account's current actor.
     fn forward(&self, stanza: Element) {
         self.route(stanza);
+    }
+}
+
+/// An iq get or set of one of the account's own resources: who asked and what, kept together
+/// until it is answered.
+#[derive(Clone)]
+pub(crate) struct Request {
+    pub resource: String,
+    pub iq: Element,
+}
+
+impl Request {
+    fn of(full: &FullJid, iq: Element) -> Self {
+        Request {
+            resource: full.resource().to_string(),
+            iq,
+        }
     }
 }
 
@@ -439,24 +474,7 @@ impl UserActor {
 }
 
 impl UserActor {
-    fn on_own_presence(&mut self, msg: OwnPresence, ctx: &mut Context<Self>) {
-        self.begin_turn(Some(msg.ticket), false);
-        self.process_own_presence(msg.full.resource().as_str(), msg.presence, ctx);
-        self.end_turn();
-    }
-}
-
-impl UserActor {
-    fn on_deliver_broadcast(&mut self, msg: DeliverBroadcast, _: &mut Context<Self>) {
-        self.begin_turn(msg.1, true);
-        self.deliver_broadcast(&msg.0);
-        self.end_turn();
-    }
-}
-
-impl UserActor {
     fn on_deliver(&mut self, msg: Deliver, ctx: &mut Context<Self>) {
-        self.begin_turn(msg.ticket, true);
         if self.retired {
             self.forward(msg.stanza);
         } else if !self.account_exists() {
@@ -466,21 +484,11 @@ impl UserActor {
             self.deliver(msg.stanza, msg.kind, msg.resource.as_deref(), ctx);
             self.router.metrics.routed(msg.routed_at);
         }
-        self.end_turn();
-    }
-}
-
-impl UserActor {
-    fn on_outbound_presence(&mut self, msg: OutboundPresence, ctx: &mut Context<Self>) {
-        self.begin_turn(Some(msg.ticket), false);
-        self.process_outbound_presence(&msg.full, &msg.to, msg.presence, ctx);
-        self.end_turn();
     }
 }
 
 impl UserActor {
     fn on_deliver_subscription(&mut self, msg: DeliverSubscription, ctx: &mut Context<Self>) {
-        self.begin_turn(msg.ticket, true);
         if self.retired {
             self.router
                 .route_subscription(msg.stanza, msg.key, self.ticket());
@@ -496,30 +504,6 @@ impl UserActor {
                 None => log::error!("a non-subscription stanza came through the outbox"),
             }
         }
-        self.end_turn();
-    }
-}
-
-impl UserActor {
-    fn on_roster_iq(&mut self, msg: RosterIq, ctx: &mut Context<Self>) {
-        self.begin_turn(Some(msg.ticket), false);
-        self.process_roster_iq(msg.full.resource().as_str(), msg.iq, ctx);
-        self.end_turn();
-    }
-}
-
-impl UserActor {
-    fn on_privacy_iq(&mut self, msg: PrivacyIq, ctx: &mut Context<Self>) {
-        self.begin_turn(Some(msg.ticket), false);
-        let resource = msg.full.resource().as_str();
-        let blocking =
-            stanza::iq_payload(&msg.iq).is_some_and(|p| p.ns() == crate::blocking::NS_BLOCKING);
-        if blocking {
-            self.process_blocking_iq(resource, msg.iq, ctx);
-        } else {
-            self.process_privacy_iq(resource, msg.iq, ctx);
-        }
-        self.end_turn();
     }
 }
 
@@ -625,21 +609,64 @@ impl UserActor {
 impl Handler<ToAccount> for UserActor {
     type Result = Result<(), Retired>;
 
+    /// A message that carries a stanza is one turn (see [`Self::begin_turn`]): a client's
+    /// own request, or a stanza the router counted into this account's delivery view.
     fn handle(&mut self, msg: ToAccount, ctx: &mut Context<Self>) -> Self::Result {
         match msg {
-            ToAccount::Deliver(m) => self.on_deliver(m, ctx),
-            ToAccount::Broadcast(m) => self.on_deliver_broadcast(m, ctx),
-            ToAccount::Subscription(m) => self.on_deliver_subscription(m, ctx),
+            ToAccount::Deliver(mut m) => {
+                self.begin_turn(m.ticket.take(), true);
+                self.on_deliver(m, ctx);
+            }
+            ToAccount::Broadcast(DeliverBroadcast(presence, ticket)) => {
+                self.begin_turn(ticket, true);
+                self.deliver_broadcast(&presence);
+            }
+            ToAccount::Subscription(mut m) => {
+                self.begin_turn(m.ticket.take(), true);
+                self.on_deliver_subscription(m, ctx);
+            }
+            ToAccount::OwnPresence(OwnPresence {
+                full,
+                presence,
+                ticket,
+            }) => {
+                self.begin_turn(Some(ticket), false);
+                self.process_own_presence(full.resource().as_str(), presence, ctx);
+            }
+            ToAccount::OutboundPresence(OutboundPresence {
+                full,
+                to,
+                presence,
+                ticket,
+            }) => {
+                self.begin_turn(Some(ticket), false);
+                self.process_outbound_presence(&full, &to, presence, ctx);
+            }
+            ToAccount::RosterIq(RosterIq { full, iq, ticket }) => {
+                self.begin_turn(Some(ticket), false);
+                let req = Request::of(&full, iq);
+                let done = self.process_roster_iq(&req, ctx);
+                self.answered(&req, done);
+            }
+            ToAccount::PrivacyIq(PrivacyIq { full, iq, ticket }) => {
+                self.begin_turn(Some(ticket), false);
+                let req = Request::of(&full, iq);
+                let blocking = stanza::iq_payload(&req.iq)
+                    .is_some_and(|p| p.ns() == crate::blocking::NS_BLOCKING);
+                let done = if blocking {
+                    self.process_blocking_iq(&req, ctx)
+                } else {
+                    self.process_privacy_iq(&req, ctx)
+                };
+                self.answered(&req, done);
+            }
             ToAccount::CloseAll(m) => self.on_close_all(m, ctx),
             ToAccount::Bind(m) => return self.on_bind(m, ctx),
             ToAccount::Unbind(m) => self.on_unbind(m, ctx),
-            ToAccount::OwnPresence(m) => self.on_own_presence(m, ctx),
-            ToAccount::OutboundPresence(m) => self.on_outbound_presence(m, ctx),
-            ToAccount::RosterIq(m) => self.on_roster_iq(m, ctx),
-            ToAccount::PrivacyIq(m) => self.on_privacy_iq(m, ctx),
             ToAccount::CheckOutbound(m) => self.on_check_outbound(m, ctx),
             ToAccount::Delete(m) => self.on_delete(m, ctx),
         }
+        self.end_turn();
         Ok(())
     }
 }

@@ -8,7 +8,7 @@ use actix::prelude::*;
 use cordial_storage::PrivacyList;
 use minidom::Element;
 
-use crate::account::UserActor;
+use crate::account::{Request, UserActor};
 use crate::blocking;
 use crate::error::{self, RequestError};
 use crate::ns;
@@ -51,22 +51,10 @@ impl UserActor {
     /// items that deny everything ([`crate::blocking`]), so both protocols see one truth.
     pub(crate) fn process_blocking_iq(
         &mut self,
-        resource: &str,
-        iq: Element,
-        ctx: &mut Context<Self>,
-    ) {
-        if let Err(e) = self.blocking_iq(resource, &iq, ctx) {
-            self.refuse(resource, &iq, e);
-        }
-    }
-
-    fn blocking_iq(
-        &mut self,
-        resource: &str,
-        iq: &Element,
+        req: &Request,
         ctx: &mut Context<Self>,
     ) -> error::Result<()> {
-        let Some(payload) = stanza::iq_payload(iq).cloned() else {
+        let Some(payload) = stanza::iq_payload(&req.iq).cloned() else {
             return Err(RequestError::bad_request("one payload expected"));
         };
         self.privacy_loaded();
@@ -78,19 +66,16 @@ impl UserActor {
                 .map_err(|e| RequestError::storage("reading the default list", e))?,
             None => None,
         };
-        match (iq.attr("type"), payload.name()) {
+        match (req.iq.attr("type"), payload.name()) {
             (Some("get"), "blocklist") => {
-                if let Some(s) = self.sessions.get_mut(resource) {
+                if let Some(s) = self.sessions.get_mut(&req.resource) {
                     s.blocklist = true;
                 }
                 let jids = current
                     .as_ref()
                     .map(blocking::blocked_jids)
                     .unwrap_or_default();
-                self.reply_to(
-                    resource,
-                    stanza::iq_result(iq, Some(blocking::blocking_items("blocklist", &jids))),
-                );
+                self.answer(req, Some(blocking::blocking_items("blocklist", &jids)));
             }
             (Some("set"), "block" | "unblock") => {
                 let max_items = self.router.config.privacy.max_items;
@@ -103,7 +88,7 @@ impl UserActor {
                     Some(l) => l,
                     // Nothing is blocked without a default list: unblocking changes nothing.
                     None if !block => {
-                        self.reply_to(resource, stanza::iq_result(iq, None));
+                        self.answer(req, None);
                         return Ok(());
                     }
                     // A block creates the default list (or writes the default that went
@@ -125,7 +110,7 @@ impl UserActor {
                     blocking::unblock(&mut list, &jids)
                 };
                 if changed.is_empty() {
-                    self.reply_to(resource, stanza::iq_result(iq, None));
+                    self.answer(req, None);
                     return Ok(());
                 }
                 // §3.5: "unblock all" is pushed as an empty <unblock/>, not as its items.
@@ -135,8 +120,7 @@ impl UserActor {
                     changed
                 };
                 self.write_blocklist(
-                    resource,
-                    iq.clone(),
+                    req.clone(),
                     list,
                     default_name.is_none(),
                     block,
@@ -156,15 +140,13 @@ impl UserActor {
     #[allow(clippy::too_many_arguments)]
     fn write_blocklist(
         &mut self,
-        resource: &str,
-        iq: Element,
+        req: Request,
         list: PrivacyList,
         make_default: bool,
         block: bool,
         pushed: Vec<String>,
         ctx: &mut Context<Self>,
     ) {
-        let resource = resource.to_string();
         let name = list.name.clone();
         let store = self.store.clone();
         let bare = self.bare.to_string();
@@ -204,7 +186,7 @@ impl UserActor {
                 }
                 act.privacy.default = Some(compiled);
                 act.lists_changed(before);
-                act.reply_to(&resource, stanza::iq_result(&iq, None));
+                act.answer(&req, None);
                 let what = if block { "block" } else { "unblock" };
                 for s in act.sessions.values().filter(|s| s.blocklist) {
                     let push = Element::builder("iq", ns::JABBER_CLIENT)
@@ -217,7 +199,7 @@ impl UserActor {
                 }
                 act.push_privacy_list(&name);
             }
-            Err(why) => act.list_write_failed(&name, &resource, &iq, why),
+            Err(why) => act.list_write_failed(&name, &req, why),
         });
     }
 }

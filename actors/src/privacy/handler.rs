@@ -11,7 +11,7 @@ use actix::prelude::*;
 use cordial_storage::PrivacyList;
 use minidom::Element;
 
-use crate::account::UserActor;
+use crate::account::{Request, UserActor};
 use crate::error::{self, RequestError};
 use crate::ns;
 use crate::privacy::list_actor::PrivacyListActor;
@@ -211,24 +211,13 @@ impl UserActor {
             .ok_or_else(|| RequestError::ItemNotFound("no list by that name".into()))
     }
 
+    /// XEP-0016 (RFC 3921 §10): a request of one of the account's resources.
     pub(crate) fn process_privacy_iq(
         &mut self,
-        resource: &str,
-        iq: Element,
-        ctx: &mut Context<Self>,
-    ) {
-        if let Err(e) = self.privacy_iq(resource, &iq, ctx) {
-            self.refuse(resource, &iq, e);
-        }
-    }
-
-    fn privacy_iq(
-        &mut self,
-        resource: &str,
-        iq: &Element,
+        req: &Request,
         ctx: &mut Context<Self>,
     ) -> error::Result<()> {
-        let Some(query) = stanza::iq_payload(iq)
+        let Some(query) = stanza::iq_payload(&req.iq)
             .filter(|p| p.is("query", NS_PRIVACY))
             .cloned()
         else {
@@ -236,31 +225,29 @@ impl UserActor {
         };
         self.privacy_loaded();
         let children: Vec<&Element> = query.children().collect();
-        match (iq.attr("type"), children.as_slice()) {
-            (Some("get"), []) => self.privacy_names(resource, iq),
+        match (req.iq.attr("type"), children.as_slice()) {
+            (Some("get"), []) => self.privacy_names(req),
             (Some("get"), [one]) if one.name() == "list" => {
                 let list = self.existing_list(one.attr("name").unwrap_or_default())?;
                 let q = Element::builder("query", NS_PRIVACY)
                     .append(privacy::list_element(&list))
                     .build();
-                self.reply_to(resource, stanza::iq_result(iq, Some(q)));
+                self.answer(req, Some(q));
                 Ok(())
             }
             (Some("get"), _) => Err(RequestError::bad_request(
                 "a get asks for all names or for exactly one list",
             )),
             (Some("set"), [one]) => match one.name() {
-                "active" => self.set_active(resource, iq, one.attr("name")),
-                "default" => {
-                    self.set_default(resource, iq, one.attr("name").map(str::to_string), ctx)
-                }
+                "active" => self.set_active(req, one.attr("name")),
+                "default" => self.set_default(req, one.attr("name").map(str::to_string), ctx),
                 "list" if one.children().next().is_none() => {
                     let name = one.attr("name").unwrap_or_default().to_string();
-                    self.remove_list(resource, iq, name, ctx)
+                    self.remove_list(req, name, ctx)
                 }
                 "list" => {
                     let list = privacy::parse_list(one, self.router.config.privacy.max_items)?;
-                    self.replace_list(resource, iq, list, ctx)
+                    self.replace_list(req, list, ctx)
                 }
                 _ => Err(RequestError::bad_request("unknown request")),
             },
@@ -272,10 +259,13 @@ impl UserActor {
     }
 
     /// §10.3: the names of all lists, with the session's active list and the default.
-    fn privacy_names(&self, resource: &str, iq: &Element) -> error::Result<()> {
+    fn privacy_names(&self, req: &Request) -> error::Result<()> {
         let names = self.list_names()?;
         let mut q = Element::builder("query", NS_PRIVACY);
-        let active = self.sessions.get(resource).and_then(|s| s.active.clone());
+        let active = self
+            .sessions
+            .get(&req.resource)
+            .and_then(|s| s.active.clone());
         q = q.append(match &active {
             Some(a) => Element::builder("active", NS_PRIVACY)
                 .a("name", a.name.as_str())
@@ -291,27 +281,22 @@ impl UserActor {
         for name in names {
             q = q.append(Element::builder("list", NS_PRIVACY).a("name", name).build());
         }
-        self.reply_to(resource, stanza::iq_result(iq, Some(q.build())));
+        self.answer(req, Some(q.build()));
         Ok(())
     }
 
     /// §10.4: activate a list for this session, or decline any (`name` absent).
-    fn set_active(
-        &mut self,
-        resource: &str,
-        iq: &Element,
-        name: Option<&str>,
-    ) -> error::Result<()> {
+    fn set_active(&mut self, req: &Request, name: Option<&str>) -> error::Result<()> {
         let list = match name {
             None => None,
             Some(n) => Some(CompiledList::compile(&self.existing_list(n)?)),
         };
         let before = self.effective_lists();
-        if let Some(s) = self.sessions.get_mut(resource) {
+        if let Some(s) = self.sessions.get_mut(&req.resource) {
             s.active = list;
         }
         self.lists_changed(before);
-        self.reply_to(resource, stanza::iq_result(iq, None));
+        self.answer(req, None);
         Ok(())
     }
 
@@ -319,12 +304,11 @@ impl UserActor {
     /// to another connected resource.
     fn set_default(
         &mut self,
-        resource: &str,
-        iq: &Element,
+        req: &Request,
         name: Option<String>,
         ctx: &mut Context<Self>,
     ) -> error::Result<()> {
-        if self.default_used_by_others(resource) {
+        if self.default_used_by_others(&req.resource) {
             return Err(RequestError::Conflict(
                 "the default list applies to another connected resource".into(),
             ));
@@ -336,17 +320,16 @@ impl UserActor {
         self.store
             .set_default_privacy_list(self.bare.as_str(), name.as_deref())
             .map_err(|e| RequestError::storage("setting the default list", e))?;
-        let iq = iq.clone();
-        let resource = resource.to_string();
+        let req = req.clone();
         self.flush_then(ctx, move |act, flushed| {
             if let Err(e) = flushed {
                 let e = RequestError::storage("flushing the default list", e);
-                return act.refuse(&resource, &iq, e);
+                return act.refuse_request(&req, e);
             }
             let before = act.effective_lists();
             act.privacy.default = list;
             act.lists_changed(before);
-            act.reply_to(&resource, stanza::iq_result(&iq, None));
+            act.answer(&req, None);
         });
         Ok(())
     }
@@ -354,15 +337,9 @@ impl UserActor {
     /// A list write or removal that did not happen, answered as [`Self::refuse`] does; its
     /// writer is let go, so that writers exist only for lists that are stored (at most
     /// `privacy.max_lists`, which every creation is checked against before its writer starts).
-    pub(crate) fn list_write_failed(
-        &mut self,
-        name: &str,
-        resource: &str,
-        iq: &Element,
-        why: RequestError,
-    ) {
+    pub(crate) fn list_write_failed(&mut self, name: &str, req: &Request, why: RequestError) {
         self.privacy.writers.remove(name);
-        self.refuse(resource, iq, why);
+        self.refuse_request(req, why);
     }
 
     /// The list's single writer, started on first use. Callers check `privacy.max_lists`
@@ -378,15 +355,9 @@ impl UserActor {
     }
 
     /// Applies a list that was written (`Some`) or removed (`None`) under `name`: sessions
-    /// using it switch to the new definition or to none (§10.2 rule 8), the default follows,
-    /// the requester gets its result and every connected resource a push (§10.2 rule 10).
-    fn list_written(
-        &mut self,
-        name: &str,
-        compiled: Option<Arc<CompiledList>>,
-        resource: &str,
-        iq: &Element,
-    ) {
+    /// using it switch to the new definition or to none (§10.2 rule 8), and the default
+    /// follows.
+    fn list_written(&mut self, name: &str, compiled: Option<Arc<CompiledList>>) {
         let before = self.effective_lists();
         for s in self.sessions.values_mut() {
             if s.active.as_ref().is_some_and(|a| a.name == name) {
@@ -402,15 +373,13 @@ impl UserActor {
             self.privacy.default = compiled;
         }
         self.lists_changed(before);
-        self.reply_to(resource, stanza::iq_result(iq, None));
-        self.push_privacy_list(name);
     }
 
-    /// §10.6, §10.7: create or replace a list.
+    /// §10.6, §10.7: create or replace a list. The requester gets its result, then every
+    /// connected resource a push (§10.2 rule 10).
     fn replace_list(
         &mut self,
-        resource: &str,
-        iq: &Element,
+        req: &Request,
         list: PrivacyList,
         ctx: &mut Context<Self>,
     ) -> error::Result<()> {
@@ -418,47 +387,61 @@ impl UserActor {
         if !names.contains(&list.name) {
             self.room_for_a_list(&names)?;
         }
-        let (resource, iq) = (resource.to_string(), iq.clone());
         let name = list.name.clone();
-        let written = self.list_actor(&name).send(Replace(list)).into_actor(self);
-        self.wait_in_turn(ctx, written, move |r, act, _| match r {
-            Ok(Ok(compiled)) => act.list_written(&name, Some(compiled), &resource, &iq),
-            Ok(Err(e)) => {
-                let e = RequestError::storage("writing a privacy list", e);
-                act.list_write_failed(&name, &resource, &iq, e)
-            }
-            Err(e) => act.list_write_failed(&name, &resource, &iq, e.into()),
+        self.write_list(&name, Replace(list), req, ctx, |act, compiled, name| {
+            act.list_written(name, Some(compiled))
         });
         Ok(())
+    }
+
+    /// Hands `msg` to the writer of list `name` and, once what it wrote is durable, runs
+    /// `written` and answers the request; a write that failed is answered with its error and
+    /// its writer let go ([`Self::list_write_failed`]).
+    fn write_list<M, T>(
+        &mut self,
+        name: &str,
+        msg: M,
+        req: &Request,
+        ctx: &mut Context<Self>,
+        written: impl FnOnce(&mut Self, T, &str) + 'static,
+    ) where
+        M: Message<Result = cordial_storage::Result<T>> + Send + 'static,
+        T: Send + 'static,
+        PrivacyListActor: Handler<M>,
+    {
+        let (name, req) = (name.to_string(), req.clone());
+        let sent = self.list_actor(&name).send(msg).into_actor(self);
+        self.wait_in_turn(ctx, sent, move |r, act, _| {
+            let failed = match r {
+                Ok(Ok(done)) => {
+                    written(act, done, &name);
+                    act.answer(&req, None);
+                    return act.push_privacy_list(&name);
+                }
+                Ok(Err(e)) => RequestError::storage("writing a privacy list", e),
+                Err(e) => e.into(),
+            };
+            act.list_write_failed(&name, &req, failed)
+        });
     }
 
     /// §10.8: remove a list; `<conflict/>` while it applies to another connected resource,
     /// `<item-not-found/>` if there is none by that name.
     fn remove_list(
         &mut self,
-        resource: &str,
-        iq: &Element,
+        req: &Request,
         name: String,
         ctx: &mut Context<Self>,
     ) -> error::Result<()> {
-        if self.list_used_by_others(&name, resource) {
+        if self.list_used_by_others(&name, &req.resource) {
             return Err(RequestError::Conflict(
                 "the list applies to another connected resource".into(),
             ));
         }
         self.existing_list(&name)?;
-        let (resource, iq) = (resource.to_string(), iq.clone());
-        let removed = self.list_actor(&name).send(Remove).into_actor(self);
-        self.wait_in_turn(ctx, removed, move |r, act, _| match r {
-            Ok(Ok(_)) => {
-                act.privacy.writers.remove(&name);
-                act.list_written(&name, None, &resource, &iq);
-            }
-            Ok(Err(e)) => {
-                let e = RequestError::storage("removing a privacy list", e);
-                act.list_write_failed(&name, &resource, &iq, e)
-            }
-            Err(e) => act.list_write_failed(&name, &resource, &iq, e.into()),
+        self.write_list(&name, Remove, req, ctx, |act, _, name| {
+            act.privacy.writers.remove(name);
+            act.list_written(name, None);
         });
         Ok(())
     }

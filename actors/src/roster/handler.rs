@@ -4,7 +4,7 @@ use actix::prelude::*;
 use cordial_storage::{ItemWrite, RosterChange, RosterItem, SubscriptionWrite};
 use minidom::Element;
 
-use crate::account::UserActor;
+use crate::account::{Request, UserActor};
 use crate::error::{self, RequestError};
 use crate::roster::{self, RosterSet, NS_ROSTER};
 use crate::stanza;
@@ -19,25 +19,19 @@ impl UserActor {
         }
     }
 
+    /// RFC 6121 §2: a roster request of one of the account's resources.
     pub(crate) fn process_roster_iq(
         &mut self,
-        resource: &str,
-        iq: Element,
+        req: &Request,
         ctx: &mut Context<Self>,
-    ) {
-        let Some(query) = stanza::iq_payload(&iq)
-            .filter(|p| p.is("query", NS_ROSTER))
-            .cloned()
-        else {
-            return self.refuse(resource, &iq, RequestError::bad_request("no roster query"));
+    ) -> error::Result<()> {
+        let Some(query) = stanza::iq_payload(&req.iq).filter(|p| p.is("query", NS_ROSTER)) else {
+            return Err(RequestError::bad_request("no roster query"));
         };
-        let done = match iq.attr("type") {
-            Some("get") => self.process_roster_get(resource, &iq, &query),
-            Some("set") => self.process_roster_set(resource, &iq, &query, ctx),
+        match req.iq.attr("type") {
+            Some("get") => self.process_roster_get(req, query),
+            Some("set") => self.process_roster_set(req, query, ctx),
             _ => Ok(()),
-        };
-        if let Err(e) = done {
-            self.refuse(resource, &iq, e);
         }
     }
 
@@ -49,12 +43,8 @@ impl UserActor {
 
     /// RFC 6121 §2.2 and §2.6.3: the full roster, or with a known older `ver` an empty result
     /// followed by exactly the pushes the client missed, in version order.
-    fn process_roster_get(
-        &mut self,
-        resource: &str,
-        iq: &Element,
-        query: &Element,
-    ) -> error::Result<()> {
+    fn process_roster_get(&mut self, req: &Request, query: &Element) -> error::Result<()> {
+        let (resource, iq) = (req.resource.as_str(), &req.iq);
         let current_ver = self.roster_or_refuse()?.ver();
         let Some(s) = self.sessions.get_mut(resource) else {
             return Ok(());
@@ -63,7 +53,7 @@ impl UserActor {
         let client_ver = query.attr("ver");
         let known = client_ver.and_then(roster::parse_ver);
         if known == Some(current_ver) {
-            self.reply_to(resource, stanza::iq_result(iq, None));
+            self.answer(req, None);
             return Ok(());
         }
         if let Some(v) = known {
@@ -95,8 +85,7 @@ impl UserActor {
     /// and the result go out.
     fn process_roster_set(
         &mut self,
-        resource: &str,
-        iq: &Element,
+        req: &Request,
         query: &Element,
         ctx: &mut Context<Self>,
     ) -> error::Result<()> {
@@ -141,18 +130,13 @@ impl UserActor {
                 (done.ver.expect("a put always writes"), pushed, None)
             }
         };
-        let resource = resource.to_string();
-        let iq = iq.clone();
+        let req = req.clone();
         self.flush_then(ctx, move |act, flushed| {
             if let Err(e) = flushed {
-                return act.refuse(
-                    &resource,
-                    &iq,
-                    RequestError::storage("flushing the roster", e),
-                );
+                return act.refuse_request(&req, RequestError::storage("flushing the roster", e));
             }
             act.push_to_interested(ver, &pushed);
-            act.reply_to(&resource, stanza::iq_result(&iq, None));
+            act.answer(&req, None);
             if let Some(removal) = removed {
                 act.finish_removal(removal);
             }
