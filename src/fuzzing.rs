@@ -233,7 +233,7 @@ fn sasl_server() -> &'static Sasl {
         store
             .create_account("alice@localhost", &creds)
             .expect("the account");
-        Sasl::new(store, &["localhost".to_string()])
+        Sasl::new(std::sync::Arc::new(store), &["localhost".to_string()])
     })
 }
 

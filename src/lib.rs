@@ -28,7 +28,7 @@ use std::sync::Arc;
 use actix::{Arbiter, ArbiterHandle};
 use cordial_actors::link::{StreamClose, StreamCondition};
 use cordial_actors::Router;
-use cordial_storage::{StorageError, Store};
+use cordial_storage::{SharedStorage, StorageError, Store};
 
 use config::Config;
 
@@ -58,12 +58,12 @@ pub enum StartError {
 /// Builds and starts a server inside the current actix System.
 pub struct Server {
     config: Config,
+    storage: Option<SharedStorage>,
 }
 
 /// A running server.
 pub struct ServerHandle {
     router: Arc<Router>,
-    store: Store,
     xmpp: web::Xmpp,
     c2s_addr: Option<SocketAddr>,
     tls_addr: Option<SocketAddr>,
@@ -75,10 +75,22 @@ pub struct ServerHandle {
 
 impl Server {
     pub fn new(config: Config) -> Self {
-        Server { config }
+        Server {
+            config,
+            storage: None,
+        }
     }
 
-    /// Opens storage, loads or generates the TLS identity, binds the listeners and the admin
+    /// Serves from this storage engine instead of opening the embedded one (sled, in
+    /// `DATA_DIR/db`): a [`Store`] the app opened itself, or another implementation of
+    /// [`Storage`](cordial_storage::Storage). The server flushes it before it acknowledges a
+    /// write, and when it stops.
+    pub fn storage(mut self, storage: SharedStorage) -> Self {
+        self.storage = Some(storage);
+        self
+    }
+
+    /// Opens storage (unless one was given with [`Server::storage`]), loads or generates the TLS identity, binds the listeners and the admin
     /// socket, and starts one arbiter per core for links and user actors.
     pub async fn start(self) -> Result<ServerHandle, StartError> {
         let config = self.config;
@@ -87,17 +99,17 @@ impl Server {
             path: config.data_dir.display().to_string(),
             source,
         })?;
-        let store = Store::open(&config.data_dir.join("db"))?;
+        let store: SharedStorage = match self.storage {
+            Some(storage) => storage,
+            None => Arc::new(Store::open(&config.data_dir.join("db"))?),
+        };
         let tls = tls::acceptor(&config)?;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let arbiters: Vec<Arbiter> = (0..cores).map(|_| Arbiter::new()).collect();
         let handles: Arc<Vec<ArbiterHandle>> =
             Arc::new(arbiters.iter().map(|a| a.handle()).collect());
-        let router = cordial_actors::new_router(
-            config.actors_config(),
-            std::sync::Arc::new(store.clone()),
-            handles.to_vec(),
-        );
+        let router =
+            cordial_actors::new_router(config.actors_config(), store.clone(), handles.to_vec());
         // Subscription stanzas whose local receiver had not applied them when the server
         // last stopped.
         match router.replay_outbox() {
@@ -105,7 +117,6 @@ impl Server {
             Ok(n) => log::info!("routing {n} subscription stanzas left in the outbox"),
             Err(e) => log::error!("reading the outbox: {e}"),
         }
-        let store_handle = store.clone();
         let sasl = link::sasl::Sasl::new(store, &config.domains);
         let config = Arc::new(config);
         let ctx = Arc::new(link::LinkContext {
@@ -195,7 +206,6 @@ impl Server {
         );
         Ok(ServerHandle {
             router,
-            store: store_handle,
             xmpp,
             c2s_addr: bound[0],
             tls_addr: bound[1],
@@ -238,9 +248,10 @@ impl ServerHandle {
         &self.router
     }
 
-    /// The server's storage (the embedded engine).
-    pub fn store(&self) -> &Store {
-        &self.store
+    /// The server's storage: the engine given to [`Server::storage`], or the embedded one it
+    /// opened.
+    pub fn storage(&self) -> &SharedStorage {
+        &self.router.store
     }
 
     /// Stops accepting, closes every stream with `<system-shutdown/>` (each session's

@@ -77,7 +77,7 @@ fn sasl_with_alice() -> cordial::link::sasl::Sasl {
     let store = cordial_storage::Store::open(&dir).unwrap();
     let creds = cordial_actors::accounts::derive_credentials(cordial::fuzzing::SASL_PASSWORD, 4096);
     store.create_account("alice@localhost", &creds).unwrap();
-    cordial::link::sasl::Sasl::new(store, &["localhost".to_string()])
+    cordial::link::sasl::Sasl::new(std::sync::Arc::new(store), &["localhost".to_string()])
 }
 
 /// The SASL check is not vacuous: the right password succeeds, a wrong one does not.

@@ -365,7 +365,7 @@ async fn rfc6120_10_1_offline_messages_are_stored_before_a_later_iq_is_answered(
         s.add_user(u, "pw").await;
     }
     let mut alice = s.online("alice", "pw", "r", 0).await;
-    let store = s.handle().store().clone();
+    let store = s.handle().storage().clone();
     for round in 0..5 {
         let mut burst = String::new();
         for u in &offline {
@@ -375,7 +375,7 @@ async fn rfc6120_10_1_offline_messages_are_stored_before_a_later_iq_is_answered(
         alice.expect_quiet().await;
         for u in &offline {
             let stored =
-                cordial_storage::OfflineStore::offline_messages(&store, &format!("{u}@localhost"))
+                cordial_storage::OfflineStore::offline_messages(&*store, &format!("{u}@localhost"))
                     .unwrap();
             assert_eq!(
                 stored.len(),
