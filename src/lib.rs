@@ -59,6 +59,7 @@ pub enum StartError {
 pub struct Server {
     config: Config,
     storage: Option<SharedStorage>,
+    admin_socket: bool,
 }
 
 /// A running server.
@@ -78,7 +79,16 @@ impl Server {
         Server {
             config,
             storage: None,
+            admin_socket: false,
         }
+    }
+
+    /// Whether to bind the local admin socket, `DATA_DIR/admin.sock` (mode 0600), through which
+    /// `cordial adduser / deluser / passwd / users` reach the running server (see [`admin`]).
+    /// Off unless asked for; `cordial serve` turns it on.
+    pub fn admin_socket(mut self, on: bool) -> Self {
+        self.admin_socket = on;
+        self
     }
 
     /// Serves from this storage engine instead of opening the embedded one (sled, in
@@ -90,8 +100,8 @@ impl Server {
         self
     }
 
-    /// Opens storage (unless one was given with [`Server::storage`]), loads or generates the TLS identity, binds the listeners and the admin
-    /// socket, and starts one arbiter per core for links and user actors.
+    /// Opens storage (unless one was given with [`Server::storage`]), loads or generates the TLS identity, binds the listeners (and the admin
+    /// socket, when asked for), and starts one arbiter per core for links and user actors.
     pub async fn start(self) -> Result<ServerHandle, StartError> {
         let config = self.config;
         config.validate()?;
@@ -197,8 +207,10 @@ impl Server {
                 }
             }));
         }
-        let admin = admin::bind(&config.data_dir).map_err(StartError::Admin)?;
-        tasks.push(actix_rt::spawn(admin::serve(admin, router.clone())));
+        if self.admin_socket {
+            let admin = admin::bind(&config.data_dir).map_err(StartError::Admin)?;
+            tasks.push(actix_rt::spawn(admin::serve(admin, router.clone())));
+        }
         log::info!(
             "serving {} with data in {}",
             config.domains.join(", "),

@@ -107,6 +107,23 @@ async fn cli_account_commands_work_while_the_server_runs() {
     assert!(!c.auth_scram("carol", "second", "SCRAM-SHA-256").await);
 }
 
+/// The admin socket is an option of the builder (`cordial serve` and the tests' servers turn it
+/// on): a server embedded with the defaults binds none.
+#[actix_rt::test]
+async fn an_embedded_server_binds_no_admin_socket_unless_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = cordial::config::Config {
+        data_dir: dir.path().to_path_buf(),
+        ..Default::default()
+    };
+    config.c2s.listen = cordial::config::Listen(Some("127.0.0.1:0".parse().unwrap()));
+    config.c2s.tls_listen = cordial::config::Listen(None);
+    config.web.listen = cordial::config::Listen(None);
+    let server = cordial::Server::new(config).start().await.unwrap();
+    assert!(!dir.path().join("admin.sock").exists());
+    server.stop().await;
+}
+
 /// Without a running server the command line opens the database itself.
 #[test]
 fn cli_works_without_a_server() {

@@ -70,7 +70,8 @@ pub struct TestServer {
 
 /// Starts a server on `config`; with `inject`, on a store opened here and given to it.
 async fn launch(config: &Config, inject: bool) -> Result<(ServerHandle, Option<Store>), String> {
-    let mut server = Server::new(config.clone());
+    // As `cordial serve`: the command line reaches it over the admin socket.
+    let mut server = Server::new(config.clone()).admin_socket(true);
     let mut store = None;
     if inject {
         let s = Store::open(&config.data_dir.join("db")).map_err(|e| e.to_string())?;
