@@ -256,8 +256,27 @@ impl ServerHandle {
         cordial_actors::accounts::create_account(&self.router, jid, password).await
     }
 
-    pub fn router(&self) -> &Arc<Router> {
-        &self.router
+    /// Replaces an account's password; `Ok(false)` if there is no such account. Durable when
+    /// this returns.
+    pub async fn set_password(
+        &self,
+        jid: &jid::BareJid,
+        password: &str,
+    ) -> Result<bool, StorageError> {
+        cordial_actors::accounts::change_password(&self.router, jid, password).await
+    }
+
+    /// Deletes an account and everything stored for it, and closes its sessions with
+    /// `<not-authorized/>`; `Ok(false)` if there was no such account.
+    pub async fn delete_user(&self, jid: &jid::BareJid) -> Result<bool, StorageError> {
+        cordial_actors::accounts::delete_account(&self.router, jid).await
+    }
+
+    /// For tests: how many accounts have an actor running (in use, or idle for less than
+    /// `limits.user_idle_secs`).
+    #[doc(hidden)]
+    pub fn running_users(&self) -> usize {
+        self.router.running_users()
     }
 
     /// The server's storage: the engine given to [`Server::storage`], or the embedded one it

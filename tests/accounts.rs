@@ -183,8 +183,7 @@ async fn passwords_are_stored_only_as_salted_scram_keys() {
     s.add_user("alice", "very-secret-pw").await;
     let creds = s
         .handle()
-        .router()
-        .store
+        .storage()
         .credentials("alice@localhost")
         .unwrap()
         .unwrap();
@@ -195,8 +194,7 @@ async fn passwords_are_stored_only_as_salted_scram_keys() {
     s.add_user("bob", "very-secret-pw").await;
     let other = s
         .handle()
-        .router()
-        .store
+        .storage()
         .credentials("bob@localhost")
         .unwrap()
         .unwrap();
@@ -254,8 +252,7 @@ async fn xep0077_in_band_registration() {
     assert_eq!(n.expect_stream_error().await, "not-authorized");
     assert!(!s
         .handle()
-        .router()
-        .store
+        .storage()
         .account_exists("newbie@localhost")
         .unwrap());
 }
@@ -317,11 +314,8 @@ async fn a_deleted_account_leaves_nothing_to_the_next_owner_of_its_jid() {
     .await;
     alice.expect_quiet().await;
 
-    let router = s.handle().router().clone();
     let bare = jid::BareJid::new("bob@localhost").unwrap();
-    assert!(cordial_actors::accounts::delete_account(&router, &bare)
-        .await
-        .unwrap());
+    assert!(s.handle().delete_user(&bare).await.unwrap());
     assert_eq!(bob.expect_stream_error().await, "not-authorized");
     // Alice's subscription to bob is cancelled: her item goes to "none", and bob is gone.
     gather_exactly(

@@ -316,7 +316,7 @@ async fn user_actors_stop_when_idle_and_come_back_on_demand() {
     s.add_user("alice", "pw").await;
     s.add_user("bob", "pw").await;
     let bob = s.online("bob", "pw", "r", 0).await;
-    assert!(s.handle().router().running_users() >= 1);
+    assert!(s.handle().running_users() >= 1);
     bob.close().await;
     assert_eq!(s.running_users_down_to(0).await, 0, "bob's actor retired");
     let mut alice = s.online("alice", "pw", "r", 0).await;

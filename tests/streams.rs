@@ -203,11 +203,7 @@ async fn rfc6120_6_3_8_each_hosted_domain_checks_its_own_accounts() {
     let s = TestServer::start_with(|c| c.domains.push("other.test".into())).await;
     s.add_user("alice", "alice's password").await;
     let bob = jid::BareJid::new("bob@other.test").unwrap();
-    assert!(
-        cordial_actors::accounts::create_account(s.handle().router(), &bob, "bob's password")
-            .await
-            .unwrap()
-    );
+    assert!(s.handle().add_user(&bob, "bob's password").await.unwrap());
     let stream_to = |domain: &'static str| {
         let addr = s.addr();
         async move {

@@ -143,9 +143,9 @@ impl TestServer {
     /// Waits (at most [`SETTLE`]) until no more than `n` UserActors are running, and returns
     /// how many are: an account's actor retires `user_idle_secs` after its last session.
     pub async fn running_users_down_to(&self, n: usize) -> usize {
-        let router = self.handle().router();
-        let _ = poll_until(|| async { (router.running_users() <= n).then_some(()) }).await;
-        router.running_users()
+        let handle = self.handle();
+        let _ = poll_until(|| async { (handle.running_users() <= n).then_some(()) }).await;
+        handle.running_users()
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -158,11 +158,7 @@ impl TestServer {
 
     pub async fn add_user(&self, user: &str, password: &str) {
         let bare = jid::BareJid::new(&format!("{user}@{DOMAIN}")).unwrap();
-        assert!(
-            cordial_actors::accounts::create_account(self.handle().router(), &bare, password)
-                .await
-                .unwrap()
-        );
+        assert!(self.handle().add_user(&bare, password).await.unwrap());
     }
 
     /// A logged-in, bound client that has not sent presence yet.
