@@ -488,7 +488,7 @@ impl Config {
     }
 
     /// The part the actors need.
-    pub fn actors_config(&self) -> cordial_actors::ActorsConfig {
+    pub(crate) fn actors_config(&self) -> cordial_actors::ActorsConfig {
         cordial_actors::ActorsConfig {
             domains: self.domains.clone(),
             offline_quota: self.limits.offline_quota,

@@ -12,7 +12,10 @@ use minidom::Element;
 
 use crate::link::framing::LinkLimits;
 use crate::link::parser::read_client_stream;
-use crate::link::sasl::{Sasl, Step};
+
+/// For the tests of the pieces below that are not public otherwise.
+pub use crate::link::framing::MAX_WHITESPACE_BEFORE_HEADER;
+pub use crate::link::sasl::{Exchange, Sasl, Step};
 
 fn read(input: &[u8], max_bytes: usize, max_depth: usize) -> Vec<Element> {
     read_client_stream(input, LinkLimits::new(max_bytes, max_depth)).0

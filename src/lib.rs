@@ -12,15 +12,20 @@
 //! ```
 
 pub mod admin;
-pub mod c2s;
+mod c2s;
 pub mod config;
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod link;
-pub mod sessions;
-pub mod tls;
+mod link;
+mod sessions;
+mod tls;
 pub mod web;
-pub mod websocket;
+mod websocket;
+
+/// The storage interface: [`storage::Storage`], which an engine given to [`Server::storage`]
+/// implements, and the embedded engine, [`storage::Store`].
+pub use cordial_storage as storage;
+pub use tls::TlsError;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -45,7 +50,7 @@ pub enum StartError {
     #[error("storage: {0}")]
     Storage(#[from] StorageError),
     #[error("TLS: {0}")]
-    Tls(#[from] tls::TlsError),
+    Tls(#[from] TlsError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
