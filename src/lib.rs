@@ -10,6 +10,24 @@
 //! server.stop().await;
 //! # Ok(()) }
 //! ```
+//!
+//! The server opens its own storage (sled, in `DATA_DIR/db`) unless it is given an engine
+//! ([`Server::storage`]), and binds the local admin socket that `cordial adduser` and the other
+//! account commands use only when asked ([`Server::admin_socket`]):
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = cordial::config::Config::default();
+//! let store = cordial::storage::Store::open(&config.data_dir.join("db"))?;
+//! let server = cordial::Server::new(config)
+//!     .storage(std::sync::Arc::new(store))
+//!     .admin_socket(true)
+//!     .start()
+//!     .await?;
+//! server.add_user(&jid::BareJid::new("alice@localhost")?, "secret").await?;
+//! server.stop().await;
+//! # Ok(()) }
+//! ```
 
 pub mod admin;
 mod c2s;
@@ -60,7 +78,8 @@ pub enum StartError {
     Admin(std::io::Error),
 }
 
-/// Builds and starts a server inside the current actix System.
+/// Builds and starts a server inside the current actix System: [`Server::new`], the options,
+/// then [`Server::start`].
 pub struct Server {
     config: Config,
     storage: Option<SharedStorage>,
@@ -80,6 +99,8 @@ pub struct ServerHandle {
 }
 
 impl Server {
+    /// A server for `config` (checked when it starts), with its own storage and no admin
+    /// socket.
     pub fn new(config: Config) -> Self {
         Server {
             config,
@@ -97,16 +118,17 @@ impl Server {
     }
 
     /// Serves from this storage engine instead of opening the embedded one (sled, in
-    /// `DATA_DIR/db`): a [`Store`] the app opened itself, or another implementation of
-    /// [`Storage`](cordial_storage::Storage). The server flushes it before it acknowledges a
-    /// write, and when it stops.
+    /// `DATA_DIR/db`): a [`storage::Store`] the app opened itself, or another implementation of
+    /// [`storage::Storage`]. The server flushes it before it acknowledges a write, and when it
+    /// stops.
     pub fn storage(mut self, storage: SharedStorage) -> Self {
         self.storage = Some(storage);
         self
     }
 
-    /// Opens storage (unless one was given with [`Server::storage`]), loads or generates the TLS identity, binds the listeners (and the admin
-    /// socket, when asked for), and starts one arbiter per core for links and user actors.
+    /// Opens storage (unless one was given with [`Server::storage`]), loads or generates the TLS
+    /// identity, binds the listeners (and the admin socket, when asked for), and starts one
+    /// arbiter per core for links and user actors.
     pub async fn start(self) -> Result<ServerHandle, StartError> {
         let config = self.config;
         config.validate()?;
