@@ -1,22 +1,30 @@
-//! The local admin socket: account commands reach a running server here, because sled allows
-//! one process per database. A Unix socket in the data dir, mode 0600: only the server's user
-//! can talk to it. One JSON request line, one JSON response line.
+//! Account commands ([`request`]): through the local admin socket of a running server, because
+//! sled allows one process per database, or on the database when no server runs.
+//!
+//! The socket (bound when the server is built with
+//! [`Server::admin_socket`](crate::Server::admin_socket), as `cordial serve` does) is
+//! `DATA_DIR/admin.sock`, mode 0600: only the server's user can talk to it. One JSON request
+//! line, one JSON response line.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use cordial_actors::Router;
+use cordial_storage::{StorageError, Store};
 use jid::BareJid;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
-pub const SOCKET_NAME: &str = "admin.sock";
+use crate::config::Config;
 
-pub fn socket_path(data_dir: &Path) -> PathBuf {
+const SOCKET_NAME: &str = "admin.sock";
+
+fn socket_path(data_dir: &Path) -> PathBuf {
     data_dir.join(SOCKET_NAME)
 }
 
+/// An account command.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "lowercase")]
 pub enum Request {
@@ -26,6 +34,8 @@ pub enum Request {
     Users,
 }
 
+/// The answer to a [`Request`]: whether it was carried out, what happened, and the accounts
+/// for [`Request::Users`].
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Response {
     pub ok: bool,
@@ -51,8 +61,31 @@ impl Response {
     }
 }
 
+/// Why an account command could not be carried out at all.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// Talking to the running server's admin socket failed.
+    #[error(transparent)]
+    Socket(#[from] std::io::Error),
+    /// No server runs, and the database cannot be opened.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Carries out an account command for the server whose data is in `config.data_dir`: over its
+/// admin socket while it runs, or, when no server answers there, on the database itself
+/// (through the same account operations and actors, started in the current actix System).
+pub async fn request(config: &Config, req: Request) -> Result<Response, AdminError> {
+    if let Some(resp) = call(&config.data_dir, &req).await? {
+        return Ok(resp);
+    }
+    let store = Store::open(&config.data_dir.join("db"))?;
+    let router = cordial_actors::new_router(config.actors_config(), Arc::new(store), Vec::new());
+    Ok(execute(&router, req).await)
+}
+
 /// Parses a JID given on the command line: a bare JID on a domain this server hosts.
-pub fn account_jid(router: &Router, jid: &str) -> Result<BareJid, String> {
+pub(crate) fn account_jid(router: &Router, jid: &str) -> Result<BareJid, String> {
     let bare = BareJid::new(jid).map_err(|e| format!("{jid:?} is not a valid JID: {e}"))?;
     if bare.node().is_none() {
         return Err(format!(
@@ -71,7 +104,7 @@ pub fn account_jid(router: &Router, jid: &str) -> Result<BareJid, String> {
 }
 
 /// Carries out one request against the store, through the actors' account operations.
-pub async fn execute(router: &Arc<Router>, req: Request) -> Response {
+async fn execute(router: &Arc<Router>, req: Request) -> Response {
     use cordial_actors::accounts;
     let (jid, password) = match &req {
         Request::Adduser { jid, password } | Request::Passwd { jid, password } => {
@@ -126,7 +159,7 @@ fn users(router: &Router) -> Response {
 }
 
 /// Binds the admin socket (replacing a stale one) with mode 0600.
-pub fn bind(data_dir: &Path) -> std::io::Result<UnixListener> {
+pub(crate) fn bind(data_dir: &Path) -> std::io::Result<UnixListener> {
     use std::os::unix::fs::PermissionsExt;
     let path = socket_path(data_dir);
     if path.exists() {
@@ -137,7 +170,7 @@ pub fn bind(data_dir: &Path) -> std::io::Result<UnixListener> {
     Ok(listener)
 }
 
-pub async fn serve(listener: UnixListener, router: Arc<Router>) {
+pub(crate) async fn serve(listener: UnixListener, router: Arc<Router>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
@@ -174,7 +207,7 @@ fn describe(req: &Request) -> String {
 }
 
 /// Client side: `Ok(None)` when no server answers on the socket.
-pub async fn call(data_dir: &Path, req: &Request) -> std::io::Result<Option<Response>> {
+async fn call(data_dir: &Path, req: &Request) -> std::io::Result<Option<Response>> {
     let mut stream = match UnixStream::connect(socket_path(data_dir)).await {
         Ok(s) => s,
         Err(e)

@@ -64,22 +64,15 @@ pub struct Config {
     pub tls: Tls,
     pub auth: Auth,
     pub limits: Limits,
-    #[serde(with = "Roster")]
-    pub roster: RosterLimits,
-    #[serde(with = "Privacy")]
-    pub privacy: PrivacyLimits,
+    pub roster: Roster,
+    pub privacy: Privacy,
 }
 
 /// Privacy lists (XEP-0016) and the blocking command (XEP-0191), which edits the default list.
-/// The `[privacy]` keys, read straight into the actors' limits; a key left out keeps their
+/// The `[privacy]` keys, handed to the actors as their limits; a key left out keeps their
 /// default.
-#[derive(Deserialize)]
-#[serde(
-    remote = "PrivacyLimits",
-    expecting = "struct Privacy",
-    deny_unknown_fields,
-    default = "PrivacyLimits::default"
-)]
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Privacy {
     /// Lists per account; a set that would create one more (or a block that would create the
     /// default list) is refused with `<not-acceptable/>`.
@@ -90,15 +83,10 @@ pub struct Privacy {
     pub max_items: usize,
 }
 
-/// The `[roster]` keys, read straight into the actors' limits; a key left out keeps their
+/// The `[roster]` keys, handed to the actors as their limits; a key left out keeps their
 /// default.
-#[derive(Deserialize)]
-#[serde(
-    remote = "RosterLimits",
-    expecting = "struct Roster",
-    deny_unknown_fields,
-    default = "RosterLimits::default"
-)]
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Roster {
     /// Items per roster; a set beyond it is refused with `<not-allowed/>`.
     pub max_items: usize,
@@ -228,8 +216,72 @@ impl Default for Config {
             tls: Tls::default(),
             auth: Auth::default(),
             limits: Limits::default(),
-            roster: RosterLimits::default(),
-            privacy: PrivacyLimits::default(),
+            roster: Roster::default(),
+            privacy: Privacy::default(),
+        }
+    }
+}
+
+impl Default for Privacy {
+    fn default() -> Self {
+        let PrivacyLimits {
+            max_lists,
+            max_items,
+        } = PrivacyLimits::default();
+        Privacy {
+            max_lists,
+            max_items,
+        }
+    }
+}
+
+impl Privacy {
+    fn limits(&self) -> PrivacyLimits {
+        let Privacy {
+            max_lists,
+            max_items,
+        } = *self;
+        PrivacyLimits {
+            max_lists,
+            max_items,
+        }
+    }
+}
+
+impl Default for Roster {
+    fn default() -> Self {
+        let RosterLimits {
+            max_items,
+            max_name_bytes,
+            max_group_bytes,
+            max_groups_per_item,
+            tombstone_horizon,
+        } = RosterLimits::default();
+        Roster {
+            max_items,
+            max_name_bytes,
+            max_group_bytes,
+            max_groups_per_item,
+            tombstone_horizon,
+        }
+    }
+}
+
+impl Roster {
+    fn limits(&self) -> RosterLimits {
+        let Roster {
+            max_items,
+            max_name_bytes,
+            max_group_bytes,
+            max_groups_per_item,
+            tombstone_horizon,
+        } = *self;
+        RosterLimits {
+            max_items,
+            max_name_bytes,
+            max_group_bytes,
+            max_groups_per_item,
+            tombstone_horizon,
         }
     }
 }
@@ -488,7 +540,7 @@ impl Config {
     }
 
     /// The part the actors need.
-    pub fn actors_config(&self) -> cordial_actors::ActorsConfig {
+    pub(crate) fn actors_config(&self) -> cordial_actors::ActorsConfig {
         cordial_actors::ActorsConfig {
             domains: self.domains.clone(),
             offline_quota: self.limits.offline_quota,
@@ -497,8 +549,8 @@ impl Config {
             registration: self.auth.registration,
             scram_iterations: self.auth.scram_iterations,
             user_idle: Duration::from_secs(self.limits.user_idle_secs),
-            roster: self.roster,
-            privacy: self.privacy,
+            roster: self.roster.limits(),
+            privacy: self.privacy.limits(),
         }
     }
 }
@@ -582,6 +634,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("domians") && e.contains("domains"), "{e}");
+        let e = Config::from_toml("[roster]\nmax_itmes = 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("max_itmes") && e.contains("max_items"), "{e}");
         let e = Config::from_toml("domains = [\"Not A Domain\"]\n")
             .unwrap_err()
             .to_string();

@@ -12,7 +12,10 @@ use minidom::Element;
 
 use crate::link::framing::LinkLimits;
 use crate::link::parser::read_client_stream;
-use crate::link::sasl::{Sasl, Step};
+
+/// For the tests of the pieces below that are not public otherwise.
+pub use crate::link::framing::MAX_WHITESPACE_BEFORE_HEADER;
+pub use crate::link::sasl::{Exchange, Sasl, Step};
 
 fn read(input: &[u8], max_bytes: usize, max_depth: usize) -> Vec<Element> {
     read_client_stream(input, LinkLimits::new(max_bytes, max_depth)).0
@@ -235,7 +238,7 @@ fn sasl_server() -> &'static Sasl {
         store
             .create_account("alice@localhost", &creds)
             .expect("the account");
-        Sasl::new(store, &["localhost".to_string()])
+        Sasl::new(std::sync::Arc::new(store), &["localhost".to_string()])
     })
 }
 

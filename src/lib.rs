@@ -10,17 +10,40 @@
 //! server.stop().await;
 //! # Ok(()) }
 //! ```
+//!
+//! The server opens its own storage (sled, in `DATA_DIR/db`) unless it is given an engine
+//! ([`Server::storage`]), and binds the local admin socket that `cordial adduser` and the other
+//! account commands use only when asked ([`Server::admin_socket`]):
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = cordial::config::Config::default();
+//! let store = cordial::storage::Store::open(&config.data_dir.join("db"))?;
+//! let server = cordial::Server::new(config)
+//!     .storage(std::sync::Arc::new(store))
+//!     .admin_socket(true)
+//!     .start()
+//!     .await?;
+//! server.add_user(&jid::BareJid::new("alice@localhost")?, "secret").await?;
+//! server.stop().await;
+//! # Ok(()) }
+//! ```
 
 pub mod admin;
-pub mod c2s;
+mod c2s;
 pub mod config;
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod link;
-pub mod sessions;
-pub mod tls;
+mod link;
+mod sessions;
+mod tls;
 pub mod web;
-pub mod websocket;
+mod websocket;
+
+/// The storage interface: [`storage::Storage`], which an engine given to [`Server::storage`]
+/// implements, and the embedded engine, [`storage::Store`].
+pub use cordial_storage as storage;
+pub use tls::TlsError;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -28,7 +51,7 @@ use std::sync::Arc;
 use actix::{Arbiter, ArbiterHandle};
 use cordial_actors::link::{StreamClose, StreamCondition};
 use cordial_actors::Router;
-use cordial_storage::{StorageError, Store};
+use cordial_storage::{SharedStorage, StorageError, Store};
 
 use config::Config;
 
@@ -45,7 +68,7 @@ pub enum StartError {
     #[error("storage: {0}")]
     Storage(#[from] StorageError),
     #[error("TLS: {0}")]
-    Tls(#[from] tls::TlsError),
+    Tls(#[from] TlsError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -55,15 +78,17 @@ pub enum StartError {
     Admin(std::io::Error),
 }
 
-/// Builds and starts a server inside the current actix System.
+/// Builds and starts a server inside the current actix System: [`Server::new`], the options,
+/// then [`Server::start`].
 pub struct Server {
     config: Config,
+    storage: Option<SharedStorage>,
+    admin_socket: bool,
 }
 
 /// A running server.
 pub struct ServerHandle {
     router: Arc<Router>,
-    store: Store,
     xmpp: web::Xmpp,
     c2s_addr: Option<SocketAddr>,
     tls_addr: Option<SocketAddr>,
@@ -74,12 +99,36 @@ pub struct ServerHandle {
 }
 
 impl Server {
+    /// A server for `config` (checked when it starts), with its own storage and no admin
+    /// socket.
     pub fn new(config: Config) -> Self {
-        Server { config }
+        Server {
+            config,
+            storage: None,
+            admin_socket: false,
+        }
     }
 
-    /// Opens storage, loads or generates the TLS identity, binds the listeners and the admin
-    /// socket, and starts one arbiter per core for links and user actors.
+    /// Whether to bind the local admin socket, `DATA_DIR/admin.sock` (mode 0600), through which
+    /// `cordial adduser / deluser / passwd / users` reach the running server (see [`admin`]).
+    /// Off unless asked for; `cordial serve` turns it on.
+    pub fn admin_socket(mut self, on: bool) -> Self {
+        self.admin_socket = on;
+        self
+    }
+
+    /// Serves from this storage engine instead of opening the embedded one (sled, in
+    /// `DATA_DIR/db`): a [`storage::Store`] the app opened itself, or another implementation of
+    /// [`storage::Storage`]. The server flushes it before it acknowledges a write, and when it
+    /// stops.
+    pub fn storage(mut self, storage: SharedStorage) -> Self {
+        self.storage = Some(storage);
+        self
+    }
+
+    /// Opens storage (unless one was given with [`Server::storage`]), loads or generates the TLS
+    /// identity, binds the listeners (and the admin socket, when asked for), and starts one
+    /// arbiter per core for links and user actors.
     pub async fn start(self) -> Result<ServerHandle, StartError> {
         let config = self.config;
         config.validate()?;
@@ -87,17 +136,17 @@ impl Server {
             path: config.data_dir.display().to_string(),
             source,
         })?;
-        let store = Store::open(&config.data_dir.join("db"))?;
+        let store: SharedStorage = match self.storage {
+            Some(storage) => storage,
+            None => Arc::new(Store::open(&config.data_dir.join("db"))?),
+        };
         let tls = tls::acceptor(&config)?;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let arbiters: Vec<Arbiter> = (0..cores).map(|_| Arbiter::new()).collect();
         let handles: Arc<Vec<ArbiterHandle>> =
             Arc::new(arbiters.iter().map(|a| a.handle()).collect());
-        let router = cordial_actors::new_router(
-            config.actors_config(),
-            std::sync::Arc::new(store.clone()),
-            handles.to_vec(),
-        );
+        let router =
+            cordial_actors::new_router(config.actors_config(), store.clone(), handles.to_vec());
         // Subscription stanzas whose local receiver had not applied them when the server
         // last stopped.
         match router.replay_outbox() {
@@ -105,7 +154,6 @@ impl Server {
             Ok(n) => log::info!("routing {n} subscription stanzas left in the outbox"),
             Err(e) => log::error!("reading the outbox: {e}"),
         }
-        let store_handle = store.clone();
         let sasl = link::sasl::Sasl::new(store, &config.domains);
         let config = Arc::new(config);
         let ctx = Arc::new(link::LinkContext {
@@ -186,8 +234,10 @@ impl Server {
                 }
             }));
         }
-        let admin = admin::bind(&config.data_dir).map_err(StartError::Admin)?;
-        tasks.push(actix_rt::spawn(admin::serve(admin, router.clone())));
+        if self.admin_socket {
+            let admin = admin::bind(&config.data_dir).map_err(StartError::Admin)?;
+            tasks.push(actix_rt::spawn(admin::serve(admin, router.clone())));
+        }
         log::info!(
             "serving {} with data in {}",
             config.domains.join(", "),
@@ -195,7 +245,6 @@ impl Server {
         );
         Ok(ServerHandle {
             router,
-            store: store_handle,
             xmpp,
             c2s_addr: bound[0],
             tls_addr: bound[1],
@@ -234,13 +283,33 @@ impl ServerHandle {
         cordial_actors::accounts::create_account(&self.router, jid, password).await
     }
 
-    pub fn router(&self) -> &Arc<Router> {
-        &self.router
+    /// Replaces an account's password; `Ok(false)` if there is no such account. Durable when
+    /// this returns.
+    pub async fn set_password(
+        &self,
+        jid: &jid::BareJid,
+        password: &str,
+    ) -> Result<bool, StorageError> {
+        cordial_actors::accounts::change_password(&self.router, jid, password).await
     }
 
-    /// The server's storage (the embedded engine).
-    pub fn store(&self) -> &Store {
-        &self.store
+    /// Deletes an account and everything stored for it, and closes its sessions with
+    /// `<not-authorized/>`; `Ok(false)` if there was no such account.
+    pub async fn delete_user(&self, jid: &jid::BareJid) -> Result<bool, StorageError> {
+        cordial_actors::accounts::delete_account(&self.router, jid).await
+    }
+
+    /// For tests: how many accounts have an actor running (in use, or idle for less than
+    /// `limits.user_idle_secs`).
+    #[doc(hidden)]
+    pub fn running_users(&self) -> usize {
+        self.router.running_users()
+    }
+
+    /// The server's storage: the engine given to [`Server::storage`], or the embedded one it
+    /// opened.
+    pub fn storage(&self) -> &SharedStorage {
+        &self.router.store
     }
 
     /// Stops accepting, closes every stream with `<system-shutdown/>` (each session's

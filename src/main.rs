@@ -196,7 +196,10 @@ fn password_or_prompt(given: Option<String>) -> Result<String, String> {
 fn serve(config: Config) -> ExitCode {
     let system = actix_rt::System::new();
     let result = system.block_on(async move {
-        let server = cordial::Server::new(config).start().await?;
+        let server = cordial::Server::new(config)
+            .admin_socket(true)
+            .start()
+            .await?;
         wait_for_signal().await;
         log::info!("shutting down");
         server.stop().await;
@@ -222,22 +225,7 @@ async fn wait_for_signal() {
 /// database when no server runs (through the same actors, on this thread).
 fn account_command(config: Config, request: Request) -> ExitCode {
     let system = actix_rt::System::new();
-    let result = system.block_on(async {
-        if let Some(resp) = admin::call(&config.data_dir, &request)
-            .await
-            .map_err(|e| e.to_string())?
-        {
-            return Ok(resp);
-        }
-        let store =
-            cordial_storage::Store::open(&config.data_dir.join("db")).map_err(|e| e.to_string())?;
-        let router = cordial_actors::new_router(
-            config.actors_config(),
-            std::sync::Arc::new(store),
-            Vec::new(),
-        );
-        Ok::<_, String>(admin::execute(&router, request).await)
-    });
+    let result = system.block_on(admin::request(&config, request));
     match result {
         Ok(resp) if resp.ok => {
             for u in &resp.users {

@@ -107,6 +107,23 @@ async fn cli_account_commands_work_while_the_server_runs() {
     assert!(!c.auth_scram("carol", "second", "SCRAM-SHA-256").await);
 }
 
+/// The admin socket is an option of the builder (`cordial serve` and the tests' servers turn it
+/// on): a server embedded with the defaults binds none.
+#[actix_rt::test]
+async fn an_embedded_server_binds_no_admin_socket_unless_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = cordial::config::Config {
+        data_dir: dir.path().to_path_buf(),
+        ..Default::default()
+    };
+    config.c2s.listen = cordial::config::Listen(Some("127.0.0.1:0".parse().unwrap()));
+    config.c2s.tls_listen = cordial::config::Listen(None);
+    config.web.listen = cordial::config::Listen(None);
+    let server = cordial::Server::new(config).start().await.unwrap();
+    assert!(!dir.path().join("admin.sock").exists());
+    server.stop().await;
+}
+
 /// Without a running server the command line opens the database itself.
 #[test]
 fn cli_works_without_a_server() {
@@ -166,8 +183,7 @@ async fn passwords_are_stored_only_as_salted_scram_keys() {
     s.add_user("alice", "very-secret-pw").await;
     let creds = s
         .handle()
-        .router()
-        .store
+        .storage()
         .credentials("alice@localhost")
         .unwrap()
         .unwrap();
@@ -178,8 +194,7 @@ async fn passwords_are_stored_only_as_salted_scram_keys() {
     s.add_user("bob", "very-secret-pw").await;
     let other = s
         .handle()
-        .router()
-        .store
+        .storage()
         .credentials("bob@localhost")
         .unwrap()
         .unwrap();
@@ -237,8 +252,7 @@ async fn xep0077_in_band_registration() {
     assert_eq!(n.expect_stream_error().await, "not-authorized");
     assert!(!s
         .handle()
-        .router()
-        .store
+        .storage()
         .account_exists("newbie@localhost")
         .unwrap());
 }
@@ -300,11 +314,8 @@ async fn a_deleted_account_leaves_nothing_to_the_next_owner_of_its_jid() {
     .await;
     alice.expect_quiet().await;
 
-    let router = s.handle().router().clone();
     let bare = jid::BareJid::new("bob@localhost").unwrap();
-    assert!(cordial_actors::accounts::delete_account(&router, &bare)
-        .await
-        .unwrap());
+    assert!(s.handle().delete_user(&bare).await.unwrap());
     assert_eq!(bob.expect_stream_error().await, "not-authorized");
     // Alice's subscription to bob is cancelled: her item goes to "none", and bob is gone.
     gather_exactly(

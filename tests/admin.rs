@@ -294,13 +294,13 @@ async fn admin_api_creates_and_deletes_accounts() {
 #[actix_rt::test]
 async fn a_storage_outage_shows_in_the_admin_api_and_the_metrics() {
     use cordial_storage::faults::Fault;
-    let s = server().await;
+    let s = TestServer::start_with_store(|c| c.web.admin_token = TOKEN.to_string()).await;
     s.add_user("alice", "pw").await;
     let up = get(&s, "/admin/api/storage").await;
     assert_eq!(up["state"], "up");
     assert_eq!(sample(&metrics(&s).await, "cordial_storage_up"), Some(1.0));
 
-    let store = s.handle().store().clone();
+    let store = s.store().clone();
     store.faults().fail_flushes(Fault::NoSpace);
     let mut alice = s.online("alice", "pw", "r", 0).await;
     let r = alice

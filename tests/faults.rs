@@ -20,7 +20,7 @@ fn chat(to: &str, id: &str) -> String {
 
 /// Waits until the store takes writes again (it recovers on its own, with backoff).
 async fn storage_back(s: &TestServer) {
-    let store = &s.handle().store();
+    let store = s.store();
     let deadline = Instant::now() + Duration::from_secs(20);
     while !store.health().up {
         assert!(Instant::now() < deadline, "the store did not recover");
@@ -44,10 +44,10 @@ fn is_error_with(el: &Element, name: &str, id: &str, condition: &str) -> bool {
 /// a restart, and the recipient gets every message that was not bounced.
 #[actix_rt::test]
 async fn rfc6120_8_3_3_18_a_full_disk_bounces_offline_messages_and_writes_resume() {
-    let s = TestServer::start().await;
+    let s = TestServer::start_with_store(|_| {}).await;
     s.add_user("romeo", "pw").await;
     s.add_user("juliet", "pw").await;
-    let store = s.handle().store().clone();
+    let store = s.store().clone();
     let mut romeo = s.online("romeo", "pw", "r", 0).await;
     romeo.send(&chat("juliet@localhost", "before")).await;
     assert!(romeo.until_ping().await.is_empty());
@@ -106,11 +106,11 @@ async fn rfc6120_8_3_3_18_a_full_disk_bounces_offline_messages_and_writes_resume
 /// and what is stored is exactly what was acknowledged.
 #[actix_rt::test]
 async fn every_write_path_answers_resource_constraint_while_the_disk_fails_then_works() {
-    let s = TestServer::start_with(|c| c.auth.registration = true).await;
+    let s = TestServer::start_with_store(|c| c.auth.registration = true).await;
     for u in ["romeo", "juliet", "nurse"] {
         s.add_user(u, "pw").await;
     }
-    let store = s.handle().store().clone();
+    let store = s.store().clone();
     let mut romeo = s.online("romeo", "pw", "r", 0).await;
     romeo
         .iq("get", None, "<query xmlns='jabber:iq:roster'/>")
@@ -205,9 +205,9 @@ async fn every_write_path_answers_resource_constraint_while_the_disk_fails_then_
 /// after, with the outage counted.
 #[actix_rt::test]
 async fn the_store_reports_its_outage_and_its_recovery() {
-    let s = TestServer::start().await;
+    let s = TestServer::start_with_store(|_| {}).await;
     s.add_user("romeo", "pw").await;
-    let store = s.handle().store().clone();
+    let store = s.store().clone();
     assert!(store.health().up);
     store.faults().fail_flushes(Fault::Io);
     let mut romeo = s.online("romeo", "pw", "r", 0).await;

@@ -71,19 +71,19 @@ fn sasl() {
 }
 
 /// A SASL server whose store holds alice@localhost with the fuzz targets' password.
-fn sasl_with_alice() -> cordial::link::sasl::Sasl {
+fn sasl_with_alice() -> cordial::fuzzing::Sasl {
     use cordial_storage::AccountStore;
     let dir = tempfile::tempdir().unwrap().keep();
     let store = cordial_storage::Store::open(&dir).unwrap();
     let creds = cordial_actors::accounts::derive_credentials(cordial::fuzzing::SASL_PASSWORD, 4096);
     store.create_account("alice@localhost", &creds).unwrap();
-    cordial::link::sasl::Sasl::new(store, &["localhost".to_string()])
+    cordial::fuzzing::Sasl::new(std::sync::Arc::new(store), &["localhost".to_string()])
 }
 
 /// The SASL check is not vacuous: the right password succeeds, a wrong one does not.
 #[test]
 fn sasl_seed_with_the_password_authenticates() {
-    use cordial::link::sasl::Step;
+    use cordial::fuzzing::Step;
     let _ = std::panic::catch_unwind(|| cordial::fuzzing::sasl(&[0]));
     let sasl = sasl_with_alice();
     let mut good = sasl.start("PLAIN", "localhost").unwrap();
@@ -99,7 +99,7 @@ fn sasl_seed_with_the_password_authenticates() {
 /// @xmpp/client's sasl-scram-sha-1 misparse a quoted challenge and fail (seen 1 login in 3).
 #[test]
 fn scram_server_nonces_have_no_quote_or_backslash() {
-    use cordial::link::sasl::Step;
+    use cordial::fuzzing::Step;
     let sasl = sasl_with_alice();
     for mech in ["SCRAM-SHA-1", "SCRAM-SHA-256"] {
         for i in 0..300 {

@@ -316,7 +316,7 @@ async fn user_actors_stop_when_idle_and_come_back_on_demand() {
     s.add_user("alice", "pw").await;
     s.add_user("bob", "pw").await;
     let bob = s.online("bob", "pw", "r", 0).await;
-    assert!(s.handle().router().running_users() >= 1);
+    assert!(s.handle().running_users() >= 1);
     bob.close().await;
     assert_eq!(s.running_users_down_to(0).await, 0, "bob's actor retired");
     let mut alice = s.online("alice", "pw", "r", 0).await;
@@ -365,7 +365,7 @@ async fn rfc6120_10_1_offline_messages_are_stored_before_a_later_iq_is_answered(
         s.add_user(u, "pw").await;
     }
     let mut alice = s.online("alice", "pw", "r", 0).await;
-    let store = s.handle().store().clone();
+    let store = s.handle().storage().clone();
     for round in 0..5 {
         let mut burst = String::new();
         for u in &offline {
@@ -375,7 +375,7 @@ async fn rfc6120_10_1_offline_messages_are_stored_before_a_later_iq_is_answered(
         alice.expect_quiet().await;
         for u in &offline {
             let stored =
-                cordial_storage::OfflineStore::offline_messages(&store, &format!("{u}@localhost"))
+                cordial_storage::OfflineStore::offline_messages(&*store, &format!("{u}@localhost"))
                     .unwrap();
             assert_eq!(
                 stored.len(),

@@ -1344,8 +1344,10 @@ async fn xep0191_3_6_a_blocked_sender_is_told_service_unavailable() {
         .await;
     let e = tybalt.expect_where(|e| e.attr("id") == Some("o1")).await;
     assert_eq!(error_condition(&e).as_deref(), Some("service-unavailable"));
-    let stored =
-        cordial_storage::OfflineStore::offline_messages(s.handle().store(), "juliet@localhost")
-            .unwrap();
+    let stored = cordial_storage::OfflineStore::offline_messages(
+        &**s.handle().storage(),
+        "juliet@localhost",
+    )
+    .unwrap();
     assert!(stored.is_empty());
 }

@@ -463,10 +463,7 @@ async fn a_recreated_account_has_an_empty_roster() {
     )
     .await;
     let bare = jid::BareJid::new("juliet@localhost").unwrap();
-    let router = s.handle().router();
-    assert!(cordial_actors::accounts::delete_account(router, &bare)
-        .await
-        .unwrap());
+    assert!(s.handle().delete_user(&bare).await.unwrap());
     assert_eq!(c.expect_element().await.attr("id"), Some("push-1"));
     assert_eq!(c.expect_stream_error().await, "not-authorized");
     s.add_user("juliet", "pw2").await;

@@ -203,11 +203,7 @@ async fn rfc6120_6_3_8_each_hosted_domain_checks_its_own_accounts() {
     let s = TestServer::start_with(|c| c.domains.push("other.test".into())).await;
     s.add_user("alice", "alice's password").await;
     let bob = jid::BareJid::new("bob@other.test").unwrap();
-    assert!(
-        cordial_actors::accounts::create_account(s.handle().router(), &bob, "bob's password")
-            .await
-            .unwrap()
-    );
+    assert!(s.handle().add_user(&bob, "bob's password").await.unwrap());
     let stream_to = |domain: &'static str| {
         let addr = s.addr();
         async move {
@@ -563,7 +559,7 @@ async fn rfc6120_11_7_whitespace_after_auth_before_the_sasl_restart_is_accepted(
 /// §4.9.3.17), whether it came in one packet or many.
 #[actix_rt::test]
 async fn whitespace_before_a_stream_header_is_bounded() {
-    use cordial::link::framing::MAX_WHITESPACE_BEFORE_HEADER as MAX;
+    use cordial::fuzzing::MAX_WHITESPACE_BEFORE_HEADER as MAX;
     let s = TestServer::start().await;
     let mut c = Client::connect(s.addr()).await;
     c.send(&" ".repeat(MAX + 1)).await;

@@ -591,11 +591,7 @@ async fn deleting_an_account_unsubscribes_its_contacts() {
     )
     .await;
     let bare = jid::BareJid::new("juliet@localhost").unwrap();
-    assert!(
-        cordial_actors::accounts::delete_account(s.handle().router(), &bare)
-            .await
-            .unwrap()
-    );
+    assert!(s.handle().delete_user(&bare).await.unwrap());
     // Both of Juliet's subscriptions are cancelled as by a removal (§2.5.2): the unsubscribe
     // and unsubscribed, one push each, and her unavailable.
     gather_exactly(

@@ -20,7 +20,7 @@ const READ_BUFFER: usize = 4096;
 /// flight and each read is a system call.
 const LINGER_READ: usize = 16 * 1024;
 
-/// How much whitespace may come before a stream header (see [`Framing::expect_header`]): a
+/// How much whitespace may come before a stream header (see `Framing::expect_header`): a
 /// line break or two in practice; past this the peer is sending whitespace for its own sake.
 pub const MAX_WHITESPACE_BEFORE_HEADER: usize = 4096;
 

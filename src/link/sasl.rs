@@ -5,7 +5,7 @@ use std::io::Cursor;
 use std::sync::Arc;
 
 use cordial_actors::accounts::verify_password;
-use cordial_storage::{AccountStore, Credentials, Store};
+use cordial_storage::{Credentials, SharedStorage};
 use rsasl::callback::{Context, Request, SessionCallback, SessionData};
 use rsasl::mechanisms::scram::properties::ScramStoredPassword;
 use rsasl::prelude::{Mechname, SASLConfig, SASLServer, Session, SessionError, State};
@@ -23,7 +23,7 @@ impl Validation for Authenticated {
 }
 
 struct Callback {
-    store: Store,
+    store: SharedStorage,
     domain: String,
 }
 
@@ -149,8 +149,8 @@ fn scram_shape_ok(msg: &[u8], first: bool) -> bool {
 }
 
 impl Sasl {
-    /// The setup for `domains`, the domains this server hosts.
-    pub fn new(store: Store, domains: &[String]) -> Sasl {
+    /// The setup for `domains`, the domains this server hosts, checking the accounts in `store`.
+    pub fn new(store: SharedStorage, domains: &[String]) -> Sasl {
         let domains = domains
             .iter()
             .map(|domain| {

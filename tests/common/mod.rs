@@ -12,6 +12,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use cordial::config::{Config, Listen};
 use cordial::{Server, ServerHandle};
+use cordial_storage::Store;
 use minidom::Element;
 use rsasl::prelude::*;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, ReadBuf, ReadHalf, WriteHalf};
@@ -63,6 +64,22 @@ pub struct TestServer {
     pub handle: Option<ServerHandle>,
     pub dir: tempfile::TempDir,
     pub config: Config,
+    /// The store the test opened and gave the server ([`TestServer::start_with_store`]).
+    store: Option<Store>,
+}
+
+/// Starts a server on `config`; with `inject`, on a store opened here and given to it.
+async fn launch(config: &Config, inject: bool) -> Result<(ServerHandle, Option<Store>), String> {
+    // As `cordial serve`: the command line reaches it over the admin socket.
+    let mut server = Server::new(config.clone()).admin_socket(true);
+    let mut store = None;
+    if inject {
+        let s = Store::open(&config.data_dir.join("db")).map_err(|e| e.to_string())?;
+        server = server.storage(std::sync::Arc::new(s.clone()));
+        store = Some(s);
+    }
+    let handle = server.start().await.map_err(|e| e.to_string())?;
+    Ok((handle, store))
 }
 
 impl TestServer {
@@ -71,6 +88,16 @@ impl TestServer {
     }
 
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
+        Self::launch_with(tweak, false).await
+    }
+
+    /// A server on a store the test opened itself and gave it ([`Server::storage`]), to fail
+    /// on command through [`TestServer::store`].
+    pub async fn start_with_store(tweak: impl FnOnce(&mut Config)) -> TestServer {
+        Self::launch_with(tweak, true).await
+    }
+
+    async fn launch_with(tweak: impl FnOnce(&mut Config), inject: bool) -> TestServer {
         let _ = env_logger::builder().is_test(true).try_init();
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config {
@@ -81,14 +108,12 @@ impl TestServer {
         config.c2s.tls_listen = Listen(Some("127.0.0.1:0".parse().unwrap()));
         config.web.listen = Listen(None);
         tweak(&mut config);
-        let handle = Server::new(config.clone())
-            .start()
-            .await
-            .expect("server starts");
+        let (handle, store) = launch(&config, inject).await.expect("server starts");
         TestServer {
             handle: Some(handle),
             dir,
             config,
+            store,
         }
     }
 
@@ -97,13 +122,18 @@ impl TestServer {
     /// closing on another thread), within [`SETTLE`].
     pub async fn restart(&mut self) {
         self.handle.take().unwrap().stop().await;
-        let config = self.config.clone();
-        let handle = eventually("the server restarts", || {
-            let config = config.clone();
-            async move { Server::new(config).start().await.map_err(|e| e.to_string()) }
-        })
-        .await;
+        let inject = self.store.take().is_some();
+        let config = &self.config;
+        let (handle, store) = eventually("the server restarts", || launch(config, inject)).await;
         self.handle = Some(handle);
+        self.store = store;
+    }
+
+    /// The store given to the server, for a test started with [`TestServer::start_with_store`].
+    pub fn store(&self) -> &Store {
+        self.store
+            .as_ref()
+            .expect("the test started its server with start_with_store")
     }
 
     pub fn handle(&self) -> &ServerHandle {
@@ -113,9 +143,9 @@ impl TestServer {
     /// Waits (at most [`SETTLE`]) until no more than `n` UserActors are running, and returns
     /// how many are: an account's actor retires `user_idle_secs` after its last session.
     pub async fn running_users_down_to(&self, n: usize) -> usize {
-        let router = self.handle().router();
-        let _ = poll_until(|| async { (router.running_users() <= n).then_some(()) }).await;
-        router.running_users()
+        let handle = self.handle();
+        let _ = poll_until(|| async { (handle.running_users() <= n).then_some(()) }).await;
+        handle.running_users()
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -128,11 +158,7 @@ impl TestServer {
 
     pub async fn add_user(&self, user: &str, password: &str) {
         let bare = jid::BareJid::new(&format!("{user}@{DOMAIN}")).unwrap();
-        assert!(
-            cordial_actors::accounts::create_account(self.handle().router(), &bare, password)
-                .await
-                .unwrap()
-        );
+        assert!(self.handle().add_user(&bare, password).await.unwrap());
     }
 
     /// A logged-in, bound client that has not sent presence yet.
