@@ -171,6 +171,7 @@ impl Server {
                 config.limits.loopback_exempt,
             ),
             sessions: Default::default(),
+            detach: Box::new(link::detach::EndWithConnection),
         });
 
         let mut tasks = Vec::new();

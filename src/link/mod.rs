@@ -20,6 +20,7 @@ mod auth;
 mod bind;
 mod close;
 pub mod connections;
+pub mod detach;
 pub mod framing;
 mod negotiation;
 mod ns;
@@ -58,6 +59,8 @@ pub struct LinkContext {
     pub throttle: throttle::Throttle,
     pub connections: connections::Connections,
     pub sessions: crate::sessions::Sessions,
+    /// What becomes of a session whose connection ends (see [`detach`]).
+    pub detach: Box<dyn detach::Detach>,
 }
 
 /// The XML stream of one connection, read as [`Stanza`]s.

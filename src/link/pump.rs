@@ -14,7 +14,7 @@ use std::time::Duration;
 use actix::Actor;
 use cordial_actors::link::{link_pair, LinkReceiver, Outbound, StreamClose, StreamCondition};
 use cordial_actors::metrics::{Metrics, Transport as Via};
-use cordial_actors::protocol::{Bind, FromClient, Handled, LinkClosed, ToAccount};
+use cordial_actors::protocol::{Bind, FromClient, Handled, ToAccount};
 use cordial_actors::session::ResourceActor;
 use cordial_actors::stanza;
 use cordial_actors::xml::BuildAttr;
@@ -86,7 +86,7 @@ pub(super) async fn session(
         };
         pump(&mut io, &mut rx, &resource, &full, &mut rate).await
     };
-    resource.do_send(LinkClosed);
+    ctx.detach.link_lost(&full, resource, rx);
     finish(&mut xs, stop).await;
 }
 
