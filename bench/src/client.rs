@@ -11,7 +11,7 @@ use minidom::Element;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, ReadBuf, ReadHalf, WriteHalf};
 use tokio::net::{TcpSocket, TcpStream};
 
-pub type Error = Box<dyn std::error::Error + Send + Sync>;
+pub use crate::Error;
 
 pub enum Io {
     Plain(TcpStream),

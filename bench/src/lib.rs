@@ -6,3 +6,6 @@ pub mod client;
 pub mod process;
 pub mod raw;
 pub mod ws;
+
+/// Any failure of the client or its transport, with its message.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
