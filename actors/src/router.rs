@@ -14,7 +14,7 @@ use jid::{BareJid, Jid};
 use minidom::Element;
 
 use crate::config::ActorsConfig;
-use crate::delivery::Delivery;
+use crate::delivery::view::Delivery;
 use crate::in_order::Ticket;
 use crate::protocol::{
     Account as AccountInbox, CloseAll, Deliver, DeliverBroadcast, DeliverSubscription,

@@ -16,7 +16,7 @@ use cordial_storage::SharedStorage;
 use jid::{BareJid, FullJid};
 use minidom::Element;
 
-use crate::delivery::Delivery;
+use crate::delivery::view::Delivery;
 use crate::error::{self, RequestError};
 use crate::in_order::Ticket;
 use crate::link::{LinkHandle, StreamClose, StreamCondition};
@@ -609,7 +609,7 @@ impl UserActor {
 impl Handler<ToAccount> for UserActor {
     type Result = Result<(), Retired>;
 
-    /// A message that carries a stanza is one turn (see [`Self::begin_turn`]): a client's
+    /// A message that carries a stanza is one turn (see `begin_turn`): a client's
     /// own request, or a stanza the router counted into this account's delivery view.
     fn handle(&mut self, msg: ToAccount, ctx: &mut Context<Self>) -> Self::Result {
         match msg {

@@ -12,8 +12,6 @@ use minidom::Element;
 mod handler;
 pub mod view;
 
-pub use view::Delivery;
-
 use crate::link::LinkHandle;
 use crate::privacy::Direction;
 use crate::stanza::{self, Kind};
