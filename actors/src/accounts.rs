@@ -103,27 +103,23 @@ mod ops {
     use crate::router::Router;
 
     /// Creates an account; `Ok(false)` if it exists. Durable when this returns.
-    pub async fn create_account(
-        router: &Arc<Router>,
-        bare: &BareJid,
-        password: &str,
-    ) -> Result<bool> {
+    pub async fn create_account(router: &Router, bare: &BareJid, password: &str) -> Result<bool> {
         let creds = derive_credentials(password, router.config.scram_iterations);
-        let created = router.store.create_account(bare.as_str(), &creds)?;
-        router.store.flush().await?;
-        Ok(created)
+        durable(router, router.store.create_account(bare.as_str(), &creds)).await
     }
 
-    /// Replaces an account's keys; `Ok(false)` if there is no such account.
-    pub async fn change_password(
-        router: &Arc<Router>,
-        bare: &BareJid,
-        password: &str,
-    ) -> Result<bool> {
+    /// Replaces an account's keys; `Ok(false)` if there is no such account. Durable when this
+    /// returns.
+    pub async fn change_password(router: &Router, bare: &BareJid, password: &str) -> Result<bool> {
         let creds = derive_credentials(password, router.config.scram_iterations);
-        let changed = router.store.set_credentials(bare.as_str(), &creds)?;
+        durable(router, router.store.set_credentials(bare.as_str(), &creds)).await
+    }
+
+    /// What a write answered, once it is on disk.
+    async fn durable<T>(router: &Router, written: Result<T>) -> Result<T> {
+        let answer = written?;
         router.store.flush().await?;
-        Ok(changed)
+        Ok(answer)
     }
 
     /// Deletes an account and what is stored for it, and closes its sessions with
