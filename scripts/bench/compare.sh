@@ -111,30 +111,8 @@ start_cordial() {
 
 start_prosody() {
   local d="$tmp/prosody"; mkdir -p "$d/data"
-  cat >"$d/prosody.cfg.lua" <<LUA
-pidfile = "$d/prosody.pid"
-data_path = "$d/data"
-daemonize = false
-log = { { levels = { min = "error" }, to = "file", filename = "$d/prosody.log" } }
-network_backend = "epoll"
-c2s_ports = { $port_prosody }
-c2s_interfaces = { "127.0.0.1" }
-s2s_ports = { }
-legacy_ssl_ports = { }
-http_ports = { }
-https_ports = { }
-component_ports = { }
-modules_enabled = { "roster"; "saslauth"; "disco"; "register"; "ping"; "offline" }
-allow_registration = true
-min_seconds_between_registrations = 0
-registration_throttle_max = 100000000
-c2s_require_encryption = false
-allow_unencrypted_plain_auth = true
-authentication = "internal_hashed"
-storage = "internal"
-limits = { }
-VirtualHost "localhost"
-LUA
+  sed -e "s|@DIR@|$d|g" -e "s|@DATA@|$d/data|g" -e "s|@PORT@|$port_prosody|g" \
+    -e "s|@LOG_LEVEL@|error|g" "$here/prosody.cfg.lua.in" >"$d/prosody.cfg.lua"
   # As its own user, as in production: as root, Prosody's mod_posix shuts it down (racily).
   chown -R prosody:prosody "$d"
   local as_prosody=""

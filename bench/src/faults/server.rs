@@ -8,6 +8,10 @@ use std::time::Duration;
 use cordial_bench::process;
 use tokio::process::{Child, Command};
 
+/// Prosody's configuration as scripts/bench/compare.sh runs it, with mod_offline (no quota of
+/// its own).
+const PROSODY_CONFIG: &str = include_str!("../../../scripts/bench/prosody.cfg.lua.in");
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Kind {
     Cordial,
@@ -128,34 +132,11 @@ impl Server {
             // No stanza rate limit (as the other servers are run) and an offline quota above
             // what the run sends, so that only the disk refuses messages.
             Kind::Cordial => process::cordial_config(data, port),
-            // As scripts/bench/compare.sh runs it, with mod_offline (no quota of its own).
-            Kind::Prosody => format!(
-                r#"pidfile = "{dir}/prosody.pid"
-data_path = "{data}"
-daemonize = false
-log = {{ {{ levels = {{ min = "warn" }}, to = "file", filename = "{dir}/prosody.log" }} }}
-network_backend = "epoll"
-c2s_ports = {{ {port} }}
-c2s_interfaces = {{ "127.0.0.1" }}
-s2s_ports = {{ }}
-legacy_ssl_ports = {{ }}
-http_ports = {{ }}
-https_ports = {{ }}
-component_ports = {{ }}
-modules_enabled = {{ "roster"; "saslauth"; "disco"; "register"; "ping"; "offline" }}
-allow_registration = true
-min_seconds_between_registrations = 0
-registration_throttle_max = 100000000
-c2s_require_encryption = false
-allow_unencrypted_plain_auth = true
-authentication = "internal_hashed"
-storage = "internal"
-limits = {{ }}
-VirtualHost "localhost"
-"#,
-                dir = dir.display(),
-                data = data.display()
-            ),
+            Kind::Prosody => PROSODY_CONFIG
+                .replace("@DIR@", &dir.display().to_string())
+                .replace("@DATA@", &data.display().to_string())
+                .replace("@PORT@", &port.to_string())
+                .replace("@LOG_LEVEL@", "warn"),
         };
         let file = match kind {
             Kind::Cordial => "cordial.toml",
