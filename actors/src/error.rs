@@ -14,6 +14,7 @@
 use std::borrow::Cow;
 
 use cordial_storage::StorageError;
+use minidom::Element;
 use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType};
 
 /// A refused or failed request. The texts of the client's own mistakes go back to it; faults
@@ -38,6 +39,12 @@ pub enum RequestError {
     /// The server does not allow it (§8.3.3.10; cancel).
     #[error("not allowed: {0}")]
     NotAllowed(Cow<'static, str>),
+    /// The requester may not do this, though another entity could (§8.3.3.6; auth).
+    #[error("forbidden: {0}")]
+    Forbidden(Cow<'static, str>),
+    /// Understood, but not something this server implements (§8.3.3.3; cancel).
+    #[error("feature not implemented")]
+    FeatureNotImplemented,
     /// Nothing here offers that (§8.3.3.19; cancel).
     #[error("service unavailable")]
     ServiceUnavailable,
@@ -79,6 +86,8 @@ impl RequestError {
             E::ItemNotFound(t) => (ErrorType::Cancel, C::ItemNotFound, Some(t)),
             E::Conflict(t) => (ErrorType::Cancel, C::Conflict, Some(t)),
             E::NotAllowed(t) => (ErrorType::Cancel, C::NotAllowed, Some(t)),
+            E::Forbidden(t) => (ErrorType::Auth, C::Forbidden, Some(t)),
+            E::FeatureNotImplemented => (ErrorType::Cancel, C::FeatureNotImplemented, None),
             E::ServiceUnavailable => (ErrorType::Cancel, C::ServiceUnavailable, None),
             E::Storage { source, .. } => {
                 let (type_, condition) = storage_answer(source);
@@ -98,6 +107,16 @@ impl RequestError {
             RequestError::Internal(e) => log::error!("{whose}: {e}"),
             other => log::debug!("{whose}: refused: {other}"),
         }
+    }
+}
+
+impl RequestError {
+    /// The error reply to `request`, logged first (see [`Self::log`]): how every refused or
+    /// failed request is answered, by an actor or by the server for a session.
+    pub fn reply(&self, request: &Element, whose: &dyn std::fmt::Display) -> Option<Element> {
+        self.log(whose);
+        let (type_, condition, text) = self.answer();
+        crate::stanza::error_reply(request, type_, condition, text)
     }
 }
 

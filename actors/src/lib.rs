@@ -13,8 +13,11 @@
 //!   the features it applies each have a module holding the pure model and the actor-side
 //!   handler: [`roster`] (RFC 6121 §2), [`subscription`] (§3), [`presence`] (§4),
 //!   [`delivery`] (§8.5, with the privacy rules first), [`privacy`] (XEP-0016), [`blocking`]
-//!   (XEP-0191), offline storage (XEP-0160, in [`account`]), and the server's own IQs in
-//!   [`server_iq`] (disco, ping, version, vCard, registration) and [`accounts`];
+//!   (XEP-0191), offline storage (XEP-0160, [`offline`]);
+//! - the server's own services: [`server_iq`] routes an IQ to the server (or on an account's
+//!   behalf) by namespace to [`disco`] (XEP-0030), [`vcard`] (XEP-0054) and [`registration`]
+//!   (XEP-0077), and answers ping and version itself; [`accounts`] creates, rekeys and deletes
+//!   accounts;
 //! - routing: [`router::Router`], who is where (bare JID -> account actor, read without a
 //!   mailbox hop; other domains through its [`router::RemoteRoute`]);
 //! - storage: the `cordial-storage` crate, reached through [`cordial_storage::Storage`].
@@ -37,11 +40,14 @@ pub mod router;
 // Features: each its model and its handler.
 pub mod blocking;
 pub mod delivery;
+pub mod disco;
 pub mod offline;
 pub mod presence;
 pub mod privacy;
+pub mod registration;
 pub mod roster;
 pub mod subscription;
+pub mod vcard;
 
 // The account, its session, and the server's own services.
 pub mod account;

@@ -55,9 +55,7 @@ impl ResourceActor {
 
     /// Answers a stanza the session refuses (RFC 6120 §8.3), as the account does.
     fn refuse(&self, stanza: &Element, e: RequestError) {
-        e.log(&self.full);
-        let (type_, condition, text) = e.answer();
-        if let Some(reply) = stanza::error_reply(stanza, type_, condition, text) {
+        if let Some(reply) = e.reply(stanza, &self.full) {
             self.link.send(reply);
         }
     }

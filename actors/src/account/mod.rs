@@ -286,9 +286,7 @@ impl UserActor {
     /// The one way a refused or failed request of `resource` is answered: logged once, and
     /// answered with the stanza error it maps to (RFC 6120 §8.3, [`RequestError::answer`]).
     pub(crate) fn refuse(&self, resource: &str, request: &Element, e: RequestError) {
-        e.log(&self.bare);
-        let (type_, condition, text) = e.answer();
-        if let Some(reply) = stanza::error_reply(request, type_, condition, text) {
+        if let Some(reply) = e.reply(request, &self.bare) {
             self.reply_to(resource, reply);
         }
     }
