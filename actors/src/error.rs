@@ -42,6 +42,9 @@ pub enum RequestError {
     /// The requester may not do this, though another entity could (§8.3.3.6; auth).
     #[error("forbidden: {0}")]
     Forbidden(Cow<'static, str>),
+    /// Only a registered entity may do this (§8.3.3.15; auth).
+    #[error("registration required: {0}")]
+    RegistrationRequired(Cow<'static, str>),
     /// Understood, but not something this server implements (§8.3.3.3; cancel).
     #[error("feature not implemented")]
     FeatureNotImplemented,
@@ -87,6 +90,7 @@ impl RequestError {
             E::Conflict(t) => (ErrorType::Cancel, C::Conflict, Some(t)),
             E::NotAllowed(t) => (ErrorType::Cancel, C::NotAllowed, Some(t)),
             E::Forbidden(t) => (ErrorType::Auth, C::Forbidden, Some(t)),
+            E::RegistrationRequired(t) => (ErrorType::Auth, C::RegistrationRequired, Some(t)),
             E::FeatureNotImplemented => (ErrorType::Cancel, C::FeatureNotImplemented, None),
             E::ServiceUnavailable => (ErrorType::Cancel, C::ServiceUnavailable, None),
             E::Storage { source, .. } => {

@@ -16,7 +16,8 @@
 //!   (XEP-0191), offline storage (XEP-0160, [`offline`]);
 //! - the server's own services: [`server_iq`] routes an IQ to the server (or on an account's
 //!   behalf) by namespace to [`disco`] (XEP-0030), [`vcard`] (XEP-0054) and [`registration`]
-//!   (XEP-0077), and answers ping and version itself; [`accounts`] creates, rekeys and deletes
+//!   (XEP-0077, whose model the link's registration before login shares), and answers ping and
+//!   version itself; [`accounts`] creates, rekeys and deletes
 //!   accounts;
 //! - routing: [`router::Router`], who is where (bare JID -> account actor, read without a
 //!   mailbox hop; other domains through its [`router::RemoteRoute`]);

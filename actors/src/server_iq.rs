@@ -26,10 +26,11 @@ pub async fn handle_for_session(
     full: &FullJid,
     iq: &Element,
 ) -> Option<Element> {
-    let answered = match single_payload(iq) {
-        Ok(payload) => for_session(router, full, iq, payload).await,
-        Err(e) => Err(e),
-    };
+    let answered = for_session(router, full, iq).await;
+    if stanza::iq_payload(iq).is_some_and(|p| p.ns() == ns::REGISTER) {
+        // XEP-0077 §3.3: a refused password change does not carry the password back.
+        return reply(&registration::without_query(iq), answered, full);
+    }
     reply(iq, answered, full)
 }
 
@@ -37,8 +38,8 @@ async fn for_session(
     router: &Arc<Router>,
     full: &FullJid,
     iq: &Element,
-    payload: &Element,
 ) -> Result<Option<Element>> {
+    let payload = single_payload(iq)?;
     let get = iq.attr("type") == Some("get");
     let config = &router.config;
     match payload.ns().as_str() {
@@ -69,10 +70,7 @@ pub async fn on_behalf_of_account(
     if !matches!(iq.attr("type"), Some("get") | Some("set")) {
         return None;
     }
-    let answered = match single_payload(iq) {
-        Ok(payload) => for_account(router, account, iq, payload).await,
-        Err(e) => Err(e),
-    };
+    let answered = for_account(router, account, iq).await;
     reply(iq, answered, account)
 }
 
@@ -80,9 +78,8 @@ async fn for_account(
     router: &Arc<Router>,
     account: &BareJid,
     iq: &Element,
-    payload: &Element,
 ) -> Result<Option<Element>> {
-    let requester = stanza::sender_bare(iq);
+    let payload = single_payload(iq)?;
     let get = iq.attr("type") == Some("get");
     match payload.ns().as_str() {
         ns::DISCO_INFO if get && payload.attr("node").is_some() => Err(disco::unknown_node()),
@@ -91,7 +88,7 @@ async fn for_account(
         crate::roster::NS_ROSTER => Err(RequestError::Forbidden(
             "A roster belongs to its own account only".into(),
         )),
-        ns::VCARD => match requester {
+        ns::VCARD => match stanza::sender_bare(iq) {
             Some(r) => vcard(router, &r, account, get, payload).await,
             None => Err(RequestError::ServiceUnavailable),
         },
