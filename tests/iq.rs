@@ -194,13 +194,15 @@ async fn rfc6121_8_5_3_iq_to_full_jid() {
     assert_eq!(error_condition(&r).as_deref(), Some("service-unavailable"));
 }
 
-/// XEP-0054: set and get one's own vCard, get another user's, only the owner may set, and the
-/// size limit answers `<not-acceptable/>`. Stored durably: it survives a restart.
+/// XEP-0054: set and get one's own vCard, get another user's (`<item-not-found/>` where there
+/// is none), only the owner may set, and the size limit answers `<not-acceptable/>`. Stored
+/// durably: it survives a restart.
 #[actix_rt::test]
 async fn xep0054_vcards() {
     let mut s = TestServer::start_with(|c| c.limits.vcard_max_bytes = 2000).await;
     s.add_user("alice", "pw").await;
     s.add_user("bob", "pw").await;
+    s.add_user("carol", "pw").await;
     let mut a = s.online("alice", "pw", "r", 0).await;
     let r = a
         .iq(
@@ -245,6 +247,23 @@ async fn xep0054_vcards() {
         )
         .await;
     assert_eq!(error_condition(&r).as_deref(), Some("forbidden"));
+    // §3.3: a vCard that does not exist is an error to anyone else (bob has none)...
+    let r = b
+        .iq(
+            "get",
+            Some("carol@localhost"),
+            "<vCard xmlns='vcard-temp'/>",
+        )
+        .await;
+    assert_eq!(error_condition(&r).as_deref(), Some("item-not-found"));
+    // ...and an empty vCard to the account itself (§3.1).
+    let r = b.iq("get", None, "<vCard xmlns='vcard-temp'/>").await;
+    assert_eq!(r.attr("type"), Some("result"));
+    assert_eq!(
+        r.get_child("vCard", "vcard-temp")
+            .map(|v| v.children().count()),
+        Some(0)
+    );
     let mut a = s.online("alice", "pw", "r", 0).await;
     let r = a.iq("get", None, "<vCard xmlns='vcard-temp'/>").await;
     assert_eq!(

@@ -26,7 +26,7 @@ pub async fn vcard(
         ));
     }
     if get {
-        self::get(router, account).map(Some)
+        self::get(router, requester, account).map(Some)
     } else {
         set(router, requester, account, payload)
             .await
@@ -35,8 +35,10 @@ pub async fn vcard(
 }
 
 /// XEP-0054 §3.1, §3.3: the account's vCard, to itself or anyone else. An account that has
-/// none gets an empty `<vCard/>`, one of the two answers §3.1 allows.
-fn get(router: &Arc<Router>, account: &BareJid) -> Result<Element> {
+/// none gets an empty `<vCard/>` (one of the two answers §3.1 allows); anyone else asking for
+/// a vCard that does not exist gets `<item-not-found/>`, as §3.3 requires (and Prosody
+/// answers).
+fn get(router: &Arc<Router>, requester: &BareJid, account: &BareJid) -> Result<Element> {
     let stored = router
         .store
         .vcard(account.as_str())
@@ -45,7 +47,8 @@ fn get(router: &Arc<Router>, account: &BareJid) -> Result<Element> {
         Some(xml) => xml.parse::<Element>().map_err(|e| {
             RequestError::Internal(format!("stored vCard of {account} is unreadable: {e}"))
         }),
-        None => Ok(Element::bare("vCard", ns::VCARD)),
+        None if requester == account => Ok(Element::bare("vCard", ns::VCARD)),
+        None => Err(RequestError::ItemNotFound("No vCard is stored".into())),
     }
 }
 
