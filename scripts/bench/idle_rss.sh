@@ -2,13 +2,14 @@
 # RSS of an idle cordial server, and with N idle authenticated sessions (STARTTLS + PLAIN,
 # bound, initial presence sent). Builds release, starts its own server on a temporary data
 # dir and free loopback ports, stops it by PID. Usage: scripts/bench/idle_rss.sh [N]
+# CORDIAL_BIN=path measures another build instead (a baseline for an A/B).
 set -euo pipefail
 n=${1:-1000}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 cd "$root"
 cargo build -q --release --bin cordial
-bin="$root/target/release/cordial"
+bin=${CORDIAL_BIN:-$root/target/release/cordial}
 . "$here/lib.sh"
 data=$(mktemp -d)
 port=$(free_port)
