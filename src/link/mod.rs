@@ -18,6 +18,7 @@
 
 mod auth;
 mod bind;
+pub mod channel_binding;
 mod close;
 pub mod connections;
 pub mod detach;
