@@ -66,6 +66,9 @@ pub struct Config {
     pub limits: Limits,
     pub roster: Roster,
     pub privacy: Privacy,
+    /// The log filter of `cordial serve`, in `RUST_LOG` syntax (`"info"`, `"debug,sled=off"`);
+    /// `RUST_LOG` wins when set. Read again on SIGHUP. Unset: `info,sled=off`.
+    pub log_level: Option<String>,
 }
 
 /// Privacy lists (XEP-0016) and the blocking command (XEP-0191), which edits the default list.
@@ -218,6 +221,7 @@ impl Default for Config {
             limits: Limits::default(),
             roster: Roster::default(),
             privacy: Privacy::default(),
+            log_level: None,
         }
     }
 }

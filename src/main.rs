@@ -8,6 +8,8 @@ use clap::{Args, Parser, Subcommand};
 use cordial::admin::{self, Request};
 use cordial::config::{Config, ConfigError, Listen};
 
+mod logging;
+
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
@@ -121,9 +123,9 @@ fn load_config(c: &Common) -> Result<Config, ConfigError> {
 fn main() -> ExitCode {
     // sled's own log is off by default: every error it logs also comes back to the store,
     // which reports an outage once (its tree handles alone log one line each when they are
-    // dropped on a full disk). RUST_LOG replaces the default.
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info,sled=off"))
-        .init();
+    // dropped on a full disk). RUST_LOG replaces the default; `cordial serve` then applies the
+    // configuration's `log_level`.
+    logging::init(None);
     match run(Cli::parse().command) {
         Ok(code) | Err(code) => code,
     }
@@ -134,7 +136,7 @@ fn main() -> ExitCode {
 fn run(command: Command) -> Result<ExitCode, ExitCode> {
     let config = |common: &Common| load_config(common).map_err(config_error);
     let (common, request) = match command {
-        Command::Serve(common) => return Ok(serve(config(&common)?)),
+        Command::Serve(common) => return Ok(serve(config(&common)?, common)),
         Command::Check(common) => return Ok(check(&config(&common)?)),
         Command::Adduser(a) => a.request(|jid, password| Request::Adduser { jid, password })?,
         Command::Passwd(a) => a.request(|jid, password| Request::Passwd { jid, password })?,
@@ -193,14 +195,17 @@ fn password_or_prompt(given: Option<String>) -> Result<String, String> {
     Ok(p)
 }
 
-fn serve(config: Config) -> ExitCode {
+fn serve(config: Config, common: Common) -> ExitCode {
+    logging::reload(config.log_level.as_deref());
     let system = actix_rt::System::new();
     let result = system.block_on(async move {
         let server = cordial::Server::new(config)
             .admin_socket(true)
             .start()
             .await?;
-        wait_for_signal().await;
+        while let Signal::Reload = next_signal().await {
+            reload(&common);
+        }
         log::info!("shutting down");
         server.stop().await;
         Ok::<_, cordial::StartError>(())
@@ -212,12 +217,33 @@ fn serve(config: Config) -> ExitCode {
     }
 }
 
-async fn wait_for_signal() {
+enum Signal {
+    /// SIGTERM or Ctrl-C.
+    Stop,
+    /// SIGHUP: read the configuration again.
+    Reload,
+}
+
+async fn next_signal() -> Signal {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut hup = signal(SignalKind::hangup()).expect("SIGHUP handler");
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => Signal::Stop,
+        _ = term.recv() => Signal::Stop,
+        _ = hup.recv() => Signal::Reload,
+    }
+}
+
+/// SIGHUP: reads the configuration again (the same file and flags as at start). One that does
+/// not load is reported and the running one kept; the server never stops on a reload.
+fn reload(common: &Common) {
+    match load_config(common) {
+        Ok(config) => {
+            let filter = logging::reload(config.log_level.as_deref());
+            log::info!("configuration reloaded; log filter {filter:?}");
+        }
+        Err(e) => log::error!("configuration not reloaded, the running one stays: {e}"),
     }
 }
 
