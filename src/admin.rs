@@ -90,14 +90,14 @@ pub(crate) fn account_jid(router: &Router, jid: &str) -> Result<BareJid, String>
     if bare.node().is_none() {
         return Err(format!(
             "{jid:?} has no localpart; accounts look like user@{}",
-            router.config.domains[0]
+            router.config().domains[0]
         ));
     }
-    if !router.config.hosts(bare.domain().as_str()) {
+    if !router.config().hosts(bare.domain().as_str()) {
         return Err(format!(
             "{} is not a domain this server hosts (domains: {})",
             bare.domain(),
-            router.config.domains.join(", ")
+            router.config().domains.join(", ")
         ));
     }
     Ok(bare)

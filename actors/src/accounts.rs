@@ -104,14 +104,14 @@ mod ops {
 
     /// Creates an account; `Ok(false)` if it exists. Durable when this returns.
     pub async fn create_account(router: &Router, bare: &BareJid, password: &str) -> Result<bool> {
-        let creds = derive_credentials(password, router.config.scram_iterations);
+        let creds = derive_credentials(password, router.config().scram_iterations);
         durable(router, router.store.create_account(bare.as_str(), &creds)).await
     }
 
     /// Replaces an account's keys; `Ok(false)` if there is no such account. Durable when this
     /// returns.
     pub async fn change_password(router: &Router, bare: &BareJid, password: &str) -> Result<bool> {
-        let creds = derive_credentials(password, router.config.scram_iterations);
+        let creds = derive_credentials(password, router.config().scram_iterations);
         durable(router, router.store.set_credentials(bare.as_str(), &creds)).await
     }
 

@@ -23,7 +23,7 @@ impl UserActor {
             .append("Offline Storage")
             .build();
         stanza.append_child(delay);
-        let quota = self.router.config.offline_quota;
+        let quota = self.router.config().offline_quota;
         let store = self.store.clone();
         match store.push_offline(self.bare.as_str(), &String::from(&stanza), quota) {
             // Kept only once it is on disk: a failed flush bounces the message, so that the

@@ -21,9 +21,12 @@ use crate::protocol::{
     SharedPresence, ToAccount,
 };
 use crate::stanza::{self, DefinedCondition, ErrorType, Kind, Target};
+use arc_swap::{ArcSwap, Guard};
 
 pub struct Router {
-    pub config: Arc<ActorsConfig>,
+    /// Replaced as a whole on a reload ([`Router::reconfigure`]); a reader sees one consistent
+    /// configuration for as long as it holds what [`Router::config`] gave it.
+    config: ArcSwap<ActorsConfig>,
     pub store: SharedStorage,
     pub metrics: crate::metrics::Metrics,
     /// Running UserActors by normalised bare JID. Keyed by the string so that roster JIDs (kept
@@ -119,7 +122,7 @@ impl Router {
     ) -> Arc<Self> {
         let home = arbiters.first().cloned().or_else(Arbiter::try_current);
         let router = Arc::new(Router {
-            config: Arc::new(config),
+            config: ArcSwap::from_pointee(config),
             store,
             metrics: Default::default(),
             users: DashMap::with_hasher(Default::default()),
@@ -139,6 +142,19 @@ impl Router {
             });
         }));
         router
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> Guard<Arc<ActorsConfig>> {
+        self.config.load()
+    }
+
+    /// Puts a new configuration in force for everything read from now on (limits, quotas, the
+    /// registration switch). The served domains stay those the server started with: they
+    /// decide listeners, certificates and stored accounts, and change only with a restart.
+    pub fn reconfigure(&self, mut config: ActorsConfig) {
+        config.domains = self.config.load().domains.clone();
+        self.config.store(Arc::new(config));
     }
 
     fn arbiter_for(&self, bare: &BareJid) -> ArbiterHandle {
@@ -206,7 +222,7 @@ impl Router {
             log::debug!("not routing a non-stanza element <{}>", stanza.name());
             return;
         };
-        match stanza::classify(stanza.attr("to"), |d| self.config.hosts(d)) {
+        match stanza::classify(stanza.attr("to"), |d| self.config().hosts(d)) {
             Ok(target) => self.route_to(stanza, kind, target, ticket),
             Err(stanza::MalformedJid) => {
                 log::warn!("router asked to route a stanza without a user target; dropped")
@@ -279,7 +295,7 @@ impl Router {
         let Ok(bare) = BareJid::new(to) else {
             return log::warn!("not broadcasting presence to the malformed roster JID {to:?}");
         };
-        if !self.config.hosts(bare.domain().as_str()) {
+        if !self.config().hosts(bare.domain().as_str()) {
             return self.route_with(presence.addressed(to), ticket);
         }
         if bare.as_str() != to {
@@ -463,5 +479,24 @@ mod tests {
                 "bob@elsewhere.example/Home".to_string()
             )]
         );
+    }
+
+    /// A reload puts new limits in force for what is read afterwards, while what was read
+    /// before keeps its snapshot; the served domains stay those the server started with.
+    #[actix_rt::test]
+    async fn a_reconfiguration_changes_limits_and_keeps_the_domains() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = cordial_storage::Store::open(dir.path()).unwrap();
+        let router = crate::new_router(ActorsConfig::default(), Arc::new(store), Vec::new());
+        let before = router.config();
+        router.reconfigure(ActorsConfig {
+            domains: vec!["elsewhere.example".into()],
+            offline_quota: 7,
+            ..ActorsConfig::default()
+        });
+        assert_eq!(router.config().offline_quota, 7);
+        assert_eq!(before.offline_quota, ActorsConfig::default().offline_quota);
+        assert!(router.config().hosts("localhost"));
+        assert!(!router.config().hosts("elsewhere.example"));
     }
 }

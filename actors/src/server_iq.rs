@@ -41,7 +41,7 @@ async fn for_session(
 ) -> Result<Option<Element>> {
     let payload = single_payload(iq)?;
     let get = iq.attr("type") == Some("get");
-    let config = &router.config;
+    let config = &router.config();
     match payload.ns().as_str() {
         // RFC 3921 §3: the legacy session iq, advertised as optional; a no-op now.
         ns::SESSION if payload.name() == "session" && !get => Ok(None),

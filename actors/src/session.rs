@@ -109,7 +109,7 @@ impl ResourceActor {
                 );
             }
         }
-        let target = match stanza::classify(stanza.attr("to"), |d| self.router.config.hosts(d)) {
+        let target = match stanza::classify(stanza.attr("to"), |d| self.router.config().hosts(d)) {
             Ok(t) => t,
             Err(stanza::MalformedJid) => {
                 return self.refuse(

@@ -66,7 +66,7 @@ async fn set(
         ));
     }
     let xml = String::from(payload);
-    let limit = router.config.vcard_max_bytes;
+    let limit = router.config().vcard_max_bytes;
     if xml.len() > limit {
         return Err(RequestError::not_acceptable(format!(
             "The vCard is {} bytes; the limit is {limit}",

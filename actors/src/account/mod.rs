@@ -335,7 +335,7 @@ impl UserActor {
         if !self.sessions.is_empty() {
             return;
         }
-        let idle = self.router.config.user_idle;
+        let idle = self.router.config().user_idle;
         self.idle = Some(ctx.run_later(idle, move |act, ctx| {
             if act.sessions.is_empty() {
                 act.retire(ctx);
@@ -353,7 +353,7 @@ impl UserActor {
         self.retired = true;
         self.publish_view();
         self.router.retire(&self.bare, &ctx.address().recipient());
-        let grace = RETIRE_GRACE.min(self.router.config.user_idle);
+        let grace = RETIRE_GRACE.min(self.router.config().user_idle);
         ctx.run_later(grace, |_, ctx| ctx.stop());
     }
 

@@ -38,7 +38,7 @@ impl UserActor {
     /// Whether the account may create one more list (`privacy.max_lists`): if not,
     /// `<not-acceptable/>`.
     pub(crate) fn room_for_a_list(&self, names: &[String]) -> error::Result<()> {
-        let max = self.router.config.privacy.max_lists;
+        let max = self.router.config().privacy.max_lists;
         if names.len() < max {
             return Ok(());
         }
@@ -78,7 +78,7 @@ impl UserActor {
                 self.answer(req, Some(blocking::blocking_items("blocklist", &jids)));
             }
             (Some("set"), "block" | "unblock") => {
-                let max_items = self.router.config.privacy.max_items;
+                let max_items = self.router.config().privacy.max_items;
                 let jids = blocking::request_jids(&payload, max_items)?;
                 let block = payload.name() == "block";
                 if block && jids.is_empty() {

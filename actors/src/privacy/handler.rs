@@ -246,7 +246,7 @@ impl UserActor {
                     self.remove_list(req, name, ctx)
                 }
                 "list" => {
-                    let list = privacy::parse_list(one, self.router.config.privacy.max_items)?;
+                    let list = privacy::parse_list(one, self.router.config().privacy.max_items)?;
                     self.replace_list(req, list, ctx)
                 }
                 _ => Err(RequestError::bad_request("unknown request")),

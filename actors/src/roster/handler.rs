@@ -89,7 +89,7 @@ impl UserActor {
         query: &Element,
         ctx: &mut Context<Self>,
     ) -> error::Result<()> {
-        let limits = self.router.config.roster;
+        let limits = self.router.config().roster;
         let set = roster::parse_set(query, &limits)?;
         self.roster_or_refuse()?;
         let store = self.store.clone();

@@ -25,7 +25,7 @@ use crate::xml::SetAttr;
 
 /// Whether a JID names an account of a domain this server hosts.
 fn is_local_account(router: &Router, contact: &BareJid) -> bool {
-    contact.node().is_some() && router.config.hosts(contact.domain().as_str())
+    contact.node().is_some() && router.config().hosts(contact.domain().as_str())
 }
 
 /// [`is_local_account`] for a contact as the roster keeps it (text).
@@ -202,7 +202,7 @@ impl UserActor {
         // A subscription that would add an item to a full roster is refused like a roster set
         // would be (RFC 6121 §2.5.3 `<not-allowed/>`): nothing is written or sent.
         if matches!(w.item, ItemWrite::Put(_)) {
-            let max = self.router.config.roster.max_items;
+            let max = self.router.config().roster.max_items;
             if let Err(e) = self.roster.room_for(&contact, max) {
                 return self.refuse(full.resource().as_str(), &stanza, e);
             }
