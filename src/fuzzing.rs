@@ -14,6 +14,7 @@ use crate::link::framing::LinkLimits;
 use crate::link::parser::read_client_stream;
 
 /// For the tests of the pieces below that are not public otherwise.
+pub use crate::link::channel_binding::ChannelBindings;
 pub use crate::link::framing::MAX_WHITESPACE_BEFORE_HEADER;
 pub use crate::link::sasl::{Exchange, Sasl, Step};
 
@@ -250,7 +251,8 @@ pub fn sasl(data: &[u8]) {
         return;
     };
     let mech = ["PLAIN", "SCRAM-SHA-1", "SCRAM-SHA-256"][*first as usize % 3];
-    let Some(mut exchange) = sasl_server().start(mech, "localhost") else {
+    let Some(mut exchange) = sasl_server().start(mech, "localhost", &ChannelBindings::default())
+    else {
         return;
     };
     for msg in rest.split(|b| *b == 0xFF) {

@@ -1,6 +1,7 @@
-//! SASL negotiation on the stream (RFC 6120 §6): which mechanisms are offered and when, the
-//! `<auth/>`, `<challenge/>`, `<response/>`, `<success/>` and `<failure/>` elements (§6.4),
-//! and the brute-force throttle around them. The mechanisms themselves are in [`sasl`].
+//! SASL negotiation on the stream (RFC 6120 §6): which mechanisms are offered and when (with
+//! SCRAM-*-PLUS on a connection that has channel binding data), the `<auth/>`, `<challenge/>`,
+//! `<response/>`, `<success/>` and `<failure/>` elements (§6.4), and the brute-force throttle
+//! around them. The mechanisms themselves are in [`sasl`].
 
 use std::net::SocketAddr;
 
@@ -11,24 +12,41 @@ use futures::SinkExt;
 use jid::BareJid;
 use minidom::Element;
 
+use super::channel_binding::ChannelBindings;
 use super::close::{close, Stop};
 use super::stream::{read, Negotiation, Outcome};
 use super::{ns, sasl, throttle, LinkContext, Xs};
 
 /// The SASL mechanisms offered at this point (RFC 6120 §6.3.3), most preferred first; none
 /// while authentication must wait for TLS.
-pub(super) fn offered_mechanisms(ctx: &LinkContext, state: &Negotiation) -> Vec<&'static str> {
-    if !state.auth_allowed(ctx) {
-        return Vec::new();
+pub(super) fn offered_mechanisms(
+    ctx: &LinkContext,
+    state: &Negotiation,
+    bindings: &ChannelBindings,
+) -> Vec<&'static str> {
+    match state.auth_allowed(ctx) {
+        true => mechanisms(bindings),
+        false => Vec::new(),
     }
-    let mut m = sasl::SCRAM_MECHANISMS.to_vec();
-    // PLAIN sends the password itself: only over TLS, unless the operator switched TLS off.
+}
+
+/// The mechanisms once authentication is allowed: the -PLUS ones first when the connection
+/// has binding data (RFC 5802 §6: a server that can bind offers both names), then SCRAM, then
+/// PLAIN. PLAIN sends the password itself, so it comes last; authentication being allowed
+/// means TLS is up, unless the operator switched the requirement off.
+fn mechanisms(bindings: &ChannelBindings) -> Vec<&'static str> {
+    let mut m = Vec::new();
+    if bindings.any() {
+        m.extend_from_slice(sasl::SCRAM_PLUS_MECHANISMS);
+    }
+    m.extend_from_slice(sasl::SCRAM_MECHANISMS);
     m.push(sasl::PLAIN);
     m
 }
 
-/// SASL (RFC 6120 §6.4). `Ok(Some(Restart))` after success; `Ok(None)` after a failure the
-/// client may retry.
+/// SASL (RFC 6120 §6.4) on a connection with `bindings`. `Ok(Some(Restart))` after success;
+/// `Ok(None)` after a failure the client may retry. A failed channel binding is a failed
+/// authentication like any other: `<not-authorized/>` (§6.5.10), counted by the throttle.
 pub(super) async fn authenticate(
     xs: &mut Xs<'_>,
     state: &mut Negotiation,
@@ -36,6 +54,7 @@ pub(super) async fn authenticate(
     domain: &str,
     auth: Element,
     peer: SocketAddr,
+    bindings: ChannelBindings,
 ) -> Result<Option<Outcome>, Stop> {
     let fail = |state: &mut Negotiation, condition: &'static str, text: Option<&'static str>| {
         state.failed_auths += 1;
@@ -48,7 +67,7 @@ pub(super) async fn authenticate(
             "encryption-required",
             Some("Use STARTTLS before authenticating"),
         ))
-    } else if !offered_mechanisms(ctx, state).contains(&mechanism.as_str()) {
+    } else if !offered_mechanisms(ctx, state, &bindings).contains(&mechanism.as_str()) {
         Some(fail(state, "invalid-mechanism", None))
     } else if let Some(left) = ctx.throttle.ip_blocked(peer.ip()) {
         log::debug!("{peer}: authentication refused, address backing off for {left:?}");
@@ -62,7 +81,7 @@ pub(super) async fn authenticate(
     };
     let failure = match reply {
         Some(f) => f,
-        None => match sasl_exchange(xs, ctx, &mechanism, &auth, domain, peer).await? {
+        None => match sasl_exchange(xs, ctx, &mechanism, &auth, domain, peer, &bindings).await? {
             Ok(localpart) => {
                 ctx.throttle
                     .succeeded(&format!("{localpart}@{domain}"), peer.ip());
@@ -103,8 +122,9 @@ async fn sasl_exchange(
     auth: &Element,
     domain: &str,
     peer: SocketAddr,
+    bindings: &ChannelBindings,
 ) -> Result<Result<String, &'static str>, Stop> {
-    let Some(mut exchange) = ctx.sasl.start(mechanism, domain) else {
+    let Some(mut exchange) = ctx.sasl.start(mechanism, domain, bindings) else {
         return Ok(Err("invalid-mechanism"));
     };
     let Ok(mut input) = sasl_data(auth) else {

@@ -24,6 +24,7 @@ use xmpp_parsers::stream_features::StreamFeatures;
 
 use super::auth::{authenticate, offered_mechanisms};
 use super::bind::bind_request;
+use super::channel_binding::ChannelBindings;
 use super::close::Stop;
 use super::close::{close, finish, header_error_condition, raw_stream_error, send_close};
 use super::framing::{Framing, Transport};
@@ -232,7 +233,7 @@ fn features(ctx: &LinkContext, state: &Negotiation) -> String {
             children.push(flag("starttls", ns::TLS, ctx.config.auth.require_tls));
         }
         // RFC 6120 §6.4.1: no <mechanisms/> at all when none is offered.
-        let offered = offered_mechanisms(ctx, state);
+        let offered = offered_mechanisms(ctx, state, &ChannelBindings::default());
         if !offered.is_empty() {
             children.push(
                 Element::builder("mechanisms", ns::SASL)
@@ -294,7 +295,9 @@ async fn negotiate(
                 }
                 return Outcome::StartTls;
             }
-            (ns::SASL, "auth", None) => authenticate(xs, state, ctx, domain, el, peer).await,
+            (ns::SASL, "auth", None) => {
+                authenticate(xs, state, ctx, domain, el, peer, ChannelBindings::default()).await
+            }
             (ns::JABBER_CLIENT, "iq", None)
                 if ctx.config.auth.registration
                     && el.get_child("query", ns::REGISTER).is_some() =>
