@@ -1,7 +1,8 @@
 //! SASL negotiation on the stream (RFC 6120 §6): which mechanisms are offered and when (with
-//! SCRAM-*-PLUS on a connection that has channel binding data), the `<auth/>`, `<challenge/>`,
-//! `<response/>`, `<success/>` and `<failure/>` elements (§6.4), and the brute-force throttle
-//! around them. The mechanisms themselves are in [`sasl`].
+//! SCRAM-*-PLUS and XEP-0440's `<sasl-channel-binding/>` on a connection that has channel
+//! binding data), the `<auth/>`, `<challenge/>`, `<response/>`, `<success/>` and `<failure/>`
+//! elements (§6.4), and the brute-force throttle around them. The mechanisms themselves are in
+//! [`sasl`].
 
 use std::net::SocketAddr;
 
@@ -42,6 +43,44 @@ fn mechanisms(bindings: &ChannelBindings) -> Vec<&'static str> {
     m.extend_from_slice(sasl::SCRAM_MECHANISMS);
     m.push(sasl::PLAIN);
     m
+}
+
+/// The stream features of SASL at this point: `<mechanisms/>` (RFC 6120 §6.4.1, left out
+/// when none is offered) and, when SCRAM-*-PLUS is among them, XEP-0440's
+/// `<sasl-channel-binding/>` naming the binding types this connection has.
+pub(super) fn sasl_features(
+    ctx: &LinkContext,
+    state: &Negotiation,
+    bindings: &ChannelBindings,
+) -> Vec<Element> {
+    features_for(&offered_mechanisms(ctx, state, bindings), bindings)
+}
+
+fn features_for(offered: &[&str], bindings: &ChannelBindings) -> Vec<Element> {
+    if offered.is_empty() {
+        return Vec::new();
+    }
+    let mechanism = |m: &&str| Element::builder("mechanism", ns::SASL).append(*m).build();
+    let mut features = vec![Element::builder("mechanisms", ns::SASL)
+        .append_all(offered.iter().map(mechanism))
+        .build()];
+    if offered.iter().any(|m| m.ends_with("-PLUS")) {
+        features.push(sasl_channel_binding(bindings));
+    }
+    features
+}
+
+/// XEP-0440 §2: the channel binding types a client may name after `p=`, so that it need not
+/// guess (tls-exporter exists only over TLS 1.3).
+fn sasl_channel_binding(bindings: &ChannelBindings) -> Element {
+    let types = bindings.types().map(|t| {
+        Element::builder("channel-binding", ns::SASL_CB)
+            .a("type", t)
+            .build()
+    });
+    Element::builder("sasl-channel-binding", ns::SASL_CB)
+        .append_all(types)
+        .build()
 }
 
 /// SASL (RFC 6120 §6.4) on a connection with `bindings`. `Ok(Some(Restart))` after success;
@@ -227,5 +266,76 @@ fn sasl_data(el: &Element) -> Result<Option<Vec<u8>>, ()> {
             .decode(t)
             .map(Some)
             .map_err(|_| ()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use xmpp_parsers::sasl_cb::{SaslChannelBinding, Type};
+
+    use super::*;
+
+    fn bindings(exporter: bool, end_point: bool) -> ChannelBindings {
+        ChannelBindings {
+            tls_exporter: exporter.then(|| vec![1; 32]),
+            tls_server_end_point: end_point.then(|| vec![2; 32]),
+        }
+    }
+
+    /// The features as a client reads them: the mechanisms, and the binding types if any.
+    fn read(features: &[Element]) -> (Vec<String>, Option<Vec<Type>>) {
+        let mechanisms = features
+            .iter()
+            .filter(|f| f.is("mechanisms", ns::SASL))
+            .flat_map(|f| f.children().map(|m| m.text()))
+            .collect();
+        let types = features
+            .iter()
+            .find(|f| f.is("sasl-channel-binding", ns::SASL_CB))
+            .map(|f| SaslChannelBinding::try_from(f.clone()).unwrap().types);
+        (mechanisms, types)
+    }
+
+    #[test]
+    fn plus_mechanisms_come_first_and_the_binding_types_are_advertised() {
+        let both = bindings(true, true);
+        let (mechanisms, types) = read(&features_for(&mechanisms(&both), &both));
+        assert_eq!(
+            mechanisms,
+            [
+                "SCRAM-SHA-256-PLUS",
+                "SCRAM-SHA-1-PLUS",
+                "SCRAM-SHA-256",
+                "SCRAM-SHA-1",
+                "PLAIN"
+            ]
+        );
+        assert_eq!(
+            types,
+            Some(vec![Type::TlsExporter, Type::TlsServerEndPoint])
+        );
+    }
+
+    /// Over TLS 1.2 there is no tls-exporter (RFC 9266 §2): only tls-server-end-point is named.
+    #[test]
+    fn only_the_types_the_connection_has_are_advertised() {
+        let end_point = bindings(false, true);
+        let (mechanisms, types) = read(&features_for(&mechanisms(&end_point), &end_point));
+        assert_eq!(mechanisms[..2], ["SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS"]);
+        assert_eq!(types, Some(vec![Type::TlsServerEndPoint]));
+    }
+
+    #[test]
+    fn without_binding_data_neither_plus_nor_sasl_channel_binding() {
+        let none = ChannelBindings::default();
+        let (mechanisms, types) = read(&features_for(&mechanisms(&none), &none));
+        assert_eq!(mechanisms, ["SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"]);
+        assert_eq!(types, None);
+    }
+
+    /// RFC 6120 §6.4.1: nothing offered, no `<mechanisms/>`; nor a binding list on its own.
+    #[test]
+    fn nothing_offered_nothing_advertised() {
+        assert!(features_for(&[], &bindings(true, true)).is_empty());
     }
 }

@@ -22,7 +22,7 @@ use tokio_xmpp::xmlstream::{self, StreamHeader, Timeouts};
 use xmpp_parsers::stream_error::StreamError;
 use xmpp_parsers::stream_features::StreamFeatures;
 
-use super::auth::{authenticate, offered_mechanisms};
+use super::auth::{authenticate, sasl_features};
 use super::bind::bind_request;
 use super::channel_binding::ChannelBindings;
 use super::close::Stop;
@@ -232,19 +232,7 @@ fn features(ctx: &LinkContext, state: &Negotiation) -> String {
         if !state.secured && state.tls_possible {
             children.push(flag("starttls", ns::TLS, ctx.config.auth.require_tls));
         }
-        // RFC 6120 §6.4.1: no <mechanisms/> at all when none is offered.
-        let offered = offered_mechanisms(ctx, state, &ChannelBindings::default());
-        if !offered.is_empty() {
-            children.push(
-                Element::builder("mechanisms", ns::SASL)
-                    .append_all(
-                        offered
-                            .into_iter()
-                            .map(|m| Element::builder("mechanism", ns::SASL).append(m).build()),
-                    )
-                    .build(),
-            );
-        }
+        children.extend(sasl_features(ctx, state, &ChannelBindings::default()));
         if ctx.config.auth.registration && state.auth_allowed(ctx) {
             children.push(Element::bare("register", ns::REGISTER_FEATURE));
         }
