@@ -13,6 +13,7 @@ use minidom::Element;
 use crate::link::framing::LinkLimits;
 use crate::link::parser::read_client_stream;
 
+pub use crate::link::channel_binding::ChannelBindings;
 /// For the tests of the pieces below that are not public otherwise.
 pub use crate::link::framing::MAX_WHITESPACE_BEFORE_HEADER;
 pub use crate::link::sasl::{Exchange, Sasl, Step};
@@ -243,14 +244,29 @@ fn sasl_server() -> &'static Sasl {
 }
 
 /// Target `sasl`: server-side SASL (rsasl with cordial's stored-key callback). The first byte
-/// picks PLAIN, SCRAM-SHA-1 or SCRAM-SHA-256; the rest, split at 0xFF, are the client's
-/// messages. Nothing panics, and no exchange succeeds without the password.
+/// picks PLAIN, SCRAM-SHA-1 or SCRAM-SHA-256, and with its high bit set, a connection with
+/// channel binding data and SCRAM as its -PLUS variant; the rest, split at 0xFF, are the
+/// client's messages. Nothing panics, and no exchange succeeds without the password.
 pub fn sasl(data: &[u8]) {
     let Some((first, rest)) = data.split_first() else {
         return;
     };
     let mech = ["PLAIN", "SCRAM-SHA-1", "SCRAM-SHA-256"][*first as usize % 3];
-    let Some(mut exchange) = sasl_server().start(mech, "localhost") else {
+    let (mech, bindings) = match first & 0x80 {
+        0 => (mech.to_string(), ChannelBindings::default()),
+        _ => {
+            let plus = match mech {
+                "PLAIN" => mech.to_string(),
+                scram => format!("{scram}-PLUS"),
+            };
+            let bindings = ChannelBindings {
+                tls_exporter: Some(b"fuzz tls-exporter".to_vec()),
+                tls_server_end_point: Some(b"fuzz tls-server-end-point".to_vec()),
+            };
+            (plus, bindings)
+        }
+    };
+    let Some(mut exchange) = sasl_server().start(&mech, "localhost", &bindings) else {
         return;
     };
     for msg in rest.split(|b| *b == 0xFF) {

@@ -80,18 +80,23 @@ fn sasl_with_alice() -> cordial::fuzzing::Sasl {
     cordial::fuzzing::Sasl::new(std::sync::Arc::new(store), &["localhost".to_string()])
 }
 
+/// A plain connection's: no channel binding data.
+fn no_binding() -> cordial::fuzzing::ChannelBindings {
+    cordial::fuzzing::ChannelBindings::default()
+}
+
 /// The SASL check is not vacuous: the right password succeeds, a wrong one does not.
 #[test]
 fn sasl_seed_with_the_password_authenticates() {
     use cordial::fuzzing::Step;
     let _ = std::panic::catch_unwind(|| cordial::fuzzing::sasl(&[0]));
     let sasl = sasl_with_alice();
-    let mut good = sasl.start("PLAIN", "localhost").unwrap();
+    let mut good = sasl.start("PLAIN", "localhost", &no_binding()).unwrap();
     assert!(matches!(
         good.step(Some(b"\0alice\0secret-password")),
         Step::Success { .. }
     ));
-    let mut bad = sasl.start("PLAIN", "localhost").unwrap();
+    let mut bad = sasl.start("PLAIN", "localhost", &no_binding()).unwrap();
     assert!(matches!(bad.step(Some(b"\0alice\0wrong")), Step::Failure));
 }
 
@@ -103,7 +108,7 @@ fn scram_server_nonces_have_no_quote_or_backslash() {
     let sasl = sasl_with_alice();
     for mech in ["SCRAM-SHA-1", "SCRAM-SHA-256"] {
         for i in 0..300 {
-            let mut ex = sasl.start(mech, "localhost").unwrap();
+            let mut ex = sasl.start(mech, "localhost", &no_binding()).unwrap();
             let first = format!("n,,n=alice,r=clientnonce{i}");
             let Step::Challenge(c) = ex.step(Some(first.as_bytes())) else {
                 panic!("{mech}: no challenge")

@@ -1,6 +1,8 @@
-//! SASL negotiation on the stream (RFC 6120 §6): which mechanisms are offered and when, the
-//! `<auth/>`, `<challenge/>`, `<response/>`, `<success/>` and `<failure/>` elements (§6.4),
-//! and the brute-force throttle around them. The mechanisms themselves are in [`sasl`].
+//! SASL negotiation on the stream (RFC 6120 §6): which mechanisms are offered and when (with
+//! SCRAM-*-PLUS and XEP-0440's `<sasl-channel-binding/>` on a connection that has channel
+//! binding data), the `<auth/>`, `<challenge/>`, `<response/>`, `<success/>` and `<failure/>`
+//! elements (§6.4), and the brute-force throttle around them. The mechanisms themselves are in
+//! [`sasl`].
 
 use std::net::SocketAddr;
 
@@ -11,24 +13,79 @@ use futures::SinkExt;
 use jid::BareJid;
 use minidom::Element;
 
+use super::channel_binding::ChannelBindings;
 use super::close::{close, Stop};
 use super::stream::{read, Negotiation, Outcome};
 use super::{ns, sasl, throttle, LinkContext, Xs};
 
 /// The SASL mechanisms offered at this point (RFC 6120 §6.3.3), most preferred first; none
 /// while authentication must wait for TLS.
-pub(super) fn offered_mechanisms(ctx: &LinkContext, state: &Negotiation) -> Vec<&'static str> {
-    if !state.auth_allowed(ctx) {
-        return Vec::new();
+pub(super) fn offered_mechanisms(
+    ctx: &LinkContext,
+    state: &Negotiation,
+    bindings: &ChannelBindings,
+) -> Vec<&'static str> {
+    match state.auth_allowed(ctx) {
+        true => mechanisms(bindings),
+        false => Vec::new(),
     }
-    let mut m = sasl::SCRAM_MECHANISMS.to_vec();
-    // PLAIN sends the password itself: only over TLS, unless the operator switched TLS off.
+}
+
+/// The mechanisms once authentication is allowed: the -PLUS ones first when the connection
+/// has binding data (RFC 5802 §6: a server that can bind offers both names), then SCRAM, then
+/// PLAIN. PLAIN sends the password itself, so it comes last; authentication being allowed
+/// means TLS is up, unless the operator switched the requirement off.
+fn mechanisms(bindings: &ChannelBindings) -> Vec<&'static str> {
+    let mut m = Vec::new();
+    if bindings.any() {
+        m.extend_from_slice(sasl::SCRAM_PLUS_MECHANISMS);
+    }
+    m.extend_from_slice(sasl::SCRAM_MECHANISMS);
     m.push(sasl::PLAIN);
     m
 }
 
-/// SASL (RFC 6120 §6.4). `Ok(Some(Restart))` after success; `Ok(None)` after a failure the
-/// client may retry.
+/// The stream features of SASL at this point: `<mechanisms/>` (RFC 6120 §6.4.1, left out
+/// when none is offered) and, when SCRAM-*-PLUS is among them, XEP-0440's
+/// `<sasl-channel-binding/>` naming the binding types this connection has.
+pub(super) fn sasl_features(
+    ctx: &LinkContext,
+    state: &Negotiation,
+    bindings: &ChannelBindings,
+) -> Vec<Element> {
+    features_for(&offered_mechanisms(ctx, state, bindings), bindings)
+}
+
+fn features_for(offered: &[&str], bindings: &ChannelBindings) -> Vec<Element> {
+    if offered.is_empty() {
+        return Vec::new();
+    }
+    let mechanism = |m: &&str| Element::builder("mechanism", ns::SASL).append(*m).build();
+    let mut features = vec![Element::builder("mechanisms", ns::SASL)
+        .append_all(offered.iter().map(mechanism))
+        .build()];
+    if offered.iter().any(|m| m.ends_with("-PLUS")) {
+        features.push(sasl_channel_binding(bindings));
+    }
+    features
+}
+
+/// XEP-0440 §2: the channel binding types a client may name after `p=`, so that it need not
+/// guess (tls-exporter exists only over TLS 1.3).
+fn sasl_channel_binding(bindings: &ChannelBindings) -> Element {
+    let types = bindings.types().map(|t| {
+        Element::builder("channel-binding", ns::SASL_CB)
+            .a("type", t)
+            .build()
+    });
+    Element::builder("sasl-channel-binding", ns::SASL_CB)
+        .append_all(types)
+        .build()
+}
+
+/// SASL (RFC 6120 §6.4) on a connection with `bindings`. `Ok(Some(Restart))` after success;
+/// `Ok(None)` after a failure the client may retry. A failed channel binding is a failed
+/// authentication like any other: `<not-authorized/>` (§6.5.10), counted by the throttle.
 pub(super) async fn authenticate(
     xs: &mut Xs<'_>,
     state: &mut Negotiation,
@@ -36,6 +93,7 @@ pub(super) async fn authenticate(
     domain: &str,
     auth: Element,
     peer: SocketAddr,
+    bindings: ChannelBindings,
 ) -> Result<Option<Outcome>, Stop> {
     let fail = |state: &mut Negotiation, condition: &'static str, text: Option<&'static str>| {
         state.failed_auths += 1;
@@ -48,7 +106,7 @@ pub(super) async fn authenticate(
             "encryption-required",
             Some("Use STARTTLS before authenticating"),
         ))
-    } else if !offered_mechanisms(ctx, state).contains(&mechanism.as_str()) {
+    } else if !offered_mechanisms(ctx, state, &bindings).contains(&mechanism.as_str()) {
         Some(fail(state, "invalid-mechanism", None))
     } else if let Some(left) = ctx.throttle.ip_blocked(peer.ip()) {
         log::debug!("{peer}: authentication refused, address backing off for {left:?}");
@@ -62,7 +120,7 @@ pub(super) async fn authenticate(
     };
     let failure = match reply {
         Some(f) => f,
-        None => match sasl_exchange(xs, ctx, &mechanism, &auth, domain, peer).await? {
+        None => match sasl_exchange(xs, ctx, &mechanism, &auth, domain, peer, &bindings).await? {
             Ok(localpart) => {
                 ctx.throttle
                     .succeeded(&format!("{localpart}@{domain}"), peer.ip());
@@ -103,8 +161,9 @@ async fn sasl_exchange(
     auth: &Element,
     domain: &str,
     peer: SocketAddr,
+    bindings: &ChannelBindings,
 ) -> Result<Result<String, &'static str>, Stop> {
-    let Some(mut exchange) = ctx.sasl.start(mechanism, domain) else {
+    let Some(mut exchange) = ctx.sasl.start(mechanism, domain, bindings) else {
         return Ok(Err("invalid-mechanism"));
     };
     let Ok(mut input) = sasl_data(auth) else {
@@ -207,5 +266,76 @@ fn sasl_data(el: &Element) -> Result<Option<Vec<u8>>, ()> {
             .decode(t)
             .map(Some)
             .map_err(|_| ()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use xmpp_parsers::sasl_cb::{SaslChannelBinding, Type};
+
+    use super::*;
+
+    fn bindings(exporter: bool, end_point: bool) -> ChannelBindings {
+        ChannelBindings {
+            tls_exporter: exporter.then(|| vec![1; 32]),
+            tls_server_end_point: end_point.then(|| vec![2; 32]),
+        }
+    }
+
+    /// The features as a client reads them: the mechanisms, and the binding types if any.
+    fn read(features: &[Element]) -> (Vec<String>, Option<Vec<Type>>) {
+        let mechanisms = features
+            .iter()
+            .filter(|f| f.is("mechanisms", ns::SASL))
+            .flat_map(|f| f.children().map(|m| m.text()))
+            .collect();
+        let types = features
+            .iter()
+            .find(|f| f.is("sasl-channel-binding", ns::SASL_CB))
+            .map(|f| SaslChannelBinding::try_from(f.clone()).unwrap().types);
+        (mechanisms, types)
+    }
+
+    #[test]
+    fn plus_mechanisms_come_first_and_the_binding_types_are_advertised() {
+        let both = bindings(true, true);
+        let (mechanisms, types) = read(&features_for(&mechanisms(&both), &both));
+        assert_eq!(
+            mechanisms,
+            [
+                "SCRAM-SHA-256-PLUS",
+                "SCRAM-SHA-1-PLUS",
+                "SCRAM-SHA-256",
+                "SCRAM-SHA-1",
+                "PLAIN"
+            ]
+        );
+        assert_eq!(
+            types,
+            Some(vec![Type::TlsExporter, Type::TlsServerEndPoint])
+        );
+    }
+
+    /// Over TLS 1.2 there is no tls-exporter (RFC 9266 §2): only tls-server-end-point is named.
+    #[test]
+    fn only_the_types_the_connection_has_are_advertised() {
+        let end_point = bindings(false, true);
+        let (mechanisms, types) = read(&features_for(&mechanisms(&end_point), &end_point));
+        assert_eq!(mechanisms[..2], ["SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS"]);
+        assert_eq!(types, Some(vec![Type::TlsServerEndPoint]));
+    }
+
+    #[test]
+    fn without_binding_data_neither_plus_nor_sasl_channel_binding() {
+        let none = ChannelBindings::default();
+        let (mechanisms, types) = read(&features_for(&mechanisms(&none), &none));
+        assert_eq!(mechanisms, ["SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"]);
+        assert_eq!(types, None);
+    }
+
+    /// RFC 6120 §6.4.1: nothing offered, no `<mechanisms/>`; nor a binding list on its own.
+    #[test]
+    fn nothing_offered_nothing_advertised() {
+        assert!(features_for(&[], &bindings(true, true)).is_empty());
     }
 }

@@ -22,8 +22,9 @@ use tokio_xmpp::xmlstream::{self, StreamHeader, Timeouts};
 use xmpp_parsers::stream_error::StreamError;
 use xmpp_parsers::stream_features::StreamFeatures;
 
-use super::auth::{authenticate, offered_mechanisms};
+use super::auth::{authenticate, sasl_features};
 use super::bind::bind_request;
+use super::channel_binding::ChannelBindings;
 use super::close::Stop;
 use super::close::{close, finish, header_error_condition, raw_stream_error, send_close};
 use super::framing::{Framing, Transport};
@@ -231,19 +232,7 @@ fn features(ctx: &LinkContext, state: &Negotiation) -> String {
         if !state.secured && state.tls_possible {
             children.push(flag("starttls", ns::TLS, ctx.config.auth.require_tls));
         }
-        // RFC 6120 §6.4.1: no <mechanisms/> at all when none is offered.
-        let offered = offered_mechanisms(ctx, state);
-        if !offered.is_empty() {
-            children.push(
-                Element::builder("mechanisms", ns::SASL)
-                    .append_all(
-                        offered
-                            .into_iter()
-                            .map(|m| Element::builder("mechanism", ns::SASL).append(m).build()),
-                    )
-                    .build(),
-            );
-        }
+        children.extend(sasl_features(ctx, state, &ChannelBindings::default()));
         if ctx.config.auth.registration && state.auth_allowed(ctx) {
             children.push(Element::bare("register", ns::REGISTER_FEATURE));
         }
@@ -294,7 +283,9 @@ async fn negotiate(
                 }
                 return Outcome::StartTls;
             }
-            (ns::SASL, "auth", None) => authenticate(xs, state, ctx, domain, el, peer).await,
+            (ns::SASL, "auth", None) => {
+                authenticate(xs, state, ctx, domain, el, peer, ChannelBindings::default()).await
+            }
             (ns::JABBER_CLIENT, "iq", None)
                 if ctx.config.auth.registration
                     && el.get_child("query", ns::REGISTER).is_some() =>

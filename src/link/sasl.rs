@@ -1,20 +1,65 @@
-//! SASL (RFC 6120 §6) with rsasl: SCRAM-SHA-256 and SCRAM-SHA-1 from the stored keys, and PLAIN
-//! checked against them. The simple user name is the JID's localpart (RFC 6120 §6.3.8).
+//! SASL (RFC 6120 §6) with rsasl: SCRAM-SHA-256 and SCRAM-SHA-1 from the stored keys, their
+//! channel-binding variants SCRAM-SHA-256-PLUS and SCRAM-SHA-1-PLUS (RFC 5802 §6) on a
+//! connection that has binding data ([`ChannelBindings`]), and PLAIN checked against the keys.
+//! The simple user name is the JID's localpart (RFC 6120 §6.3.8).
+//!
+//! Channel binding is rsasl's: its SCRAM server asks the connection's [`ChannelBindings`]
+//! (rsasl's `ChannelBindingCallback`) for the data of the type a client names with `p=`, fails
+//! the exchange when there is none, and fails it when the client's `c=` is not the GS2 header
+//! followed by that data (RFC 5802 §6: "the server MUST always validate the client's c=").
+//! What is ours: which mechanisms a connection can start ([`Sasl::start`]: the -PLUS ones only
+//! with binding data, which also arms rsasl's downgrade check of `y`), and the GS2 flag each
+//! mechanism accepts ([`gs2_flag_fits_mechanism`]). SCRAM-SHA-512 and its -PLUS, which rsasl
+//! also implements, are not offered: no SHA-512 keys are stored.
 
+use std::collections::HashMap;
 use std::io::Cursor;
 use std::sync::Arc;
 
 use cordial_actors::accounts::verify_password;
-use cordial_storage::{Credentials, SharedStorage};
+use cordial_storage::{Credentials, ScramKeys, SharedStorage};
 use rsasl::callback::{Context, Request, SessionCallback, SessionData};
+use rsasl::mechanisms::plain::PLAIN as RSASL_PLAIN;
 use rsasl::mechanisms::scram::properties::ScramStoredPassword;
-use rsasl::prelude::{Mechname, SASLConfig, SASLServer, Session, SessionError, State};
+use rsasl::mechanisms::scram::{SCRAM_SHA1, SCRAM_SHA1_PLUS, SCRAM_SHA256, SCRAM_SHA256_PLUS};
+use rsasl::prelude::{
+    ChannelBindingCallback, Mechanism, Mechname, Registry, SASLConfig, SASLServer, Session,
+    SessionError, State,
+};
 use rsasl::property::{AuthId, AuthzId, Password};
 use rsasl::validate::{Validate, Validation, ValidationError};
 
-/// Mechanisms in order of preference.
+use super::channel_binding::ChannelBindings;
+
+/// The SCRAM mechanisms, most preferred first (RFC 7677: SHA-256 before SHA-1).
 pub const SCRAM_MECHANISMS: &[&str] = &["SCRAM-SHA-256", "SCRAM-SHA-1"];
+/// Their channel-binding variants (RFC 5802 §6), offered before them on a connection with
+/// binding data.
+pub const SCRAM_PLUS_MECHANISMS: &[&str] = &["SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS"];
 pub const PLAIN: &str = "PLAIN";
+
+/// rsasl's mechanisms for a connection without channel binding data. No -PLUS among them, so
+/// rsasl's SCRAM servers accept a client's `y` ("I could bind, but you offered no -PLUS").
+static WITHOUT_BINDING: &[Mechanism] = &[SCRAM_SHA256, SCRAM_SHA1, RSASL_PLAIN];
+/// With binding data: the -PLUS mechanisms as well. rsasl's plain SCRAM servers see the -PLUS
+/// names in their configuration and then refuse `y`, the downgrade rule of RFC 5802 §6: the
+/// client believed no -PLUS was offered, so someone removed it from the features.
+static WITH_BINDING: &[Mechanism] = &[
+    SCRAM_SHA256_PLUS,
+    SCRAM_SHA1_PLUS,
+    SCRAM_SHA256,
+    SCRAM_SHA1,
+    RSASL_PLAIN,
+];
+
+/// rsasl reads the connection's binding data through this: `p=tls-exporter` asks for
+/// `tls_exporter` (RFC 9266), `p=tls-server-end-point` for `tls_server_end_point` (RFC 5929);
+/// any other name, or a type the connection lacks, fails the exchange.
+impl ChannelBindingCallback for ChannelBindings {
+    fn get_cb_data(&self, cbname: &str) -> Option<&[u8]> {
+        self.get(cbname)
+    }
+}
 
 /// What a finished exchange yields: the authenticated localpart.
 pub struct Authenticated;
@@ -42,6 +87,15 @@ impl Callback {
     }
 }
 
+/// The stored keys a SCRAM mechanism checks: SHA-1's for SCRAM-SHA-1 and SCRAM-SHA-1-PLUS,
+/// SHA-256's for the others. Binding changes the messages, not the keys (RFC 5802 §6).
+fn stored_keys<'c>(mechanism: &str, credentials: &'c Credentials) -> &'c ScramKeys {
+    match mechanism.strip_suffix("-PLUS").unwrap_or(mechanism) {
+        "SCRAM-SHA-1" => &credentials.sha1,
+        _ => &credentials.sha256,
+    }
+}
+
 impl SessionCallback for Callback {
     fn callback(
         &self,
@@ -58,11 +112,7 @@ impl SessionCallback for Callback {
         // Unknown users are left unsatisfied: rsasl then answers with a made-up salt, so the
         // exchange does not tell whether an account exists.
         if let Some(c) = self.credentials(authid) {
-            let keys = if session.mechanism().mechanism.as_str() == "SCRAM-SHA-1" {
-                &c.sha1
-            } else {
-                &c.sha256
-            };
+            let keys = stored_keys(session.mechanism().mechanism.as_str(), &c);
             request.satisfy::<ScramStoredPassword>(&ScramStoredPassword::new(
                 keys.iterations,
                 &keys.salt,
@@ -92,8 +142,8 @@ impl SessionCallback for Callback {
                 _ => false,
             };
             let proven = match session.mechanism().mechanism.as_str() {
-                // SCRAM validates only after the client proof has been checked against the
-                // StoredKey.
+                // SCRAM validates only after the client proof (and the channel binding) has
+                // been checked.
                 m if m.starts_with("SCRAM-") => true,
                 _ => match (context.get_ref::<Password>(), self.credentials(&authid)) {
                     (Some(pw), Some(c)) => {
@@ -111,11 +161,17 @@ impl SessionCallback for Callback {
     }
 }
 
-/// A server's SASL setup, shared by all its links: one configuration per hosted domain, so
-/// that a client authenticating on a stream to a domain is checked against that domain's
-/// account and no other (RFC 6120 §6.3.8: the identity is `localpart@domain` of the stream).
+/// A server's SASL setup, shared by all its links: configurations per hosted domain, so that a
+/// client authenticating on a stream to a domain is checked against that domain's account and
+/// no other (RFC 6120 §6.3.8: the identity is `localpart@domain` of the stream).
 pub struct Sasl {
-    domains: std::collections::HashMap<String, Arc<SASLConfig>>,
+    domains: HashMap<String, Configs>,
+}
+
+/// One domain's rsasl configurations, for connections without and with channel binding data.
+struct Configs {
+    without_binding: Arc<SASLConfig>,
+    with_binding: Arc<SASLConfig>,
 }
 
 /// The outcome of one step of an exchange.
@@ -129,11 +185,14 @@ pub enum Step {
 }
 
 pub struct Exchange {
-    session: Session<Authenticated>,
+    session: Session<Authenticated, ChannelBindings>,
     /// To start the exchange again (see [`Exchange::step`]).
     server: Arc<SASLConfig>,
+    bindings: ChannelBindings,
     mechanism: &'static Mechname,
     scram: bool,
+    /// A -PLUS mechanism: the client binds to the connection.
+    plus: bool,
     /// Whether the client's first message has been fed.
     started: bool,
 }
@@ -148,49 +207,87 @@ fn scram_shape_ok(msg: &[u8], first: bool) -> bool {
     })
 }
 
+/// Whether the GS2 channel-binding flag that opens a SCRAM client-first message fits the
+/// mechanism (RFC 5802 §6, §7 `gs2-cbind-flag`). A -PLUS mechanism is the one that binds: it
+/// takes only `p=<type>`. A plain one takes `n` ("I do not bind") or `y` ("I would, but you
+/// offered no -PLUS"; refused by rsasl when we did, see [`WITH_BINDING`]), never `p`, which
+/// would bind under a name that says it does not. rsasl itself accepts both mismatches.
+fn gs2_flag_fits_mechanism(plus: bool, client_first: &[u8]) -> bool {
+    let flag = client_first
+        .split(|b| *b == b',')
+        .next()
+        .unwrap_or_default();
+    match flag {
+        b"n" | b"y" => !plus,
+        other => plus && other.starts_with(b"p="),
+    }
+}
+
 impl Sasl {
     /// The setup for `domains`, the domains this server hosts, checking the accounts in `store`.
     pub fn new(store: SharedStorage, domains: &[String]) -> Sasl {
+        let config = |domain: &String, mechanisms: &'static [Mechanism]| {
+            let callback = Callback {
+                store: store.clone(),
+                domain: domain.clone(),
+            };
+            SASLConfig::builder()
+                .with_registry(Registry::with_mechanisms(mechanisms))
+                .with_callback(callback)
+                .expect("rsasl accepts its own mechanisms")
+        };
         let domains = domains
             .iter()
             .map(|domain| {
-                let callback = Callback {
-                    store: store.clone(),
-                    domain: domain.clone(),
+                let configs = Configs {
+                    without_binding: config(domain, WITHOUT_BINDING),
+                    with_binding: config(domain, WITH_BINDING),
                 };
-                let config = SASLConfig::builder()
-                    .with_defaults()
-                    .with_callback(callback)
-                    .expect("rsasl accepts its default mechanisms");
-                (domain.clone(), config)
+                (domain.clone(), configs)
             })
             .collect();
         Sasl { domains }
     }
 
     /// Starts an exchange for a mechanism the caller offered, on a stream to `domain` (one the
-    /// server hosts; `None` for any other).
-    pub fn start(&self, mechanism: &str, domain: &str) -> Option<Exchange> {
-        let server = self.domains.get(domain)?;
-        let mech = OFFERED
+    /// server hosts; `None` for any other) over a connection with `bindings`. A -PLUS mechanism
+    /// starts only when the connection has binding data.
+    pub fn start(
+        &self,
+        mechanism: &str,
+        domain: &str,
+        bindings: &ChannelBindings,
+    ) -> Option<Exchange> {
+        let configs = self.domains.get(domain)?;
+        let (server, mechanisms) = match bindings.any() {
+            true => (&configs.with_binding, WITH_BINDING),
+            false => (&configs.without_binding, WITHOUT_BINDING),
+        };
+        let mech = mechanisms
             .iter()
-            .find(|m| **m == mechanism)
-            .and_then(|m| Mechname::parse(m.as_bytes()).ok())?;
-        let session = SASLServer::<Authenticated>::new(server.clone())
-            .start_suggested(mech)
-            .ok()?;
+            .map(|m| m.mechanism)
+            .find(|m| m.as_str() == mechanism)?;
         Some(Exchange {
-            session,
+            session: new_session(server, bindings, mech)?,
             server: server.clone(),
+            bindings: bindings.clone(),
             mechanism: mech,
             scram: mechanism.starts_with("SCRAM-"),
+            plus: mechanism.ends_with("-PLUS"),
             started: false,
         })
     }
 }
 
-/// The mechanisms an exchange can start with (names with the lifetime rsasl wants).
-const OFFERED: &[&str] = &["SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"];
+fn new_session(
+    server: &Arc<SASLConfig>,
+    bindings: &ChannelBindings,
+    mechanism: &Mechname,
+) -> Option<Session<Authenticated, ChannelBindings>> {
+    SASLServer::<Authenticated, _>::with_cb(server.clone(), bindings.clone())
+        .start_suggested(mechanism)
+        .ok()
+}
 
 /// Whether a SCRAM server-first message's nonce holds a character some clients misparse.
 fn server_nonce_is_awkward(server_first: &[u8]) -> bool {
@@ -217,9 +314,13 @@ impl Exchange {
     /// Feeds the client's data (`None` when an `<auth/>` carried no initial response).
     pub fn step(&mut self, input: Option<&[u8]>) -> Step {
         let first = input.is_some() && !std::mem::replace(&mut self.started, true);
-        if let Some(msg) = input {
-            if self.scram && !scram_shape_ok(msg, first) {
+        if let Some(msg) = input.filter(|_| self.scram) {
+            if !scram_shape_ok(msg, first) {
                 log::debug!("malformed SCRAM message refused");
+                return Step::Failure;
+            }
+            if first && !gs2_flag_fits_mechanism(self.plus, msg) {
+                log::debug!("SCRAM channel-binding flag does not fit {}", self.mechanism);
                 return Step::Failure;
             }
         }
@@ -237,9 +338,7 @@ impl Exchange {
             && server_nonce_is_awkward(out.get_ref())
         {
             tries += 1;
-            let Ok(session) = SASLServer::<Authenticated>::new(self.server.clone())
-                .start_suggested(self.mechanism)
-            else {
+            let Some(session) = new_session(&self.server, &self.bindings, self.mechanism) else {
                 break;
             };
             self.session = session;
@@ -269,3 +368,6 @@ impl Exchange {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,320 @@
+//! SCRAM-*-PLUS as a client sees it: a SCRAM client written here from RFC 5802 §3 and §5,
+//! independently of rsasl, logs in over each binding type, and every way of binding wrongly
+//! ends in a failure.
+
+use base64::Engine as _;
+use cordial_storage::AccountStore;
+use hmac::{Hmac, Mac};
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+
+use super::{Sasl, Step};
+use crate::link::channel_binding::ChannelBindings;
+
+const PASSWORD: &str = "alice's password";
+const EXPORTER: &[u8] = &[0xE1; 32];
+const END_POINT: &[u8] = &[0x5E; 32];
+
+/// A server hosting `localhost` with the account alice@localhost, and the store behind it.
+fn server() -> (Sasl, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = cordial_storage::Store::open(dir.path()).unwrap();
+    let creds = cordial_actors::accounts::derive_credentials(PASSWORD, 4096);
+    store.create_account("alice@localhost", &creds).unwrap();
+    let sasl = Sasl::new(std::sync::Arc::new(store), &["localhost".to_string()]);
+    (sasl, dir)
+}
+
+fn both() -> ChannelBindings {
+    ChannelBindings {
+        tls_exporter: Some(EXPORTER.to_vec()),
+        tls_server_end_point: Some(END_POINT.to_vec()),
+    }
+}
+
+fn end_point_only() -> ChannelBindings {
+    ChannelBindings {
+        tls_exporter: None,
+        tls_server_end_point: Some(END_POINT.to_vec()),
+    }
+}
+
+/// ClientProof and ServerSignature (RFC 5802 §3) for one hash function.
+macro_rules! proof_and_signature {
+    ($hash:ty, $password:expr, $salt:expr, $iterations:expr, $auth_message:expr) => {{
+        let mut salted = vec![0u8; <$hash as Digest>::output_size()];
+        pbkdf2::pbkdf2_hmac::<$hash>($password, $salt, $iterations, &mut salted);
+        let hmac = |key: &[u8], msg: &[u8]| {
+            let mut m = <Hmac<$hash> as Mac>::new_from_slice(key).unwrap();
+            m.update(msg);
+            m.finalize().into_bytes().to_vec()
+        };
+        let client_key = hmac(&salted, b"Client Key");
+        let stored_key = <$hash as Digest>::digest(&client_key).to_vec();
+        let client_signature = hmac(&stored_key, $auth_message);
+        let proof: Vec<u8> = client_key
+            .iter()
+            .zip(&client_signature)
+            .map(|(k, s)| k ^ s)
+            .collect();
+        let server_key = hmac(&salted, b"Server Key");
+        (proof, hmac(&server_key, $auth_message))
+    }};
+}
+
+/// What a client binds with: its GS2 flag (`n`, `y` or `p=<type>`) and the binding data it
+/// read from its side of the connection (RFC 5802 §7 `cbind-input`: the GS2 header, then the
+/// data with `p` only).
+struct Client {
+    mechanism: &'static str,
+    flag: String,
+    cbind_data: Vec<u8>,
+    password: &'static str,
+}
+
+impl Client {
+    fn plus(mechanism: &'static str, cb_type: &str, data: &[u8]) -> Client {
+        Client {
+            mechanism,
+            flag: format!("p={cb_type}"),
+            cbind_data: data.to_vec(),
+            password: PASSWORD,
+        }
+    }
+
+    fn unbound(mechanism: &'static str, flag: &str) -> Client {
+        Client {
+            mechanism,
+            flag: flag.to_string(),
+            cbind_data: Vec::new(),
+            password: PASSWORD,
+        }
+    }
+
+    fn gs2_header(&self) -> String {
+        format!("{},,", self.flag)
+    }
+
+    /// client-final-message-without-proof's `c=`: base64 of the GS2 header and binding data.
+    fn channel_binding(&self) -> String {
+        let mut input = self.gs2_header().into_bytes();
+        if self.flag.starts_with("p=") {
+            input.extend_from_slice(&self.cbind_data);
+        }
+        base64::engine::general_purpose::STANDARD.encode(input)
+    }
+
+    /// The client-final-message for this server-first-message, and the ServerSignature the
+    /// server must then send (`v=`).
+    fn final_message(&self, client_first_bare: &str, server_first: &str) -> (String, Vec<u8>) {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let attr = |name: &str| {
+            server_first
+                .split(',')
+                .find_map(|a| a.strip_prefix(name))
+                .unwrap_or_else(|| panic!("no {name} in {server_first}"))
+        };
+        let nonce = attr("r=");
+        let salt = b64.decode(attr("s=")).unwrap();
+        let iterations: u32 = attr("i=").parse().unwrap();
+        let without_proof = format!("c={},r={nonce}", self.channel_binding());
+        let auth_message = format!("{client_first_bare},{server_first},{without_proof}");
+        let (pw, msg) = (self.password.as_bytes(), auth_message.as_bytes());
+        let (proof, signature) = if self.mechanism.starts_with("SCRAM-SHA-1") {
+            proof_and_signature!(Sha1, pw, &salt, iterations, msg)
+        } else {
+            proof_and_signature!(Sha256, pw, &salt, iterations, msg)
+        };
+        (
+            format!("{without_proof},p={}", b64.encode(proof)),
+            signature,
+        )
+    }
+}
+
+/// How an exchange ended, as the client sees it.
+#[derive(Debug, PartialEq)]
+enum Seen {
+    /// `<success/>` for this localpart, with a ServerSignature that verified.
+    LoggedIn(String),
+    /// `<failure/>` answering the client-first-message.
+    RefusedFirst,
+    /// `<failure/>` answering the client-final-message.
+    RefusedFinal,
+    /// The mechanism could not be started on this connection.
+    NotOffered,
+}
+
+fn log_in(sasl: &Sasl, bindings: &ChannelBindings, client: &Client) -> Seen {
+    let Some(mut exchange) = sasl.start(client.mechanism, "localhost", bindings) else {
+        return Seen::NotOffered;
+    };
+    let bare = "n=alice,r=fyko+d2lbbFgONRv9qkxdawL".to_string();
+    let first = format!("{}{bare}", client.gs2_header());
+    let server_first = match exchange.step(Some(first.as_bytes())) {
+        Step::Challenge(c) => String::from_utf8(c).unwrap(),
+        Step::Failure => return Seen::RefusedFirst,
+        Step::Success { .. } => panic!("success after the client-first-message"),
+    };
+    let (last, signature) = client.final_message(&bare, &server_first);
+    match exchange.step(Some(last.as_bytes())) {
+        Step::Success {
+            additional,
+            localpart,
+        } => {
+            let v = format!(
+                "v={}",
+                base64::engine::general_purpose::STANDARD.encode(signature)
+            );
+            assert_eq!(String::from_utf8(additional).unwrap(), v, "ServerSignature");
+            Seen::LoggedIn(localpart)
+        }
+        Step::Failure => Seen::RefusedFinal,
+        Step::Challenge(c) => panic!("another challenge: {c:?}"),
+    }
+}
+
+fn alice() -> Seen {
+    Seen::LoggedIn("alice".to_string())
+}
+
+#[test]
+fn scram_sha_256_plus_logs_in_bound_to_tls_exporter() {
+    let (sasl, _dir) = server();
+    let client = Client::plus("SCRAM-SHA-256-PLUS", "tls-exporter", EXPORTER);
+    assert_eq!(log_in(&sasl, &both(), &client), alice());
+}
+
+#[test]
+fn scram_sha_256_plus_logs_in_bound_to_tls_server_end_point() {
+    let (sasl, _dir) = server();
+    let client = Client::plus("SCRAM-SHA-256-PLUS", "tls-server-end-point", END_POINT);
+    assert_eq!(log_in(&sasl, &both(), &client), alice());
+    assert_eq!(log_in(&sasl, &end_point_only(), &client), alice());
+}
+
+#[test]
+fn scram_sha_1_plus_logs_in_with_either_binding_type() {
+    let (sasl, _dir) = server();
+    let exporter = Client::plus("SCRAM-SHA-1-PLUS", "tls-exporter", EXPORTER);
+    assert_eq!(log_in(&sasl, &both(), &exporter), alice());
+    let end_point = Client::plus("SCRAM-SHA-1-PLUS", "tls-server-end-point", END_POINT);
+    assert_eq!(log_in(&sasl, &both(), &end_point), alice());
+}
+
+/// The wrong password still fails with -PLUS: binding adds to the proof, it does not replace it.
+#[test]
+fn scram_plus_with_the_wrong_password_is_refused() {
+    let (sasl, _dir) = server();
+    let mut client = Client::plus("SCRAM-SHA-256-PLUS", "tls-exporter", EXPORTER);
+    client.password = "guess";
+    assert_eq!(log_in(&sasl, &both(), &client), Seen::RefusedFinal);
+}
+
+/// A client on another TLS connection (a man in the middle's) computes other binding data: its
+/// `c=` does not match ours and the exchange fails, though its proof is right for its `c=`.
+#[test]
+fn binding_data_of_another_connection_is_refused() {
+    let (sasl, _dir) = server();
+    for (cb_type, mech) in [
+        ("tls-exporter", "SCRAM-SHA-256-PLUS"),
+        ("tls-server-end-point", "SCRAM-SHA-256-PLUS"),
+        ("tls-exporter", "SCRAM-SHA-1-PLUS"),
+    ] {
+        let client = Client::plus(mech, cb_type, &[0x66; 32]);
+        assert_eq!(
+            log_in(&sasl, &both(), &client),
+            Seen::RefusedFinal,
+            "{mech} {cb_type}"
+        );
+    }
+}
+
+/// `p=` naming a type we do not implement (tls-unique, undefined for TLS 1.3), or one this
+/// connection lacks (tls-exporter over TLS 1.2), fails at once (RFC 5802 §6).
+#[test]
+fn binding_types_the_connection_lacks_are_refused() {
+    let (sasl, _dir) = server();
+    let unique = Client::plus("SCRAM-SHA-256-PLUS", "tls-unique", &[1; 12]);
+    assert_eq!(log_in(&sasl, &both(), &unique), Seen::RefusedFirst);
+    let exporter = Client::plus("SCRAM-SHA-256-PLUS", "tls-exporter", EXPORTER);
+    assert_eq!(
+        log_in(&sasl, &end_point_only(), &exporter),
+        Seen::RefusedFirst
+    );
+}
+
+/// RFC 5802 §6: `y` says "I can bind, but the server offered no -PLUS". Where we offered it,
+/// someone removed it on the way: refused, with either hash.
+#[test]
+fn y_is_refused_where_plus_was_offered() {
+    let (sasl, _dir) = server();
+    for mech in ["SCRAM-SHA-256", "SCRAM-SHA-1"] {
+        let client = Client::unbound(mech, "y");
+        assert_eq!(
+            log_in(&sasl, &both(), &client),
+            Seen::RefusedFirst,
+            "{mech}"
+        );
+        assert_eq!(
+            log_in(&sasl, &end_point_only(), &client),
+            Seen::RefusedFirst,
+            "{mech}"
+        );
+    }
+}
+
+/// Without binding data no -PLUS is offered, so `y` is the truth and is accepted.
+#[test]
+fn y_is_accepted_where_no_plus_was_offered() {
+    let (sasl, _dir) = server();
+    for mech in ["SCRAM-SHA-256", "SCRAM-SHA-1"] {
+        let client = Client::unbound(mech, "y");
+        let none = ChannelBindings::default();
+        assert_eq!(log_in(&sasl, &none, &client), alice(), "{mech}");
+    }
+}
+
+/// `n`, a client that does not bind, logs in with or without binding data.
+#[test]
+fn n_is_accepted_with_or_without_binding_data() {
+    let (sasl, _dir) = server();
+    for mech in ["SCRAM-SHA-256", "SCRAM-SHA-1"] {
+        let client = Client::unbound(mech, "n");
+        assert_eq!(log_in(&sasl, &both(), &client), alice(), "{mech}");
+        let none = ChannelBindings::default();
+        assert_eq!(log_in(&sasl, &none, &client), alice(), "{mech}");
+    }
+}
+
+/// A -PLUS mechanism cannot start on a connection without binding data: it was not offered.
+#[test]
+fn plus_needs_binding_data() {
+    let (sasl, _dir) = server();
+    let client = Client::plus("SCRAM-SHA-256-PLUS", "tls-exporter", EXPORTER);
+    let none = ChannelBindings::default();
+    assert_eq!(log_in(&sasl, &none, &client), Seen::NotOffered);
+    assert!(sasl
+        .start("SCRAM-SHA-512-PLUS", "localhost", &both())
+        .is_none());
+    assert!(sasl.start("SCRAM-SHA-512", "localhost", &both()).is_none());
+}
+
+/// The flag must fit the mechanism: a -PLUS one binds (`p`), a plain one does not (`n`, `y`).
+#[test]
+fn a_flag_that_does_not_fit_the_mechanism_is_refused() {
+    let (sasl, _dir) = server();
+    for flag in ["n", "y"] {
+        let client = Client::unbound("SCRAM-SHA-256-PLUS", flag);
+        assert_eq!(
+            log_in(&sasl, &both(), &client),
+            Seen::RefusedFirst,
+            "{flag}"
+        );
+    }
+    let bound_under_plain_name = Client::plus("SCRAM-SHA-256", "tls-exporter", EXPORTER);
+    assert_eq!(
+        log_in(&sasl, &both(), &bound_under_plain_name),
+        Seen::RefusedFirst
+    );
+}
