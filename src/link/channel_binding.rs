@@ -29,7 +29,7 @@ impl ChannelBindings {
         }
     }
 
-    /// The types this connection can bind to, preferred first (XEP-0440 §4).
+    /// The types this connection can bind to, preferred first, as advertised in `<sasl-channel-binding/>` (XEP-0440 §2).
     pub fn types(&self) -> impl Iterator<Item = &'static str> + '_ {
         [Self::TLS_EXPORTER, Self::TLS_SERVER_END_POINT]
             .into_iter()
