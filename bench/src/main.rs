@@ -6,7 +6,8 @@
 //! target rate; latency from timestamps in the messages), `roster` (roster get of a K-item roster
 //! and roster sets per second), `subscriptions` (mutual subscriptions in a ring of K contacts
 //! plus a hub with F contacts), `presence` (hub fan-out, presence flood, login churn; see
-//! presence.rs). Every run is bounded in count and time and stops by itself.
+//! presence.rs), `probe` (what the server offers on a secured stream: SASL mechanisms, channel
+//! binding types, TLS version). Every run is bounded in count and time and stops by itself.
 
 use cordial_bench::client;
 mod presence;
@@ -32,15 +33,32 @@ struct Cli {
     #[arg(long, default_value = "localhost")]
     domain: String,
     /// Use STARTTLS (otherwise the server must allow authentication without TLS).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "direct_tls")]
     starttls: bool,
+    /// TLS from the first byte (XEP-0368, ALPN `xmpp-client`) instead of STARTTLS: PORT is then
+    /// the server's direct TLS port.
+    #[arg(long)]
+    direct_tls: bool,
+    /// Offer TLS 1.3 only (a server without it fails the handshake). Without it or --tls12 the
+    /// client offers 1.2 and 1.3 and the server picks.
+    #[arg(long, conflicts_with = "tls12")]
+    tls13: bool,
+    /// Offer TLS 1.2 only.
+    #[arg(long)]
+    tls12: bool,
+    /// Channel binding type for SCRAM-*-PLUS: auto (the server's XEP-0440 advertisement, else
+    /// tls-exporter over TLS 1.3 and tls-unique over TLS 1.2), tls-exporter,
+    /// tls-server-end-point or tls-unique.
+    #[arg(long, default_value = "auto")]
+    cb: client::CbType,
     /// Connect over XMPP-over-WebSocket (RFC 7395) to ws://HOST:PORT/PATH instead of TCP c2s
     /// (PORT is then the HTTP port; the path defaults to /xmpp-websocket).
     #[arg(long, num_args = 0..=1, default_missing_value = "/xmpp-websocket")]
     websocket: Option<String>,
     #[arg(long, default_value = "bench-pw")]
     password: String,
-    /// SASL mechanism for logins: PLAIN, SCRAM-SHA-1 or SCRAM-SHA-256.
+    /// SASL mechanism for logins: PLAIN, SCRAM-SHA-1, SCRAM-SHA-256, SCRAM-SHA-512, or a SCRAM
+    /// one with -PLUS (channel binding; needs --starttls or --direct-tls).
     #[arg(long, global = true, default_value = "PLAIN")]
     mechanism: String,
     /// Accounts are PREFIX0 .. PREFIX{N-1}.
@@ -119,6 +137,13 @@ enum Scenario {
         iterations: usize,
         #[arg(long, default_value = "rosteruser")]
         user: String,
+    },
+    /// Opens a stream as a login would (with TLS if asked) and reports what the server offers:
+    /// SASL mechanisms, channel binding types (XEP-0440), TLS version and cipher, and whether
+    /// --mechanism is among them; with --login, then one login of PREFIX0 with it.
+    Probe {
+        #[arg(long)]
+        login: bool,
     },
     /// Mutual subscriptions: each of N accounts with its K/2 ring neighbours on either side, and
     /// the account PREFIXhub with the first HUB accounts.
@@ -274,6 +299,7 @@ async fn come_online(ctx: &Ctx, i: usize, resource: &str) -> Result<client::Sess
 }
 
 async fn idle(ctx: Arc<Ctx>, n: usize, hold: u64) -> serde_json::Value {
+    let cpu0 = ctx.server_cpu();
     let start = Instant::now();
     let sessions = Arc::new(Mutex::new(Vec::with_capacity(n)));
     let ok = for_each(n, ctx.concurrency, |i| {
@@ -287,6 +313,7 @@ async fn idle(ctx: Arc<Ctx>, n: usize, hold: u64) -> serde_json::Value {
     })
     .await;
     let login_secs = start.elapsed().as_secs_f64();
+    let login_cpu = ctx.server_cpu().zip(cpu0).map(|(b, a)| b - a);
     // The driver script samples the server's memory while we hold.
     println!("READY {ok}");
     tokio::time::sleep(Duration::from_secs(hold)).await;
@@ -294,7 +321,11 @@ async fn idle(ctx: Arc<Ctx>, n: usize, hold: u64) -> serde_json::Value {
     for s in held {
         s.close().await;
     }
-    json!({"sessions": ok, "login_secs": login_secs})
+    json!({
+        "sessions": ok, "login_secs": login_secs,
+        "login_server_cpu_secs": login_cpu,
+        "server_cpu_ms_per_login": login_cpu.map(|c| c * 1000.0 / ok.max(1) as f64),
+    })
 }
 
 async fn login(ctx: Arc<Ctx>, n: usize, duration: u64) -> serde_json::Value {
@@ -305,6 +336,8 @@ async fn login(ctx: Arc<Ctx>, n: usize, duration: u64) -> serde_json::Value {
     let pick = move || next.fetch_add(1, Ordering::Relaxed) % n;
     let workers = ctx.concurrency;
     let lat_all = lat.clone();
+    let cpu0 = ctx.server_cpu();
+    let ctx_cpu = ctx.clone();
     let log_in = move |i| {
         let (ctx, lat) = (ctx.clone(), lat_all.clone());
         async move {
@@ -319,11 +352,14 @@ async fn login(ctx: Arc<Ctx>, n: usize, duration: u64) -> serde_json::Value {
     };
     let failed = repeat_until(workers, deadline, "login", pick, log_in).await;
     let secs = start.elapsed().as_secs_f64();
+    let server_cpu = ctx_cpu.server_cpu().zip(cpu0).map(|(b, a)| b - a);
     let mut l = std::mem::take(&mut *lat.lock().unwrap());
     l.sort_by(f64::total_cmp);
     json!({
         "logins": l.len(), "failed": failed, "secs": secs,
         "logins_per_sec": l.len() as f64 / secs,
+        "server_cpu_secs": server_cpu,
+        "server_cpu_ms_per_login": server_cpu.map(|c| c * 1000.0 / l.len().max(1) as f64),
         "p50_ms": percentile(&l, 0.5), "p99_ms": percentile(&l, 0.99), "max_ms": l.last().copied().unwrap_or(0.0),
     })
 }
@@ -537,17 +573,58 @@ async fn roster(ctx: Arc<Ctx>, k: usize, iterations: usize, user: String) -> ser
     })
 }
 
+async fn probe(ctx: Arc<Ctx>, login: bool) -> serde_json::Value {
+    let offer = match client::probe(&ctx.target, ctx.source(0)).await {
+        Ok(offer) => offer,
+        Err(e) => return json!({"error": e.to_string()}),
+    };
+    let offered = offer.mechanisms.contains(&ctx.target.mechanism);
+    let mut v = json!(offer);
+    v["mechanism"] = json!(ctx.target.mechanism);
+    v["mechanism_offered"] = json!(offered);
+    if login && offered {
+        match come_online(&ctx, 0, "probe").await {
+            Ok(s) => {
+                s.close().await;
+                v["login_ok"] = json!(true);
+            }
+            Err(e) => {
+                v["login_ok"] = json!(false);
+                v["login_error"] = json!(e.to_string());
+            }
+        }
+    }
+    v
+}
+
 fn main() {
     let cli = Cli::parse();
     let scram_keys = match &cli.scram_cache {
         Some(path) => client::ScramKeys::load(path),
         None => client::ScramKeys::default(),
     };
+    let mode = match (cli.starttls, cli.direct_tls) {
+        (_, true) => client::TlsMode::Direct,
+        (true, _) => client::TlsMode::StartTls,
+        _ => client::TlsMode::Off,
+    };
+    let versions = match (cli.tls13, cli.tls12) {
+        (true, _) => client::TlsVersions::Only13,
+        (_, true) => client::TlsVersions::Only12,
+        _ => client::TlsVersions::Any,
+    };
+    let tls = match client::Tls::new(mode, versions, cli.cb) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("cordial-bench: TLS: {e}");
+            std::process::exit(2);
+        }
+    };
     let ctx = Arc::new(Ctx {
         target: Target {
             addr: SocketAddr::new(cli.host, cli.port),
             domain: cli.domain.clone(),
-            starttls: cli.starttls,
+            tls: tls.clone(),
             password: cli.password.clone(),
             mechanism: cli.mechanism.clone(),
             websocket: cli.websocket.clone(),
@@ -583,6 +660,7 @@ fn main() {
                 ("subscriptions", presence::subscriptions(ctx, ring).await)
             }
             Scenario::Presence(p) => ("presence", presence::presence(ctx, p).await),
+            Scenario::Probe { login } => ("probe", probe(ctx, login).await),
         }
     });
     if let Some(path) = &cli.scram_cache {
@@ -593,8 +671,15 @@ fn main() {
             );
         }
     }
-    println!(
-        "{}",
-        json!({"scenario": name, "server": cli.label, "result": result})
-    );
+    let mut out = json!({"scenario": name, "server": cli.label, "mechanism": cli.mechanism, "result": result});
+    if mode != client::TlsMode::Off {
+        let n = tls.negotiated();
+        out["tls"] = json!({
+            "mode": if mode == client::TlsMode::Direct { "direct" } else { "starttls" },
+            "version": n.as_ref().map(|n| n.version),
+            "cipher": n.map(|n| n.cipher),
+            "channel_binding": tls.cb_used(),
+        });
+    }
+    println!("{out}");
 }

@@ -13,11 +13,24 @@
 #        PIN=SERVER_CPUS/BENCH_CPUS (e.g. PIN=0/1: each server on CPU 0, the load generator on
 #        CPU 1, with taskset, so that at saturation the generator does not take the server's
 #        core; results then go to bench-results/<date>/pinned/), RESULTS_DIR (where results go
-#        instead of bench-results/<date>[/pinned])
+#        instead of bench-results/<date>[/pinned]),
+#        TLS (every connection over STARTTLS, each server with the same self-signed P-256
+#        certificate and TLS required before authentication: 1 = the client offers TLS 1.2 and
+#        1.3 and each server picks, 1.3 = TLS 1.3 only, 1.2 = TLS 1.2 only; results then go to
+#        bench-results/<date>/tls<TLS>-<MECH>[-<CB>]/ unless RESULTS_DIR says otherwise),
+#        CB (channel binding type of SCRAM-*-PLUS logins: auto, tls-exporter,
+#        tls-server-end-point or tls-unique; see cordial-bench --cb)
+#
+# Before measuring, each server is probed (cordial-bench probe --login): a server that does not
+# offer MECH (over TLS, with TLS), or whose login with it fails (a -PLUS mechanism offered with a
+# channel binding type the client cannot use), is reported as unsupported for that run and
+# its scenarios are skipped; the run goes on with the other servers. Accounts are set up with
+# MECH less its -PLUS. Prosody stores SCRAM-SHA-256 keys when MECH is a SCRAM-SHA-256 one
+# (password_hash), ejabberd SHA-256 ones (auth_scram_hash), so that each offers it.
 #
 # Installs Prosody and ejabberd from Debian if missing, starts each with its own config and
-# data under a temporary dir on loopback ports that do not clash (authentication without TLS
-# allowed on loopback for all three alike, rate limits off), creates the same N accounts with
+# data under a temporary dir on free loopback ports (authentication without TLS allowed on
+# loopback for all three alike unless TLS is set, rate limits off), creates the same N accounts with
 # the same K-item rosters, runs cordial-bench, samples each server's RSS and CPU from /proc,
 # stops what it started (by PID, or ejabberd by its own control command), and writes
 # bench-results/<date>/{results,chart}-n<N>-k<K>.{json,md,svg}.
@@ -30,6 +43,20 @@ duration=${DURATION:-10}
 hold=${HOLD:-5}
 servers=${SERVERS:-cordial prosody ejabberd}
 mech=${MECH:-SCRAM-SHA-1}
+# Accounts and rosters are set up with the mechanism less its -PLUS.
+setup_mech=${mech%-PLUS}
+tls=${TLS:-}
+[ "$tls" = 0 ] && tls=""
+cb=${CB:-auto}
+tls_args=()
+case $tls in
+  "") ;;
+  1) tls_args=(--starttls) ;;
+  1.3) tls_args=(--starttls --tls13) ;;
+  1.2) tls_args=(--starttls --tls12) ;;
+  *) echo "TLS must be 1, 1.2 or 1.3" >&2; exit 2 ;;
+esac
+[ -n "$tls" ] && tls_args+=(--cb "$cb")
 presence_rate=${PRESENCE_RATE:-$((n * 5))}
 hub=${HUB:-$((n < 1000 ? n : 1000))}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -60,21 +87,39 @@ if [ -n "${PIN:-}" ]; then
   command -v taskset >/dev/null || { echo "PIN needs taskset (util-linux)" >&2; exit 2; }
 fi
 bench() {
+  # bench_mech, if set, replaces MECH for this call (the setup's logins).
   # One SCRAM key cache per server, shared by its runs (see cordial-bench --scram-cache).
-  ${pin_bench:+taskset -c "$pin_bench"} "$bench_bin" --mechanism "$mech" ${SOURCES:+--sources "$SOURCES"} \
+  ${pin_bench:+taskset -c "$pin_bench"} "$bench_bin" "${tls_args[@]}" --mechanism "${bench_mech:-$mech}" ${SOURCES:+--sources "$SOURCES"} \
     --scram-cache "$tmp/scram-keys-$port.json" "$@"
 }
 scenarios=${scenario//,/ }
 [ "$scenario" = all ] && scenarios="idle chat login roster presence"
+# idle first: its baseline is the server right after setup, before any session.
+case " $scenarios " in
+  *" idle "*) scenarios="idle $(echo " $scenarios " | sed 's/ idle / /g')" ;;
+esac
 ulimit -n "$(ulimit -Hn)"
 
 tmp=$(mktemp -d)
 chmod 755 "$tmp"
-out=${RESULTS_DIR:-"$root/bench-results/$(date +%Y-%m-%d)${PIN:+/pinned}"}
+tls_tag=""
+if [ -n "$tls" ]; then
+  tls_tag="/tls$tls-$mech"
+  [ "$cb" != auto ] && tls_tag="$tls_tag-$cb"
+fi
+out=${RESULTS_DIR:-"$root/bench-results/$(date +%Y-%m-%d)${PIN:+/pinned}$tls_tag"}
 mkdir -p "$out/raw"
-port_cordial=26222
-port_prosody=26322
-port_ejabberd=26422
+port_cordial=$(free_port)
+port_prosody=$(free_port)
+port_ejabberd=$(free_port)
+# One certificate for all three servers: ECDSA P-256, as a CA would issue today.
+if [ -n "$tls" ]; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 7 \
+    -keyout "$tmp/key.pem" -out "$tmp/cert.pem" -subj /CN=localhost \
+    -addext subjectAltName=DNS:localhost 2>/dev/null
+fi
+# Copies the certificate and key into DIR (each server reads its own copy, as its own user).
+install_cert() { cp "$tmp/cert.pem" "$tmp/key.pem" "$1/"; }
 pid=""
 ejab_stop=""
 
@@ -103,7 +148,13 @@ pid_on_port() {
 
 start_cordial() {
   local d="$tmp/cordial"; mkdir -p "$d"
-  cordial_toml "$d" "$port_cordial" false
+  if [ -n "$tls" ]; then
+    cordial_toml "$d" "$port_cordial" true
+    install_cert "$d"
+    printf '[tls]\ncert = "%s"\nkey = "%s"\n' "$d/cert.pem" "$d/key.pem" >>"$d/cordial.toml"
+  else
+    cordial_toml "$d" "$port_cordial" false
+  fi
   RUST_LOG=warn setsid "$root/target/release/cordial" serve --config "$d/cordial.toml" </dev/null >"$d/out.log" 2>&1 &
   pid=$!
   wait_port "$port_cordial"
@@ -113,6 +164,17 @@ start_prosody() {
   local d="$tmp/prosody"; mkdir -p "$d/data"
   sed -e "s|@DIR@|$d|g" -e "s|@DATA@|$d/data|g" -e "s|@PORT@|$port_prosody|g" \
     -e "s|@LOG_LEVEL@|error|g" "$here/prosody.cfg.lua.in" >"$d/prosody.cfg.lua"
+  # SCRAM-SHA-256 keys for a SCRAM-SHA-256 mechanism (Prosody offers one hash at a time).
+  case $mech in
+    SCRAM-SHA-256*) sed -i '/^VirtualHost/i password_hash = "SHA-256"' "$d/prosody.cfg.lua" ;;
+  esac
+  if [ -n "$tls" ]; then
+    install_cert "$d"
+    sed -i -e 's|^c2s_require_encryption = false|c2s_require_encryption = true|' \
+      -e 's|^modules_enabled = { |modules_enabled = { "tls"; |' \
+      -e "/^VirtualHost/i ssl = { certificate = \"$d/cert.pem\"; key = \"$d/key.pem\" }" \
+      "$d/prosody.cfg.lua"
+  fi
   # As its own user, as in production: as root, Prosody's mod_posix shuts it down (racily).
   chown -R prosody:prosody "$d"
   local as_prosody=""
@@ -124,8 +186,19 @@ start_prosody() {
 
 start_ejabberd() {
   local d="$tmp/ejabberd"; mkdir -p "$d/db" "$d/log"
+  local scram_hash=sha starttls="starttls_required: false" certfiles=""
+  case $mech in SCRAM-SHA-256*) scram_hash=sha256 ;; SCRAM-SHA-512*) scram_hash=sha512 ;; esac
+  if [ -n "$tls" ]; then
+    install_cert "$d"
+    starttls="starttls: true
+    starttls_required: true"
+    certfiles="certfiles:
+  - $d/cert.pem
+  - $d/key.pem"
+  fi
   cat >"$d/ejabberd.yml" <<YML
 hosts: ["localhost"]
+$certfiles
 loglevel: error
 log_rotate_count: 0
 listen:
@@ -137,11 +210,12 @@ listen:
     max_stanza_size: 262144
     shaper: none
     access: c2s
-    starttls_required: false
+    $starttls
 auth_method: internal
-# Like cordial and Prosody: salted SCRAM keys, not passwords (and SCRAM-SHA-1 logins work).
+# Like cordial and Prosody: salted SCRAM keys, not passwords, of the hash MECH uses (ejabberd
+# offers one at a time).
 auth_password_format: scram
-auth_scram_hash: sha
+auth_scram_hash: $scram_hash
 shaper:
   normal: 1000000000
   fast: 1000000000
@@ -239,6 +313,37 @@ print(json.dumps(d))" >"$file"
   cat "$file"
 }
 
+# Writes the raw result of SCENARIO for the current server as unsupported, with REASON.
+unsupported() {
+  local srv=$1 name=$2 reason=$3
+  python3 -c 'import json,sys; print(json.dumps({"scenario": sys.argv[1], "server": sys.argv[2], "mechanism": sys.argv[3], "unsupported": sys.argv[4]}))' \
+    "$name" "$srv" "$mech" "$reason" | tee "$out/raw/$srv-$name-n$n-k$k.json"
+}
+
+# Probes the running server with MECH (with `--login`, also one login of user0 with it); prints
+# why it cannot be measured, or nothing.
+why_unsupported() {
+  local srv=$1 file="$out/raw/$srv-probe-n$n-k$k.json"; shift
+  bench --port "$port" --label "$srv" probe "$@" >"$file" 2>"$tmp/probe.err" || true
+  python3 - "$file" "$mech" <<'PY'
+import json, sys
+try:
+    d = json.load(open(sys.argv[1]))
+except ValueError:
+    print("the probe printed nothing"); sys.exit()
+r, mech = d.get("result", {}), sys.argv[2]
+tls = (d.get("tls") or {}).get("version")
+over = f" over {tls}" if tls else ""
+if r.get("error"):
+    print(f"cannot open a stream: {r['error']}")
+elif not r.get("mechanism_offered"):
+    print(f"{mech} not offered{over} (offers {' '.join(r.get('mechanisms', [])) or 'nothing'})")
+elif r.get("login_ok") is False:
+    cb = (d.get("tls") or {}).get("channel_binding")
+    print(f"{mech} offered{over} but the login failed" + (f" (channel binding {cb})" if cb else "") + f": {r.get('login_error')}")
+PY
+}
+
 for srv in $servers; do
   eval "port=\$port_$srv"
   echo "== $srv (port $port)" >&2
@@ -250,12 +355,22 @@ for srv in $servers; do
   "start_$srv"
   # Every thread of the server, including those it has started already.
   [ -n "$pin_server" ] && [ -n "$pid" ] && taskset -a -p -c "$pin_server" "$pid" >/dev/null
-  bench --port "$port" --label "$srv" register -n "$n" >/dev/null || true
-  # The presence scenario sets up its own accounts and subscriptions.
-  if [ "$k" -gt 0 ] && [ "$scenarios" != presence ]; then
-    bench --port "$port" --label "$srv" rosters -n "$n" -k "$k" >/dev/null || true
+  # A server that does not offer MECH is not set up; one that does is tried with one login.
+  reason=$(why_unsupported "$srv")
+  if [ -z "$reason" ]; then
+    bench --port "$port" --label "$srv" register -n "$n" >/dev/null || true
+    # The presence scenario sets up its own accounts and subscriptions.
+    if [ "$k" -gt 0 ] && [ "$scenarios" != presence ]; then
+      bench_mech=$setup_mech bench --port "$port" --label "$srv" rosters -n "$n" -k "$k" >/dev/null || true
+    fi
+    reason=$(why_unsupported "$srv" --login)
   fi
-  # idle first: its baseline is the server right after setup, before any session.
+  if [ -n "$reason" ]; then
+    echo "$srv: unsupported in this run: $reason" >&2
+    for sc in $scenarios; do unsupported "$srv" "$sc" "$reason"; done
+    stop_server
+    continue
+  fi
   for sc in $scenarios; do
   case $sc in
     idle) measured "$srv" idle idle -n "$n" --hold "$hold" ;;

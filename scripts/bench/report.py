@@ -13,8 +13,11 @@ for p in sorted(glob.glob(os.path.join(out, "raw", f"*-n{n}-k{k}.json"))):
         runs.append(json.load(open(p)))
     except ValueError:
         print(f"skipping unreadable {p}", file=sys.stderr)
+probes = [r for r in runs if r.get("scenario") == "probe"]
+runs = [r for r in runs if r.get("scenario") != "probe"]
+unsupported = [r for r in runs if r.get("unsupported")]
 failures = [r for r in runs if r.get("error")]
-runs = [r for r in runs if not r.get("error") and r.get("result")]
+runs = [r for r in runs if not r.get("error") and not r.get("unsupported") and r.get("result")]
 by = {}
 for r in runs:
     by.setdefault(r["scenario"] + ("" if r["scenario"] != "roster" else str(r["result"].get("k", ""))), {})[r["server"]] = r
@@ -43,10 +46,14 @@ METRICS = {
         ("RSS per session", lambda r: (r["rss_loaded_kib"] - r["rss_before_kib"]) * 1024 / max(1, r["result"]["sessions"]) / 1024, "KiB", False),
         ("RSS with all sessions", lambda r: r["rss_loaded_kib"] / 1024, "MiB", False),
         ("time to log all in", lambda r: r["result"]["login_secs"], "s", False),
+        ("server CPU per login (logging all in)", lambda r: r["result"]["server_cpu_ms_per_login"], "ms", False),
     ],
     "login": [
         ("logins/s", lambda r: r["result"]["logins_per_sec"], "", True),
+        ("server CPU per login", lambda r: r["result"]["server_cpu_ms_per_login"], "ms", False),
+        ("p50 login time", lambda r: r["result"]["p50_ms"], "ms", False),
         ("p99 login time", lambda r: r["result"]["p99_ms"], "ms", False),
+        ("failed logins", lambda r: r["result"]["failed"], "", False),
         ("server CPU", lambda r: r["cpu_secs"], "s", False),
     ],
     "roster1000": roster_metrics(1000),
@@ -70,6 +77,24 @@ table = {}
 md = [f"# cordial vs Prosody vs ejabberd, N = {n}, K = {k}", "",
       "Ratios are relative to cordial in the same run (for 'higher is better' metrics, "
       "cordial/other; for 'lower is better', other/cordial — so > 1 means cordial is ahead).", ""]
+mechs = sorted({r.get("mechanism") for r in runs + unsupported if r.get("mechanism")})
+if mechs:
+    md += ["SASL mechanism: " + ", ".join(mechs) + ".", ""]
+conns = {}
+for r in runs:
+    t = r.get("tls")
+    if t:
+        c = conns.setdefault(r["server"], {})
+        for key in ("mode", "version", "cipher", "channel_binding"):
+            if t.get(key):
+                c[key] = t[key]
+if conns:
+    md += ["| server | TLS | version | cipher | channel binding |", "|---|---|---|---|---|"]
+    for srv in SERVERS:
+        if srv in conns:
+            c = conns[srv]
+            md.append(f"| {srv} | {c.get('mode', '—')} | {c.get('version', '—')} | {c.get('cipher', '—')} | {c.get('channel_binding', '—')} |")
+    md.append("")
 if os.environ.get("PIN"):
     server_cpus, bench_cpus = os.environ["PIN"].split("/")
     md += [f"Pinned with taskset: each server on CPU {server_cpus}, the load generator on CPU {bench_cpus}.", ""]
@@ -105,6 +130,16 @@ for scen, metrics in METRICS.items():
         md.append("| " + " | ".join([label] + cells + ratios) + " |")
     md.append("")
 
+if unsupported:
+    md.append("## Not supported in this run")
+    md.append("")
+    seen = set()
+    for u in unsupported:
+        if u["server"] not in seen:
+            seen.add(u["server"])
+            md.append(f"- {u['server']}: {u['unsupported']}")
+    md.append("")
+
 if failures:
     md.append("## Runs that failed")
     md.append("")
@@ -112,11 +147,11 @@ if failures:
         md.append(f"- {f['server']} / {f['scenario']}: {f['error']}")
     md.append("")
 
-json.dump({"n": int(n), "k": int(k), "runs": runs, "failures": failures, "table": table}, open(os.path.join(out, f"results-n{n}-k{k}.json"), "w"), indent=2)
+json.dump({"n": int(n), "k": int(k), "runs": runs, "failures": failures, "unsupported": unsupported, "probes": probes, "table": table}, open(os.path.join(out, f"results-n{n}-k{k}.json"), "w"), indent=2)
 open(os.path.join(out, f"results-n{n}-k{k}.md"), "w").write("\n".join(md) + "\n")
 
 # chart-nN-kK.svg: one panel per headline metric, a bar per server.
-panels = [("chat", "delivered msg/s"), ("chat", "p99 latency"), ("idle", "RSS per session"), ("login", "logins/s"), ("roster1000", "roster get (1000 items) p50"), ("presence", "presence delivered/s (flood)"), ("presence", "hub fan-out to all contacts, p50")]
+panels = [("chat", "delivered msg/s"), ("chat", "p99 latency"), ("idle", "RSS per session"), ("login", "logins/s"), ("login", "server CPU per login"), ("roster1000", "roster get (1000 items) p50"), ("presence", "presence delivered/s (flood)"), ("presence", "hub fan-out to all contacts, p50")]
 panels = [(s, m) for s, m in panels if s in table and m in table[s]]
 colors = {"cordial": "#2b8a3e", "prosody": "#1971c2", "ejabberd": "#e8590c"}
 W, H, pad = 260, 220, 40

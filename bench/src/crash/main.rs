@@ -136,7 +136,7 @@ async fn main() {
     let target = Target {
         addr: server.addr,
         domain: "localhost".into(),
-        starttls: false,
+        tls: client::Tls::off(),
         password: "crash-pw".into(),
         mechanism: "PLAIN".into(),
         websocket: None,

@@ -101,7 +101,7 @@ async fn one_run(cli: &Cli, work: &Path, run: usize, seed: u64) -> Result<Outcom
     let target = Target {
         addr: server.addr,
         domain: "localhost".into(),
-        starttls: false,
+        tls: client::Tls::off(),
         password: PASSWORD.into(),
         mechanism: "PLAIN".into(),
         websocket: None,
