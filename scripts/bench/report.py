@@ -105,7 +105,8 @@ for scen, metrics in METRICS.items():
     present = [s for s in SERVERS if s in runs_s]
     md.append(f"## {scen}")
     md.append("")
-    others = [s for s in present if s != "cordial"]
+    # Ratios need cordial's figure (it may be unsupported in this run).
+    others = [s for s in present if s != "cordial"] if "cordial" in present else []
     md.append("| " + " | ".join(["metric"] + present + [f"cordial ahead of {s} (x)" for s in others]) + " |")
     md.append("|---" * (1 + len(present) + len(others)) + "|")
     for label, f, unit, higher in metrics:
@@ -119,9 +120,7 @@ for scen, metrics in METRICS.items():
         cells = [("—" if vals[s] is None else f"{vals[s]:.3g} {unit}".strip()) for s in present]
         ratios = []
         c = vals.get("cordial")
-        for s in present:
-            if s == "cordial":
-                continue
+        for s in others:
             v = vals[s]
             if c is None or v is None or c == 0 or v == 0:
                 ratios.append("—")
