@@ -187,9 +187,7 @@ impl UserActor {
     /// router counted it with [`Delivery::queued`]. Ended by [`Self::end_turn`].
     fn begin_turn(&mut self, ticket: Option<Ticket>, counted: bool) {
         if self.roster_generation != self.store.generation() {
-            if let Err(e) = self.roster() {
-                error::log_storage(format_args!("reading the roster of {}", self.bare), &e);
-            }
+            self.roster_current();
         }
         self.turn = Some(Rc::new(Turn {
             ticket,
@@ -307,6 +305,22 @@ impl UserActor {
         if let Err(e) = done {
             self.refuse_request(req, e);
         }
+    }
+
+    /// [`Self::roster`] for a request, which a store that cannot be read refuses.
+    pub(crate) fn roster_or_refuse(&mut self) -> error::Result<&mut RosterState> {
+        self.roster()
+            .map_err(|e| RequestError::storage("reading the roster", e))
+    }
+
+    /// [`Self::roster`] for a step that answers no one: a store that cannot be read is logged,
+    /// and the step learns whether the roster it holds is current.
+    pub(crate) fn roster_current(&mut self) -> bool {
+        let Err(e) = self.roster() else {
+            return true;
+        };
+        error::log_storage(format_args!("reading the roster of {}", self.bare), &e);
+        false
     }
 
     pub(crate) fn available(&self) -> impl Iterator<Item = &Session> {

@@ -7,7 +7,6 @@ use jid::{FullJid, Jid};
 use minidom::Element;
 
 use crate::account::UserActor;
-use crate::error;
 use crate::ns;
 use crate::privacy::Direction;
 use crate::protocol::SharedPresence;
@@ -96,9 +95,7 @@ impl UserActor {
         if !self.sessions.contains_key(resource) {
             return;
         }
-        if let Err(e) = self.roster() {
-            error::log_storage(format_args!("reading the roster of {}", self.bare), &e);
-        }
+        self.roster_current();
         let s = self.sessions.get_mut(resource).expect("checked above");
         let was_available = s.available;
         match type_.as_str() {
@@ -288,8 +285,8 @@ impl UserActor {
     /// available resource, or the last unavailable with the time of logout; anyone else gets
     /// `unsubscribed`, so that a contact that believes it is subscribed learns otherwise.
     fn answer_probe(&mut self, from: &str) {
-        if let Err(e) = self.roster() {
-            return error::log_storage(format_args!("reading the roster of {}", self.bare), &e);
+        if !self.roster_current() {
+            return;
         }
         if !self.sub_state(from).from() {
             let no = subscription_presence(self.bare.as_str(), from, SubType::Unsubscribed);

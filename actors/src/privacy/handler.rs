@@ -65,9 +65,7 @@ impl UserActor {
                 .values()
                 .any(|s| s.active.as_ref().is_some_and(|l| l.needs_roster()));
         if needs_roster {
-            if let Err(e) = self.roster() {
-                error::log_storage(format_args!("reading the roster of {}", self.bare), &e);
-            }
+            self.roster_current();
         }
     }
 
@@ -114,8 +112,8 @@ impl UserActor {
     /// presence.
     pub(crate) fn lists_changed(&mut self, before: Vec<(String, Option<Arc<CompiledList>>)>) {
         self.publish_lists();
-        if let Err(e) = self.roster() {
-            return error::log_storage(format_args!("reading the roster of {}", self.bare), &e);
+        if !self.roster_current() {
+            return;
         }
         let mut out = Vec::new();
         for (resource, old) in before {

@@ -35,12 +35,6 @@ impl UserActor {
         }
     }
 
-    fn roster_or_refuse(&mut self) -> error::Result<&mut roster::RosterState> {
-        let bare = self.bare.clone();
-        self.roster()
-            .map_err(|e| RequestError::storage(format_args!("reading the roster of {bare}"), e))
-    }
-
     /// RFC 6121 §2.2 and §2.6.3: the full roster, or with a known older `ver` an empty result
     /// followed by exactly the pushes the client missed, in version order.
     fn process_roster_get(&mut self, req: &Request, query: &Element) -> error::Result<()> {

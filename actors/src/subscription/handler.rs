@@ -188,8 +188,7 @@ impl UserActor {
         // §3.1.2: stamped with the user's bare JID and addressed to the contact's bare JID.
         stanza.set("from", self.bare.to_string());
         stanza.set("to", contact.clone());
-        if let Err(e) = self.roster() {
-            let e = RequestError::storage("reading the roster", e);
+        if let Err(e) = self.roster_or_refuse() {
             return self.refuse(full.resource().as_str(), &stanza, e);
         }
         let old = self.sub_state(&contact);
@@ -240,8 +239,8 @@ impl UserActor {
     ) {
         let local = is_local_account(&self.router, &contact);
         let contact = contact.to_string();
-        if let Err(e) = self.roster() {
-            return error::log_storage(format_args!("reading the roster of {}", self.bare), &e);
+        if !self.roster_current() {
+            return;
         }
         // RFC 3921 §10.2 rule 4: privacy lists come before subscription handling; a request or
         // answer from an entity the default list blocks (presence-in) changes nothing.
