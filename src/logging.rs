@@ -22,17 +22,20 @@ fn chosen(config_filter: Option<&str>) -> String {
         .unwrap_or_else(|| DEFAULT_FILTER.to_string())
 }
 
+/// A logger for `filter`, with the rest of env_logger's settings (`RUST_LOG_STYLE`) from the
+/// environment as before.
 fn build(filter: &str) -> env_logger::Logger {
-    env_logger::Builder::new().parse_filters(filter).build()
+    env_logger::Builder::from_env(env_logger::Env::default())
+        .parse_filters(filter)
+        .build()
 }
 
 /// Installs the logger with the configuration's filter (`None`: the default).
 pub fn init(config_filter: Option<&str>) {
-    let logger = build(&chosen(config_filter));
-    log::set_max_level(logger.filter());
-    let installed = LOGGER.get_or_init(|| Reloadable(RwLock::new(logger)));
+    let installed = LOGGER.get_or_init(|| Reloadable(RwLock::new(build(DEFAULT_FILTER))));
     // A second init (there is none in the binary) keeps the first logger.
     let _ = log::set_logger(installed);
+    reload(config_filter);
 }
 
 /// Replaces the filter; returns the one now in force.
