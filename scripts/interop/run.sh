@@ -4,7 +4,10 @@
 # admin socket, and runs scripts/interop/go_sendxmpp.sh (the go-sendxmpp command-line client:
 # offline message with its delay stamp, send and listen over STARTTLS and direct TLS), then
 # scripts/interop/slixmpp_chat.py (STARTTLS + SCRAM-SHA-256, chat both ways, roster,
-# subscriptions, offline message with a delay stamp). go-sendxmpp goes first: its offline check
+# subscriptions, offline message with a delay stamp), then scripts/interop/tokio_xmpp_plus.sh
+# (tokio-xmpp with rustls: SCRAM-SHA-256-PLUS with tls-exporter channel binding over TLS 1.3,
+# STARTTLS and direct TLS, checked in the client's trace and in the server's log; it builds its
+# own small crate, scripts/interop/tokio_xmpp_plus/). go-sendxmpp goes first: its offline check
 # needs an account that has not logged in yet. Stops the server it started, by PID.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -50,6 +53,10 @@ if ! "$here/go_sendxmpp.sh" 127.0.0.1 "$port" "$tls_port" localhost alice 'alice
   exit 1
 fi
 if ! "$venv/bin/python" "$here/slixmpp_chat.py" 127.0.0.1 "$port" localhost alice 'alice pw' bob 'bob pw'; then
+  server_log_tail
+  exit 1
+fi
+if ! "$here/tokio_xmpp_plus.sh" 127.0.0.1 "$port" "$tls_port" localhost alice 'alice pw' "$data/dev-cert.pem" "$log"; then
   server_log_tail
   exit 1
 fi
