@@ -139,14 +139,33 @@ impl Default for Web {
     }
 }
 
+/// Certificates, as operators have them (see docs/tls.md). For each served domain the first
+/// that exists is used: its `[tls.domains."DOMAIN"]` entry; a certificate in `cert_dir` found
+/// by the domain's name, or its parent's for a wildcard; `cert`/`key`. With none of the three
+/// configured, a self-signed development certificate is generated in the data dir. Read again
+/// on SIGHUP.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Tls {
-    /// PEM certificate chain. Without `cert` and `key`, a self-signed development certificate is
-    /// generated in the data dir.
+    /// PEM certificate chain (the certificate first, then its intermediates), for every domain
+    /// not given its own.
     pub cert: Option<PathBuf>,
-    /// PEM PKCS#8 private key.
+    /// PEM private key of `cert`: PKCS#8, PKCS#1 (RSA) or SEC1 (EC).
     pub key: Option<PathBuf>,
+    /// A directory scanned by domain name as Prosody does: `DOMAIN.crt` + `DOMAIN.key`,
+    /// `DOMAIN/fullchain.pem` + `DOMAIN/privkey.pem` (certbot's live directory), or `DOMAIN.pem`
+    /// holding both.
+    pub cert_dir: Option<PathBuf>,
+    /// A certificate and key for one domain.
+    pub domains: std::collections::BTreeMap<String, TlsIdentity>,
+}
+
+/// A certificate chain and its key, both PEM files.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsIdentity {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -518,6 +537,13 @@ impl Config {
                 "tls.cert",
                 format!("{:?} / tls.key = {:?}", self.tls.cert, self.tls.key),
                 "both tls.cert and tls.key, or neither (a development certificate is generated)",
+            ));
+        }
+        if let Some(d) = self.tls.domains.keys().find(|d| !self.domains.contains(d)) {
+            return Err(invalid(
+                "tls.domains",
+                d,
+                "a domain this server serves (one of `domains`)",
             ));
         }
         if self.c2s.listen.0.is_none() && self.c2s.tls_listen.0.is_none() {

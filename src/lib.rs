@@ -140,7 +140,7 @@ impl Server {
             Some(storage) => storage,
             None => Arc::new(Store::open(&config.data_dir.join("db"))?),
         };
-        let tls = tls::acceptor(&config)?;
+        let tls = tls::Tls::new(&config)?;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let arbiters: Vec<Arbiter> = (0..cores).map(|_| Arbiter::new()).collect();
         let handles: Arc<Vec<ArbiterHandle>> =

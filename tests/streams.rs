@@ -159,7 +159,8 @@ async fn plaintext_authentication_only_when_switched_on() {
     assert!(c.auth_scram("alice", "pw", "SCRAM-SHA-1").await);
 }
 
-/// After STARTTLS the features offer SCRAM-SHA-256, SCRAM-SHA-1 and PLAIN, and no STARTTLS.
+/// After STARTTLS the features offer SCRAM-SHA-256(-PLUS), SCRAM-SHA-1(-PLUS) and PLAIN, and no
+/// STARTTLS.
 #[actix_rt::test]
 async fn rfc6120_6_mechanisms_after_tls() {
     let s = TestServer::start().await;
@@ -167,7 +168,16 @@ async fn rfc6120_6_mechanisms_after_tls() {
     c.negotiate_tls().await;
     let mut m = c.mechanisms();
     m.sort();
-    assert_eq!(m, ["PLAIN", "SCRAM-SHA-1", "SCRAM-SHA-256"]);
+    assert_eq!(
+        m,
+        [
+            "PLAIN",
+            "SCRAM-SHA-1",
+            "SCRAM-SHA-1-PLUS",
+            "SCRAM-SHA-256",
+            "SCRAM-SHA-256-PLUS"
+        ]
+    );
     assert!(c
         .features
         .as_ref()

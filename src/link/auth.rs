@@ -83,7 +83,7 @@ fn sasl_channel_binding(bindings: &ChannelBindings) -> Element {
         .build()
 }
 
-/// SASL (RFC 6120 §6.4) on a connection with `bindings`. `Ok(Some(Restart))` after success;
+/// SASL (RFC 6120 §6.4), bound to the connection's TLS where the mechanism asks for it. `Ok(Some(Restart))` after success;
 /// `Ok(None)` after a failure the client may retry. A failed channel binding is a failed
 /// authentication like any other: `<not-authorized/>` (§6.5.10), counted by the throttle.
 pub(super) async fn authenticate(
@@ -93,8 +93,8 @@ pub(super) async fn authenticate(
     domain: &str,
     auth: Element,
     peer: SocketAddr,
-    bindings: ChannelBindings,
 ) -> Result<Option<Outcome>, Stop> {
+    let bindings = state.bindings.clone();
     let fail = |state: &mut Negotiation, condition: &'static str, text: Option<&'static str>| {
         state.failed_auths += 1;
         sasl_failure(condition, text)

@@ -41,3 +41,38 @@ impl ChannelBindings {
         self.types().next().is_some()
     }
 }
+
+impl ChannelBindings {
+    /// The bindings of an established TLS connection: `tls-exporter` over TLS 1.3 only (RFC 9266
+    /// §2 leaves TLS 1.2 without it); `tls-server-end-point` from the certificate this server
+    /// presented, unless its signature algorithm names no single hash (Ed25519, RSA-PSS), for
+    /// which RFC 5929 §4.1 defines none.
+    pub fn from_ssl(ssl: &openssl::ssl::SslRef) -> Self {
+        let tls_exporter = (ssl.version2() == Some(openssl::ssl::SslVersion::TLS1_3))
+            .then(|| {
+                let mut out = vec![0; 32];
+                ssl.export_keying_material(&mut out, "EXPORTER-Channel-Binding", None)
+                    .ok()
+                    .map(|()| out)
+            })
+            .flatten();
+        let tls_server_end_point = ssl.certificate().and_then(server_end_point);
+        ChannelBindings {
+            tls_exporter,
+            tls_server_end_point,
+        }
+    }
+}
+
+/// RFC 5929 §4.1: the certificate's hash with its signature's hash function, SHA-256 where
+/// that is MD5 or SHA-1.
+fn server_end_point(cert: &openssl::x509::X509Ref) -> Option<Vec<u8>> {
+    use openssl::hash::MessageDigest;
+    use openssl::nid::Nid;
+    let algorithms = cert.signature_algorithm().object().nid().signature_algorithms()?;
+    let digest = match algorithms.digest {
+        Nid::MD5 | Nid::SHA1 => MessageDigest::sha256(),
+        other => MessageDigest::from_nid(other)?,
+    };
+    cert.digest(digest).ok().map(|d| d.to_vec())
+}

@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio_native_tls::TlsStream;
+use tokio_openssl::SslStream;
 
 /// Read buffer per connection while it has input to parse. It is allocated when the socket is
 /// read and given back when the socket has nothing more, so an idle session holds none.
@@ -27,7 +27,7 @@ pub const MAX_WHITESPACE_BEFORE_HEADER: usize = 4096;
 /// A connection's transport.
 pub enum Transport {
     Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
+    Tls(Box<SslStream<TcpStream>>),
     /// A WebSocket connection (RFC 7395), whose framing [`crate::websocket`] translates to and
     /// from a byte stream at the other end of this pipe.
     Pipe(tokio::io::DuplexStream),
@@ -271,6 +271,14 @@ impl Framing {
         result
     }
 
+    /// What SASL can bind to on this transport (RFC 5056): nothing unless it is TLS.
+    pub fn channel_bindings(&self) -> super::channel_binding::ChannelBindings {
+        match &self.transport {
+            Transport::Tls(tls) => super::channel_binding::ChannelBindings::from_ssl(tls.ssl()),
+            _ => Default::default(),
+        }
+    }
+
     /// Takes the transport out for a TLS upgrade. Bytes the client sent after `<starttls/>`
     /// and before the handshake are discarded, never read as if they had been encrypted
     /// (the STARTTLS command injection class of bugs).
@@ -327,9 +335,9 @@ impl Framing {
             let input: &mut (dyn AsyncRead + Unpin + Send) = match &mut self.transport {
                 Transport::Plain(tcp) => tcp,
                 Transport::Tls(tls) => {
-                    // The close_notify is out; now the FIN under it, which native-tls leaves
-                    // to us. What follows is discarded, so it need not be decrypted.
-                    let tcp = tls.get_mut().get_mut().get_mut();
+                    // The close_notify is out; now the FIN under it. What follows is
+                    // discarded, so it need not be decrypted.
+                    let tcp = tls.get_mut();
                     let _ = tcp.shutdown().await;
                     tcp
                 }

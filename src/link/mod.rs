@@ -56,7 +56,7 @@ pub struct LinkContext {
     pub config: Arc<Config>,
     pub router: Arc<Router>,
     pub sasl: sasl::Sasl,
-    pub tls: tokio_native_tls::TlsAcceptor,
+    pub tls: crate::tls::Tls,
     pub throttle: throttle::Throttle,
     pub connections: connections::Connections,
     pub sessions: crate::sessions::Sessions,
@@ -108,7 +108,7 @@ async fn run(tcp: TcpStream, peer: SocketAddr, ctx: Arc<LinkContext>, direct_tls
     let negotiation_deadline =
         Instant::now() + Duration::from_secs(ctx.config.limits.negotiation_timeout_secs);
     let transport = if direct_tls {
-        match tls_handshake(ctx.as_ref(), tcp, negotiation_deadline, peer).await {
+        match tls_handshake(ctx.as_ref(), tcp, negotiation_deadline, peer, true).await {
             Some(t) => t,
             None => return,
         }

@@ -24,7 +24,6 @@ use xmpp_parsers::stream_features::StreamFeatures;
 
 use super::auth::{authenticate, sasl_features};
 use super::bind::bind_request;
-use super::channel_binding::ChannelBindings;
 use super::close::Stop;
 use super::close::{close, finish, header_error_condition, raw_stream_error, send_close};
 use super::framing::{Framing, Transport};
@@ -47,6 +46,7 @@ pub(super) async fn streams(
         secured,
         // A WebSocket's TLS is the HTTP server's.
         tls_possible: via != Via::Websocket,
+        bindings: io.channel_bindings(),
         user: None,
         failed_auths: 0,
         domain: None,
@@ -69,11 +69,12 @@ pub(super) async fn streams(
                 let Transport::Plain(tcp) = io.take_transport() else {
                     return;
                 };
-                let Some(tls) = tls_handshake(ctx, tcp, negotiation_deadline, peer).await else {
+                let Some(tls) = tls_handshake(ctx, tcp, negotiation_deadline, peer, false).await else {
                     return;
                 };
                 io.set_transport(tls);
                 state.secured = true;
+                state.bindings = io.channel_bindings();
             }
             Step::Bound(xs, full, bind_iq) => {
                 // Out of its box before the session, so the box is not kept for its lifetime.
@@ -232,7 +233,7 @@ fn features(ctx: &LinkContext, state: &Negotiation) -> String {
         if !state.secured && state.tls_possible {
             children.push(flag("starttls", ns::TLS, ctx.config.auth.require_tls));
         }
-        children.extend(sasl_features(ctx, state, &ChannelBindings::default()));
+        children.extend(sasl_features(ctx, state, &state.bindings));
         if ctx.config.auth.registration && state.auth_allowed(ctx) {
             children.push(Element::bare("register", ns::REGISTER_FEATURE));
         }
@@ -284,7 +285,7 @@ async fn negotiate(
                 return Outcome::StartTls;
             }
             (ns::SASL, "auth", None) => {
-                authenticate(xs, state, ctx, domain, el, peer, ChannelBindings::default()).await
+                authenticate(xs, state, ctx, domain, el, peer).await
             }
             (ns::JABBER_CLIENT, "iq", None)
                 if ctx.config.auth.registration
@@ -333,8 +334,9 @@ pub(super) async fn tls_handshake(
     tcp: TcpStream,
     deadline: Instant,
     peer: SocketAddr,
+    direct: bool,
 ) -> Option<Transport> {
-    match tokio::time::timeout_at(deadline, Box::pin(ctx.tls.accept(tcp))).await {
+    match tokio::time::timeout_at(deadline, Box::pin(ctx.tls.accept(tcp, direct))).await {
         Ok(Ok(s)) => Some(Transport::Tls(Box::new(s))),
         Ok(Err(e)) => {
             log::debug!("{peer}: TLS handshake failed: {e}");

@@ -6,6 +6,7 @@ use futures::{SinkExt, StreamExt};
 use jid::{BareJid, FullJid};
 use minidom::Element;
 
+use super::channel_binding::ChannelBindings;
 use super::close::{inbound, Inbound, Stop};
 use super::pump::keepalive_ping;
 use super::{LinkContext, Xs};
@@ -16,6 +17,8 @@ pub(super) struct Negotiation {
     pub(super) secured: bool,
     /// Whether STARTTLS can be offered (not on a WebSocket, whose TLS is the HTTP server's).
     pub(super) tls_possible: bool,
+    /// What SCRAM-*-PLUS can bind to: this connection's TLS, once it has it.
+    pub(super) bindings: ChannelBindings,
     /// The account authenticated by SASL.
     pub(super) user: Option<BareJid>,
     /// Failed SASL attempts on this connection, against `auth.max_attempts`.
