@@ -12,7 +12,10 @@
 #   p=tls-exporter,, and a c= made of that header and the 32 bytes rustls exported;
 # and, with LOG (the server's log, at info level), from the server's side: one more line
 # "authenticated as USER@DOMAIN with SCRAM-SHA-256-PLUS". The server checks c= against its
-# own tls-exporter value, so a login that succeeded proves both ends derived the same one.
+# own tls-exporter value, so a login that succeeded proves both ends derived the same one; to
+# show that it does check, a last STARTTLS login with one bit of the binding data flipped
+# (--tamper-binding) must be refused with not-authorized (and logged so). That failed login
+# counts against USER and the address in the server's throttle: run this script last.
 # The client trusts only CA (the server's certificate, e.g. <data-dir>/dev-cert.pem) and
 # verifies it for DOMAIN; HOST must be a loopback address (nothing is looked up in DNS).
 # Exits non-zero with the reason and the client's output on any failure.
@@ -42,38 +45,65 @@ fail() {
   exit 1
 }
 
-server_logins() {
-  grep -cF -- "authenticated as $user@$domain with $mechanism" "$log" || true
+# server_lines TEXT: how many lines of the server's log contain TEXT.
+server_lines() {
+  grep -cF -- "$1" "$log" || true
 }
 
-# login MODE PORT WHAT: one run of the client; checks its report and the server's log.
-login() {
-  local mode=$1 port=$2 what=$3 before=0
-  [ -z "$log" ] || before=$(server_logins)
+# server_logged TEXT BEFORE WHAT: waits until the server's log has more than BEFORE lines
+# containing TEXT, then prints the last one.
+server_logged() {
+  local text=$1 before=$2 what=$3
+  local deadline=$((SECONDS + 5))
+  until [ "$(server_lines "$text")" -gt "$before" ]; do
+    [ "$SECONDS" -lt "$deadline" ] ||
+      fail "$what: the server logged no '$text' (is it logging at info level?)"
+    sleep 0.1
+  done
+  echo "  server: $(grep -F -- "$text" "$log" | tail -1)"
+}
+
+# client MODE PORT ARGS...: one run of the client, its report printed; fails with WHAT.
+client() {
+  local mode=$1 port=$2 status=0
+  shift 2
   # The client has its own timeout; this one is for a client that hangs anyway.
-  local status=0
   XMPP_PASSWORD="$pass" timeout $((TIMEOUT + 10)) "$bin" --server "$host:$port" \
-    --mode "$mode" --jid "$user@$domain" --ca "$ca" --timeout "$TIMEOUT" \
+    --mode "$mode" --jid "$user@$domain" --ca "$ca" --timeout "$TIMEOUT" "$@" \
     >"$work/client.out" 2>"$work/client.err" || status=$?
   sed 's/^/  /' "$work/client.out"
-  [ "$status" -eq 0 ] ||
-    fail "tokio-xmpp could not log in, exchange presence and a message over $what (exit $status)"
+  return "$status"
+}
+
+# login MODE PORT WHAT: logs in, checks the client's report and the server's log.
+login() {
+  local mode=$1 port=$2 what=$3 text="authenticated as $user@$domain with $mechanism" before=0
+  [ -z "$log" ] || before=$(server_lines "$text")
+  client "$mode" "$port" ||
+    fail "tokio-xmpp could not log in, exchange presence and a message over $what"
   local ok="OK mechanism=$mechanism binding=tls-exporter tls=1.3"
   grep -qxF -- "$ok" "$work/client.out" ||
     fail "over $what tokio-xmpp did not log in with $mechanism, tls-exporter and TLS 1.3 (expected '$ok')"
   grep -qF -- "GS2 header 'p=tls-exporter,,'; c= is the GS2 header and the 32 bytes rustls exported" \
     "$work/client.out" || fail "over $what the SCRAM messages do not carry the tls-exporter binding"
-  [ -n "$log" ] || return 0
-  local deadline=$((SECONDS + 5))
-  until [ "$(server_logins)" -gt "$before" ]; do
-    [ "$SECONDS" -lt "$deadline" ] ||
-      fail "over $what the server logged no 'authenticated as $user@$domain with $mechanism' (is it logging at info level?)"
-    sleep 0.1
-  done
-  echo "  server: $(grep -F -- "authenticated as $user@$domain with $mechanism" "$log" | tail -1)"
+  [ -z "$log" ] || server_logged "$text" "$before" "over $what"
+}
+
+# refused: a STARTTLS login with one bit of the binding data flipped must be refused.
+refused() {
+  local text="authentication with $mechanism failed (not-authorized)" before=0
+  [ -z "$log" ] || before=$(server_lines "$text")
+  client starttls "$port" --tamper-binding ||
+    fail "tokio-xmpp with tampered binding data was not refused with not-authorized"
+  local refused="REFUSED mechanism=$mechanism binding=tls-exporter"
+  grep -qxF -- "$refused" "$work/client.out" ||
+    fail "with tampered binding data: expected '$refused'"
+  [ -z "$log" ] || server_logged "$text" "$before" "with tampered binding data"
 }
 
 login starttls "$port" STARTTLS
 login direct-tls "$tls_port" "direct TLS"
 echo "tokio-xmpp logged in with $mechanism (tls-exporter, TLS 1.3) over STARTTLS and direct TLS"
+refused
+echo "with one bit of its tls-exporter data flipped, tokio-xmpp's $mechanism login was refused"
 echo "OK"

@@ -13,11 +13,15 @@
 //!
 //! Usage: tokio-xmpp-plus --server 127.0.0.1:PORT --mode starttls|direct-tls --jid JID
 //!        --ca CERT.pem [--password PW | env XMPP_PASSWORD] [--expect-mechanism NAME]
-//!        [--timeout SECS] [--trace]
+//!        [--timeout SECS] [--trace] [--tamper-binding]
 //!
 //! The server address must be a loopback IP address: nothing is looked up in DNS. The TLS
 //! server name is the JID's domain; the certificate must chain to --ca (only that file is
 //! trusted: SSL_CERT_FILE is set to it for rustls-native-certs, SSL_CERT_DIR is removed).
+//!
+//! With --tamper-binding, one bit of the channel binding data is flipped before tokio-xmpp
+//! uses it: the server must then refuse the login (not-authorized), which shows that it
+//! checks `c=` against its own tls-exporter value. Exits 0 only when it was refused so.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -40,7 +44,7 @@ use tokio_xmpp::{Client, Event, Stanza};
 
 const USAGE: &str = "usage: tokio-xmpp-plus --server 127.0.0.1:PORT --mode starttls|direct-tls \
 --jid JID --ca CERT.pem [--password PW | env XMPP_PASSWORD] [--expect-mechanism NAME] \
-[--timeout SECS] [--trace]";
+[--timeout SECS] [--trace] [--tamper-binding]";
 
 struct Args {
     server: SocketAddr,
@@ -51,6 +55,7 @@ struct Args {
     expect_mechanism: Option<String>,
     timeout: Duration,
     trace: bool,
+    tamper_binding: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -62,6 +67,7 @@ fn parse_args() -> Result<Args, String> {
     let mut expect_mechanism = None;
     let mut timeout = 20u64;
     let mut trace = false;
+    let mut tamper_binding = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or(format!("{arg} needs a value"));
@@ -74,6 +80,7 @@ fn parse_args() -> Result<Args, String> {
             "--expect-mechanism" => expect_mechanism = Some(value()?),
             "--timeout" => timeout = value()?.parse().map_err(|e| format!("--timeout: {e}"))?,
             "--trace" => trace = true,
+            "--tamper-binding" => tamper_binding = true,
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
@@ -104,6 +111,7 @@ fn parse_args() -> Result<Args, String> {
         expect_mechanism,
         timeout: Duration::from_secs(timeout),
         trace,
+        tamper_binding,
     })
 }
 
@@ -206,9 +214,12 @@ fn elide_sasl_payloads(xml: &str) -> String {
 }
 
 /// A connector that records the channel binding tokio-xmpp's TLS layer computed and passes
-/// everything through unchanged.
+/// everything through unchanged, but with `tamper` one bit of the binding data flipped.
 #[derive(Clone, Debug)]
-struct Recording<C>(C);
+struct Recording<C> {
+    inner: C,
+    tamper: bool,
+}
 
 impl<C: ServerConnector + Sync> ServerConnector for Recording<C> {
     type Stream = C::Stream;
@@ -219,8 +230,15 @@ impl<C: ServerConnector + Sync> ServerConnector for Recording<C> {
         ns: &'static str,
         timeouts: Timeouts,
     ) -> Result<(PendingFeaturesRecv<Self::Stream>, ChannelBinding), tokio_xmpp::Error> {
-        let (stream, binding) = self.0.connect(jid, ns, timeouts).await?;
+        let (stream, binding) = self.inner.connect(jid, ns, timeouts).await?;
         observed().bindings.push(binding.clone());
+        let binding = match binding {
+            ChannelBinding::TlsExporter(mut data) if self.tamper && !data.is_empty() => {
+                data[0] ^= 1;
+                ChannelBinding::TlsExporter(data)
+            }
+            other => other,
+        };
         Ok((stream, binding))
     }
 }
@@ -349,22 +367,23 @@ fn report() -> Result<Report, String> {
             .decode(c)
             .map_err(|e| format!("c= is not base64: {e}"))?;
         let mut expected = gs2_header.as_bytes().to_vec();
-        if let Some(data) = &exported {
-            expected.extend(data);
+        expected.extend(exported.as_deref().unwrap_or_default());
+        let mut tampered = expected.clone();
+        if let Some(b) = tampered.get_mut(gs2_header.len()) {
+            *b ^= 1;
         }
-        cbind_check = if c != expected {
-            return Err("c= is not the GS2 header followed by the binding data".into());
-        } else if let Some(data) = &exported {
-            format!(
+        cbind_check = match &exported {
+            Some(data) if c == expected => format!(
                 "c= is the GS2 header and the {} bytes rustls exported",
                 data.len()
-            )
-        } else {
-            "c= is the GS2 header alone (no binding)".into()
+            ),
+            Some(data) if c == tampered => format!(
+                "c= is the GS2 header and the {} bytes rustls exported, one bit flipped",
+                data.len()
+            ),
+            None if c == expected => "c= is the GS2 header alone (no binding)".into(),
+            _ => "c= is NOT the GS2 header followed by the binding data".into(),
         };
-    }
-    if !o.received.contains("<success") {
-        return Err("no <success/> in the trace".into());
     }
     Ok(Report {
         tls,
@@ -377,6 +396,35 @@ fn report() -> Result<Report, String> {
     })
 }
 
+/// With --tamper-binding: whether the login failed as it must, the server refusing a -PLUS
+/// exchange whose binding data is not its own.
+fn refused(args: &Args, failure: &str) -> Result<(), String> {
+    if !failure.contains("NotAuthorized") {
+        return Err(format!("expected not-authorized, got: {failure}"));
+    }
+    let r = report()?;
+    println!("connected to {} with tampered binding data", args.server);
+    println!("tls: {}", r.tls);
+    println!("channel binding computed by tokio-xmpp: {}", r.binding);
+    println!(
+        "sasl: {}; GS2 header '{}'; {}",
+        r.mechanism, r.gs2_header, r.cbind_check
+    );
+    println!("tokio-xmpp: {failure}");
+    if !r.mechanism.ends_with("-PLUS") {
+        return Err(format!(
+            "{} is not a channel-binding mechanism",
+            r.mechanism
+        ));
+    }
+    println!(
+        "REFUSED mechanism={} binding={}",
+        r.mechanism,
+        r.binding.split(' ').next().unwrap_or_default()
+    );
+    Ok(())
+}
+
 async fn run(args: &Args, failures: &mut mpsc::UnboundedReceiver<String>) -> Result<(), String> {
     let dns = DnsConfig::addr(&args.server.to_string());
     let timeouts = Timeouts::tight();
@@ -384,14 +432,20 @@ async fn run(args: &Args, failures: &mut mpsc::UnboundedReceiver<String>) -> Res
         Client::new_with_connector(
             args.jid.clone(),
             args.password.clone(),
-            Recording(DirectTlsServerConnector::from(dns)),
+            Recording {
+                inner: DirectTlsServerConnector::from(dns),
+                tamper: args.tamper_binding,
+            },
             timeouts,
         )
     } else {
         Client::new_with_connector(
             args.jid.clone(),
             args.password.clone(),
-            Recording(StartTlsServerConnector::from(dns)),
+            Recording {
+                inner: StartTlsServerConnector::from(dns),
+                tamper: args.tamper_binding,
+            },
             timeouts,
         )
     };
@@ -407,7 +461,11 @@ async fn run(args: &Args, failures: &mut mpsc::UnboundedReceiver<String>) -> Res
     loop {
         let event = tokio::select! {
             failure = failures.recv() => {
-                return Err(failure.unwrap_or_else(|| "the logger is gone".into()));
+                let failure = failure.unwrap_or_else(|| "the logger is gone".into());
+                if args.tamper_binding {
+                    return refused(args, &failure);
+                }
+                return Err(failure);
             }
             event = client.next() => event.ok_or("the client stream ended")?,
         };
@@ -415,6 +473,9 @@ async fn run(args: &Args, failures: &mut mpsc::UnboundedReceiver<String>) -> Res
             Event::Online {
                 bound_jid, resumed, ..
             } => {
+                if args.tamper_binding {
+                    return Err("logged in with tampered channel binding data".into());
+                }
                 if bound.is_some() {
                     return Err(format!("online a second time (resumed: {resumed})"));
                 }
@@ -446,6 +507,9 @@ async fn run(args: &Args, failures: &mut mpsc::UnboundedReceiver<String>) -> Res
                     }
                 );
                 println!("online as {bound_jid}");
+                if r.cbind_check.contains("NOT") {
+                    return Err(r.cbind_check);
+                }
                 if let Some(expected) = &args.expect_mechanism {
                     if &r.mechanism != expected {
                         return Err(format!(
