@@ -272,7 +272,8 @@ fn contexts(config: &Config) -> Result<Contexts, TlsError> {
             return Ok(());
         };
         if let Some(ctx) = by_domain.get(&name.trim_end_matches('.').to_ascii_lowercase()) {
-            ssl.set_ssl_context(ctx).map_err(|_| SniError::ALERT_FATAL)?;
+            ssl.set_ssl_context(ctx)
+                .map_err(|_| SniError::ALERT_FATAL)?;
         }
         // An unknown name keeps the default domain's certificate.
         Ok(())
