@@ -69,7 +69,11 @@ impl ChannelBindings {
 fn server_end_point(cert: &openssl::x509::X509Ref) -> Option<Vec<u8>> {
     use openssl::hash::MessageDigest;
     use openssl::nid::Nid;
-    let algorithms = cert.signature_algorithm().object().nid().signature_algorithms()?;
+    let algorithms = cert
+        .signature_algorithm()
+        .object()
+        .nid()
+        .signature_algorithms()?;
     let digest = match algorithms.digest {
         Nid::MD5 | Nid::SHA1 => MessageDigest::sha256(),
         other => MessageDigest::from_nid(other)?,

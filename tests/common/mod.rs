@@ -64,16 +64,29 @@ pub async fn poll_until<T, F: std::future::Future<Output = Option<T>>>(
 
 pub struct TestServer {
     pub handle: Option<ServerHandle>,
+    /// What a reload through the server's configuration source reads (the configuration the
+    /// server started with, until a test changes it).
+    pub reload_source: ReloadSource,
     pub dir: tempfile::TempDir,
     pub config: Config,
     /// The store the test opened and gave the server ([`TestServer::start_with_store`]).
     store: Option<Store>,
 }
 
+/// The configuration (or the error) a reload of a test server reads.
+pub type ReloadSource = std::sync::Arc<std::sync::Mutex<Result<Config, String>>>;
+
 /// Starts a server on `config`; with `inject`, on a store opened here and given to it.
-async fn launch(config: &Config, inject: bool) -> Result<(ServerHandle, Option<Store>), String> {
+async fn launch(
+    config: &Config,
+    inject: bool,
+    source: &ReloadSource,
+) -> Result<(ServerHandle, Option<Store>), String> {
     // As `cordial serve`: the command line reaches it over the admin socket.
-    let mut server = Server::new(config.clone()).admin_socket(true);
+    let source = source.clone();
+    let mut server = Server::new(config.clone())
+        .admin_socket(true)
+        .config_source(move || source.lock().unwrap().clone());
     let mut store = None;
     if inject {
         let s = Store::open(&config.data_dir.join("db")).map_err(|e| e.to_string())?;
@@ -110,9 +123,14 @@ impl TestServer {
         config.c2s.tls_listen = Listen(Some("127.0.0.1:0".parse().unwrap()));
         config.web.listen = Listen(None);
         tweak(&mut config);
-        let (handle, store) = launch(&config, inject).await.expect("server starts");
+        let reload_source: ReloadSource =
+            std::sync::Arc::new(std::sync::Mutex::new(Ok(config.clone())));
+        let (handle, store) = launch(&config, inject, &reload_source)
+            .await
+            .expect("server starts");
         TestServer {
             handle: Some(handle),
+            reload_source,
             dir,
             config,
             store,
@@ -126,7 +144,9 @@ impl TestServer {
         self.handle.take().unwrap().stop().await;
         let inject = self.store.take().is_some();
         let config = &self.config;
-        let (handle, store) = eventually("the server restarts", || launch(config, inject)).await;
+        let source = &self.reload_source;
+        let (handle, store) =
+            eventually("the server restarts", || launch(config, inject, source)).await;
         self.handle = Some(handle);
         self.store = store;
     }
