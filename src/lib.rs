@@ -240,12 +240,18 @@ impl Server {
             .workers(cores)
             // Stanzas are small and latency matters: no Nagle delay, as on the c2s sockets.
             .tcp_nodelay(true)
-            .disable_signals()
-            .bind(addr)
-            .map_err(listen)?;
+            .disable_signals();
+            let server = if config.web.tls {
+                server
+                    .bind_openssl(addr, ctx.tls.https_acceptor()?)
+                    .map_err(listen)?
+            } else {
+                server.bind(addr).map_err(listen)?
+            };
             web_addr = server.addrs().first().copied();
             log::info!(
-                "listening for WebSocket clients on {}{}",
+                "listening for WebSocket clients on {}://{}{}",
+                if config.web.tls { "wss" } else { "ws" },
                 web_addr.unwrap_or(addr),
                 web::WEBSOCKET_PATH
             );

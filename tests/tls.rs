@@ -531,3 +531,97 @@ async fn a_reload_swaps_the_certificate_under_a_live_session() {
         .await;
     assert_eq!(pong.attr("type"), Some("result"));
 }
+
+// ---- WebSocket over TLS ----
+
+/// `web.tls`: the HTTP listener serves HTTPS with the same certificates (SNI), TLS 1.3; a
+/// WebSocket there counts as encrypted even where loopback is not trusted, and XEP-0156
+/// discovery names `wss://`.
+#[actix_rt::test]
+async fn websocket_over_tls_with_the_domain_certificate() {
+    use futures::{SinkExt, StreamExt};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let certs = tempfile::tempdir().unwrap();
+    let at = |f: &str| certs.path().join(f);
+    make_identity(&["a.test"], KeyKind::Pkcs8, &at("a.crt"), &at("a.key"));
+    make_identity(&["b.test"], KeyKind::Sec1Ec, &at("b.crt"), &at("b.key"));
+    let s = TestServer::start_with(|c| {
+        two_domains(c);
+        for d in ["a", "b"] {
+            c.tls.domains.insert(
+                format!("{d}.test"),
+                TlsIdentity {
+                    cert: at(&format!("{d}.crt")),
+                    key: at(&format!("{d}.key")),
+                },
+            );
+        }
+        c.web.listen = cordial::config::Listen(Some("127.0.0.1:0".parse().unwrap()));
+        c.web.tls = true;
+        c.web.trust_loopback = false;
+    })
+    .await;
+    let web = s.handle().web_addr().unwrap();
+    let tls_to = |name: &str| {
+        let options = TlsOptions {
+            sni: name.to_string(),
+            ..TlsOptions::only(SslVersion::TLS1_3)
+        };
+        async move {
+            let tcp = tokio::net::TcpStream::connect(web).await.unwrap();
+            options.connect(tcp).await.unwrap()
+        }
+    };
+    let tls = tls_to("b.test").await;
+    let shown: Vec<String> = tls
+        .ssl()
+        .peer_certificate()
+        .unwrap()
+        .subject_alt_names()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n.dnsname().map(str::to_string))
+        .collect();
+    assert_eq!(shown, ["b.test"]);
+    let mut req = "wss://b.test/xmpp-websocket".into_client_request().unwrap();
+    req.headers_mut()
+        .insert("Sec-WebSocket-Protocol", "xmpp".parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::client_async(req, tls).await.unwrap();
+    ws.send(Message::text(
+        "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='b.test' version='1.0'/>",
+    ))
+    .await
+    .unwrap();
+    let mut features = None;
+    while features.is_none() {
+        let msg = tokio::time::timeout(WAIT, ws.next())
+            .await
+            .unwrap()
+            .unwrap();
+        if let Message::Text(t) = msg.unwrap() {
+            let el: minidom::Element = t.parse().unwrap();
+            if el.name() == "features" {
+                features = Some(el);
+            }
+        }
+    }
+    let features = features.unwrap();
+    let mechanisms = features
+        .get_child("mechanisms", "urn:ietf:params:xml:ns:xmpp-sasl")
+        .expect("SASL offered: HTTPS counts as encrypted");
+    assert!(mechanisms.children().any(|m| m.text() == "SCRAM-SHA-256"));
+
+    // XEP-0156 discovery over HTTPS names wss://.
+    let mut tls = tls_to("a.test").await;
+    tls.write_all(
+        b"GET /.well-known/host-meta.json HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut body = String::new();
+    let _ = tls.read_to_string(&mut body).await;
+    assert!(body.contains("wss://a.test/xmpp-websocket"), "{body}");
+}
