@@ -1,7 +1,7 @@
 //! TLS as clients and operators meet it: TLS 1.3 and 1.2 on STARTTLS and direct TLS (older
 //! versions refused), ALPN `xmpp-client` (XEP-0368), SCRAM-*-PLUS bound to the real
-//! connection with `tls-exporter` (RFC 9266) and `tls-server-end-point` (RFC 5929) as
-//! advertised (XEP-0440), wrong binding data and the `y` downgrade refused (RFC 5802 §6), a
+//! connection with `tls-exporter` (RFC 9266) and `tls-server-end-point` (RFC 5929), and
+//! `tls-unique` over TLS 1.2, as advertised (XEP-0440), wrong binding data and the `y` downgrade refused (RFC 5802 §6), a
 //! certificate per domain chosen by SNI, certificates as certbot and acme.sh write them, clear
 //! startup errors, and a reload that swaps the certificate under a live session.
 
@@ -150,24 +150,51 @@ async fn each_plus_mechanism_logs_in_with_each_binding_type_over_tls_1_3() {
     }
 }
 
+/// Over TLS 1.2 there is no tls-exporter (RFC 9266 §2): tls-server-end-point is offered, and
+/// tls-unique (with the extended master secret) for clients that have nothing else.
 #[actix_rt::test]
-async fn over_tls_1_2_only_tls_server_end_point_is_offered_and_works() {
+async fn over_tls_1_2_tls_server_end_point_and_tls_unique_are_offered_and_work() {
     let s = server_with_alice().await;
     let options = TlsOptions::only(SslVersion::TLS1_2);
-    let mut c = starttls(&s, &options).await.unwrap();
-    assert_eq!(advertised_binding_types(&c), ["tls-server-end-point"]);
-    let end_point = c.tls.as_ref().unwrap().tls_server_end_point.clone();
-    assert_eq!(c.tls.as_ref().unwrap().tls_exporter, None);
-    let scram = ScramClient::plus("SCRAM-SHA-256-PLUS", "tls-server-end-point", &end_point, PW);
-    assert_eq!(c.auth_scram_bound("alice", &scram).await, Ok(()));
-    bound(c).await.close().await;
+    for cb_type in ["tls-server-end-point", "tls-unique"] {
+        let mut c = starttls(&s, &options).await.unwrap();
+        assert_eq!(
+            advertised_binding_types(&c),
+            ["tls-server-end-point", "tls-unique"]
+        );
+        let seen = c.tls.clone().unwrap();
+        assert_eq!(seen.tls_exporter, None);
+        let data = match cb_type {
+            "tls-unique" => seen.tls_unique.unwrap(),
+            _ => seen.tls_server_end_point,
+        };
+        let scram = ScramClient::plus("SCRAM-SHA-256-PLUS", cb_type, &data, PW);
+        assert_eq!(
+            c.auth_scram_bound("alice", &scram).await,
+            Ok(()),
+            "{cb_type}"
+        );
+        bound(c).await.close().await;
+    }
 
-    // tls-exporter does not exist over TLS 1.2 (RFC 9266 §2): refused at once.
+    // tls-exporter does not exist over TLS 1.2: refused at once.
     let mut c = starttls(&s, &options).await.unwrap();
     let scram = ScramClient::plus("SCRAM-SHA-256-PLUS", "tls-exporter", &[7; 32], PW);
     let (condition, at_first) = c.auth_scram_bound("alice", &scram).await.unwrap_err();
     assert!(at_first, "refused at the first message");
     assert!(!condition.is_empty());
+}
+
+/// tls-unique is not defined for TLS 1.3 (RFC 9266 §3): not offered there, and refused.
+#[actix_rt::test]
+async fn over_tls_1_3_tls_unique_is_refused() {
+    let s = server_with_alice().await;
+    let mut c = starttls(&s, &TlsOptions::only(SslVersion::TLS1_3))
+        .await
+        .unwrap();
+    let scram = ScramClient::plus("SCRAM-SHA-256-PLUS", "tls-unique", &[7; 12], PW);
+    let (_, at_first) = c.auth_scram_bound("alice", &scram).await.unwrap_err();
+    assert!(at_first, "refused at the first message");
 }
 
 /// Binding data from another TLS connection (what a man in the middle holds) fails the

@@ -279,6 +279,7 @@ mod tests {
         ChannelBindings {
             tls_exporter: exporter.then(|| vec![1; 32]),
             tls_server_end_point: end_point.then(|| vec![2; 32]),
+            tls_unique: None,
         }
     }
 

@@ -22,7 +22,7 @@ use arc_swap::ArcSwap;
 use openssl::ex_data::Index;
 use openssl::ssl::{
     AlpnError, NameType, SniError, Ssl, SslAcceptor, SslAcceptorBuilder, SslContext, SslMethod,
-    SslMode, SslVersion,
+    SslMode, SslOptions, SslVersion,
 };
 use tokio::net::TcpStream;
 use tokio_openssl::SslStream;
@@ -262,6 +262,9 @@ fn builder(identity: &Identity) -> Result<SslAcceptorBuilder, TlsError> {
     b.set_max_proto_version(Some(SslVersion::TLS1_3))?;
     // An idle session (most of them, most of the time) holds no TLS read/write buffers.
     b.set_mode(SslMode::RELEASE_BUFFERS);
+    // No renegotiation (TLS 1.2): the channel's identity, which tls-unique binds to, stays
+    // that of its one handshake.
+    b.set_options(SslOptions::NO_RENEGOTIATION);
     b.set_certificate(identity.leaf())?;
     for c in &identity.chain[1..] {
         b.add_extra_chain_cert(c.clone())?;

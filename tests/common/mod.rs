@@ -284,6 +284,9 @@ pub struct TlsSeen {
     pub tls_exporter: Option<Vec<u8>>,
     /// RFC 5929 `tls-server-end-point`, as this side computes it.
     pub tls_server_end_point: Vec<u8>,
+    /// RFC 5929 `tls-unique` (TLS 1.2 only): the first Finished of the handshake, ours on a
+    /// full handshake.
+    pub tls_unique: Option<Vec<u8>>,
 }
 
 impl TlsSeen {
@@ -309,7 +312,18 @@ impl TlsSeen {
             Nid::MD5 | Nid::SHA1 => MessageDigest::sha256(),
             other => MessageDigest::from_nid(other).unwrap(),
         };
+        let tls_unique = (version == openssl::ssl::SslVersion::TLS1_2).then(|| {
+            let mut out = vec![0; 64];
+            let n = if ssl.session_reused() {
+                ssl.peer_finished(&mut out)
+            } else {
+                ssl.finished(&mut out)
+            };
+            out.truncate(n);
+            out
+        });
         TlsSeen {
+            tls_unique,
             version,
             alpn: ssl.selected_alpn_protocol().map(<[u8]>::to_vec),
             tls_server_end_point: certificate.digest(digest).unwrap().to_vec(),

@@ -40,6 +40,7 @@ fn both() -> ChannelBindings {
     ChannelBindings {
         tls_exporter: Some(EXPORTER.to_vec()),
         tls_server_end_point: Some(END_POINT.to_vec()),
+        tls_unique: None,
     }
 }
 
@@ -47,6 +48,7 @@ fn end_point_only() -> ChannelBindings {
     ChannelBindings {
         tls_exporter: None,
         tls_server_end_point: Some(END_POINT.to_vec()),
+        tls_unique: None,
     }
 }
 
@@ -118,6 +120,28 @@ fn scram_sha_1_plus_logs_in_with_either_binding_type() {
     assert_eq!(log_in(&sasl, &both(), &exporter), alice());
     let end_point = Client::plus_alice("SCRAM-SHA-1-PLUS", "tls-server-end-point", END_POINT);
     assert_eq!(log_in(&sasl, &both(), &end_point), alice());
+}
+
+/// Over TLS 1.2 a client limited to tls-unique (Python's ssl: slixmpp, nbxmpp) binds with it.
+#[test]
+fn tls_unique_logs_in_where_the_connection_has_it() {
+    let (sasl, _dir) = server();
+    let unique = [0x75; 12];
+    let tls_1_2 = ChannelBindings {
+        tls_exporter: None,
+        tls_server_end_point: Some(END_POINT.to_vec()),
+        tls_unique: Some(unique.to_vec()),
+    };
+    for mech in ["SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS"] {
+        let client = Client::plus_alice(mech, "tls-unique", &unique);
+        assert_eq!(log_in(&sasl, &tls_1_2, &client), alice(), "{mech}");
+        let wrong = Client::plus_alice(mech, "tls-unique", &[0x76; 12]);
+        assert_eq!(
+            log_in(&sasl, &tls_1_2, &wrong),
+            Seen::RefusedFinal,
+            "{mech}"
+        );
+    }
 }
 
 /// The wrong password still fails with -PLUS: binding adds to the proof, it does not replace it.
