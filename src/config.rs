@@ -120,6 +120,9 @@ pub struct Web {
     /// Where `cordial serve` listens for HTTP (WebSocket at `/xmpp-websocket`); "off" to disable.
     /// An app that embeds cordial mounts the same endpoints on its own server instead.
     pub listen: Listen,
+    /// Serve HTTPS (and so `wss://`) on `listen`, with the certificates of `[tls]`, chosen by
+    /// SNI, TLS 1.3 and 1.2. Off: plain HTTP, for a TLS-terminating reverse proxy in front.
+    pub tls: bool,
     /// WebSocket connections from loopback addresses count as encrypted, so they may
     /// authenticate over plain `ws://`: for a TLS-terminating reverse proxy on the same host, or
     /// a browser on this machine. Connections over HTTPS always count as encrypted.
@@ -133,6 +136,7 @@ impl Default for Web {
     fn default() -> Self {
         Web {
             listen: Listen(Some(([127, 0, 0, 1], 5280).into())),
+            tls: false,
             trust_loopback: true,
             admin_token: String::new(),
         }

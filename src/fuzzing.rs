@@ -262,6 +262,7 @@ pub fn sasl(data: &[u8]) {
             let bindings = ChannelBindings {
                 tls_exporter: Some(b"fuzz tls-exporter".to_vec()),
                 tls_server_end_point: Some(b"fuzz tls-server-end-point".to_vec()),
+                tls_unique: None,
             };
             (plus, bindings)
         }

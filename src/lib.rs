@@ -35,6 +35,7 @@ pub mod config;
 #[doc(hidden)]
 pub mod fuzzing;
 mod link;
+mod reload;
 mod sessions;
 mod tls;
 pub mod web;
@@ -43,6 +44,7 @@ mod websocket;
 /// The storage interface: [`storage::Storage`], which an engine given to [`Server::storage`]
 /// implements, and the embedded engine, [`storage::Store`].
 pub use cordial_storage as storage;
+pub use reload::{CertificateStatus, ConfigSource, ReloadError, Reloaded};
 pub use tls::TlsError;
 
 use std::net::SocketAddr;
@@ -84,6 +86,7 @@ pub struct Server {
     config: Config,
     storage: Option<SharedStorage>,
     admin_socket: bool,
+    source: Option<ConfigSource>,
 }
 
 /// A running server.
@@ -106,7 +109,19 @@ impl Server {
             config,
             storage: None,
             admin_socket: false,
+            source: None,
         }
+    }
+
+    /// Where [`ServerHandle::reload`] (and the admin API's `POST /admin/api/reload`) read the
+    /// configuration again: `cordial serve` reads its file and flags. Without one, only
+    /// [`ServerHandle::reload_with`] reloads.
+    pub fn config_source(
+        mut self,
+        source: impl Fn() -> Result<Config, String> + Send + Sync + 'static,
+    ) -> Self {
+        self.source = Some(Arc::new(source));
+        self
     }
 
     /// Whether to bind the local admin socket, `DATA_DIR/admin.sock` (mode 0600), through which
@@ -157,7 +172,7 @@ impl Server {
         let sasl = link::sasl::Sasl::new(store, &config.domains);
         let config = Arc::new(config);
         let ctx = Arc::new(link::LinkContext {
-            config: config.clone(),
+            config: arc_swap::ArcSwap::new(config.clone()),
             router: router.clone(),
             sasl,
             tls,
@@ -203,7 +218,14 @@ impl Server {
                 direct_tls,
             )));
         }
+        let reloader = Arc::new(reload::Reloader {
+            source: self.source,
+            ctx: ctx.clone(),
+            router: router.clone(),
+        });
+        tasks.push(actix_rt::spawn(expiry_checks(ctx.clone())));
         let xmpp = web::Xmpp {
+            reloader: reloader.clone(),
             ctx: ctx.clone(),
             arbiters: handles.clone(),
             next: Default::default(),
@@ -218,12 +240,18 @@ impl Server {
             .workers(cores)
             // Stanzas are small and latency matters: no Nagle delay, as on the c2s sockets.
             .tcp_nodelay(true)
-            .disable_signals()
-            .bind(addr)
-            .map_err(listen)?;
+            .disable_signals();
+            let server = if config.web.tls {
+                server
+                    .bind_openssl(addr, ctx.tls.https_acceptor()?)
+                    .map_err(listen)?
+            } else {
+                server.bind(addr).map_err(listen)?
+            };
             web_addr = server.addrs().first().copied();
             log::info!(
-                "listening for WebSocket clients on {}{}",
+                "listening for WebSocket clients on {}://{}{}",
+                if config.web.tls { "wss" } else { "ws" },
                 web_addr.unwrap_or(addr),
                 web::WEBSOCKET_PATH
             );
@@ -257,7 +285,35 @@ impl Server {
     }
 }
 
+/// Warns once a day about certificates close to expiry (the first check is at start).
+async fn expiry_checks(ctx: Arc<link::LinkContext>) {
+    let mut daily = tokio::time::interval(std::time::Duration::from_secs(86_400));
+    daily.tick().await;
+    loop {
+        daily.tick().await;
+        ctx.tls.check_expiry();
+    }
+}
+
 impl ServerHandle {
+    /// Reads the configuration again from the source given to [`Server::config_source`] and
+    /// puts it in force: certificates, limits, the registration switch and the login
+    /// throttle apply to what happens next, and every session stays connected. A
+    /// configuration that does not load, or whose certificates do not, changes nothing.
+    pub fn reload(&self) -> Result<Reloaded, ReloadError> {
+        self.xmpp.reloader.reload()
+    }
+
+    /// [`ServerHandle::reload`] with this configuration.
+    pub fn reload_with(&self, config: Config) -> Result<Reloaded, ReloadError> {
+        self.xmpp.reloader.apply(config)
+    }
+
+    /// The certificate in use for each served domain.
+    pub fn certificates(&self) -> Vec<CertificateStatus> {
+        self.xmpp.reloader.certificates()
+    }
+
     /// Where STARTTLS clients connect.
     pub fn c2s_addr(&self) -> Option<SocketAddr> {
         self.c2s_addr

@@ -201,10 +201,23 @@ fn serve(config: Config, common: Common) -> ExitCode {
     let result = system.block_on(async move {
         let server = cordial::Server::new(config)
             .admin_socket(true)
+            .config_source(move || read_for_reload(&common))
             .start()
             .await?;
         while let Signal::Reload = next_signal().await {
-            reload(&common);
+            match server.reload() {
+                Ok(done) => {
+                    for c in &done.certificates {
+                        log::info!(
+                            "{}: certificate {} ({} days to expiry)",
+                            c.domain,
+                            c.source,
+                            c.days_to_expiry
+                        );
+                    }
+                }
+                Err(e) => log::error!("configuration not reloaded, the running one stays: {e}"),
+            }
         }
         log::info!("shutting down");
         server.stop().await;
@@ -235,16 +248,15 @@ async fn next_signal() -> Signal {
     }
 }
 
-/// SIGHUP: reads the configuration again (the same file and flags as at start). One that does
-/// not load is reported and the running one kept; the server never stops on a reload.
-fn reload(common: &Common) {
-    match load_config(common) {
-        Ok(config) => {
-            let filter = logging::reload(config.log_level.as_deref());
-            log::info!("configuration reloaded; log filter {filter:?}");
-        }
-        Err(e) => log::error!("configuration not reloaded, the running one stays: {e}"),
-    }
+/// A reload (SIGHUP, the admin API) reads the same file and flags as at start, and sets the
+/// log filter from it once it validates. One that does not load is reported by the caller and
+/// the running one kept; the server never stops on a reload.
+fn read_for_reload(common: &Common) -> Result<Config, String> {
+    let config = load_config(common).map_err(|e| e.to_string())?;
+    config.validate().map_err(|e| e.to_string())?;
+    let filter = logging::reload(config.log_level.as_deref());
+    log::info!("log filter {filter:?}");
+    Ok(config)
 }
 
 /// Runs an account command through a running server's admin socket, or directly on the

@@ -1,5 +1,5 @@
 //! The admin scope mounted by `cordial::web::configure` when `web.admin_token` is set: bearer
-//! token, Prometheus metrics, the JSON admin API (users, sessions, kick).
+//! token, Prometheus metrics, the JSON admin API (users, sessions, kick, reload).
 
 mod common;
 
@@ -88,6 +88,7 @@ async fn every_admin_endpoint_wants_the_bearer_token() {
         (Method::GET, "/admin/api/sessions"),
         (Method::DELETE, "/admin/api/sessions/alice@localhost"),
         (Method::DELETE, "/admin/api/users/alice@localhost"),
+        (Method::POST, "/admin/api/reload"),
     ] {
         for token in [None, Some("wrong"), Some("s3cret-admin-token-and-more")] {
             let (status, body) = call(&s, method.clone(), path, token, None).await;
@@ -329,4 +330,51 @@ async fn a_storage_outage_shows_in_the_admin_api_and_the_metrics() {
     assert_eq!(back["state"], "up");
     assert_eq!(back["outages"], 1);
     assert_eq!(back["refusing_since"], serde_json::Value::Null);
+}
+
+/// Whether a new stream's features offer in-band registration (XEP-0077).
+async fn offers_registration(s: &TestServer) -> bool {
+    let mut c = Client::connect(s.addr()).await;
+    c.negotiate_tls().await;
+    c.features
+        .as_ref()
+        .unwrap()
+        .get_child("register", "http://jabber.org/features/iq-register")
+        .is_some()
+}
+
+#[actix_rt::test]
+async fn admin_api_reloads_the_configuration_and_metrics_show_certificate_expiry() {
+    let s = server().await;
+    let text = metrics(&s).await;
+    let days = sample(
+        &text,
+        "cordial_tls_certificate_expiry_days{domain=\"localhost\"}",
+    )
+    .unwrap_or_else(|| panic!("no expiry metric:\n{text}"));
+    assert!(days > 14.0, "{days}");
+
+    assert!(!offers_registration(&s).await);
+    let mut next = s.config.clone();
+    next.auth.registration = true;
+    next.domains = vec!["localhost".into(), "elsewhere.test".into()];
+    *s.reload_source.lock().unwrap() = Ok(next);
+    let (status, body) = call(&s, Method::POST, "/admin/api/reload", Some(TOKEN), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let done: serde_json::Value = serde_json::from_str(&body).unwrap();
+    // Served domains change only with a restart: named, and the running ones kept.
+    assert_eq!(done["restart_needed"], serde_json::json!(["domains"]));
+    assert_eq!(done["certificates"][0]["domain"], "localhost");
+    assert_eq!(done["certificates"].as_array().unwrap().len(), 1);
+    assert!(
+        offers_registration(&s).await,
+        "registration switched on live"
+    );
+
+    // A configuration that does not load: 422 with the reason, the running one stays.
+    *s.reload_source.lock().unwrap() = Err("line 3: expected a value".into());
+    let (status, body) = call(&s, Method::POST, "/admin/api/reload", Some(TOKEN), None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.contains("line 3: expected a value"), "{body}");
+    assert!(offers_registration(&s).await);
 }

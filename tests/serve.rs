@@ -1,6 +1,6 @@
 //! `cordial serve` as an operator runs it: SIGHUP reads the configuration again and never stops
-//! the server; a configuration that does not load keeps the running one; SIGTERM stops it
-//! cleanly.
+//! the server; a configuration that does not load keeps the running one; a renewed certificate
+//! is in force after SIGHUP while connections stay up; SIGTERM stops it cleanly.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -86,6 +86,79 @@ async fn answers_a_stream(port: u16) {
     let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .expect("the server still accepts");
+    features_on(&mut s).await;
+}
+
+#[tokio::test]
+async fn sighup_reloads_the_configuration_and_never_stops_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("cordial.toml");
+    let data = dir.path().join("data");
+    write_config(&config, &data, "info,sled=off");
+    let mut served = Served::start(&config);
+    let port = port_in(&served.wait_for("listening for clients on 127.0.0.1:"));
+    served.wait_for("serving localhost");
+
+    // A new log filter takes effect on SIGHUP.
+    write_config(&config, &data, "debug,sled=off");
+    served.signal("HUP");
+    served.wait_for("log filter \"debug,sled=off\"");
+    served.wait_for("configuration reloaded");
+    assert!(served.running(), "SIGHUP stopped the server");
+    answers_a_stream(port).await;
+
+    // A configuration that does not load is reported, and the running one stays.
+    std::fs::write(&config, "domains = 3\n").unwrap();
+    served.signal("HUP");
+    served.wait_for("configuration not reloaded, the running one stays");
+    assert!(served.running(), "a bad reload stopped the server");
+    answers_a_stream(port).await;
+
+    served.signal("TERM");
+    served.wait_for("stopped");
+    let status = served.child.wait().unwrap();
+    assert!(status.success(), "{status}");
+}
+
+/// A port from a "listening for clients on 127.0.0.1:PORT ..." line.
+fn port_in(line: &str) -> u16 {
+    line.rsplit("127.0.0.1:")
+        .next()
+        .and_then(|p| p.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("a port in {line:?}"))
+}
+
+/// A new self-signed certificate for localhost, written over `cert` and `key`.
+fn renew(cert: &std::path::Path, key: &std::path::Path) -> Vec<u8> {
+    let c = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    std::fs::write(cert, c.cert.pem()).unwrap();
+    std::fs::write(key, c.key_pair.serialize_pem()).unwrap();
+    c.cert.der().to_vec()
+}
+
+/// A direct TLS connection to `port`, and the certificate the server showed (DER).
+async fn tls_connect(port: u16) -> (tokio_openssl::SslStream<tokio::net::TcpStream>, Vec<u8>) {
+    use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode};
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let mut b = SslConnector::builder(SslMethod::tls_client()).unwrap();
+    b.set_verify(SslVerifyMode::NONE);
+    let ssl = b
+        .build()
+        .configure()
+        .unwrap()
+        .into_ssl("localhost")
+        .unwrap();
+    let mut s = tokio_openssl::SslStream::new(ssl, tcp).unwrap();
+    std::pin::Pin::new(&mut s).connect().await.unwrap();
+    let der = s.ssl().peer_certificate().unwrap().to_der().unwrap();
+    (s, der)
+}
+
+/// Sends a stream header on `s` and reads up to the end of the features.
+async fn features_on<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(s: &mut S) {
     s.write_all(
         b"<?xml version='1.0'?><stream:stream to='localhost' version='1.0' \
           xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>",
@@ -106,37 +179,30 @@ async fn answers_a_stream(port: u16) {
 }
 
 #[tokio::test]
-async fn sighup_reloads_the_configuration_and_never_stops_the_server() {
+async fn sighup_puts_a_renewed_certificate_in_force_with_connections_up() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("cordial.toml");
-    let data = dir.path().join("data");
-    write_config(&config, &data, "info,sled=off");
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let first = renew(&cert, &key);
+    let toml = format!(
+        "data_dir = {:?}\n\n[c2s]\nlisten = \"off\"\ntls_listen = \"127.0.0.1:0\"\n\n[web]\nlisten = \"off\"\n\n[tls]\ncert = {cert:?}\nkey = {key:?}\n",
+        dir.path().join("data")
+    );
+    std::fs::write(&config, toml).unwrap();
     let mut served = Served::start(&config);
-    let line = served.wait_for("listening for clients on 127.0.0.1:");
-    let port: u16 = line
-        .rsplit("127.0.0.1:")
-        .next()
-        .and_then(|p| p.split_whitespace().next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("a port in {line:?}"));
+    let port = port_in(&served.wait_for("listening for clients on 127.0.0.1:"));
     served.wait_for("serving localhost");
 
-    // A new log filter takes effect on SIGHUP.
-    write_config(&config, &data, "debug,sled=off");
-    served.signal("HUP");
-    served.wait_for("configuration reloaded; log filter \"debug,sled=off\"");
-    assert!(served.running(), "SIGHUP stopped the server");
-    answers_a_stream(port).await;
+    let (mut before, shown) = tls_connect(port).await;
+    assert_eq!(shown, first);
 
-    // A configuration that does not load is reported, and the running one stays.
-    std::fs::write(&config, "domains = 3\n").unwrap();
+    let second = renew(&cert, &key);
     served.signal("HUP");
-    served.wait_for("configuration not reloaded, the running one stays");
-    assert!(served.running(), "a bad reload stopped the server");
-    answers_a_stream(port).await;
-
-    served.signal("TERM");
-    served.wait_for("stopped");
-    let status = served.child.wait().unwrap();
-    assert!(status.success(), "{status}");
+    served.wait_for("configuration reloaded");
+    let (mut after, shown) = tls_connect(port).await;
+    assert_eq!(shown, second, "the renewed certificate after SIGHUP");
+    // The connection made before the reload is still served, on its old certificate.
+    features_on(&mut before).await;
+    features_on(&mut after).await;
+    assert!(served.running());
 }

@@ -4,10 +4,11 @@
 # admin socket, and runs scripts/interop/go_sendxmpp.sh (the go-sendxmpp command-line client:
 # offline message with its delay stamp, send and listen over STARTTLS and direct TLS), then
 # scripts/interop/slixmpp_chat.py (STARTTLS + SCRAM-SHA-256, chat both ways, roster,
-# subscriptions, offline message with a delay stamp), then scripts/interop/tokio_xmpp_plus.sh
-# (tokio-xmpp with rustls: SCRAM-SHA-256-PLUS with tls-exporter channel binding over TLS 1.3,
-# STARTTLS and direct TLS, checked in the client's trace and in the server's log; it builds its
-# own small crate, scripts/interop/tokio_xmpp_plus/). go-sendxmpp goes first: its offline check
+# subscriptions, offline message with a delay stamp, SCRAM-SHA-256-PLUS bound with tls-unique
+# over TLS 1.2), then scripts/interop/tokio_xmpp_plus.sh (tokio-xmpp with rustls:
+# SCRAM-SHA-256-PLUS with tls-exporter channel binding over TLS 1.3, STARTTLS and direct TLS,
+# checked in the client's trace and in the server's log; it builds its own small crate,
+# scripts/interop/tokio_xmpp_plus/). go-sendxmpp goes first: its offline check
 # needs an account that has not logged in yet. Stops the server it started, by PID.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)

@@ -4,7 +4,9 @@
 Two accounts log in over STARTTLS with SCRAM-SHA-256 (the certificate is the server's
 self-signed development one, so verification is off), exchange messages both ways, then one
 logs out, receives a message while offline, logs in again and must get it with a XEP-0203
-delay stamp. Exits non-zero with a reason on any failure.
+delay stamp. Last, a client limited to TLS 1.2 logs in with slixmpp's own choice of
+mechanism, which must be SCRAM-SHA-256-PLUS bound with tls-unique (Python's ssl has no other
+channel binding type). Exits non-zero with a reason on any failure.
 
 Usage: slixmpp_chat.py HOST PORT DOMAIN USER1 PASS1 USER2 PASS2
 """
@@ -19,8 +21,8 @@ TIMEOUT = 20
 
 
 class Client(slixmpp.ClientXMPP):
-    def __init__(self, jid, password):
-        super().__init__(jid, password, sasl_mech="SCRAM-SHA-256")
+    def __init__(self, jid, password, sasl_mech="SCRAM-SHA-256"):
+        super().__init__(jid, password, sasl_mech=sasl_mech)
         self.inbox = asyncio.Queue()
         self.mechanism = None
         self.ready = asyncio.Event()
@@ -43,8 +45,11 @@ class Client(slixmpp.ClientXMPP):
         self.ready.set()
 
 
-async def login(host, port, jid, password):
-    c = Client(jid, password)
+async def login(host, port, jid, password, tls_1_2=False, wanted="SCRAM-SHA-256"):
+    # With TLS 1.2 only, slixmpp picks the mechanism itself.
+    c = Client(jid, password, sasl_mech=None if tls_1_2 else wanted)
+    if tls_1_2:
+        c.ssl_context.maximum_version = ssl.TLSVersion.TLSv1_2
     c.enable_starttls = True
     c.enable_direct_tls = False
     c.enable_plaintext = False
@@ -52,8 +57,8 @@ async def login(host, port, jid, password):
     await asyncio.wait_for(c.ready.wait(), TIMEOUT)
     if not c.is_connected() or not c.authenticated:
         raise SystemExit(f"FAIL: {jid} is not connected")
-    if c.mechanism != "SCRAM-SHA-256":
-        raise SystemExit(f"FAIL: {jid} authenticated with {c.mechanism}, wanted SCRAM-SHA-256")
+    if c.mechanism != wanted:
+        raise SystemExit(f"FAIL: {jid} authenticated with {c.mechanism}, wanted {wanted}")
     return c
 
 
@@ -138,6 +143,14 @@ async def main():
 
     alice.disconnect()
     bob.disconnect()
+
+    # Channel binding as slixmpp does it on TLS 1.2: SCRAM-SHA-256-PLUS with tls-unique.
+    bound = await login(host, port, f"{u1}@{domain}/bound", p1, tls_1_2=True, wanted="SCRAM-SHA-256-PLUS")
+    version = bound.socket.version()
+    if version != "TLSv1.2":
+        raise SystemExit(f"FAIL: the TLS 1.2 client negotiated {version}")
+    print("logged in over TLS 1.2 with SCRAM-SHA-256-PLUS (tls-unique)")
+    bound.disconnect()
     print("OK")
 
 

@@ -137,7 +137,7 @@ pub(super) async fn authenticate(
         },
     };
     xs.send(&failure).await.map_err(|_| Stop::Gone)?;
-    if state.failed_auths >= ctx.config.auth.max_attempts {
+    if state.failed_auths >= ctx.config().auth.max_attempts {
         // Repeated attacks are logged by the throttle when its backoff grows.
         log::info!(
             "{peer}: {} failed authentication attempts; closing",
@@ -279,6 +279,7 @@ mod tests {
         ChannelBindings {
             tls_exporter: exporter.then(|| vec![1; 32]),
             tls_server_end_point: end_point.then(|| vec![2; 32]),
+            tls_unique: None,
         }
     }
 

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Open connections per IP address.
@@ -10,8 +11,9 @@ type OpenCounts = Arc<Mutex<HashMap<IpAddr, usize>>>;
 
 /// Open connections per IP address, against `limits.max_connections_per_ip`.
 pub struct Connections {
-    max: usize,
-    loopback_exempt: bool,
+    /// Changed live by [`Connections::set_limits`].
+    max: AtomicUsize,
+    loopback_exempt: AtomicBool,
     open: OpenCounts,
 }
 
@@ -36,26 +38,34 @@ impl Drop for Slot {
 impl Connections {
     pub fn new(max: usize, loopback_exempt: bool) -> Connections {
         Connections {
-            max,
-            loopback_exempt,
+            max: AtomicUsize::new(max),
+            loopback_exempt: AtomicBool::new(loopback_exempt),
             open: Arc::default(),
         }
+    }
+
+    /// A new limit (a configuration reload): connections already open stay, and count.
+    pub fn set_limits(&self, max: usize, loopback_exempt: bool) {
+        self.max.store(max, Ordering::Relaxed);
+        self.loopback_exempt
+            .store(loopback_exempt, Ordering::Relaxed);
     }
 
     /// A place for a new connection from `ip`, or `None` when the address is at its limit
     /// (logged once each time the address reaches it).
     pub fn enter(&self, ip: IpAddr) -> Option<Slot> {
-        if self.max == 0 || (self.loopback_exempt && ip.is_loopback()) {
+        let max = self.max.load(Ordering::Relaxed);
+        if max == 0 || (self.loopback_exempt.load(Ordering::Relaxed) && ip.is_loopback()) {
             return Some(Slot(None));
         }
         let mut open = self.open.lock().expect("connections lock");
         let n = open.entry(ip).or_default();
-        if *n >= self.max {
+        if *n >= max {
             return None;
         }
         *n += 1;
-        if *n == self.max {
-            log::warn!("{ip}: reached {} open connections; refusing more", self.max);
+        if *n == max {
+            log::warn!("{ip}: reached {max} open connections; refusing more");
         }
         Some(Slot(Some((ip, self.open.clone()))))
     }

@@ -53,7 +53,8 @@ use parser::Stanza;
 
 /// What every link of one server shares.
 pub struct LinkContext {
-    pub config: Arc<Config>,
+    /// The configuration in force; replaced whole by a reload (see [`LinkContext::config`]).
+    pub config: arc_swap::ArcSwap<Config>,
     pub router: Arc<Router>,
     pub sasl: sasl::Sasl,
     pub tls: crate::tls::Tls,
@@ -62,6 +63,14 @@ pub struct LinkContext {
     pub sessions: crate::sessions::Sessions,
     /// What becomes of a session whose connection ends (see [`detach`]).
     pub detach: Box<dyn detach::Detach>,
+}
+
+impl LinkContext {
+    /// The configuration in force now. A connection reads it where it needs a value, so a
+    /// reload applies to connections already open from their next step on.
+    pub fn config(&self) -> Arc<Config> {
+        self.config.load_full()
+    }
 }
 
 /// The XML stream of one connection, read as [`Stanza`]s.
@@ -78,8 +87,8 @@ pub async fn serve(tcp: TcpStream, peer: SocketAddr, ctx: Arc<LinkContext>, dire
 /// The framing limits of one connection, from the configuration.
 fn link_limits(ctx: &LinkContext) -> LinkLimits {
     LinkLimits::new(
-        ctx.config.limits.max_stanza_bytes,
-        ctx.config.limits.max_depth,
+        ctx.config().limits.max_stanza_bytes,
+        ctx.config().limits.max_depth,
     )
 }
 
@@ -90,7 +99,7 @@ pub async fn refuse(tcp: TcpStream, ctx: &LinkContext, direct_tls: bool) {
         return;
     }
     let mut io = Framing::new(Transport::Plain(tcp));
-    let domain = ctx.config.default_domain().to_string();
+    let domain = ctx.config().default_domain().to_string();
     raw_stream_error(
         &mut io,
         &domain,
@@ -106,7 +115,7 @@ async fn run(tcp: TcpStream, peer: SocketAddr, ctx: Arc<LinkContext>, direct_tls
     let via = if direct_tls { Via::Tls } else { Via::Tcp };
     let _open = ctx.router.metrics.connection(via);
     let negotiation_deadline =
-        Instant::now() + Duration::from_secs(ctx.config.limits.negotiation_timeout_secs);
+        Instant::now() + Duration::from_secs(ctx.config().limits.negotiation_timeout_secs);
     let transport = if direct_tls {
         match tls_handshake(ctx.as_ref(), tcp, negotiation_deadline, peer, true).await {
             Some(t) => t,
@@ -117,7 +126,7 @@ async fn run(tcp: TcpStream, peer: SocketAddr, ctx: Arc<LinkContext>, direct_tls
     };
     let mut io = Framing::new(transport);
     streams(&mut io, peer, &ctx, direct_tls, via, negotiation_deadline).await;
-    io.linger(ctx.config.linger()).await;
+    io.linger(ctx.config().linger()).await;
 }
 
 /// Serves one XMPP-over-WebSocket connection (RFC 7395): `pipe` carries the client's stream
@@ -129,13 +138,14 @@ pub async fn serve_pipe(
     ctx: Arc<LinkContext>,
     secured: bool,
 ) {
-    let deadline = Instant::now() + Duration::from_secs(ctx.config.limits.negotiation_timeout_secs);
+    let deadline =
+        Instant::now() + Duration::from_secs(ctx.config().limits.negotiation_timeout_secs);
     let _open = ctx.router.metrics.connection(Via::Websocket);
     LIMITS
         .scope(link_limits(&ctx), async {
             let mut io = Framing::new(Transport::Pipe(pipe));
             streams(&mut io, peer, &ctx, secured, Via::Websocket, deadline).await;
-            io.linger(ctx.config.linger()).await;
+            io.linger(ctx.config().linger()).await;
         })
         .await
 }

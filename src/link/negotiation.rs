@@ -69,7 +69,8 @@ pub(super) async fn streams(
                 let Transport::Plain(tcp) = io.take_transport() else {
                     return;
                 };
-                let Some(tls) = tls_handshake(ctx, tcp, negotiation_deadline, peer, false).await else {
+                let Some(tls) = tls_handshake(ctx, tcp, negotiation_deadline, peer, false).await
+                else {
                     return;
                 };
                 io.set_transport(tls);
@@ -85,7 +86,7 @@ pub(super) async fn streams(
                 return session(xs, full, bind_iq, ctx, (peer, via)).await;
             }
             Step::BadHeader(condition, text) => {
-                let domain = ctx.config.default_domain().to_string();
+                let domain = ctx.config().default_domain().to_string();
                 return raw_stream_error(io, &domain, condition, &text).await;
             }
             Step::Closed => return,
@@ -117,8 +118,8 @@ async fn one_stream<'a>(
     let splice = io.splice();
     io.expect_header();
     let timeouts = Timeouts {
-        read_timeout: ctx.config.idle_timeout(),
-        response_timeout: ctx.config.idle_timeout(),
+        read_timeout: ctx.config().idle_timeout(),
+        response_timeout: ctx.config().idle_timeout(),
     };
     let accepted = match tokio::time::timeout_at(
         negotiation_deadline,
@@ -145,14 +146,14 @@ async fn one_stream<'a>(
     let domain = match (&state.domain, requested) {
         (Some(d), Some(r)) if *d != r => None,
         (Some(d), _) => Some(d.clone()),
-        (None, None) => Some(ctx.config.default_domain().to_string()),
-        (None, Some(r)) => ctx.config.domains.iter().find(|d| **d == r).cloned(),
+        (None, None) => Some(ctx.config().default_domain().to_string()),
+        (None, Some(r)) => ctx.config().domains.iter().find(|d| **d == r).cloned(),
     };
     let header = StreamHeader {
         from: Some(
             domain
                 .clone()
-                .unwrap_or_else(|| ctx.config.default_domain().into())
+                .unwrap_or_else(|| ctx.config().default_domain().into())
                 .into(),
         ),
         to: None,
@@ -231,10 +232,10 @@ fn features(ctx: &LinkContext, state: &Negotiation) -> String {
     };
     if state.user.is_none() {
         if !state.secured && state.tls_possible {
-            children.push(flag("starttls", ns::TLS, ctx.config.auth.require_tls));
+            children.push(flag("starttls", ns::TLS, ctx.config().auth.require_tls));
         }
         children.extend(sasl_features(ctx, state, &state.bindings));
-        if ctx.config.auth.registration && state.auth_allowed(ctx) {
+        if ctx.config().auth.registration && state.auth_allowed(ctx) {
             children.push(Element::bare("register", ns::REGISTER_FEATURE));
         }
     } else {
@@ -284,11 +285,9 @@ async fn negotiate(
                 }
                 return Outcome::StartTls;
             }
-            (ns::SASL, "auth", None) => {
-                authenticate(xs, state, ctx, domain, el, peer).await
-            }
+            (ns::SASL, "auth", None) => authenticate(xs, state, ctx, domain, el, peer).await,
             (ns::JABBER_CLIENT, "iq", None)
-                if ctx.config.auth.registration
+                if ctx.config().auth.registration
                     && el.get_child("query", ns::REGISTER).is_some() =>
             {
                 register(xs, state, ctx, domain, &el).await

@@ -40,7 +40,7 @@ pub(super) async fn session(
     ctx: &LinkContext,
     (peer, via): (SocketAddr, Via),
 ) {
-    let (handle, mut rx) = link_pair(ctx.config.limits.outbound_queue);
+    let (handle, mut rx) = link_pair(ctx.config().limits.outbound_queue);
     let metrics = &ctx.router.metrics;
     let raw = xs.get_stream().raw_out();
     let bare = full.to_bare();
@@ -77,7 +77,7 @@ pub(super) async fn session(
     let stop = if sent.is_err() {
         Stop::Gone
     } else {
-        let limits = &ctx.config.limits;
+        let limits = &ctx.config().limits;
         let mut rate = StanzaRate::new(limits.stanzas_per_sec, limits.stanza_burst, Instant::now());
         let mut io = Io {
             xs: &mut xs,

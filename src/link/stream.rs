@@ -32,7 +32,7 @@ impl Negotiation {
     /// May this stream authenticate (or register) yet? Only once it is encrypted, unless the
     /// operator switched the requirement off (`auth.require_tls`).
     pub(super) fn auth_allowed(&self, ctx: &LinkContext) -> bool {
-        self.secured || !ctx.config.auth.require_tls
+        self.secured || !ctx.config().auth.require_tls
     }
 }
 

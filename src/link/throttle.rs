@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -22,9 +23,10 @@ struct Record {
 }
 
 pub struct Throttle {
-    ip_threshold: u32,
-    account_threshold: u32,
-    max: Duration,
+    /// The thresholds and the longest backoff (seconds), changed live by [`Throttle::set_limits`].
+    ip_threshold: AtomicU32,
+    account_threshold: AtomicU32,
+    max_secs: AtomicU64,
     ips: Mutex<HashMap<IpAddr, Record>>,
     accounts: Mutex<HashMap<String, Record>>,
     /// Addresses each account last logged in from: its backoff does not apply to them, so an
@@ -52,13 +54,25 @@ impl Throttle {
     /// A threshold of 0 turns that side off.
     pub fn new(ip_threshold: u32, account_threshold: u32, max: Duration) -> Throttle {
         Throttle {
-            ip_threshold,
-            account_threshold,
-            max,
+            ip_threshold: AtomicU32::new(ip_threshold),
+            account_threshold: AtomicU32::new(account_threshold),
+            max_secs: AtomicU64::new(max.as_secs()),
             ips: Mutex::new(HashMap::new()),
             accounts: Mutex::new(HashMap::new()),
             known: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// New thresholds and longest backoff (a configuration reload); records kept so far stay.
+    pub fn set_limits(&self, ip_threshold: u32, account_threshold: u32, max: Duration) {
+        self.ip_threshold.store(ip_threshold, Ordering::Relaxed);
+        self.account_threshold
+            .store(account_threshold, Ordering::Relaxed);
+        self.max_secs.store(max.as_secs(), Ordering::Relaxed);
+    }
+
+    fn max(&self) -> Duration {
+        Duration::from_secs(self.max_secs.load(Ordering::Relaxed))
     }
 
     /// The time left before `ip` may try again, if it is backing off.
@@ -83,9 +97,19 @@ impl Throttle {
         account: Option<&str>,
     ) -> (Option<Duration>, Option<Duration>) {
         let now = Instant::now();
-        let ip_backoff = self.count(&self.ips, ip, self.ip_threshold, now);
+        let ip_backoff = self.count(
+            &self.ips,
+            ip,
+            self.ip_threshold.load(Ordering::Relaxed),
+            now,
+        );
         let account_backoff = match account {
-            Some(a) => self.count(&self.accounts, a.to_string(), self.account_threshold, now),
+            Some(a) => self.count(
+                &self.accounts,
+                a.to_string(),
+                self.account_threshold.load(Ordering::Relaxed),
+                now,
+            ),
             None => None,
         };
         (ip_backoff, account_backoff)
@@ -117,7 +141,7 @@ impl Throttle {
         }
         let mut map = map.lock().expect("throttle lock");
         if map.len() >= SWEEP_AT {
-            let max = self.max;
+            let max = self.max();
             map.retain(|_, r| now.duration_since(r.last) < max);
         }
         let r = map.entry(key).or_insert(Record {
@@ -126,7 +150,7 @@ impl Throttle {
             until: None,
             backoff: Duration::ZERO,
         });
-        if now.duration_since(r.last) >= self.max {
+        if now.duration_since(r.last) >= self.max() {
             r.failures = 0;
             r.until = None;
             r.backoff = Duration::ZERO;
@@ -137,7 +161,7 @@ impl Throttle {
             return None;
         }
         let doublings = (r.failures - threshold).min(20);
-        let backoff = Duration::from_secs(1u64 << doublings).min(self.max);
+        let backoff = Duration::from_secs(1u64 << doublings).min(self.max());
         r.until = Some(now + backoff);
         // Reported only when it grows, so an attack at the maximum is not logged per attempt.
         let grew = backoff > r.backoff;

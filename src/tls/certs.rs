@@ -67,7 +67,10 @@ pub fn load(cert: &Path, key: &Path) -> Result<Identity, TlsError> {
 /// `D.pem` holding both; then the same for the parent domain, when its certificate covers
 /// `domain` (a wildcard). `None` when no such files exist.
 pub fn find_in_dir(dir: &Path, domain: &str) -> Option<Result<Identity, TlsError>> {
-    let parent = domain.split_once('.').map(|(_, p)| p).filter(|p| p.contains('.'));
+    let parent = domain
+        .split_once('.')
+        .map(|(_, p)| p)
+        .filter(|p| p.contains('.'));
     for name in std::iter::once(domain).chain(parent) {
         for (cert, key) in candidates(dir, name) {
             if !cert.is_file() || !key.is_file() {
@@ -87,10 +90,16 @@ fn candidates(dir: &Path, name: &str) -> [(PathBuf, PathBuf); 4] {
     let sub = dir.join(name);
     let live = dir.join("live").join(name);
     [
-        (dir.join(format!("{name}.crt")), dir.join(format!("{name}.key"))),
+        (
+            dir.join(format!("{name}.crt")),
+            dir.join(format!("{name}.key")),
+        ),
         (sub.join("fullchain.pem"), sub.join("privkey.pem")),
         (live.join("fullchain.pem"), live.join("privkey.pem")),
-        (dir.join(format!("{name}.pem")), dir.join(format!("{name}.pem"))),
+        (
+            dir.join(format!("{name}.pem")),
+            dir.join(format!("{name}.pem")),
+        ),
     ]
 }
 
@@ -178,7 +187,9 @@ mod tests {
         assert!(covers(id.leaf(), "chat.b.test"));
         assert!(!covers(id.leaf(), "b.test"));
         assert!(!covers(id.leaf(), "c.test"));
-        let left = expiry(id.leaf()).unwrap().duration_since(std::time::SystemTime::now());
+        let left = expiry(id.leaf())
+            .unwrap()
+            .duration_since(std::time::SystemTime::now());
         assert!(left.unwrap().as_secs() > 365 * 86_400);
     }
 }

@@ -22,7 +22,7 @@ use arc_swap::ArcSwap;
 use openssl::ex_data::Index;
 use openssl::ssl::{
     AlpnError, NameType, SniError, Ssl, SslAcceptor, SslAcceptorBuilder, SslContext, SslMethod,
-    SslMode, SslVersion,
+    SslMode, SslOptions, SslVersion,
 };
 use tokio::net::TcpStream;
 use tokio_openssl::SslStream;
@@ -85,12 +85,26 @@ impl Certificate {
 struct Contexts {
     /// The default domain's; its SNI callback switches to the named domain's.
     default: SslContext,
+    /// Each served domain's (lowercase), without the SNI switch.
+    by_domain: Arc<HashMap<String, SslContext>>,
+    default_domain: String,
     certificates: Vec<Certificate>,
+}
+
+impl Contexts {
+    /// The context for the name a client asked for; the default domain's for no name or one
+    /// we do not serve.
+    fn for_name(&self, name: Option<&str>) -> &SslContext {
+        name.map(|n| n.trim_end_matches('.').to_ascii_lowercase())
+            .and_then(|n| self.by_domain.get(&n))
+            .or_else(|| self.by_domain.get(&self.default_domain))
+            .unwrap_or(&self.default)
+    }
 }
 
 /// The server side of TLS for every client listener.
 pub struct Tls {
-    current: ArcSwap<Contexts>,
+    current: Arc<ArcSwap<Contexts>>,
 }
 
 /// Marks a connection accepted on the direct TLS port, for the ALPN callback.
@@ -106,7 +120,7 @@ impl Tls {
         let contexts = contexts(config)?;
         warn_expiring(&contexts.certificates);
         Ok(Tls {
-            current: ArcSwap::from_pointee(contexts),
+            current: Arc::new(ArcSwap::from_pointee(contexts)),
         })
     }
 
@@ -136,6 +150,30 @@ impl Tls {
     /// counted again from now.
     pub fn check_expiry(&self) {
         warn_expiring(&self.current.load().certificates);
+    }
+
+    /// An acceptor for the HTTPS listener (WebSocket, RFC 7395): the same profile and
+    /// certificates, the certificate chosen by SNI from those in force at each handshake, so a
+    /// reload reaches it too. No XMPP ALPN: the HTTP server speaks HTTP/1.1.
+    pub fn https_acceptor(&self) -> Result<SslAcceptorBuilder, TlsError> {
+        let config = self.current.load();
+        let mut b = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server())?;
+        b.set_min_proto_version(Some(SslVersion::TLS1_2))?;
+        b.set_max_proto_version(Some(SslVersion::TLS1_3))?;
+        b.set_mode(SslMode::RELEASE_BUFFERS);
+        // A context needs a certificate of its own; each handshake switches to the current one.
+        let start = config.for_name(None);
+        if let (Some(cert), Some(key)) = (start.certificate(), start.private_key()) {
+            b.set_certificate(cert)?;
+            b.set_private_key(key)?;
+        }
+        let current = self.current.clone();
+        b.set_servername_callback(move |ssl, _alert| {
+            let contexts = current.load();
+            let ctx = contexts.for_name(ssl.servername(NameType::HOST_NAME));
+            ssl.set_ssl_context(ctx).map_err(|_| SniError::ALERT_FATAL)
+        });
+        Ok(b)
     }
 
     /// The server side of a handshake on `tcp`; `direct` on the direct TLS port (ALPN).
@@ -224,6 +262,9 @@ fn builder(identity: &Identity) -> Result<SslAcceptorBuilder, TlsError> {
     b.set_max_proto_version(Some(SslVersion::TLS1_3))?;
     // An idle session (most of them, most of the time) holds no TLS read/write buffers.
     b.set_mode(SslMode::RELEASE_BUFFERS);
+    // No renegotiation (TLS 1.2): the channel's identity, which tls-unique binds to, stays
+    // that of its one handshake.
+    b.set_options(SslOptions::NO_RENEGOTIATION);
     b.set_certificate(identity.leaf())?;
     for c in &identity.chain[1..] {
         b.add_extra_chain_cert(c.clone())?;
@@ -267,18 +308,22 @@ fn contexts(config: &Config) -> Result<Contexts, TlsError> {
     // callbacks are set on its builder).
     let mut b = builder(&identities[0].1)?;
     let by_domain = Arc::new(by_domain);
+    let switch = by_domain.clone();
     b.set_servername_callback(move |ssl, _alert| {
         let Some(name) = ssl.servername(NameType::HOST_NAME) else {
             return Ok(());
         };
-        if let Some(ctx) = by_domain.get(&name.trim_end_matches('.').to_ascii_lowercase()) {
-            ssl.set_ssl_context(ctx).map_err(|_| SniError::ALERT_FATAL)?;
+        if let Some(ctx) = switch.get(&name.trim_end_matches('.').to_ascii_lowercase()) {
+            ssl.set_ssl_context(ctx)
+                .map_err(|_| SniError::ALERT_FATAL)?;
         }
         // An unknown name keeps the default domain's certificate.
         Ok(())
     });
     Ok(Contexts {
         default: b.build().into_context(),
+        by_domain,
+        default_domain: config.domains[0].to_ascii_lowercase(),
         certificates,
     })
 }

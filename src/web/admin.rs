@@ -9,7 +9,10 @@
 //! - `DELETE /admin/api/users/{jid}`: deletes an account as `cordial deluser` does;
 //! - `GET /admin/api/sessions`: bound sessions (full JID, peer, transport, since);
 //! - `DELETE /admin/api/sessions/{jid}`: kicks every session of a bare JID, or the one of a
-//!   full JID, with the stream error `<policy-violation/>`.
+//!   full JID, with the stream error `<policy-violation/>`;
+//! - `POST /admin/api/reload`: reads the configuration and certificates again, as SIGHUP does
+//!   (200 with what changed and each certificate's days to expiry; 422 with the reason when
+//!   it does not load, the running one staying).
 
 use std::collections::HashMap;
 
@@ -59,6 +62,7 @@ pub(super) fn scope(
         .route("/api/sessions", web::get().to(sessions))
         .route("/api/storage", web::get().to(storage))
         .route("/api/sessions/{jid:.+}", web::delete().to(kick))
+        .route("/api/reload", web::post().to(reload))
 }
 
 /// Whether the request carries `Authorization: Bearer <token>`, compared in constant time.
@@ -110,6 +114,20 @@ async fn metrics(xmpp: web::Data<Xmpp>) -> HttpResponse {
         router.metrics.register(&mut registry);
         let count = |n: usize| gauge(i64::try_from(n).unwrap_or(i64::MAX));
         let count64 = |n: u64| gauge(i64::try_from(n).unwrap_or(i64::MAX));
+        let expiry = prometheus_client::metrics::family::Family::<
+            Vec<(String, String)>,
+            prometheus_client::metrics::gauge::Gauge,
+        >::default();
+        for c in ctx.tls.certificates() {
+            expiry
+                .get_or_create(&vec![("domain".to_string(), c.domain.clone())])
+                .set(c.days_to_expiry());
+        }
+        registry.register(
+            "tls_certificate_expiry_days",
+            "Whole days until the certificate of each served domain expires (negative once it has)",
+            expiry,
+        );
         registry.register(
             "sessions",
             "Bound client sessions (resources)",
@@ -182,6 +200,19 @@ async fn metrics(xmpp: web::Data<Xmpp>) -> HttpResponse {
             .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
             .body(text),
         Ok(Err(e)) => internal(e),
+        Err(e) => internal(e),
+    }
+}
+
+/// Reloads the configuration and certificates, as SIGHUP does.
+async fn reload(xmpp: web::Data<Xmpp>) -> HttpResponse {
+    let reloader = xmpp.reloader.clone();
+    match web::block(move || reloader.reload()).await {
+        Ok(Ok(done)) => HttpResponse::Ok().json(done),
+        Ok(Err(e)) => {
+            log::error!("configuration not reloaded, the running one stays: {e}");
+            error(actix_web::http::StatusCode::UNPROCESSABLE_ENTITY, e)
+        }
         Err(e) => internal(e),
     }
 }

@@ -50,6 +50,7 @@ pub const WEBSOCKET_PATH: &str = "/xmpp-websocket";
 /// What the endpoints need of a running server; cheap to clone, one per actix-web worker.
 #[derive(Clone)]
 pub struct Xmpp {
+    pub(crate) reloader: Arc<crate::reload::Reloader>,
     pub(crate) ctx: Arc<LinkContext>,
     pub(crate) arbiters: Arc<Vec<ArbiterHandle>>,
     pub(crate) next: Arc<AtomicUsize>,
@@ -67,7 +68,7 @@ impl Xmpp {
 pub fn configure(xmpp: &Xmpp) -> impl FnOnce(&mut web::ServiceConfig) {
     let xmpp = xmpp.clone();
     move |cfg| {
-        let token = xmpp.ctx.config.web.admin_token.clone();
+        let token = xmpp.ctx.config().web.admin_token.clone();
         cfg.app_data(web::Data::new(xmpp))
             .route(WEBSOCKET_PATH, web::get().to(websocket_endpoint))
             .route("/.well-known/host-meta", web::get().to(host_meta))
@@ -104,10 +105,10 @@ async fn websocket_endpoint(
         return Ok(HttpResponse::TooManyRequests().body("Too many connections from your address\n"));
     };
     let secured =
-        req.app_config().secure() || (peer.ip().is_loopback() && ctx.config.web.trust_loopback);
+        req.app_config().secure() || (peer.ip().is_loopback() && ctx.config().web.trust_loopback);
     let (response, session, messages) = actix_ws::handle_with_protocols(&req, body, &["xmpp"])?;
     // A stanza may be as large as the link allows; the link enforces the limit itself.
-    let max = ctx.config.limits.max_stanza_bytes + 4096;
+    let max = ctx.config().limits.max_stanza_bytes + 4096;
     let messages = messages
         .max_frame_size(max)
         .aggregate_continuations()

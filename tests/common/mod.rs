@@ -2,6 +2,8 @@
 //! temporary data dir. Tests read as conversations: "alice sends ...; bob receives ...".
 #![allow(dead_code)]
 
+pub mod scram;
+
 use std::collections::HashMap;
 use std::io::Cursor;
 use std::net::SocketAddr;
@@ -62,16 +64,29 @@ pub async fn poll_until<T, F: std::future::Future<Output = Option<T>>>(
 
 pub struct TestServer {
     pub handle: Option<ServerHandle>,
+    /// What a reload through the server's configuration source reads (the configuration the
+    /// server started with, until a test changes it).
+    pub reload_source: ReloadSource,
     pub dir: tempfile::TempDir,
     pub config: Config,
     /// The store the test opened and gave the server ([`TestServer::start_with_store`]).
     store: Option<Store>,
 }
 
+/// The configuration (or the error) a reload of a test server reads.
+pub type ReloadSource = std::sync::Arc<std::sync::Mutex<Result<Config, String>>>;
+
 /// Starts a server on `config`; with `inject`, on a store opened here and given to it.
-async fn launch(config: &Config, inject: bool) -> Result<(ServerHandle, Option<Store>), String> {
+async fn launch(
+    config: &Config,
+    inject: bool,
+    source: &ReloadSource,
+) -> Result<(ServerHandle, Option<Store>), String> {
     // As `cordial serve`: the command line reaches it over the admin socket.
-    let mut server = Server::new(config.clone()).admin_socket(true);
+    let source = source.clone();
+    let mut server = Server::new(config.clone())
+        .admin_socket(true)
+        .config_source(move || source.lock().unwrap().clone());
     let mut store = None;
     if inject {
         let s = Store::open(&config.data_dir.join("db")).map_err(|e| e.to_string())?;
@@ -108,9 +123,14 @@ impl TestServer {
         config.c2s.tls_listen = Listen(Some("127.0.0.1:0".parse().unwrap()));
         config.web.listen = Listen(None);
         tweak(&mut config);
-        let (handle, store) = launch(&config, inject).await.expect("server starts");
+        let reload_source: ReloadSource =
+            std::sync::Arc::new(std::sync::Mutex::new(Ok(config.clone())));
+        let (handle, store) = launch(&config, inject, &reload_source)
+            .await
+            .expect("server starts");
         TestServer {
             handle: Some(handle),
+            reload_source,
             dir,
             config,
             store,
@@ -124,7 +144,9 @@ impl TestServer {
         self.handle.take().unwrap().stop().await;
         let inject = self.store.take().is_some();
         let config = &self.config;
-        let (handle, store) = eventually("the server restarts", || launch(config, inject)).await;
+        let source = &self.reload_source;
+        let (handle, store) =
+            eventually("the server restarts", || launch(config, inject, source)).await;
         self.handle = Some(handle);
         self.store = store;
     }
@@ -198,7 +220,7 @@ impl Drop for TestServer {
 /// TCP or TLS, so that STARTTLS can swap one for the other under the same client.
 pub enum Io {
     Plain(TcpStream),
-    Tls(Box<tokio_native_tls::TlsStream<TcpStream>>),
+    Tls(Box<tokio_openssl::SslStream<TcpStream>>),
 }
 
 impl AsyncRead for Io {
@@ -251,7 +273,69 @@ pub enum Got {
     Eof,
 }
 
+/// What the client read from its TLS session when the handshake completed.
+#[derive(Clone, Debug)]
+pub struct TlsSeen {
+    pub version: openssl::ssl::SslVersion,
+    pub alpn: Option<Vec<u8>>,
+    /// The server's certificate.
+    pub certificate: openssl::x509::X509,
+    /// RFC 9266 `tls-exporter`, as this side computes it (TLS 1.3 only).
+    pub tls_exporter: Option<Vec<u8>>,
+    /// RFC 5929 `tls-server-end-point`, as this side computes it.
+    pub tls_server_end_point: Vec<u8>,
+    /// RFC 5929 `tls-unique` (TLS 1.2 only): the first Finished of the handshake, ours on a
+    /// full handshake.
+    pub tls_unique: Option<Vec<u8>>,
+}
+
+impl TlsSeen {
+    fn of(ssl: &openssl::ssl::SslRef) -> TlsSeen {
+        use openssl::hash::MessageDigest;
+        use openssl::nid::Nid;
+        let version = ssl.version2().expect("a TLS version");
+        let tls_exporter = (version == openssl::ssl::SslVersion::TLS1_3).then(|| {
+            let mut out = vec![0; 32];
+            ssl.export_keying_material(&mut out, "EXPORTER-Channel-Binding", None)
+                .unwrap();
+            out
+        });
+        let certificate = ssl.peer_certificate().expect("the server's certificate");
+        let digest = certificate
+            .signature_algorithm()
+            .object()
+            .nid()
+            .signature_algorithms()
+            .map(|a| a.digest)
+            .expect("a signature with a hash");
+        let digest = match digest {
+            Nid::MD5 | Nid::SHA1 => MessageDigest::sha256(),
+            other => MessageDigest::from_nid(other).unwrap(),
+        };
+        let tls_unique = (version == openssl::ssl::SslVersion::TLS1_2).then(|| {
+            let mut out = vec![0; 64];
+            let n = if ssl.session_reused() {
+                ssl.peer_finished(&mut out)
+            } else {
+                ssl.finished(&mut out)
+            };
+            out.truncate(n);
+            out
+        });
+        TlsSeen {
+            tls_unique,
+            version,
+            alpn: ssl.selected_alpn_protocol().map(<[u8]>::to_vec),
+            tls_server_end_point: certificate.digest(digest).unwrap().to_vec(),
+            certificate,
+            tls_exporter,
+        }
+    }
+}
+
 pub struct Client {
+    /// The TLS session as the client saw it, once there is one.
+    pub tls: Option<TlsSeen>,
     reader: Option<Reader>,
     writer: Option<WriteHalf<Io>>,
     depth: usize,
@@ -265,19 +349,82 @@ pub struct Client {
     next_id: u32,
 }
 
-fn tls_connector() -> tokio_native_tls::TlsConnector {
-    native_tls::TlsConnector::builder()
-        .danger_accept_invalid_certs(true)
-        .danger_accept_invalid_hostnames(true)
-        .build()
-        .unwrap()
-        .into()
+/// How the test client's TLS is set up: by default any version the server takes, no ALPN, SNI
+/// for [`DOMAIN`], no certificate check (the server's is the self-signed development one).
+#[derive(Clone, Debug)]
+pub struct TlsOptions {
+    pub min: Option<openssl::ssl::SslVersion>,
+    pub max: Option<openssl::ssl::SslVersion>,
+    /// ALPN protocols in wire format (`b"\x0bxmpp-client"`).
+    pub alpn: Option<Vec<u8>>,
+    pub sni: String,
+    /// An OpenSSL cipher list (with `@SECLEVEL=0`, a client that can still offer TLS 1.0).
+    pub ciphers: Option<String>,
+}
+
+impl Default for TlsOptions {
+    fn default() -> Self {
+        TlsOptions {
+            min: None,
+            max: None,
+            alpn: None,
+            sni: DOMAIN.to_string(),
+            ciphers: None,
+        }
+    }
+}
+
+impl TlsOptions {
+    /// Only TLS 1.3, or only 1.2.
+    pub fn only(version: openssl::ssl::SslVersion) -> TlsOptions {
+        TlsOptions {
+            min: Some(version),
+            max: Some(version),
+            ..Default::default()
+        }
+    }
+
+    /// The client side of a handshake on `tcp`.
+    pub async fn connect(
+        &self,
+        tcp: TcpStream,
+    ) -> Result<tokio_openssl::SslStream<TcpStream>, String> {
+        use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode};
+        let mut b = SslConnector::builder(SslMethod::tls_client()).map_err(|e| e.to_string())?;
+        b.set_verify(SslVerifyMode::NONE);
+        b.set_min_proto_version(self.min)
+            .map_err(|e| e.to_string())?;
+        b.set_max_proto_version(self.max)
+            .map_err(|e| e.to_string())?;
+        if let Some(alpn) = &self.alpn {
+            b.set_alpn_protos(alpn).map_err(|e| e.to_string())?;
+        }
+        if let Some(ciphers) = &self.ciphers {
+            b.set_cipher_list(ciphers).map_err(|e| e.to_string())?;
+        }
+        let ssl = b
+            .build()
+            .configure()
+            .and_then(|c| c.verify_hostname(false).into_ssl(&self.sni))
+            .map_err(|e| e.to_string())?;
+        let mut stream = tokio_openssl::SslStream::new(ssl, tcp).map_err(|e| e.to_string())?;
+        Pin::new(&mut stream)
+            .connect()
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(stream)
+    }
 }
 
 impl Client {
     fn from_io(io: Io, secure: bool) -> Client {
+        let tls = match &io {
+            Io::Tls(s) => Some(TlsSeen::of(s.ssl())),
+            Io::Plain(_) => None,
+        };
         let (r, w) = tokio::io::split(io);
         Client {
+            tls,
             reader: Some(rxml::AsyncReader::new(BufReader::new(r))),
             writer: Some(w),
             depth: 0,
@@ -299,9 +446,19 @@ impl Client {
 
     /// A direct TLS connection (XEP-0368) with nothing sent yet.
     pub async fn connect_direct_tls(addr: SocketAddr) -> Client {
+        Client::connect_direct_tls_with(addr, &TlsOptions::default())
+            .await
+            .unwrap()
+    }
+
+    /// A direct TLS connection set up as `options` say; `Err` when the handshake fails.
+    pub async fn connect_direct_tls_with(
+        addr: SocketAddr,
+        options: &TlsOptions,
+    ) -> Result<Client, String> {
         let tcp = TcpStream::connect(addr).await.unwrap();
-        let tls = tls_connector().connect(DOMAIN, tcp).await.unwrap();
-        Client::from_io(Io::Tls(Box::new(tls)), true)
+        let tls = options.connect(tcp).await?;
+        Ok(Client::from_io(Io::Tls(Box::new(tls)), true))
     }
 
     pub fn id(&mut self) -> String {
@@ -376,6 +533,17 @@ impl Client {
     /// Sends `starttls` (the `<starttls/>` element, as written), waits for `<proceed/>` and
     /// runs the TLS handshake; the new stream is not opened yet.
     pub async fn upgrade_tls(&mut self, starttls: &str) {
+        self.upgrade_tls_with(starttls, &TlsOptions::default())
+            .await
+            .unwrap()
+    }
+
+    /// [`Client::upgrade_tls`] with the TLS set up as `options` say.
+    pub async fn upgrade_tls_with(
+        &mut self,
+        starttls: &str,
+        options: &TlsOptions,
+    ) -> Result<(), String> {
         self.send(starttls).await;
         let proceed = self.expect_element().await;
         assert_eq!(proceed.name(), "proceed");
@@ -386,11 +554,12 @@ impl Client {
         let Io::Plain(tcp) = io else {
             panic!("already TLS")
         };
-        let tls = tls_connector().connect(DOMAIN, tcp).await.unwrap();
+        let tls = options.connect(tcp).await?;
         *self = Client {
             next_id: self.next_id,
             ..Client::from_io(Io::Tls(Box::new(tls)), true)
         };
+        Ok(())
     }
 
     /// A stream restart (after SASL success): new header, new parser state on our side.
@@ -475,6 +644,49 @@ impl Client {
                 other => panic!("unexpected <{other}/> during SASL"),
             }
         }
+    }
+
+    /// SASL with the independent SCRAM client of [`scram`] as `user`, binding as `scram` says.
+    /// `Ok` on `<success/>` with a ServerSignature that verifies; else the `<failure/>`'s
+    /// condition and whether it answered the first message (`true`) or the final one.
+    pub async fn auth_scram_bound(
+        &mut self,
+        user: &str,
+        scram: &scram::ScramClient,
+    ) -> Result<(), (String, bool)> {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let bare = format!("n={user},r=rOprNGfwEbeRWgbNEkqO{}", self.next_id);
+        let first = format!("{}{bare}", scram.gs2_header());
+        self.send(&format!(
+            "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='{}'>{}</auth>",
+            scram.mechanism,
+            b64.encode(&first)
+        ))
+        .await;
+        let failure = |el: &Element, first: bool| {
+            let condition = el.children().next().map(|c| c.name().to_string());
+            Err((condition.unwrap_or_default(), first))
+        };
+        let challenge = self.expect_element().await;
+        if challenge.name() == "failure" {
+            return failure(&challenge, true);
+        }
+        assert_eq!(challenge.name(), "challenge", "{challenge:?}");
+        let server_first = String::from_utf8(b64.decode(challenge.text()).unwrap()).unwrap();
+        let (last, signature) = scram.final_message(&bare, &server_first);
+        self.send(&format!(
+            "<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{}</response>",
+            b64.encode(&last)
+        ))
+        .await;
+        let outcome = self.expect_element().await;
+        if outcome.name() == "failure" {
+            return failure(&outcome, false);
+        }
+        assert_eq!(outcome.name(), "success", "{outcome:?}");
+        let v = String::from_utf8(b64.decode(outcome.text()).unwrap()).unwrap();
+        assert_eq!(v, format!("v={}", b64.encode(signature)), "ServerSignature");
+        Ok(())
     }
 
     /// SASL PLAIN with the given authcid and password.

@@ -4,12 +4,23 @@
 
 use base64::Engine as _;
 use cordial_storage::AccountStore;
-use hmac::{Hmac, Mac};
-use sha1::Sha1;
-use sha2::{Digest, Sha256};
 
 use super::{Sasl, Step};
 use crate::link::channel_binding::ChannelBindings;
+
+#[path = "../../../tests/common/scram.rs"]
+mod scram;
+use scram::ScramClient as Client;
+
+impl Client {
+    fn plus_alice(mechanism: &'static str, cb_type: &str, data: &[u8]) -> Client {
+        Client::plus(mechanism, cb_type, data, PASSWORD)
+    }
+
+    fn unbound_alice(mechanism: &'static str, flag: &str) -> Client {
+        Client::unbound(mechanism, flag, PASSWORD)
+    }
+}
 
 const PASSWORD: &str = "alice's password";
 const EXPORTER: &[u8] = &[0xE1; 32];
@@ -29,6 +40,7 @@ fn both() -> ChannelBindings {
     ChannelBindings {
         tls_exporter: Some(EXPORTER.to_vec()),
         tls_server_end_point: Some(END_POINT.to_vec()),
+        tls_unique: None,
     }
 }
 
@@ -36,99 +48,7 @@ fn end_point_only() -> ChannelBindings {
     ChannelBindings {
         tls_exporter: None,
         tls_server_end_point: Some(END_POINT.to_vec()),
-    }
-}
-
-/// ClientProof and ServerSignature (RFC 5802 §3) for one hash function.
-macro_rules! proof_and_signature {
-    ($hash:ty, $password:expr, $salt:expr, $iterations:expr, $auth_message:expr) => {{
-        let mut salted = vec![0u8; <$hash as Digest>::output_size()];
-        pbkdf2::pbkdf2_hmac::<$hash>($password, $salt, $iterations, &mut salted);
-        let hmac = |key: &[u8], msg: &[u8]| {
-            let mut m = <Hmac<$hash> as Mac>::new_from_slice(key).unwrap();
-            m.update(msg);
-            m.finalize().into_bytes().to_vec()
-        };
-        let client_key = hmac(&salted, b"Client Key");
-        let stored_key = <$hash as Digest>::digest(&client_key).to_vec();
-        let client_signature = hmac(&stored_key, $auth_message);
-        let proof: Vec<u8> = client_key
-            .iter()
-            .zip(&client_signature)
-            .map(|(k, s)| k ^ s)
-            .collect();
-        let server_key = hmac(&salted, b"Server Key");
-        (proof, hmac(&server_key, $auth_message))
-    }};
-}
-
-/// What a client binds with: its GS2 flag (`n`, `y` or `p=<type>`) and the binding data it
-/// read from its side of the connection (RFC 5802 §7 `cbind-input`: the GS2 header, then the
-/// data with `p` only).
-struct Client {
-    mechanism: &'static str,
-    flag: String,
-    cbind_data: Vec<u8>,
-    password: &'static str,
-}
-
-impl Client {
-    fn plus(mechanism: &'static str, cb_type: &str, data: &[u8]) -> Client {
-        Client {
-            mechanism,
-            flag: format!("p={cb_type}"),
-            cbind_data: data.to_vec(),
-            password: PASSWORD,
-        }
-    }
-
-    fn unbound(mechanism: &'static str, flag: &str) -> Client {
-        Client {
-            mechanism,
-            flag: flag.to_string(),
-            cbind_data: Vec::new(),
-            password: PASSWORD,
-        }
-    }
-
-    fn gs2_header(&self) -> String {
-        format!("{},,", self.flag)
-    }
-
-    /// client-final-message-without-proof's `c=`: base64 of the GS2 header and binding data.
-    fn channel_binding(&self) -> String {
-        let mut input = self.gs2_header().into_bytes();
-        if self.flag.starts_with("p=") {
-            input.extend_from_slice(&self.cbind_data);
-        }
-        base64::engine::general_purpose::STANDARD.encode(input)
-    }
-
-    /// The client-final-message for this server-first-message, and the ServerSignature the
-    /// server must then send (`v=`).
-    fn final_message(&self, client_first_bare: &str, server_first: &str) -> (String, Vec<u8>) {
-        let b64 = base64::engine::general_purpose::STANDARD;
-        let attr = |name: &str| {
-            server_first
-                .split(',')
-                .find_map(|a| a.strip_prefix(name))
-                .unwrap_or_else(|| panic!("no {name} in {server_first}"))
-        };
-        let nonce = attr("r=");
-        let salt = b64.decode(attr("s=")).unwrap();
-        let iterations: u32 = attr("i=").parse().unwrap();
-        let without_proof = format!("c={},r={nonce}", self.channel_binding());
-        let auth_message = format!("{client_first_bare},{server_first},{without_proof}");
-        let (pw, msg) = (self.password.as_bytes(), auth_message.as_bytes());
-        let (proof, signature) = if self.mechanism.starts_with("SCRAM-SHA-1") {
-            proof_and_signature!(Sha1, pw, &salt, iterations, msg)
-        } else {
-            proof_and_signature!(Sha256, pw, &salt, iterations, msg)
-        };
-        (
-            format!("{without_proof},p={}", b64.encode(proof)),
-            signature,
-        )
+        tls_unique: None,
     }
 }
 
@@ -181,14 +101,14 @@ fn alice() -> Seen {
 #[test]
 fn scram_sha_256_plus_logs_in_bound_to_tls_exporter() {
     let (sasl, _dir) = server();
-    let client = Client::plus("SCRAM-SHA-256-PLUS", "tls-exporter", EXPORTER);
+    let client = Client::plus_alice("SCRAM-SHA-256-PLUS", "tls-exporter", EXPORTER);
     assert_eq!(log_in(&sasl, &both(), &client), alice());
 }
 
 #[test]
 fn scram_sha_256_plus_logs_in_bound_to_tls_server_end_point() {
     let (sasl, _dir) = server();
-    let client = Client::plus("SCRAM-SHA-256-PLUS", "tls-server-end-point", END_POINT);
+    let client = Client::plus_alice("SCRAM-SHA-256-PLUS", "tls-server-end-point", END_POINT);
     assert_eq!(log_in(&sasl, &both(), &client), alice());
     assert_eq!(log_in(&sasl, &end_point_only(), &client), alice());
 }
@@ -196,17 +116,39 @@ fn scram_sha_256_plus_logs_in_bound_to_tls_server_end_point() {
 #[test]
 fn scram_sha_1_plus_logs_in_with_either_binding_type() {
     let (sasl, _dir) = server();
-    let exporter = Client::plus("SCRAM-SHA-1-PLUS", "tls-exporter", EXPORTER);
+    let exporter = Client::plus_alice("SCRAM-SHA-1-PLUS", "tls-exporter", EXPORTER);
     assert_eq!(log_in(&sasl, &both(), &exporter), alice());
-    let end_point = Client::plus("SCRAM-SHA-1-PLUS", "tls-server-end-point", END_POINT);
+    let end_point = Client::plus_alice("SCRAM-SHA-1-PLUS", "tls-server-end-point", END_POINT);
     assert_eq!(log_in(&sasl, &both(), &end_point), alice());
+}
+
+/// Over TLS 1.2 a client limited to tls-unique (Python's ssl: slixmpp, nbxmpp) binds with it.
+#[test]
+fn tls_unique_logs_in_where_the_connection_has_it() {
+    let (sasl, _dir) = server();
+    let unique = [0x75; 12];
+    let tls_1_2 = ChannelBindings {
+        tls_exporter: None,
+        tls_server_end_point: Some(END_POINT.to_vec()),
+        tls_unique: Some(unique.to_vec()),
+    };
+    for mech in ["SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS"] {
+        let client = Client::plus_alice(mech, "tls-unique", &unique);
+        assert_eq!(log_in(&sasl, &tls_1_2, &client), alice(), "{mech}");
+        let wrong = Client::plus_alice(mech, "tls-unique", &[0x76; 12]);
+        assert_eq!(
+            log_in(&sasl, &tls_1_2, &wrong),
+            Seen::RefusedFinal,
+            "{mech}"
+        );
+    }
 }
 
 /// The wrong password still fails with -PLUS: binding adds to the proof, it does not replace it.
 #[test]
 fn scram_plus_with_the_wrong_password_is_refused() {
     let (sasl, _dir) = server();
-    let mut client = Client::plus("SCRAM-SHA-256-PLUS", "tls-exporter", EXPORTER);
+    let mut client = Client::plus_alice("SCRAM-SHA-256-PLUS", "tls-exporter", EXPORTER);
     client.password = "guess";
     assert_eq!(log_in(&sasl, &both(), &client), Seen::RefusedFinal);
 }
@@ -221,7 +163,7 @@ fn binding_data_of_another_connection_is_refused() {
         ("tls-server-end-point", "SCRAM-SHA-256-PLUS"),
         ("tls-exporter", "SCRAM-SHA-1-PLUS"),
     ] {
-        let client = Client::plus(mech, cb_type, &[0x66; 32]);
+        let client = Client::plus_alice(mech, cb_type, &[0x66; 32]);
         assert_eq!(
             log_in(&sasl, &both(), &client),
             Seen::RefusedFinal,
@@ -235,9 +177,9 @@ fn binding_data_of_another_connection_is_refused() {
 #[test]
 fn binding_types_the_connection_lacks_are_refused() {
     let (sasl, _dir) = server();
-    let unique = Client::plus("SCRAM-SHA-256-PLUS", "tls-unique", &[1; 12]);
+    let unique = Client::plus_alice("SCRAM-SHA-256-PLUS", "tls-unique", &[1; 12]);
     assert_eq!(log_in(&sasl, &both(), &unique), Seen::RefusedFirst);
-    let exporter = Client::plus("SCRAM-SHA-256-PLUS", "tls-exporter", EXPORTER);
+    let exporter = Client::plus_alice("SCRAM-SHA-256-PLUS", "tls-exporter", EXPORTER);
     assert_eq!(
         log_in(&sasl, &end_point_only(), &exporter),
         Seen::RefusedFirst
@@ -250,7 +192,7 @@ fn binding_types_the_connection_lacks_are_refused() {
 fn y_is_refused_where_plus_was_offered() {
     let (sasl, _dir) = server();
     for mech in ["SCRAM-SHA-256", "SCRAM-SHA-1"] {
-        let client = Client::unbound(mech, "y");
+        let client = Client::unbound_alice(mech, "y");
         assert_eq!(
             log_in(&sasl, &both(), &client),
             Seen::RefusedFirst,
@@ -269,7 +211,7 @@ fn y_is_refused_where_plus_was_offered() {
 fn y_is_accepted_where_no_plus_was_offered() {
     let (sasl, _dir) = server();
     for mech in ["SCRAM-SHA-256", "SCRAM-SHA-1"] {
-        let client = Client::unbound(mech, "y");
+        let client = Client::unbound_alice(mech, "y");
         let none = ChannelBindings::default();
         assert_eq!(log_in(&sasl, &none, &client), alice(), "{mech}");
     }
@@ -280,7 +222,7 @@ fn y_is_accepted_where_no_plus_was_offered() {
 fn n_is_accepted_with_or_without_binding_data() {
     let (sasl, _dir) = server();
     for mech in ["SCRAM-SHA-256", "SCRAM-SHA-1"] {
-        let client = Client::unbound(mech, "n");
+        let client = Client::unbound_alice(mech, "n");
         assert_eq!(log_in(&sasl, &both(), &client), alice(), "{mech}");
         let none = ChannelBindings::default();
         assert_eq!(log_in(&sasl, &none, &client), alice(), "{mech}");
@@ -291,7 +233,7 @@ fn n_is_accepted_with_or_without_binding_data() {
 #[test]
 fn plus_needs_binding_data() {
     let (sasl, _dir) = server();
-    let client = Client::plus("SCRAM-SHA-256-PLUS", "tls-exporter", EXPORTER);
+    let client = Client::plus_alice("SCRAM-SHA-256-PLUS", "tls-exporter", EXPORTER);
     let none = ChannelBindings::default();
     assert_eq!(log_in(&sasl, &none, &client), Seen::NotOffered);
     assert!(sasl
@@ -305,14 +247,14 @@ fn plus_needs_binding_data() {
 fn a_flag_that_does_not_fit_the_mechanism_is_refused() {
     let (sasl, _dir) = server();
     for flag in ["n", "y"] {
-        let client = Client::unbound("SCRAM-SHA-256-PLUS", flag);
+        let client = Client::unbound_alice("SCRAM-SHA-256-PLUS", flag);
         assert_eq!(
             log_in(&sasl, &both(), &client),
             Seen::RefusedFirst,
             "{flag}"
         );
     }
-    let bound_under_plain_name = Client::plus("SCRAM-SHA-256", "tls-exporter", EXPORTER);
+    let bound_under_plain_name = Client::plus_alice("SCRAM-SHA-256", "tls-exporter", EXPORTER);
     assert_eq!(
         log_in(&sasl, &both(), &bound_under_plain_name),
         Seen::RefusedFirst
