@@ -11,8 +11,8 @@
 #   TLS 1.3, channel binding tls-exporter, <auth mechanism='SCRAM-SHA-256-PLUS'>, GS2 header
 #   p=tls-exporter,, and a c= made of that header and the 32 bytes rustls exported;
 # and, with LOG (the server's log, at info level), from the server's side: one more line
-# "authenticated as USER@DOMAIN with SCRAM-SHA-256-PLUS". The server checks c= against its
-# own tls-exporter value, so a login that succeeded proves both ends derived the same one; to
+# "authenticated as USER@DOMAIN with SCRAM-SHA-256-PLUS bound to tls-exporter". The server
+# checks c= against its own tls-exporter value, so a login that succeeded proves both ends derived the same one; to
 # show that it does check, a last STARTTLS login with one bit of the binding data flipped
 # (--tamper-binding) must be refused with not-authorized (and logged so). That failed login
 # counts against USER and the address in the server's throttle: run this script last.
@@ -77,7 +77,7 @@ client() {
 
 # login MODE PORT WHAT: logs in, checks the client's report and the server's log.
 login() {
-  local mode=$1 port=$2 what=$3 text="authenticated as $user@$domain with $mechanism" before=0
+  local mode=$1 port=$2 what=$3 text="authenticated as $user@$domain with $mechanism bound to tls-exporter" before=0
   [ -z "$log" ] || before=$(server_lines "$text")
   client "$mode" "$port" ||
     fail "tokio-xmpp could not log in, exchange presence and a message over $what"

@@ -126,7 +126,10 @@ pub(super) async fn authenticate(
                     .succeeded(&format!("{localpart}@{domain}"), peer.ip());
                 let bare =
                     BareJid::new(&format!("{localpart}@{domain}")).map_err(|_| Stop::Gone)?;
-                log::info!("{peer}: authenticated as {bare} with {mechanism}");
+                let bound = bound_to(&auth)
+                    .map(|t| format!(" bound to {t}"))
+                    .unwrap_or_default();
+                log::info!("{peer}: authenticated as {bare} with {mechanism}{bound}");
                 state.user = Some(bare);
                 return Ok(Some(Outcome::Restart));
             }
@@ -253,6 +256,18 @@ fn sasl_failure(condition: &str, text: Option<&str>) -> Element {
 }
 
 /// Decodes SASL data (RFC 6120 §6.4.2): no text means no data, `=` means empty data.
+/// The channel binding type the client named in its first SCRAM message (`p=TYPE,…`), for the
+/// log.
+fn bound_to(auth: &Element) -> Option<String> {
+    let first = sasl_data(auth).ok()??;
+    let rest = first.strip_prefix(b"p=")?;
+    let end = rest.iter().position(|&b| b == b',')?;
+    let name = std::str::from_utf8(&rest[..end]).ok()?;
+    name.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        .then(|| name.to_string())
+}
+
 fn sasl_data(el: &Element) -> Result<Option<Vec<u8>>, ()> {
     let text: String = el
         .text()

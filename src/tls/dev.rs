@@ -32,7 +32,7 @@ pub(super) fn identity(config: &Config) -> Result<Identity, TlsError> {
     write_private(&cert_path, certified.cert.pem().as_bytes())?;
     write_private(&key_path, certified.key_pair.serialize_pem().as_bytes())?;
     log::warn!(
-        "generated a self-signed DEVELOPMENT certificate in {} for {:?}: for development only; configure tls.cert and tls.key (or tls.cert_dir) for production",
+        "generated a self-signed DEVELOPMENT certificate in {} for {:?} and 127.0.0.1: for development only; configure tls.cert and tls.key (or tls.cert_dir) for production",
         cert_path.display(),
         config.domains
     );
