@@ -73,6 +73,8 @@ async fn main() -> std::io::Result<()> {
         .ok_or("--c2s: IP:PORT or off")
         .map_err(std::io::Error::other)?;
     config.c2s.tls_listen = Listen(None);
+    // No federation listener: several of these may run side by side.
+    config.s2s.listen = Listen(None);
     let server = cordial::Server::new(config)
         .start()
         .await

@@ -61,6 +61,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub c2s: C2s,
     pub web: Web,
+    pub s2s: S2s,
     pub tls: Tls,
     pub auth: Auth,
     pub limits: Limits,
@@ -130,6 +131,47 @@ pub struct Web {
     /// Bearer token for `/admin` (Prometheus metrics and the JSON admin API); empty: no admin
     /// endpoints.
     pub admin_token: String,
+}
+
+/// Server-to-server federation (RFC 6120, XEP-0220, XEP-0178): see docs/federation.md.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct S2s {
+    /// Where other servers connect (STARTTLS); "off" to refuse federation inbound. On loopback
+    /// by default: nothing is exposed until configured.
+    pub listen: Listen,
+    /// Per-domain addresses ("host:port" or an IP) tried instead of DNS for that domain.
+    pub routes: std::collections::BTreeMap<String, String>,
+    /// Refuse Server Dialback: a peer must present a certificate valid for its domain.
+    pub require_valid_certificates: bool,
+    /// PEM file of certificate authorities trusted for peers' certificates, besides the
+    /// system's (for private deployments and tests).
+    pub ca_file: Option<PathBuf>,
+    /// Stanzas queued for a remote domain while its stream is being set up; more are bounced
+    /// with `<resource-constraint/>`.
+    pub queue: usize,
+    /// Seconds to set up a stream (connect, TLS, authentication, dialback verification) before
+    /// queued stanzas are bounced with `<remote-server-timeout/>`.
+    pub connect_timeout_secs: u64,
+    /// Seconds an outgoing stream may stay idle before it is closed.
+    pub idle_secs: u64,
+    /// Incoming streams from one peer domain at once.
+    pub max_streams_per_peer: usize,
+}
+
+impl Default for S2s {
+    fn default() -> Self {
+        S2s {
+            listen: Listen(Some(([127, 0, 0, 1], 5269).into())),
+            routes: Default::default(),
+            require_valid_certificates: false,
+            ca_file: None,
+            queue: 1000,
+            connect_timeout_secs: 30,
+            idle_secs: 600,
+            max_streams_per_peer: 8,
+        }
+    }
 }
 
 impl Default for Web {
@@ -239,6 +281,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./cordial-data"),
             c2s: C2s::default(),
             web: Web::default(),
+            s2s: S2s::default(),
             tls: Tls::default(),
             auth: Auth::default(),
             limits: Limits::default(),
@@ -541,6 +584,32 @@ impl Config {
                 "tls.cert",
                 format!("{:?} / tls.key = {:?}", self.tls.cert, self.tls.key),
                 "both tls.cert and tls.key, or neither (a development certificate is generated)",
+            ));
+        }
+        in_range(
+            "s2s.connect_timeout_secs",
+            self.s2s.connect_timeout_secs,
+            1,
+            600,
+            "a number of seconds from 1 to 600",
+        )?;
+        in_range(
+            "s2s.queue",
+            self.s2s.queue,
+            1,
+            1_000_000,
+            "an integer from 1 to 1000000",
+        )?;
+        if let Some((d, _)) = self
+            .s2s
+            .routes
+            .iter()
+            .find(|(_, a)| crate::s2s::parse_route(a).is_none())
+        {
+            return Err(invalid(
+                "s2s.routes",
+                d,
+                "\"host:port\" or an IP address for each domain",
             ));
         }
         if let Some(d) = self.tls.domains.keys().find(|d| !self.domains.contains(d)) {

@@ -36,6 +36,7 @@ pub mod config;
 pub mod fuzzing;
 mod link;
 mod reload;
+pub mod s2s;
 mod sessions;
 mod tls;
 pub mod web;
@@ -95,6 +96,8 @@ pub struct ServerHandle {
     xmpp: web::Xmpp,
     c2s_addr: Option<SocketAddr>,
     tls_addr: Option<SocketAddr>,
+    s2s_addr: Option<SocketAddr>,
+    s2s: Arc<s2s::S2s>,
     web_addr: Option<SocketAddr>,
     http: Option<actix_web::dev::ServerHandle>,
     tasks: Vec<actix_rt::task::JoinHandle<()>>,
@@ -160,8 +163,14 @@ impl Server {
         let arbiters: Vec<Arbiter> = (0..cores).map(|_| Arbiter::new()).collect();
         let handles: Arc<Vec<ArbiterHandle>> =
             Arc::new(arbiters.iter().map(|a| a.handle()).collect());
-        let router =
-            cordial_actors::new_router(config.actors_config(), store.clone(), handles.to_vec());
+        let federation = s2s::S2sRoute::default();
+        let s2s_slot = federation.0.clone();
+        let router = cordial_actors::new_router_with(
+            config.actors_config(),
+            store.clone(),
+            handles.to_vec(),
+            Box::new(federation),
+        );
         // Subscription stanzas whose local receiver had not applied them when the server
         // last stopped.
         match router.replay_outbox() {
@@ -217,6 +226,17 @@ impl Server {
                 handles.clone(),
                 direct_tls,
             )));
+        }
+        let s2s = s2s::S2s::new(ctx.clone());
+        let _ = s2s_slot.set(Arc::downgrade(&s2s));
+        let mut s2s_addr = None;
+        if let Some(addr) = config.s2s.listen.0 {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartError::Listen { addr, source })?;
+            s2s_addr = listener.local_addr().ok();
+            log::info!("listening for servers on {}", s2s_addr.unwrap_or(addr));
+            tasks.push(actix_rt::spawn(s2s::accept_loop(listener, s2s.clone())));
         }
         let reloader = Arc::new(reload::Reloader {
             source: self.source,
@@ -277,6 +297,8 @@ impl Server {
             xmpp,
             c2s_addr: bound[0],
             tls_addr: bound[1],
+            s2s_addr,
+            s2s,
             web_addr,
             http,
             tasks,
@@ -322,6 +344,16 @@ impl ServerHandle {
     /// Where direct-TLS clients connect.
     pub fn tls_addr(&self) -> Option<SocketAddr> {
         self.tls_addr
+    }
+
+    /// Where other servers connect (`s2s.listen`).
+    pub fn s2s_addr(&self) -> Option<SocketAddr> {
+        self.s2s_addr
+    }
+
+    /// Outgoing server-to-server streams open now, as (local domain, remote domain).
+    pub fn s2s_outgoing(&self) -> Vec<(String, String)> {
+        self.s2s.outgoing()
     }
 
     /// Where the built-in HTTP server (WebSocket, discovery) listens, if `web.listen` is set.
@@ -375,6 +407,7 @@ impl ServerHandle {
         for t in &self.tasks {
             t.abort();
         }
+        self.s2s.stop();
         self.router.close_all(StreamClose::new(
             StreamCondition::SystemShutdown,
             "The server is shutting down".to_string(),

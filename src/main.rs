@@ -44,6 +44,9 @@ struct Common {
     /// HTTP listener for WebSocket clients (RFC 7395) and discovery, IP:port or "off".
     #[arg(long, global = true)]
     web_listen: Option<String>,
+    /// Server-to-server listener (federation), IP:port or "off".
+    #[arg(long, global = true)]
+    s2s_listen: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -112,6 +115,9 @@ fn load_config(c: &Common) -> Result<Config, ConfigError> {
     }
     if let Some(l) = &c.tls_listen {
         config.c2s.tls_listen = listen("--tls-listen", l)?;
+    }
+    if let Some(l) = &c.s2s_listen {
+        config.s2s.listen = listen("--s2s-listen", l)?;
     }
     if let Some(l) = &c.web_listen {
         config.web.listen = listen("--web-listen", l)?;

@@ -119,6 +119,7 @@ async fn an_embedded_server_binds_no_admin_socket_unless_asked() {
     config.c2s.listen = cordial::config::Listen(Some("127.0.0.1:0".parse().unwrap()));
     config.c2s.tls_listen = cordial::config::Listen(None);
     config.web.listen = cordial::config::Listen(None);
+    config.s2s.listen = cordial::config::Listen(None);
     let server = cordial::Server::new(config).start().await.unwrap();
     assert!(!dir.path().join("admin.sock").exists());
     server.stop().await;

@@ -76,7 +76,7 @@ impl Drop for Served {
 
 fn write_config(path: &std::path::Path, data: &std::path::Path, log_level: &str) {
     let toml = format!(
-        "data_dir = {data:?}\nlog_level = {log_level:?}\n\n[c2s]\nlisten = \"127.0.0.1:0\"\ntls_listen = \"off\"\n\n[web]\nlisten = \"off\"\n"
+        "data_dir = {data:?}\nlog_level = {log_level:?}\n\n[c2s]\nlisten = \"127.0.0.1:0\"\ntls_listen = \"off\"\n\n[web]\nlisten = \"off\"\n\n[s2s]\nlisten = \"off\"\n"
     );
     std::fs::write(path, toml).unwrap();
 }
@@ -185,7 +185,7 @@ async fn sighup_puts_a_renewed_certificate_in_force_with_connections_up() {
     let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
     let first = renew(&cert, &key);
     let toml = format!(
-        "data_dir = {:?}\n\n[c2s]\nlisten = \"off\"\ntls_listen = \"127.0.0.1:0\"\n\n[web]\nlisten = \"off\"\n\n[tls]\ncert = {cert:?}\nkey = {key:?}\n",
+        "data_dir = {:?}\n\n[c2s]\nlisten = \"off\"\ntls_listen = \"127.0.0.1:0\"\n\n[web]\nlisten = \"off\"\n\n[s2s]\nlisten = \"off\"\n\n[tls]\ncert = {cert:?}\nkey = {key:?}\n",
         dir.path().join("data")
     );
     std::fs::write(&config, toml).unwrap();

@@ -441,6 +441,7 @@ async fn start_error(tweak: impl FnOnce(&mut cordial::config::Config)) -> String
     config.c2s.listen = cordial::config::Listen(Some("127.0.0.1:0".parse().unwrap()));
     config.c2s.tls_listen = cordial::config::Listen(None);
     config.web.listen = cordial::config::Listen(None);
+    config.s2s.listen = cordial::config::Listen(None);
     tweak(&mut config);
     match cordial::Server::new(config).start().await {
         Ok(h) => {

@@ -66,11 +66,15 @@ pub fn new_router(
     store: cordial_storage::SharedStorage,
     arbiters: Vec<actix::ArbiterHandle>,
 ) -> std::sync::Arc<Router> {
-    Router::new(
-        config,
-        store,
-        arbiters,
-        Box::new(account::spawn),
-        Box::new(router::NoRemoteDomains),
-    )
+    new_router_with(config, store, arbiters, Box::new(router::NoRemoteDomains))
+}
+
+/// [`new_router`] with stanzas for other domains going to `remote` (federation).
+pub fn new_router_with(
+    config: ActorsConfig,
+    store: cordial_storage::SharedStorage,
+    arbiters: Vec<actix::ArbiterHandle>,
+    remote: Box<dyn router::RemoteRoute>,
+) -> std::sync::Arc<Router> {
+    Router::new(config, store, arbiters, Box::new(account::spawn), remote)
 }

@@ -22,7 +22,7 @@ pub fn free_port() -> u16 {
 pub fn cordial_config(data: &Path, port: u16) -> String {
     format!(
         "data_dir = {data:?}\n[c2s]\nlisten = \"127.0.0.1:{port}\"\ntls_listen = \"off\"\n\
-         [web]\nlisten = \"off\"\n[auth]\nrequire_tls = false\nregistration = true\n\
+         [web]\nlisten = \"off\"\n[s2s]\nlisten = \"off\"\n[auth]\nrequire_tls = false\nregistration = true\n\
          [limits]\noffline_quota = 1000000\nstanzas_per_sec = 0\n"
     )
 }

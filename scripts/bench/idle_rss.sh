@@ -14,6 +14,7 @@ bin=${CORDIAL_BIN:-$root/target/release/cordial}
 data=$(mktemp -d)
 port=$(free_port)
 cordial_toml "$data" "$port" true
+fit_toml "$bin" "$data"
 ulimit -n "$(( n * 2 + 1024 ))" 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 RUST_LOG=warn "$bin" serve --config "$data/cordial.toml" >"$data/server.log" 2>&1 &
 pid=$!

@@ -29,6 +29,8 @@ listen = "127.0.0.1:$port"
 tls_listen = "off"
 [web]
 listen = "$web"
+[s2s]
+listen = "off"
 [auth]
 require_tls = $require_tls
 registration = true
@@ -37,11 +39,21 @@ stanzas_per_sec = 0
 TOML
 }
 
+# A build from before federation knows no [s2s] (unknown keys are errors): drops the section
+# from DIR/cordial.toml for such a BINARY, so that A/B runs against older builds still start.
+# Usage: fit_toml BINARY DIR
+fit_toml() {
+  if ! "$1" serve --help 2>/dev/null | grep -q -- --s2s-listen; then
+    sed -i '/^\[s2s\]$/,+1d' "$2/cordial.toml"
+  fi
+}
+
 # Starts BINARY serve with DIR/cordial.toml in the background (log in DIR/server.log), sets
 # $pid, and waits until 127.0.0.1:PORT listens.
 # Usage: serve_cordial BINARY DIR PORT
 serve_cordial() {
   local bin=$1 dir=$2 port=$3
+  fit_toml "$bin" "$dir"
   RUST_LOG=warn "$bin" serve --config "$dir/cordial.toml" >"$dir/server.log" 2>&1 &
   pid=$!
   wait_listening "$port"

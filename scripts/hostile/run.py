@@ -337,7 +337,7 @@ async def main(binary):
     port = free_port()
     cfg = os.path.join(data, "cordial.toml")
     with open(cfg, "w") as f:
-        f.write(f'data_dir = "{data}"\n[c2s]\nlisten = "127.0.0.1:{port}"\ntls_listen = "off"\n[web]\nlisten = "off"\n'
+        f.write(f'data_dir = "{data}"\n[c2s]\nlisten = "127.0.0.1:{port}"\ntls_listen = "off"\n[web]\nlisten = "off"\n[s2s]\nlisten = "off"\n'
                 '[auth]\nrequire_tls = false\nregistration = true\n'
                 '[limits]\nloopback_exempt = false\nmax_connections_per_ip = 200\n'
                 'negotiation_timeout_secs = 5\noutbound_queue = 1000\n')

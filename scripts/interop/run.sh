@@ -28,7 +28,7 @@ data=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 tls_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 log="$data/server.log"
-RUST_LOG=${RUST_LOG:-info} "$bin" serve --data-dir "$data" --c2s-listen "127.0.0.1:$port" --tls-listen "127.0.0.1:$tls_port" --web-listen off >"$log" 2>&1 &
+RUST_LOG=${RUST_LOG:-info} "$bin" serve --data-dir "$data" --c2s-listen "127.0.0.1:$port" --tls-listen "127.0.0.1:$tls_port" --web-listen off --s2s-listen off >"$log" 2>&1 &
 pid=$!
 cleanup() {
   kill "$pid" 2>/dev/null || true

@@ -143,7 +143,7 @@ pub(super) async fn raw_stream_error(
 }
 
 /// Sends a stream error and our footer, then closes the connection.
-pub(super) async fn send_close(xs: &mut Xs<'_>, why: &StreamClose) {
+pub(crate) async fn send_close(xs: &mut Xs<'_>, why: &StreamClose) {
     let err = StreamError::new(
         why.condition.clone(),
         "en",

@@ -271,6 +271,11 @@ impl Framing {
         result
     }
 
+    /// Whether the transport is TLS.
+    pub fn is_tls(&self) -> bool {
+        matches!(self.transport, Transport::Tls(_))
+    }
+
     /// What SASL can bind to on this transport (RFC 5056): nothing unless it is TLS.
     pub fn channel_bindings(&self) -> super::channel_binding::ChannelBindings {
         match &self.transport {

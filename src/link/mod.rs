@@ -19,11 +19,11 @@
 mod auth;
 mod bind;
 pub mod channel_binding;
-mod close;
+pub(crate) mod close;
 pub mod connections;
 pub mod detach;
 pub mod framing;
-mod negotiation;
+pub(crate) mod negotiation;
 mod ns;
 pub mod parser;
 mod pump;
@@ -85,7 +85,7 @@ pub async fn serve(tcp: TcpStream, peer: SocketAddr, ctx: Arc<LinkContext>, dire
 }
 
 /// The framing limits of one connection, from the configuration.
-fn link_limits(ctx: &LinkContext) -> LinkLimits {
+pub(crate) fn link_limits(ctx: &LinkContext) -> LinkLimits {
     LinkLimits::new(
         ctx.config().limits.max_stanza_bytes,
         ctx.config().limits.max_depth,
@@ -151,7 +151,7 @@ pub async fn serve_pipe(
 }
 
 /// A random identifier: stream ids and generated resourceparts.
-fn random_id() -> String {
+pub(crate) fn random_id() -> String {
     use rand::Rng;
     let bytes: [u8; 12] = rand::thread_rng().gen();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)

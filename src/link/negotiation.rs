@@ -214,7 +214,7 @@ async fn one_stream<'a>(
 /// (clients would read it as "SASL offered, with nothing you support"); it never reaches a
 /// client. Should a new version write something else, every stream would lose its features and
 /// every test would fail at once.
-const EMPTY_FEATURES: &[u8] = b"<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'></mechanisms></stream:features>";
+pub(crate) const EMPTY_FEATURES: &[u8] = b"<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'></mechanisms></stream:features>";
 
 /// The stream features for this point of the negotiation (RFC 6120 §4.3.2), serialised.
 ///

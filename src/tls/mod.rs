@@ -176,6 +176,35 @@ impl Tls {
         Ok(b)
     }
 
+    /// The client side of a handshake with `domain`'s server (s2s): TLS 1.2 or 1.3, SNI
+    /// `domain`. The peer's certificate is not required to verify here: Server Dialback
+    /// authenticates the domain whatever the certificate (XEP-0220 §1.2); SASL EXTERNAL, which
+    /// relies on it, is not built yet. `ca_file` will add trusted authorities for that check.
+    pub async fn connect(
+        &self,
+        tcp: TcpStream,
+        domain: &str,
+        _ca_file: Option<&std::path::Path>,
+    ) -> Result<SslStream<TcpStream>, std::io::Error> {
+        use openssl::ssl::{SslConnector, SslVerifyMode};
+        let mut b =
+            SslConnector::builder(SslMethod::tls_client()).map_err(std::io::Error::other)?;
+        b.set_min_proto_version(Some(SslVersion::TLS1_2))
+            .map_err(std::io::Error::other)?;
+        b.set_verify(SslVerifyMode::NONE);
+        let ssl = b
+            .build()
+            .configure()
+            .and_then(|c| c.verify_hostname(false).into_ssl(domain))
+            .map_err(std::io::Error::other)?;
+        let mut stream = SslStream::new(ssl, tcp).map_err(std::io::Error::other)?;
+        Pin::new(&mut stream)
+            .connect()
+            .await
+            .map_err(std::io::Error::other)?;
+        Ok(stream)
+    }
+
     /// The server side of a handshake on `tcp`; `direct` on the direct TLS port (ALPN).
     pub async fn accept(
         &self,

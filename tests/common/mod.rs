@@ -122,6 +122,7 @@ impl TestServer {
         config.c2s.listen = Listen(Some("127.0.0.1:0".parse().unwrap()));
         config.c2s.tls_listen = Listen(Some("127.0.0.1:0".parse().unwrap()));
         config.web.listen = Listen(None);
+        config.s2s.listen = Listen(Some("127.0.0.1:0".parse().unwrap()));
         tweak(&mut config);
         let reload_source: ReloadSource =
             std::sync::Arc::new(std::sync::Mutex::new(Ok(config.clone())));

@@ -1,0 +1,169 @@
+//! Federation (RFC 6120 server-to-server streams, XEP-0220 dialback) between two cordial
+//! servers in one process, each serving its own domain on loopback, found through static
+//! routes: chat both ways, offline delivery of a remote sender's message, an unreachable
+//! domain answered `<remote-server-not-found/>`.
+
+mod common;
+
+use common::*;
+use cordial::config::Config;
+
+const PW: &str = "pw";
+
+/// A server for `domain` whose federation listener is on a free loopback port.
+async fn server_for(domain: &str) -> TestServer {
+    let domain = domain.to_string();
+    TestServer::start_with(move |c| c.domains = vec![domain]).await
+}
+
+/// Points each server's route for the other's domain at the other's s2s listener.
+fn route(from: &TestServer, to: &TestServer) {
+    let mut config: Config = from.config.clone();
+    let domain = to.config.domains[0].clone();
+    let addr = to.handle().s2s_addr().unwrap().to_string();
+    config.s2s.routes.insert(domain, addr);
+    from.handle().reload_with(config).expect("routes reloaded");
+}
+
+async fn add(s: &TestServer, jid: &str) {
+    let bare = jid::BareJid::new(jid).unwrap();
+    assert!(s.handle().add_user(&bare, PW).await.unwrap());
+}
+
+/// A client logged in on `s` as `user@domain`, bound to `resource`, with available presence
+/// sent and its own reflected presence consumed.
+async fn online(s: &TestServer, user: &str, resource: &str) -> Client {
+    let domain = s.config.domains[0].clone();
+    let mut c = Client::connect(s.addr()).await;
+    c.open_to(&domain).await.expect("features");
+    c.upgrade_tls("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+        .await;
+    c.open_to(&domain).await.expect("features after TLS");
+    assert!(
+        c.auth_scram(user, PW, "SCRAM-SHA-256").await,
+        "{user} logs in"
+    );
+    c.restart_to(&domain).await.expect("features after SASL");
+    c.bind(Some(resource)).await;
+    c.send("<presence/>").await;
+    c.own_presence().await;
+    c
+}
+
+async fn pair() -> (TestServer, TestServer) {
+    let a = server_for("a.test").await;
+    let b = server_for("b.test").await;
+    route(&a, &b);
+    route(&b, &a);
+    add(&a, "alice@a.test").await;
+    add(&b, "bob@b.test").await;
+    (a, b)
+}
+
+#[actix_rt::test]
+async fn chat_both_ways_across_two_servers() {
+    let (a, b) = pair().await;
+    let mut alice = online(&a, "alice", "phone").await;
+    let mut bob = online(&b, "bob", "desk").await;
+
+    alice
+        .send("<message to='bob@b.test' type='chat' id='m1'><body>hello bob</body></message>")
+        .await;
+    let m = bob.expect_where(|e| e.name() == "message").await;
+    assert_eq!(body(&m).as_deref(), Some("hello bob"));
+    assert_eq!(
+        m.attr("from"),
+        Some("alice@a.test/phone"),
+        "from as stamped by alice's server"
+    );
+    assert_eq!(m.attr("to"), Some("bob@b.test"));
+
+    bob.send(
+        "<message to='alice@a.test/phone' type='chat' id='m2'><body>hi alice</body></message>",
+    )
+    .await;
+    let m = alice.expect_where(|e| e.name() == "message").await;
+    assert_eq!(body(&m).as_deref(), Some("hi alice"));
+    assert_eq!(m.attr("from"), Some("bob@b.test/desk"));
+    assert_eq!(
+        a.handle().s2s_outgoing(),
+        [("a.test".to_string(), "b.test".to_string())]
+    );
+    assert_eq!(
+        b.handle().s2s_outgoing(),
+        [("b.test".to_string(), "a.test".to_string())]
+    );
+}
+
+#[actix_rt::test]
+async fn a_message_from_another_server_waits_offline() {
+    let (a, b) = pair().await;
+    let mut alice = online(&a, "alice", "phone").await;
+    alice
+        .send("<message to='bob@b.test' type='chat' id='m1'><body>while you were out</body></message>")
+        .await;
+    // Stored at b.test (durably, before anything else happens to it); bob gets it, stamped
+    // with a delay, when he comes online.
+    let stored = poll_until(|| async {
+        let totals = b.handle().storage().offline_totals().ok()?;
+        (totals.messages == 1).then_some(())
+    })
+    .await;
+    assert!(stored.is_some(), "the message is stored at b.test");
+    let mut bob = online_raw(&b).await;
+    bob.send("<presence/>").await;
+    let own = |e: &minidom::Element| e.name() == "presence";
+    let m = bob
+        .expect_where_tolerating(|e| e.name() == "message", own)
+        .await;
+    assert_eq!(body(&m).as_deref(), Some("while you were out"));
+    assert_eq!(m.attr("from"), Some("alice@a.test/phone"));
+    assert!(m.get_child("delay", "urn:xmpp:delay").is_some(), "{m:?}");
+}
+
+/// Bob, logged in and bound, no presence sent yet.
+async fn online_raw(b: &TestServer) -> Client {
+    let mut c = Client::connect(b.addr()).await;
+    c.open_to("b.test").await.expect("features");
+    c.upgrade_tls("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+        .await;
+    c.open_to("b.test").await.expect("features after TLS");
+    assert!(c.auth_scram("bob", PW, "SCRAM-SHA-256").await);
+    c.restart_to("b.test").await.expect("features after SASL");
+    c.bind(Some("desk")).await;
+    c
+}
+
+#[actix_rt::test]
+async fn a_domain_without_a_server_is_answered_remote_server_not_found() {
+    let a = server_for("a.test").await;
+    add(&a, "alice@a.test").await;
+    let mut alice = online(&a, "alice", "phone").await;
+    alice
+        .send("<message to='x@nowhere.test' type='chat' id='lost'><body>hello?</body></message>")
+        .await;
+    let e = alice.expect_where(|e| e.name() == "message").await;
+    assert_eq!(e.attr("type"), Some("error"));
+    assert_eq!(e.attr("id"), Some("lost"));
+    assert_eq!(
+        error_condition(&e).as_deref(),
+        Some("remote-server-not-found")
+    );
+
+    // A route to a port where nothing listens: the same, once the connection is refused.
+    let mut config = a.config.clone();
+    config
+        .s2s
+        .routes
+        .insert("down.test".into(), "127.0.0.1:1".into());
+    a.handle().reload_with(config).unwrap();
+    alice
+        .send("<message to='x@down.test' type='chat' id='down'><body>hello?</body></message>")
+        .await;
+    let e = alice.expect_where(|e| e.name() == "message").await;
+    assert_eq!(e.attr("id"), Some("down"));
+    assert_eq!(
+        error_condition(&e).as_deref(),
+        Some("remote-server-not-found")
+    );
+}
