@@ -142,6 +142,9 @@ pub struct S2s {
     pub listen: Listen,
     /// Per-domain addresses ("host:port" or an IP) tried instead of DNS for that domain.
     pub routes: std::collections::BTreeMap<String, String>,
+    /// DNS servers ("ip:port") for finding other servers; empty: the system's
+    /// (/etc/resolv.conf). A server restart applies a change.
+    pub nameservers: Vec<SocketAddr>,
     /// Refuse Server Dialback: a peer must present a certificate valid for its domain.
     pub require_valid_certificates: bool,
     /// PEM file of certificate authorities trusted for peers' certificates, besides the
@@ -164,6 +167,7 @@ impl Default for S2s {
         S2s {
             listen: Listen(Some(([127, 0, 0, 1], 5269).into())),
             routes: Default::default(),
+            nameservers: Vec::new(),
             require_valid_certificates: false,
             ca_file: None,
             queue: 1000,

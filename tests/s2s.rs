@@ -1,7 +1,7 @@
 //! Federation (RFC 6120 server-to-server streams, XEP-0220 dialback) between two cordial
 //! servers in one process, each serving its own domain on loopback, found through static
-//! routes: chat both ways, offline delivery of a remote sender's message, an unreachable
-//! domain answered `<remote-server-not-found/>`.
+//! routes or DNS SRV records on a stub nameserver: chat both ways, offline delivery of a
+//! remote sender's message, an unreachable domain answered `<remote-server-not-found/>`.
 
 mod common;
 
@@ -166,4 +166,41 @@ async fn a_domain_without_a_server_is_answered_remote_server_not_found() {
         error_condition(&e).as_deref(),
         Some("remote-server-not-found")
     );
+}
+
+/// Without a static route, the server is found through DNS: `_xmpp-server._tcp.b.test` names
+/// xmpp.b.test on b's port, xmpp.b.test has an A record (RFC 6120 §3.2.1).
+#[actix_rt::test]
+async fn a_server_found_through_dns_srv() {
+    let b = server_for("b.test").await;
+    add(&b, "bob@b.test").await;
+    let port = b.handle().s2s_addr().unwrap().port();
+    let ns = dns::stub(vec![
+        dns::Answer::Srv {
+            name: "_xmpp-server._tcp.b.test.".into(),
+            priority: 10,
+            port,
+            target: "xmpp.b.test.".into(),
+        },
+        dns::Answer::A {
+            name: "xmpp.b.test.".into(),
+            ip: std::net::Ipv4Addr::LOCALHOST,
+        },
+    ])
+    .await;
+    let a = TestServer::start_with(move |c| {
+        c.domains = vec!["a.test".into()];
+        c.s2s.nameservers = vec![ns];
+    })
+    .await;
+    add(&a, "alice@a.test").await;
+    // b verifies a's dialback key with a: through its route.
+    route(&b, &a);
+    let mut alice = online(&a, "alice", "phone").await;
+    let mut bob = online(&b, "bob", "desk").await;
+    alice
+        .send("<message to='bob@b.test' type='chat' id='m1'><body>found you</body></message>")
+        .await;
+    let m = bob.expect_where(|e| e.name() == "message").await;
+    assert_eq!(body(&m).as_deref(), Some("found you"));
 }

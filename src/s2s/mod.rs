@@ -9,14 +9,16 @@
 //!   authenticated;
 //! - [`dialback`]: the keys.
 //!
-//! Work in progress (issue 21): finding a server through DNS SRV (static routes only so far),
-//! SASL EXTERNAL with certificates (XEP-0178), and the IM rules that need a peer's state
-//! (unavailable presence when a peer's stream drops) are not built yet; a domain without a
-//! static route is answered `<remote-server-not-found/>` with a log line saying why.
+//! - `resolve`: finding a domain's server (static routes, DNS SRV, A/AAAA).
+//!
+//! Work in progress (issue 21): outgoing direct TLS (XEP-0368 `_xmpps-server` targets are
+//! skipped for now) and the direct TLS listener, SASL EXTERNAL with certificates (XEP-0178), and the IM rules that need a peer's state
+//! (unavailable presence when a peer's stream drops) are not built yet.
 
 pub mod dialback;
 mod inbound;
 mod outbound;
+pub mod resolve;
 mod stream;
 
 use std::collections::HashMap;
@@ -65,13 +67,16 @@ pub struct S2s {
     pub(crate) secret: dialback::Secret,
     /// The queue of each outgoing stream, by (local domain, remote domain).
     outgoing: Mutex<HashMap<(String, String), mpsc::Sender<Element>>>,
+    pub(crate) resolver: resolve::Resolver,
     /// Cancelled when the server stops: every stream task ends.
     pub(crate) stopping: tokio_util::sync::CancellationToken,
 }
 
 impl S2s {
     pub fn new(ctx: Arc<LinkContext>) -> Arc<S2s> {
+        let resolver = resolve::Resolver::new(&ctx.config().s2s.nameservers);
         Arc::new(S2s {
+            resolver,
             ctx,
             secret: dialback::Secret::random(),
             outgoing: Mutex::default(),

@@ -128,25 +128,46 @@ fn bounce_all(s2s: &Arc<S2s>, queue: &mut mpsc::Receiver<Element>, remote: &str,
     }
 }
 
-/// A TCP connection to `remote`'s server: its static route (`s2s.routes`); DNS SRV is not
-/// built yet.
+/// A TCP connection to `remote`'s server: its static route (`s2s.routes`), else the targets
+/// DNS gives, each address in turn.
 async fn connect(s2s: &Arc<S2s>, remote: &str) -> Result<TcpStream, Failure> {
     let config = s2s.ctx.config();
-    let Some((host, port)) = config
+    let targets = match config
         .s2s
         .routes
         .get(remote)
         .and_then(|r| super::parse_route(r))
-    else {
-        return Err(not_found(format!(
-            "no static route for {remote} in s2s.routes (DNS SRV lookup is not built yet)"
-        )));
+    {
+        Some((host, port)) => vec![super::resolve::Target {
+            host,
+            port,
+            direct_tls: false,
+        }],
+        None => s2s.resolver.targets(remote).await.map_err(not_found)?,
     };
-    let tcp = TcpStream::connect((host.as_str(), port))
-        .await
-        .map_err(not_found)?;
-    let _ = tcp.set_nodelay(true);
-    Ok(tcp)
+    let mut last = format!("no server found for {remote}");
+    for t in targets.iter().filter(|t| !t.direct_tls) {
+        let addresses = match s2s.resolver.addresses(&t.host).await {
+            Ok(a) => a,
+            Err(e) => {
+                last = e;
+                continue;
+            }
+        };
+        for ip in addresses {
+            match TcpStream::connect((ip, t.port)).await {
+                Ok(tcp) => {
+                    let _ = tcp.set_nodelay(true);
+                    return Ok(tcp);
+                }
+                Err(e) => last = format!("{}:{} ({ip}): {e}", t.host, t.port),
+            }
+        }
+    }
+    if targets.iter().all(|t| t.direct_tls) && !targets.is_empty() {
+        last = format!("{remote} offers only direct TLS, which outgoing streams do not do yet");
+    }
+    Err(not_found(last))
 }
 
 /// The first stream (plain) to STARTTLS, the second (TLS) to an authenticated stream.

@@ -2,6 +2,7 @@
 //! temporary data dir. Tests read as conversations: "alice sends ...; bob receives ...".
 #![allow(dead_code)]
 
+pub mod dns;
 pub mod scram;
 
 use std::collections::HashMap;
@@ -123,6 +124,9 @@ impl TestServer {
         config.c2s.tls_listen = Listen(Some("127.0.0.1:0".parse().unwrap()));
         config.web.listen = Listen(None);
         config.s2s.listen = Listen(Some("127.0.0.1:0".parse().unwrap()));
+        // Names of other domains are looked up on a stub that knows none: nothing leaves
+        // loopback, and an unknown domain fails at once.
+        config.s2s.nameservers = vec![dns::stub(Vec::new()).await];
         tweak(&mut config);
         let reload_source: ReloadSource =
             std::sync::Arc::new(std::sync::Mutex::new(Ok(config.clone())));
