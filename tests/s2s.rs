@@ -204,3 +204,79 @@ async fn a_server_found_through_dns_srv() {
     let m = bob.expect_where(|e| e.name() == "message").await;
     assert_eq!(body(&m).as_deref(), Some("found you"));
 }
+
+/// A raw server-to-server connection to `addr`, as a server claiming `from` would open it:
+/// header, STARTTLS, TLS, header again; the TLS stream and what has been read so far.
+async fn rogue_stream(
+    addr: std::net::SocketAddr,
+    from: &str,
+    to: &str,
+) -> (tokio_openssl::SslStream<tokio::net::TcpStream>, String) {
+    use tokio::io::AsyncWriteExt;
+    let header = format!(
+        "<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback' from='{from}' to='{to}' version='1.0'>"
+    );
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(header.as_bytes()).await.unwrap();
+    read_until(&mut tcp, "</stream:features>").await;
+    tcp.write_all(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+        .await
+        .unwrap();
+    read_until(&mut tcp, "<proceed").await;
+    let mut tls = TlsOptions::default().connect(tcp).await.unwrap();
+    tls.write_all(header.as_bytes()).await.unwrap();
+    let seen = read_until(&mut tls, "</stream:features>").await;
+    (tls, seen)
+}
+
+/// Reads until `what` has come (within the wait), and returns all that was read.
+async fn read_until(io: &mut (impl tokio::io::AsyncRead + Unpin), what: &str) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    tokio::time::timeout(WAIT, async {
+        while !String::from_utf8_lossy(&got).contains(what) {
+            let n = io.read(&mut buf).await.unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await
+    .unwrap_or_else(|_| {
+        panic!(
+            "no {what:?} within {WAIT:?}: {}",
+            String::from_utf8_lossy(&got)
+        )
+    });
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// A server that claims to be a.test without a.test's key: b.test asks a.test, which denies
+/// it; b.test answers `invalid`, and a stanza sent from a.test anyway closes the stream with a
+/// stream error and is never delivered.
+#[actix_rt::test]
+async fn a_spoofed_domain_is_refused_and_nothing_is_delivered() {
+    use tokio::io::AsyncWriteExt;
+    let (a, b) = pair().await;
+    let _ = &a;
+    let mut bob = online(&b, "bob", "desk").await;
+    let (mut tls, features) =
+        rogue_stream(b.handle().s2s_addr().unwrap(), "a.test", "b.test").await;
+    assert!(
+        features.contains("urn:xmpp:features:dialback"),
+        "{features}"
+    );
+    tls.write_all(b"<db:result from='a.test' to='b.test'>00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff</db:result>")
+        .await
+        .unwrap();
+    let answer = read_until(&mut tls, "type=").await;
+    assert!(answer.contains("invalid"), "{answer}");
+    tls.write_all(b"<message from='alice@a.test/phone' to='bob@b.test' type='chat'><body>spoofed</body></message>")
+        .await
+        .unwrap();
+    let closed = read_until(&mut tls, "</stream:stream>").await;
+    assert!(closed.contains("not-authorized"), "{closed}");
+    bob.expect_quiet().await;
+}
