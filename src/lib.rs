@@ -246,6 +246,7 @@ impl Server {
         tasks.push(actix_rt::spawn(expiry_checks(ctx.clone())));
         let xmpp = web::Xmpp {
             reloader: reloader.clone(),
+            s2s: s2s.clone(),
             ctx: ctx.clone(),
             arbiters: handles.clone(),
             next: Default::default(),

@@ -10,10 +10,33 @@ use cordial::config::Config;
 
 const PW: &str = "pw";
 
+const TOKEN: &str = "federation-admin-token";
+
 /// A server for `domain` whose federation listener is on a free loopback port.
 async fn server_for(domain: &str) -> TestServer {
     let domain = domain.to_string();
-    TestServer::start_with(move |c| c.domains = vec![domain]).await
+    TestServer::start_with(move |c| {
+        c.domains = vec![domain];
+        c.web.admin_token = TOKEN.into();
+    })
+    .await
+}
+
+/// GET on the admin endpoints of `s`, mounted as an embedding app would.
+async fn admin_get(s: &TestServer, path: &str) -> String {
+    use actix_web::dev::Service;
+    let app = actix_web::test::init_service(
+        actix_web::App::new().configure(cordial::web::configure(&s.handle().web())),
+    )
+    .await;
+    let req = actix_web::test::TestRequest::get()
+        .uri(path)
+        .insert_header(("Authorization", format!("Bearer {TOKEN}")))
+        .to_request();
+    let resp = app.call(req).await.unwrap();
+    assert!(resp.status().is_success(), "{path}: {}", resp.status());
+    let body = actix_web::body::MessageBody::try_into_bytes(resp.into_body()).unwrap_or_default();
+    String::from_utf8(body.to_vec()).unwrap()
 }
 
 /// Points each server's route for the other's domain at the other's s2s listener.

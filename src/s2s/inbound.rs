@@ -6,6 +6,7 @@
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use cordial_actors::link::StreamCondition;
@@ -47,10 +48,23 @@ pub async fn accept_loop(listener: TcpListener, s2s: Arc<S2s>) {
 }
 
 /// What one incoming connection has established, across its stream restarts.
-#[derive(Default)]
 struct Peer {
+    /// The connection's number, for the admin API's list.
+    id: u64,
+    addr: SocketAddr,
     /// The domains whose stanzas this connection may carry (dialback succeeded for each).
     authenticated: HashSet<String>,
+}
+
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// Takes the connection off the admin API's list when it ends, however it ends.
+struct Listed<'a>(&'a Arc<S2s>, u64);
+
+impl Drop for Listed<'_> {
+    fn drop(&mut self) {
+        self.0.incoming_closed(self.1);
+    }
 }
 
 /// How one stream ended.
@@ -61,7 +75,12 @@ enum Next {
 
 async fn serve(tcp: TcpStream, peer: SocketAddr, s2s: Arc<S2s>) {
     let mut io = Framing::new(Transport::Plain(tcp));
-    let mut state = Peer::default();
+    let mut state = Peer {
+        id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+        addr: peer,
+        authenticated: HashSet::new(),
+    };
+    let _listed = Listed(&s2s, state.id);
     while let Next::StartTls = one_stream(&mut io, peer, &s2s, &mut state).await {
         let Transport::Plain(tcp) = io.take_transport() else {
             return;
@@ -252,8 +271,24 @@ async fn answer_result(
         "s2s {peer}: dialback for {from} {}",
         if valid { "verified" } else { "refused" }
     );
+    let counter = if valid {
+        &s2s.counters.dialback_verified
+    } else {
+        &s2s.counters.dialback_refused
+    };
+    counter.fetch_add(1, Ordering::Relaxed);
     if valid {
         state.authenticated.insert(from.clone());
+        let mut domains: Vec<String> = state.authenticated.iter().cloned().collect();
+        domains.sort();
+        s2s.incoming_authenticated(
+            state.id,
+            super::Incoming {
+                peer: state.addr.to_string(),
+                domains,
+                authentication: "dialback",
+            },
+        );
     }
     let answer = dialback(
         "result",
@@ -295,6 +330,7 @@ fn accept_stanza(
     }
     log::trace!("s2s: a stanza from {from}");
     let stanza = renamespace(&el, JABBER_SERVER, cordial_actors::ns::JABBER_CLIENT);
+    s2s.counters.stanzas_in.fetch_add(1, Ordering::Relaxed);
     s2s.router().route(stanza);
     Ok(())
 }

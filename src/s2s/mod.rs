@@ -23,6 +23,7 @@ mod stream;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use cordial_actors::in_order::Ticket;
@@ -68,6 +69,9 @@ pub struct S2s {
     /// The queue of each outgoing stream, by (local domain, remote domain).
     outgoing: Mutex<HashMap<(String, String), mpsc::Sender<Element>>>,
     pub(crate) resolver: resolve::Resolver,
+    pub(crate) counters: Counters,
+    /// Incoming streams that authenticated at least one domain, by connection number.
+    incoming: Mutex<HashMap<u64, Incoming>>,
     /// Cancelled when the server stops: every stream task ends.
     pub(crate) stopping: tokio_util::sync::CancellationToken,
 }
@@ -77,6 +81,8 @@ impl S2s {
         let resolver = resolve::Resolver::new(&ctx.config().s2s.nameservers);
         Arc::new(S2s {
             resolver,
+            counters: Counters::default(),
+            incoming: Mutex::default(),
             ctx,
             secret: dialback::Secret::random(),
             outgoing: Mutex::default(),
@@ -150,6 +156,46 @@ impl S2s {
     pub fn outgoing(&self) -> Vec<(String, String)> {
         let outgoing = self.outgoing.lock().expect("s2s lock");
         outgoing.keys().cloned().collect()
+    }
+}
+
+/// Counts for the metrics (`cordial_s2s_*`).
+#[derive(Default)]
+pub struct Counters {
+    pub stanzas_in: AtomicU64,
+    pub stanzas_out: AtomicU64,
+    /// Stanzas answered with an error because no stream could take them.
+    pub bounced: AtomicU64,
+    pub dialback_verified: AtomicU64,
+    pub dialback_refused: AtomicU64,
+}
+
+/// An incoming stream, as the admin API lists it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Incoming {
+    pub peer: String,
+    pub domains: Vec<String>,
+    pub authentication: &'static str,
+}
+
+impl S2s {
+    /// Notes (or updates) an incoming stream's authenticated domains.
+    pub(crate) fn incoming_authenticated(&self, id: u64, info: Incoming) {
+        self.incoming.lock().expect("s2s lock").insert(id, info);
+    }
+
+    pub(crate) fn incoming_closed(&self, id: u64) {
+        self.incoming.lock().expect("s2s lock").remove(&id);
+    }
+
+    /// Incoming streams that authenticated a domain.
+    pub fn incoming(&self) -> Vec<Incoming> {
+        self.incoming
+            .lock()
+            .expect("s2s lock")
+            .values()
+            .cloned()
+            .collect()
     }
 }
 

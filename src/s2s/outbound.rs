@@ -77,6 +77,7 @@ pub(super) async fn run(
             queued = queue.recv() => {
                 let Some(stanza) = queued else { break };
                 let out = renamespace(&stanza, cordial_actors::ns::JABBER_CLIENT, JABBER_SERVER);
+                s2s.counters.stanzas_out.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if xs.send(&out).await.is_err() {
                     log::info!("s2s: stream {local} -> {remote} broke while sending");
                     s2s.router().bounce(&stanza, kind_of(&stanza), ErrorType::Cancel, DefinedCondition::RemoteServerNotFound);
@@ -119,6 +120,9 @@ fn bounce_all(s2s: &Arc<S2s>, queue: &mut mpsc::Receiver<Element>, remote: &str,
     log::info!("s2s: no stream to {remote}: {failure}");
     queue.close();
     while let Ok(stanza) = queue.try_recv() {
+        s2s.counters
+            .bounced
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         s2s.router().bounce(
             &stanza,
             kind_of(&stanza),

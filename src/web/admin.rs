@@ -10,6 +10,8 @@
 //! - `GET /admin/api/sessions`: bound sessions (full JID, peer, transport, since);
 //! - `DELETE /admin/api/sessions/{jid}`: kicks every session of a bare JID, or the one of a
 //!   full JID, with the stream error `<policy-violation/>`;
+//! - `GET /admin/api/s2s`: server-to-server streams, outgoing (local and remote domain) and
+//!   incoming (peer address, authenticated domains, how);
 //! - `POST /admin/api/reload`: reads the configuration and certificates again, as SIGHUP does
 //!   (200 with what changed and each certificate's days to expiry; 422 with the reason when
 //!   it does not load, the running one staying).
@@ -63,6 +65,7 @@ pub(super) fn scope(
         .route("/api/storage", web::get().to(storage))
         .route("/api/sessions/{jid:.+}", web::delete().to(kick))
         .route("/api/reload", web::post().to(reload))
+        .route("/api/s2s", web::get().to(s2s_streams))
 }
 
 /// Whether the request carries `Authorization: Bearer <token>`, compared in constant time.
@@ -105,6 +108,7 @@ fn internal(e: impl std::fmt::Display) -> HttpResponse {
 /// queues) on a blocking thread.
 async fn metrics(xmpp: web::Data<Xmpp>) -> HttpResponse {
     let ctx = xmpp.ctx.clone();
+    let xmpp_s2s = xmpp.s2s.clone();
     let rendered = web::block(move || -> Result<String, String> {
         let router = &ctx.router;
         // During a storage outage the offline queues may not be readable: the metrics still
@@ -127,6 +131,47 @@ async fn metrics(xmpp: web::Data<Xmpp>) -> HttpResponse {
             "tls_certificate_expiry_days",
             "Whole days until the certificate of each served domain expires (negative once it has)",
             expiry,
+        );
+        let s2s = &xmpp_s2s.counters;
+        let load = |c: &std::sync::atomic::AtomicU64| {
+            let total = prometheus_client::metrics::counter::Counter::<u64>::default();
+            total.inc_by(c.load(std::sync::atomic::Ordering::Relaxed));
+            total
+        };
+        registry.register(
+            "s2s_streams_out",
+            "Outgoing server-to-server streams",
+            count(xmpp_s2s.outgoing().len()),
+        );
+        registry.register(
+            "s2s_streams_in",
+            "Incoming server-to-server streams that authenticated a domain",
+            count(xmpp_s2s.incoming().len()),
+        );
+        registry.register(
+            "s2s_stanzas_in",
+            "Stanzas received from other servers",
+            load(&s2s.stanzas_in),
+        );
+        registry.register(
+            "s2s_stanzas_out",
+            "Stanzas sent to other servers",
+            load(&s2s.stanzas_out),
+        );
+        registry.register(
+            "s2s_bounced",
+            "Stanzas to other domains answered with an error because no stream took them",
+            load(&s2s.bounced),
+        );
+        registry.register(
+            "s2s_dialback_verified",
+            "Peers' dialback keys verified",
+            load(&s2s.dialback_verified),
+        );
+        registry.register(
+            "s2s_dialback_refused",
+            "Peers' dialback keys refused",
+            load(&s2s.dialback_refused),
         );
         registry.register(
             "sessions",
@@ -300,6 +345,16 @@ async fn delete_user(xmpp: web::Data<Xmpp>, jid: web::Path<String>) -> HttpRespo
         Ok(false) => error(StatusCode::NOT_FOUND, format!("{bare} does not exist")),
         Err(e) => internal(e),
     }
+}
+
+async fn s2s_streams(xmpp: web::Data<Xmpp>) -> HttpResponse {
+    let outgoing: Vec<_> = xmpp
+        .s2s
+        .outgoing()
+        .into_iter()
+        .map(|(local, remote)| json!({"local": local, "remote": remote}))
+        .collect();
+    HttpResponse::Ok().json(json!({"outgoing": outgoing, "incoming": xmpp.s2s.incoming()}))
 }
 
 async fn sessions(xmpp: web::Data<Xmpp>) -> HttpResponse {

@@ -51,6 +51,7 @@ pub const WEBSOCKET_PATH: &str = "/xmpp-websocket";
 #[derive(Clone)]
 pub struct Xmpp {
     pub(crate) reloader: Arc<crate::reload::Reloader>,
+    pub(crate) s2s: Arc<crate::s2s::S2s>,
     pub(crate) ctx: Arc<LinkContext>,
     pub(crate) arbiters: Arc<Vec<ArbiterHandle>>,
     pub(crate) next: Arc<AtomicUsize>,
