@@ -116,6 +116,32 @@ async fn chat_both_ways_across_two_servers() {
         b.handle().s2s_outgoing(),
         [("b.test".to_string(), "a.test".to_string())]
     );
+
+    // The admin API lists the streams; the metrics count what crossed them.
+    let listed: serde_json::Value =
+        serde_json::from_str(&admin_get(&b, "/admin/api/s2s").await).unwrap();
+    assert_eq!(
+        listed["outgoing"],
+        serde_json::json!([{"local": "b.test", "remote": "a.test"}])
+    );
+    assert_eq!(
+        listed["incoming"][0]["domains"],
+        serde_json::json!(["a.test"])
+    );
+    assert_eq!(listed["incoming"][0]["authentication"], "dialback");
+    let metrics = admin_get(&b, "/admin/metrics").await;
+    assert!(
+        metrics.contains("cordial_s2s_stanzas_in_total 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("cordial_s2s_stanzas_out_total 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("cordial_s2s_dialback_verified_total 1"),
+        "{metrics}"
+    );
 }
 
 #[actix_rt::test]
