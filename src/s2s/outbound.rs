@@ -86,7 +86,12 @@ pub(super) async fn run(
             }
             incoming = next(&mut xs) => {
                 match incoming {
-                    // Nothing but errors and dialback answers is expected on an outgoing stream.
+                    Some(el) if el.is("error", "http://etherx.jabber.org/streams") => {
+                        let condition = el.children().next().map(|c| c.name().to_string());
+                        log::info!("s2s: {remote} ended our stream with the error {}", condition.unwrap_or_default());
+                        break;
+                    }
+                    // Nothing else is expected on an outgoing stream.
                     Some(el) => log::debug!("s2s: {remote} sent <{}/> on our outgoing stream; ignored", el.name()),
                     None => {
                         log::info!("s2s: stream {local} -> {remote} closed by the peer");
